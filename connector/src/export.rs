@@ -1,0 +1,57 @@
+//! The component's exports: each WIT call builds a [`Connector`] over the wasi-http transport
+//! and delegates. No state survives between calls (the world's rule: calls are self-contained).
+
+use crate::exports::baton::connector::connector::Guest;
+use crate::syncer::Connector;
+use crate::types::{
+    AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage,
+    Metadata, Resource, ResourceId, ResourcePage, ResourceType, RevokeOutcome,
+};
+use crate::wasi_http::WasiHttp;
+
+struct Component;
+
+fn with_connector<T>(call: impl FnOnce(&Connector) -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
+    let transport = WasiHttp::from_config()?;
+    call(&Connector::new(&transport))
+}
+
+impl Guest for Component {
+    fn get_metadata() -> Metadata {
+        Connector::metadata()
+    }
+
+    fn validate() -> Result<String, ConnectorError> {
+        with_connector(|c| c.validate())
+    }
+
+    fn resource_types() -> Result<Vec<ResourceType>, ConnectorError> {
+        with_connector(|c| Ok(c.resource_types()))
+    }
+
+    fn list_resources(type_id: String, parent: Option<ResourceId>, token: Option<String>) -> Result<ResourcePage, ConnectorError> {
+        with_connector(|c| c.list_resources(&type_id, parent.as_ref(), token.as_deref()))
+    }
+
+    fn list_entitlements(resource: Resource, token: Option<String>) -> Result<EntitlementPage, ConnectorError> {
+        with_connector(|c| c.list_entitlements(&resource, token.as_deref()))
+    }
+
+    fn list_grants(resource: Resource, token: Option<String>) -> Result<GrantPage, ConnectorError> {
+        with_connector(|c| c.list_grants(&resource, token.as_deref()))
+    }
+
+    fn grant_entitlement(entitlement: Entitlement, principal: Resource) -> Result<GrantOutcome, ConnectorError> {
+        with_connector(|c| c.grant(&entitlement, &principal))
+    }
+
+    fn revoke_grant(grant: Grant) -> Result<RevokeOutcome, ConnectorError> {
+        with_connector(|c| c.revoke(&grant))
+    }
+
+    fn create_account(_account: AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        Err(ConnectorError::Unimplemented("creating accounts is not supported yet".into()))
+    }
+}
+
+crate::export!(Component with_types_in crate);

@@ -1,0 +1,31 @@
+//! Confluence Data Center connector, compiled to a `wasm32-wasip2` component that implements the
+//! `baton:connector` world (see `wit/connector.wit`).
+//!
+//! Layout: `export` adapts the WIT exports to [`Connector`]; `settings` declares the
+//! configuration schema and reads it; `client` talks to Confluence (paths, paging, error
+//! mapping) through the [`transport::Transport`] trait, whose only real implementation is
+//! `wasi_http`; one module per Confluence resource type (`user`) maps answers to resources,
+//! entitlements and grants, each with the same [`syncer::ResourceSyncer`] shape. Everything but
+//! `wasi_http` and `export` builds natively, so mapping and paging are unit-tested with a fake
+//! transport.
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "baton:connector/connector-world",
+    generate_all,
+});
+
+pub mod client;
+pub mod guest_log;
+pub mod settings;
+pub mod syncer;
+pub mod transport;
+pub mod user;
+
+#[cfg(target_arch = "wasm32")]
+mod export;
+#[cfg(target_arch = "wasm32")]
+mod wasi_http;
+
+pub use baton::connector::types;
+pub use syncer::Connector;
