@@ -1,0 +1,32 @@
+//! Compiles the crate's own `c1.connector.v2` .proto files into Rust with
+//! protox (pure Rust, no `protoc` binary) and prost-build.
+
+use std::path::Path;
+
+const PROTO_ROOT: &str = "proto";
+const PROTO_FILES: &[&str] = &[
+    "proto/c1/connector/v2/resource.proto",
+    "proto/c1/connector/v2/entitlement.proto",
+    "proto/c1/connector/v2/grant.proto",
+    "proto/c1/connector/v2/annotation_trait.proto",
+    "proto/c1/connector/v2/annotation_resource.proto",
+    "proto/c1/connector/v2/annotation_grant.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={file}");
+        if !Path::new(file).exists() {
+            return Err(format!("missing proto file {file}").into());
+        }
+    }
+    let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+    prost_build::Config::new()
+        // `prost::Name` impls let annotation helpers build type URLs.
+        .enable_type_names()
+        // Sorted map keys keep GrantSources blobs stable between syncs.
+        .btree_map(["."])
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Reads and writes baton `.c1z` sync files in the v1 format: the magic
+//! `C1ZF\0` followed by one zstd stream holding a SQLite database whose rows
+//! carry `c1.connector.v2` protobuf blobs.
+//!
+//! - [`pb`]: generated protobuf types.
+//! - [`annotations`]: packing and finding `google.protobuf.Any` annotations.
+//! - [`writer::C1zWriter`]: builds a new file atomically.
+//! - [`reader::C1zReader`]: opens an existing file for reading.
+
+pub mod annotations;
+pub mod reader;
+mod schema;
+mod timefmt;
+pub mod writer;
+
+/// Generated `c1.connector.v2` protobuf messages (see `proto/`).
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/c1.connector.v2.rs"));
+}
+
+pub use annotations::{any, find_annotation};
+pub use reader::{C1zReader, ReadError, ReadOptions, SyncRun};
+pub use writer::{C1zWriter, Summary, WriteError};
+
+/// The 5-byte header of a v1 `.c1z` file.
+pub const C1Z_V1_MAGIC: &[u8; 5] = b"C1ZF\0";
+/// The 5-byte header of a v3 (Pebble) `.c1z` file, recognised only to reject it.
+pub const C1Z_V3_MAGIC: &[u8; 5] = b"C1Z3\0";

@@ -1,0 +1,565 @@
+//! [`C1zWriter`]: builds a v1 `.c1z` file. Rows are loaded into a scratch
+//! SQLite database next to the output; [`C1zWriter::finish`] closes the sync,
+//! builds the lookup indexes, compresses the database and atomically replaces
+//! the output. Dropping the writer without finishing leaves the output alone.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use rusqlite::{Connection, params};
+use svix_ksuid::{Ksuid, KsuidLike};
+use tempfile::TempDir;
+
+use crate::annotations::{find_annotation, take_annotations};
+use crate::{C1Z_V1_MAGIC, pb, schema, timefmt};
+
+/// zstd level for the payload (any level is readable; 3 is fast and small).
+const ZSTD_LEVEL: i32 = 3;
+/// Rows per SQLite transaction before committing and starting a new one.
+const ROWS_PER_COMMIT: u64 = 50_000;
+
+/// Why writing a `.c1z` file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The output path has no file name (for example `/` or `..`).
+    #[error("output path {path:?} does not name a file; pass a path such as ./sync.c1z")]
+    InvalidOutputPath {
+        /// The rejected path.
+        path: PathBuf,
+    },
+    /// An object lacks a field that baton readers need (they would crash on it).
+    #[error("cannot store {kind} {id:?}: {reason}; fix the connector so it sets this field")]
+    InvalidObject {
+        /// `resource type`, `resource`, `entitlement` or `grant`.
+        kind: &'static str,
+        /// The object's id, as far as it is known.
+        id: String,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// A grant's GrantExpandable annotation does not decode.
+    #[error("grant {grant_id:?} has an undecodable GrantExpandable annotation: {source}")]
+    BadExpandable {
+        /// The grant's id.
+        grant_id: String,
+        /// The protobuf error.
+        source: prost::DecodeError,
+    },
+    /// SQLite failed.
+    #[error("SQLite error while {action}: {source}")]
+    Sqlite {
+        /// What the writer was doing.
+        action: &'static str,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// A file-system operation failed.
+    #[error("I/O error while {action} {path:?}: {source}; check free space and permissions")]
+    Io {
+        /// What the writer was doing.
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// What [`C1zWriter::finish`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The KSUID of the sync run stored in the file.
+    pub sync_id: String,
+    /// Distinct rows in `v1_resource_types`.
+    pub resource_types: u64,
+    /// Distinct rows in `v1_resources`.
+    pub resources: u64,
+    /// Distinct rows in `v1_entitlements`.
+    pub entitlements: u64,
+    /// Distinct rows in `v1_grants`.
+    pub grants: u64,
+    /// Size of the uncompressed SQLite database.
+    pub database_bytes: u64,
+    /// Size of the finished `.c1z` file.
+    pub file_bytes: u64,
+}
+
+/// Builds one full sync into a new `.c1z` file. See the module docs.
+pub struct C1zWriter {
+    // Declared before `workdir` so the database closes before its directory is removed.
+    conn: Connection,
+    workdir: TempDir,
+    db_path: PathBuf,
+    out: PathBuf,
+    sync_id: String,
+    rows_since_commit: u64,
+}
+
+fn sqlite(action: &'static str) -> impl FnOnce(rusqlite::Error) -> WriteError {
+    move |source| WriteError::Sqlite { action, source }
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WriteError {
+    let path = path.to_path_buf();
+    move |source| WriteError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn invalid(kind: &'static str, id: &str, reason: &'static str) -> WriteError {
+    WriteError::InvalidObject {
+        kind,
+        id: id.to_owned(),
+        reason,
+    }
+}
+
+impl C1zWriter {
+    /// Starts a new full sync that [`finish`](Self::finish) will write to `out`.
+    /// Scratch files live in a hidden temporary directory beside `out`.
+    pub fn create(out: &Path) -> Result<C1zWriter, WriteError> {
+        let dir = output_dir(out)?;
+        let workdir = tempfile::Builder::new()
+            .prefix(".c1z-build-")
+            .tempdir_in(&dir)
+            .map_err(io_err("creating a scratch directory in", &dir))?;
+        let db_path = workdir.path().join("db");
+        let conn = Connection::open(&db_path).map_err(sqlite("creating the scratch database"))?;
+        prepare_database(&conn)?;
+        let sync_id = Ksuid::new(None, None).to_string();
+        insert_sync_run(&conn, &sync_id)?;
+        conn.execute_batch("BEGIN")
+            .map_err(sqlite("starting a transaction"))?;
+        Ok(C1zWriter {
+            conn,
+            workdir,
+            db_path,
+            out: out.to_path_buf(),
+            sync_id,
+            rows_since_commit: 0,
+        })
+    }
+
+    /// The KSUID of the sync being written.
+    pub fn sync_id(&self) -> &str {
+        &self.sync_id
+    }
+
+    /// Stores a resource type; a later one with the same id replaces it.
+    pub fn put_resource_type(&mut self, rt: &pb::ResourceType) -> Result<(), WriteError> {
+        if rt.id.is_empty() {
+            return Err(invalid("resource type", &rt.display_name, "id is empty"));
+        }
+        let now = timefmt::now_text();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO v1_resource_types (external_id, data, sync_id, discovered_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (external_id, sync_id) DO UPDATE SET
+                   data = excluded.data, discovered_at = excluded.discovered_at",
+            )
+            .and_then(|mut st| st.execute(params![rt.id, rt.encode_to_vec(), self.sync_id, now]))
+            .map_err(sqlite("inserting a resource type"))?;
+        self.row_written()
+    }
+
+    /// Stores a resource; a later one with the same type and id replaces it.
+    pub fn put_resource(&mut self, resource: &pb::Resource) -> Result<(), WriteError> {
+        let id = required_resource_id(resource.id.as_ref(), "resource", &resource.display_name)?;
+        let external_id = format!("{}:{}", id.resource_type, id.resource);
+        let parent = resource.parent_resource_id.as_ref();
+        let now = timefmt::now_text();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO v1_resources (resource_type_id, external_id, parent_resource_type_id,
+                   parent_resource_id, data, sync_id, discovered_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (external_id, sync_id) DO UPDATE SET
+                   resource_type_id = excluded.resource_type_id,
+                   parent_resource_type_id = excluded.parent_resource_type_id,
+                   parent_resource_id = excluded.parent_resource_id,
+                   data = excluded.data, discovered_at = excluded.discovered_at",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    id.resource_type,
+                    external_id,
+                    parent.map(|p| &p.resource_type),
+                    parent.map(|p| &p.resource),
+                    resource.encode_to_vec(),
+                    self.sync_id,
+                    now
+                ])
+            })
+            .map_err(sqlite("inserting a resource"))?;
+        self.row_written()
+    }
+
+    /// Stores an entitlement; `resource.id` must be set. A later one with the
+    /// same id replaces it.
+    pub fn put_entitlement(&mut self, ent: &pb::Entitlement) -> Result<(), WriteError> {
+        if ent.id.is_empty() {
+            return Err(invalid("entitlement", &ent.display_name, "id is empty"));
+        }
+        let resource = ent.resource.as_ref();
+        let resource_id =
+            required_resource_id(resource.and_then(|r| r.id.as_ref()), "entitlement", &ent.id)
+                .map_err(|_| invalid("entitlement", &ent.id, "resource.id is missing"))?;
+        let now = timefmt::now_text();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO v1_entitlements (resource_type_id, resource_id, external_id, data,
+                   sync_id, discovered_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (external_id, sync_id) DO UPDATE SET
+                   resource_type_id = excluded.resource_type_id,
+                   resource_id = excluded.resource_id,
+                   data = excluded.data, discovered_at = excluded.discovered_at",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    resource_id.resource_type,
+                    resource_id.resource,
+                    ent.id,
+                    ent.encode_to_vec(),
+                    self.sync_id,
+                    now
+                ])
+            })
+            .map_err(sqlite("inserting an entitlement"))?;
+        self.row_written()
+    }
+
+    /// Stores a grant; `entitlement`, `entitlement.resource.id` and
+    /// `principal.id` must be set. A GrantExpandable annotation is moved out
+    /// of the blob into the `expansion` column, as the SDK does.
+    pub fn put_grant(&mut self, grant: &pb::Grant) -> Result<(), WriteError> {
+        let keys = GrantKeys::of(grant)?;
+        let (expansion, blob) = split_expansion(grant)?;
+        let now = timefmt::now_text();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO v1_grants (resource_type_id, resource_id, entitlement_id,
+                   principal_resource_type_id, principal_resource_id, external_id, expansion,
+                   needs_expansion, data, sync_id, discovered_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (external_id, sync_id) DO UPDATE SET
+                   resource_type_id = excluded.resource_type_id,
+                   resource_id = excluded.resource_id,
+                   entitlement_id = excluded.entitlement_id,
+                   principal_resource_type_id = excluded.principal_resource_type_id,
+                   principal_resource_id = excluded.principal_resource_id,
+                   expansion = excluded.expansion,
+                   needs_expansion = excluded.needs_expansion,
+                   data = excluded.data, discovered_at = excluded.discovered_at",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    keys.resource.resource_type,
+                    keys.resource.resource,
+                    keys.entitlement_id,
+                    keys.principal.resource_type,
+                    keys.principal.resource,
+                    grant.id,
+                    expansion.as_deref(),
+                    expansion.is_some(),
+                    blob,
+                    self.sync_id,
+                    now
+                ])
+            })
+            .map_err(sqlite("inserting a grant"))?;
+        self.row_written()
+    }
+
+    /// Ends the sync, builds the indexes, and atomically writes the `.c1z`
+    /// file. On error the output is left as it was and scratch files are removed.
+    pub fn finish(self) -> Result<Summary, WriteError> {
+        let C1zWriter {
+            conn,
+            workdir,
+            db_path,
+            out,
+            sync_id,
+            ..
+        } = self;
+        end_sync(&conn, &sync_id)?;
+        let mut summary = count_rows(&conn, &sync_id)?;
+        conn.close()
+            .map_err(|(_, e)| sqlite("closing the scratch database")(e))?;
+        summary.database_bytes = file_len(&db_path)?;
+        summary.file_bytes = write_c1z_atomically(&db_path, summary.database_bytes, &out)?;
+        // Best effort: the output is complete even if scratch removal fails.
+        let _ = workdir.close();
+        Ok(summary)
+    }
+
+    /// Counts a row and commits every [`ROWS_PER_COMMIT`] rows.
+    fn row_written(&mut self) -> Result<(), WriteError> {
+        self.rows_since_commit += 1;
+        if self.rows_since_commit >= ROWS_PER_COMMIT {
+            self.conn
+                .execute_batch("COMMIT; BEGIN")
+                .map_err(sqlite("committing a batch of rows"))?;
+            self.rows_since_commit = 0;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for C1zWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("C1zWriter")
+            .field("out", &self.out)
+            .field("sync_id", &self.sync_id)
+            .field("scratch", &self.workdir.path())
+            .finish()
+    }
+}
+
+/// The directory that holds `out` (`.` for a bare file name).
+fn output_dir(out: &Path) -> Result<PathBuf, WriteError> {
+    if out.file_name().is_none() {
+        return Err(WriteError::InvalidOutputPath {
+            path: out.to_path_buf(),
+        });
+    }
+    Ok(match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    })
+}
+
+/// `<out>.tmp`, the name the finished file is staged under.
+fn staging_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Fast, crash-unsafe settings (the scratch db is thrown away on failure),
+/// the tables, and the unique indexes the upserts rely on.
+fn prepare_database(conn: &Connection) -> Result<(), WriteError> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF;
+         PRAGMA synchronous = OFF;
+         PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA cache_size = -65536;",
+    )
+    .map_err(sqlite("configuring the scratch database"))?;
+    conn.execute_batch(schema::TABLES)
+        .map_err(sqlite("creating tables"))?;
+    conn.execute_batch(schema::UNIQUE_INDEXES)
+        .map_err(sqlite("creating unique indexes"))
+}
+
+fn insert_sync_run(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
+    conn.execute(
+        "INSERT INTO v1_sync_runs (sync_id, started_at, sync_token, sync_type, parent_sync_id,
+           linked_sync_id, supports_diff, grants_backfilled)
+         VALUES (?1, ?2, '', 'full', '', '', 1, 1)",
+        params![sync_id, timefmt::now_text()],
+    )
+    .map(drop)
+    .map_err(sqlite("recording the sync run"))
+}
+
+/// Sets `ended_at`, creates the deferred indexes and commits.
+fn end_sync(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
+    conn.execute(
+        "UPDATE v1_sync_runs SET ended_at = ?1 WHERE sync_id = ?2 AND ended_at IS NULL",
+        params![timefmt::now_text(), sync_id],
+    )
+    .map_err(sqlite("ending the sync run"))?;
+    conn.execute_batch(schema::DEFERRED_INDEXES)
+        .map_err(sqlite("creating indexes"))?;
+    conn.execute_batch("COMMIT").map_err(sqlite("committing"))
+}
+
+fn count_rows(conn: &Connection, sync_id: &str) -> Result<Summary, WriteError> {
+    let count = |table: &str| -> Result<u64, WriteError> {
+        conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE sync_id = ?1"),
+            [sync_id],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(sqlite("counting rows"))
+    };
+    Ok(Summary {
+        sync_id: sync_id.to_owned(),
+        resource_types: count("v1_resource_types")?,
+        resources: count("v1_resources")?,
+        entitlements: count("v1_entitlements")?,
+        grants: count("v1_grants")?,
+        database_bytes: 0,
+        file_bytes: 0,
+    })
+}
+
+fn required_resource_id<'a>(
+    id: Option<&'a pb::ResourceId>,
+    kind: &'static str,
+    label: &str,
+) -> Result<&'a pb::ResourceId, WriteError> {
+    match id {
+        None => Err(invalid(kind, label, "id is missing")),
+        Some(id) if id.resource_type.is_empty() || id.resource.is_empty() => Err(invalid(
+            kind,
+            label,
+            "id.resource_type or id.resource is empty",
+        )),
+        Some(id) => Ok(id),
+    }
+}
+
+/// The grant fields that fill the derived columns of `v1_grants`.
+struct GrantKeys<'a> {
+    entitlement_id: &'a str,
+    resource: &'a pb::ResourceId,
+    principal: &'a pb::ResourceId,
+}
+
+impl<'a> GrantKeys<'a> {
+    fn of(grant: &'a pb::Grant) -> Result<Self, WriteError> {
+        let fail = |reason| invalid("grant", &grant.id, reason);
+        if grant.id.is_empty() {
+            return Err(fail("id is empty"));
+        }
+        let entitlement = grant
+            .entitlement
+            .as_ref()
+            .ok_or_else(|| fail("entitlement is missing"))?;
+        if entitlement.id.is_empty() {
+            return Err(fail("entitlement.id is empty"));
+        }
+        let resource = entitlement
+            .resource
+            .as_ref()
+            .and_then(|r| r.id.as_ref())
+            .ok_or_else(|| fail("entitlement.resource.id is missing"))?;
+        let principal = grant
+            .principal
+            .as_ref()
+            .and_then(|p| p.id.as_ref())
+            .ok_or_else(|| fail("principal.id is missing"))?;
+        Ok(GrantKeys {
+            entitlement_id: &entitlement.id,
+            resource,
+            principal,
+        })
+    }
+}
+
+/// Splits a grant into (expansion column, data blob): any GrantExpandable is
+/// removed from the blob; the column holds it only if it names a non-blank
+/// entitlement id.
+fn split_expansion(grant: &pb::Grant) -> Result<(Option<Vec<u8>>, Vec<u8>), WriteError> {
+    let expandable: Option<pb::GrantExpandable> =
+        find_annotation(&grant.annotations).map_err(|source| WriteError::BadExpandable {
+            grant_id: grant.id.clone(),
+            source,
+        })?;
+    let Some(expandable) = expandable else {
+        return Ok((None, grant.encode_to_vec()));
+    };
+    let mut stripped = grant.clone();
+    take_annotations::<pb::GrantExpandable>(&mut stripped.annotations);
+    let has_target = expandable
+        .entitlement_ids
+        .iter()
+        .any(|id| !id.trim().is_empty());
+    let column = has_target.then(|| expandable.encode_to_vec());
+    Ok((column, stripped.encode_to_vec()))
+}
+
+fn file_len(path: &Path) -> Result<u64, WriteError> {
+    fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(io_err("reading the size of", path))
+}
+
+/// Removes a path on drop unless disarmed; keeps `<out>.tmp` from lingering.
+struct RemoveOnDrop<'a> {
+    path: &'a Path,
+    armed: bool,
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(self.path);
+        }
+    }
+}
+
+/// Writes `C1ZF\0` + zstd(db) to `<out>.tmp`, fsyncs, renames it over `out`
+/// and fsyncs the directory. Returns the size of the written file.
+fn write_c1z_atomically(db_path: &Path, db_len: u64, out: &Path) -> Result<u64, WriteError> {
+    let staging = staging_path(out);
+    let mut guard = RemoveOnDrop {
+        path: &staging,
+        armed: true,
+    };
+    let file = create_staging_file(&staging)?;
+    let file = compress_database(db_path, db_len, file, &staging)?;
+    file.sync_all().map_err(io_err("syncing", &staging))?;
+    let written = file
+        .metadata()
+        .map(|m| m.len())
+        .map_err(io_err("reading the size of", &staging))?;
+    drop(file);
+    fs::rename(&staging, out).map_err(io_err("renaming the staged file onto", out))?;
+    guard.armed = false;
+    sync_directory(&output_dir(out)?)?;
+    Ok(written)
+}
+
+fn create_staging_file(staging: &Path) -> Result<File, WriteError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o644);
+    }
+    options.open(staging).map_err(io_err("creating", staging))
+}
+
+/// Streams the header and one zstd frame (with content size and checksum).
+fn compress_database(
+    db_path: &Path,
+    db_len: u64,
+    file: File,
+    staging: &Path,
+) -> Result<File, WriteError> {
+    let write_err = io_err("writing", staging);
+    let mut db = BufReader::new(File::open(db_path).map_err(io_err("opening", db_path))?);
+    let mut sink = BufWriter::new(file);
+    let result = (|| -> io::Result<File> {
+        sink.write_all(C1Z_V1_MAGIC)?;
+        let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
+        encoder.include_checksum(true)?;
+        encoder.include_contentsize(true)?;
+        encoder.set_pledged_src_size(Some(db_len))?;
+        io::copy(&mut db, &mut encoder)?;
+        encoder.finish()?.into_inner().map_err(|e| e.into_error())
+    })();
+    result.map_err(write_err)
+}
+
+#[cfg(unix)]
+fn sync_directory(dir: &Path) -> Result<(), WriteError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing directory", dir))
+}
+
+#[cfg(not(unix))]
+fn sync_directory(_dir: &Path) -> Result<(), WriteError> {
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! Writer → reader round trips, the raw SQLite layout, dedup and cleanup.
+
+mod common;
+
+use std::path::Path;
+
+use baton_c1z::pb;
+use baton_c1z::{C1zReader, C1zWriter, WriteError, find_annotation};
+use common::*;
+use prost::Message;
+use rusqlite::Connection;
+
+const TABLES: &[&str] = &[
+    "v1_assets",
+    "v1_connector_sessions",
+    "v1_entitlements",
+    "v1_grants",
+    "v1_resource_types",
+    "v1_resources",
+    "v1_sync_runs",
+];
+
+const INDEXES: &[&str] = &[
+    "idx_assets_external_sync_v1",
+    "idx_entitlements_external_sync_v1",
+    "idx_entitlements_resource_id_v1",
+    "idx_grants_entitlement_id_principal_id_v1",
+    "idx_grants_entitlement_sync_grant_v1",
+    "idx_grants_external_sync_v1",
+    "idx_grants_principal_id_v1",
+    "idx_grants_resource_type_id_resource_id_v1",
+    "idx_grants_sync_expansion_v1",
+    "idx_grants_sync_needs_expansion_v1",
+    "idx_resource_types_external_sync_v1",
+    "idx_resources_external_sync_v1",
+    "idx_resources_parent_resource_id_v1",
+    "idx_resources_resource_type_id_v1",
+    "idx_session_store_sync_key_v1",
+    "idx_sync_runs_sync_id_v1",
+];
+
+fn names_of(conn: &Connection, kind: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = ?1 ORDER BY name")
+        .expect("prepare");
+    stmt.query_map([kind], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// `YYYY-MM-DD HH:MM:SS` optionally followed by `.` and 1-9 digits not ending in 0.
+fn is_sdk_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits_at = |idx: &[usize]| {
+        idx.iter()
+            .all(|&i| b.get(i).is_some_and(u8::is_ascii_digit))
+    };
+    let base_ok = b.len() >= 19
+        && digits_at(&[0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':';
+    if !base_ok {
+        return false;
+    }
+    match &s[19..] {
+        "" => true,
+        frac => {
+            let digits = &frac[1..];
+            frac.starts_with('.')
+                && (1..=9).contains(&digits.len())
+                && digits.bytes().all(|c| c.is_ascii_digit())
+                && !digits.ends_with('0')
+        }
+    }
+}
+
+#[test]
+fn round_trip_keeps_counts_ids_and_annotations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sync.c1z");
+    let data = dataset();
+    let summary = write_dataset(&out, &data);
+    assert_eq!(
+        (
+            summary.resource_types,
+            summary.resources,
+            summary.entitlements,
+            summary.grants
+        ),
+        (2, 4, 2, 3)
+    );
+    assert_eq!(
+        dir_entries(dir.path()),
+        vec!["sync.c1z"],
+        "only the output remains"
+    );
+
+    let reader = C1zReader::open(&out).expect("open");
+    assert_eq!(reader.selected_sync_id(), Some(summary.sync_id.as_str()));
+    let rt_ids: Vec<String> = reader
+        .resource_types()
+        .expect("rts")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(rt_ids, ["user", "group"]);
+    assert_eq!(reader.resource_types().expect("rts"), data.resource_types);
+    assert_eq!(reader.resources(None).expect("resources"), data.resources);
+    let users = reader.resources(Some("user")).expect("users");
+    assert_eq!(users.len(), 2);
+    let trait_: Option<pb::UserTrait> = find_annotation(&users[0].annotations).expect("decode");
+    assert_eq!(
+        trait_.map(|t| t.login),
+        Some("alice@example.com".to_string())
+    );
+    assert_eq!(reader.entitlements().expect("ents"), data.entitlements);
+
+    let grants = reader.grants().expect("grants");
+    assert_eq!(grants.len(), 3);
+    assert_eq!(grants[0], data.grants[0]);
+    assert_eq!(
+        grants[1], data.grants[1],
+        "expansion column re-attached losslessly"
+    );
+    assert!(
+        grants[2].annotations.is_empty(),
+        "blank-only GrantExpandable is dropped"
+    );
+
+    let runs = reader.sync_runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].id, summary.sync_id);
+    assert_eq!(runs[0].sync_type, "full");
+    assert!(runs[0].ended_at.is_some());
+}
+
+#[test]
+fn raw_database_matches_the_sdk_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sync.c1z");
+    let summary = write_dataset(&out, &dataset());
+
+    let bytes = std::fs::read(&out).expect("read");
+    let frame_size = zstd::zstd_safe::get_frame_content_size(&bytes[5..]).expect("frame header");
+    assert_eq!(
+        frame_size,
+        Some(summary.database_bytes),
+        "pledged content size is set"
+    );
+    assert_eq!(bytes.len() as u64, summary.file_bytes);
+
+    let db = decompress_by_hand(&out, dir.path());
+    let raw = std::fs::read(&db).expect("raw db");
+    assert_eq!(&raw[..16], b"SQLite format 3\0");
+    assert_eq!(
+        (raw[18], raw[19]),
+        (1, 1),
+        "rollback-journal file format, not WAL"
+    );
+    let conn = Connection::open(&db).expect("open raw");
+    assert_eq!(names_of(&conn, "table"), TABLES);
+    assert_eq!(names_of(&conn, "index"), INDEXES);
+
+    let (sync_id, started, ended, token, sync_type, diff, backfilled): (String, String, Option<String>, String, String, i64, i64) = conn
+        .query_row(
+            "SELECT sync_id, started_at, ended_at, sync_token, sync_type, supports_diff, grants_backfilled FROM v1_sync_runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )
+        .expect("sync run");
+    assert_eq!(sync_id, summary.sync_id);
+    assert_eq!(sync_id.len(), 27);
+    assert!(sync_id.bytes().all(|c| c.is_ascii_alphanumeric()));
+    assert!(is_sdk_timestamp(&started), "started_at {started:?}");
+    let ended = ended.expect("ended_at set");
+    assert!(is_sdk_timestamp(&ended), "ended_at {ended:?}");
+    assert!(ended >= started);
+    assert_eq!(
+        (token.as_str(), sync_type.as_str(), diff, backfilled),
+        ("", "full", 1, 1)
+    );
+
+    check_derived_resource_columns(&conn);
+    check_grant_expansion_columns(&conn);
+}
+
+fn check_derived_resource_columns(conn: &Connection) {
+    let (rt, ext, parent_rt, parent): (String, String, Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT resource_type_id, external_id, parent_resource_type_id, parent_resource_id
+             FROM v1_resources WHERE external_id = 'user:alice'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .expect("alice row");
+    assert_eq!(
+        (rt.as_str(), ext.as_str(), parent_rt, parent),
+        ("user", "user:alice", None, None)
+    );
+    let discovered: String = conn
+        .query_row("SELECT discovered_at FROM v1_resources LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .expect("discovered_at");
+    assert!(is_sdk_timestamp(&discovered));
+}
+
+fn check_grant_expansion_columns(conn: &Connection) {
+    let mut stmt = conn
+        .prepare(
+            "SELECT entitlement_id, principal_resource_type_id, principal_resource_id, resource_type_id,
+                    resource_id, expansion, needs_expansion, data FROM v1_grants ORDER BY id",
+        )
+        .expect("prepare");
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<Vec<u8>>,
+        i64,
+        Vec<u8>,
+    );
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    let (ent, p_rt, p_id, rt, res, expansion, needs, data) = &rows[1];
+    assert_eq!(
+        (ent.as_str(), p_rt.as_str(), p_id.as_str()),
+        ("group:g1:member", "group", "g2")
+    );
+    assert_eq!((rt.as_str(), res.as_str()), ("group", "g1"));
+    let expandable =
+        pb::GrantExpandable::decode(expansion.as_deref().expect("expansion set")).expect("decode");
+    assert_eq!(expandable.entitlement_ids, [MEMBER_OF_G2]);
+    assert_eq!(*needs, 1);
+    let blob = pb::Grant::decode(data.as_slice()).expect("grant blob");
+    assert!(
+        find_annotation::<pb::GrantExpandable>(&blob.annotations)
+            .expect("decode")
+            .is_none()
+    );
+    assert_eq!(
+        blob.annotations.len(),
+        1,
+        "GrantImmutable stays in the blob"
+    );
+
+    for index in [0, 2] {
+        let (_, _, _, _, _, expansion, needs, data) = &rows[index];
+        assert_eq!((expansion.is_none(), *needs), (true, 0));
+        let blob = pb::Grant::decode(data.as_slice()).expect("grant blob");
+        assert!(blob.annotations.is_empty());
+    }
+}
+
+#[test]
+fn duplicate_ids_are_upserted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("dup.c1z");
+    let mut writer = C1zWriter::create(&out).expect("create");
+    writer
+        .put_resource(&user("alice", "Old Name", "a@example.com"))
+        .expect("first");
+    let mut moved = user("alice", "New Name", "a@example.com");
+    moved.parent_resource_id = Some(rid("group", "g1"));
+    writer.put_resource(&moved).expect("second");
+    let data = dataset();
+    writer.put_grant(&data.grants[1]).expect("grant");
+    writer.put_grant(&data.grants[1]).expect("same grant again");
+    let summary = writer.finish().expect("finish");
+    assert_eq!((summary.resources, summary.grants), (1, 1));
+
+    let reader = C1zReader::open(&out).expect("open");
+    let resources = reader.resources(None).expect("resources");
+    assert_eq!(resources, vec![moved]);
+
+    let db = decompress_by_hand(&out, dir.path());
+    let conn = Connection::open(&db).expect("open raw");
+    let parent: (String, String) = conn
+        .query_row(
+            "SELECT parent_resource_type_id, parent_resource_id FROM v1_resources",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!(
+        parent,
+        ("group".to_string(), "g1".to_string()),
+        "derived columns follow the upsert"
+    );
+}
+
+#[test]
+fn dropped_writer_leaves_existing_output_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sync.c1z");
+    let before = b"previous sync contents \x00\x01\x02".to_vec();
+    std::fs::write(&out, &before).expect("seed");
+    {
+        let mut writer = C1zWriter::create(&out).expect("create");
+        writer
+            .put_resource(&user("alice", "Alice", "a@example.com"))
+            .expect("put");
+        assert_eq!(
+            dir_entries(dir.path()).len(),
+            2,
+            "scratch dir exists while writing"
+        );
+    }
+    assert_eq!(std::fs::read(&out).expect("read"), before);
+    assert_eq!(dir_entries(dir.path()), vec!["sync.c1z"]);
+}
+
+#[test]
+fn failed_finish_cleans_up_and_leaves_output_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A non-empty directory at the output path makes the final rename fail.
+    let out = dir.path().join("sync.c1z");
+    std::fs::create_dir(&out).expect("dir");
+    std::fs::write(out.join("keep"), b"x").expect("file");
+    let writer = C1zWriter::create(&out).expect("create");
+    let err = writer.finish().expect_err("rename onto a directory fails");
+    assert!(matches!(err, WriteError::Io { .. }), "{err}");
+    assert_eq!(dir_entries(dir.path()), vec!["sync.c1z"]);
+    assert_eq!(dir_entries(&out), vec!["keep"]);
+}
+
+#[test]
+fn objects_readers_would_crash_on_are_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = C1zWriter::create(&dir.path().join("bad.c1z")).expect("create");
+    let data = dataset();
+    let good = &data.grants[0];
+    let mut no_entitlement = good.clone();
+    no_entitlement.entitlement = None;
+    let mut no_entitlement_resource = good.clone();
+    if let Some(e) = no_entitlement_resource.entitlement.as_mut() {
+        e.resource = None;
+    }
+    let mut no_principal_id = good.clone();
+    no_principal_id.principal = Some(pb::Resource::default());
+    for (bad, reason) in [
+        (no_entitlement, "entitlement is missing"),
+        (
+            no_entitlement_resource,
+            "entitlement.resource.id is missing",
+        ),
+        (no_principal_id, "principal.id is missing"),
+    ] {
+        let err = writer.put_grant(&bad).expect_err("rejected");
+        assert!(
+            matches!(&err, WriteError::InvalidObject { reason: r, .. } if *r == reason),
+            "{err}"
+        );
+    }
+    let mut entitlement = data.entitlements[0].clone();
+    entitlement.resource = Some(pb::Resource::default());
+    let err = writer.put_entitlement(&entitlement).expect_err("rejected");
+    assert!(
+        matches!(
+            &err,
+            WriteError::InvalidObject {
+                kind: "entitlement",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("group:g1:member"), "{err}");
+}
+
+#[test]
+fn output_path_without_file_name_is_rejected() {
+    for path in ["/", ".."] {
+        let err = C1zWriter::create(Path::new(path)).expect_err("no file name");
+        assert!(matches!(err, WriteError::InvalidOutputPath { .. }), "{err}");
+    }
+}
