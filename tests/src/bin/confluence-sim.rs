@@ -1,0 +1,81 @@
+//! `confluence-sim`: runs the Confluence DC simulator as a standalone server until killed.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use clap::Parser;
+use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "confluence-sim",
+    about = "Confluence Data Center REST API simulator"
+)]
+struct Args {
+    /// TCP port to listen on.
+    #[arg(long, default_value_t = 8090)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+    /// Number of generated users (at least 4).
+    #[arg(long, default_value_t = 25)]
+    users: usize,
+    /// Context path, e.g. /confluence.
+    #[arg(long, default_value = "")]
+    context_path: String,
+    /// Emulated Confluence version.
+    #[arg(long, default_value = "8.9.0")]
+    version: String,
+    /// Server-side clamp of `limit`.
+    #[arg(long, default_value_t = 200)]
+    max_limit: usize,
+}
+
+fn config_from(args: &Args) -> SimConfig {
+    SimConfig {
+        version: args.version.clone(),
+        context_path: args.context_path.clone(),
+        max_limit: args.max_limit,
+        dataset: Dataset::generate(args.users),
+        ..SimConfig::default()
+    }
+}
+
+async fn wait_for_termination() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = config_from(&args);
+    let users = config.dataset.users.len();
+    let simulator = Simulator::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    println!(
+        "confluence-sim listening on {} (admin token: {ADMIN_TOKEN}, users: {users}, version: {})",
+        simulator.base_url(),
+        simulator.state().version.display()
+    );
+    wait_for_termination().await;
+    drop(simulator);
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Simulator configuration: the knobs a test sets before starting the server
+//! (`SimConfig`, `LinkStyle`) and the emulated server version (`ServerVersion`,
+//! `Capability`) that decides which endpoints exist.
+
+use crate::dataset::Dataset;
+
+/// How `_links.next` (and `_links.base`) are written in page envelopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkStyle {
+    /// `next` is a path WITHOUT the context path; `base` = origin + context path (what real servers do).
+    #[default]
+    Relative,
+    /// `next` is a full URL including the context path.
+    Absolute,
+    /// `base` and `next` are absolute URLs on a different host (a "Server Base URL" behind a reverse proxy).
+    ForeignBase,
+}
+
+/// The origin used by [`LinkStyle::ForeignBase`].
+pub const FOREIGN_ORIGIN: &str = "https://confluence.proxy.example";
+
+/// Everything a test can choose about the simulated server.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Emulated Confluence version, e.g. "8.9.0", "7.19.0", "9.2.3", "10.2.0".
+    pub version: String,
+    /// "" or e.g. "/confluence"; every endpoint lives under it.
+    pub context_path: String,
+    /// Server-side clamp of `limit`; larger requests are clamped silently.
+    pub max_limit: usize,
+    /// Page size when `limit` is absent.
+    pub default_limit: usize,
+    pub link_style: LinkStyle,
+    /// No credentials -> anonymous user (true) or 401 (false).
+    pub anonymous_access: bool,
+    /// Emit `_links.next` on empty pages and on the last page (seen on real servers), so
+    /// clients are tested to stop on `size == 0` and never loop.
+    pub empty_page_next_oddity: bool,
+    pub dataset: Dataset,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            version: "8.9.0".to_string(),
+            context_path: String::new(),
+            max_limit: 200,
+            default_limit: 100,
+            link_style: LinkStyle::Relative,
+            anonymous_access: true,
+            empty_page_next_oddity: false,
+            dataset: Dataset::generate(25),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The context path normalised to "" or "/segment..." without a trailing slash.
+    pub fn normalized_context_path(&self) -> String {
+        let trimmed = self.context_path.trim().trim_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+}
+
+/// A parsed `major.minor.patch` Confluence version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl ServerVersion {
+    /// Parses "8.9.0", "9.2" or "10"; missing parts are 0.
+    pub fn parse(text: &str) -> anyhow::Result<ServerVersion> {
+        let mut parts = text.trim().split('.');
+        let mut next_number = |name: &str| -> anyhow::Result<u32> {
+            match parts.next() {
+                None => Ok(0),
+                Some(p) => p
+                    .parse::<u32>()
+                    .map_err(|_| anyhow::anyhow!("bad {name} in version {text:?}")),
+            }
+        };
+        let version = ServerVersion {
+            major: next_number("major")?,
+            minor: next_number("minor")?,
+            patch: next_number("patch")?,
+        };
+        anyhow::ensure!(
+            version.major > 0,
+            "version {text:?} must start with a major number > 0"
+        );
+        Ok(version)
+    }
+
+    pub const fn new(major: u32, minor: u32, patch: u32) -> ServerVersion {
+        ServerVersion {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        *self >= ServerVersion::new(major, minor, 0)
+    }
+
+    /// A plausible build number (e.g. 9.2.3 -> 9203).
+    pub fn build_number(&self) -> u32 {
+        self.major * 1000 + self.minor * 100 + self.patch
+    }
+
+    pub fn display(&self) -> String {
+        format!("{}.{}.{}", self.major, self.minor, self.patch)
+    }
+
+    pub fn supports(&self, capability: Capability) -> bool {
+        let (major, minor) = capability.introduced_in();
+        self.at_least(major, minor)
+    }
+}
+
+/// Version-gated features (reference §0). Endpoints of a missing capability answer 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// `GET /rest/api/user/list` (8.4+).
+    UserList,
+    /// `GET /rest/api/server-information` (9.1+).
+    ServerInformation,
+    /// Membership PUT/DELETE and admin user/group writes (8.2+), for later work.
+    MembershipWrites,
+    /// REST space permissions (9.1+), for later work.
+    SpacePermissionRest,
+    /// `GET /rest/api/admin/users/list/active` (9.3+), for later work.
+    ActiveUserList,
+}
+
+impl Capability {
+    pub fn introduced_in(self) -> (u32, u32) {
+        match self {
+            Capability::UserList => (8, 4),
+            Capability::ServerInformation => (9, 1),
+            Capability::MembershipWrites => (8, 2),
+            Capability::SpacePermissionRest => (9, 1),
+            Capability::ActiveUserList => (9, 3),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Test data: the users (and, later, groups/spaces/permissions) the simulator starts with,
+//! and `Dataset::generate`, a deterministic generator full of edge cases.
+
+/// The personal access token of the generated `admin` user.
+pub const ADMIN_TOKEN: &str = "NjQ4MjE0NTUyNjkxOkFkbWluUEFUZm9yU2ltdWxhdG9y";
+/// The userKey of the generated `admin` user (the one seen in a real 8.6 sample).
+pub const ADMIN_USER_KEY: &str = "2c95808390139223019013bdb7ec0000";
+
+/// One user of the simulated directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimUser {
+    pub username: String,
+    pub user_key: String,
+    /// `None` = field absent from JSON; `Some("")` = empty string.
+    pub display_name: Option<String>,
+    /// "current", "deactivated", "unlicensed", "externally_deleted"; `None` = never present.
+    pub status: Option<String>,
+    /// Basic-auth password; `None` = cannot log in with basic auth.
+    pub password: Option<String>,
+    pub is_admin: bool,
+}
+
+impl SimUser {
+    /// A current, non-admin user with a derived key and password `password-<username>`.
+    pub fn new(username: &str, display_name: Option<&str>) -> SimUser {
+        SimUser {
+            username: username.to_string(),
+            user_key: user_key_for(username),
+            display_name: display_name.map(str::to_string),
+            status: Some("current".to_string()),
+            password: Some(default_password_for(username)),
+            is_admin: false,
+        }
+    }
+
+    pub fn with_status(mut self, status: Option<&str>) -> SimUser {
+        self.status = status.map(str::to_string);
+        self
+    }
+
+    pub fn is_deactivated(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("deactivated"))
+    }
+
+    pub fn is_unlicensed(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("unlicensed"))
+    }
+}
+
+/// The initial content of the simulated server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dataset {
+    pub users: Vec<SimUser>,
+    /// (personal access token, username)
+    pub tokens: Vec<(String, String)>,
+}
+
+impl Dataset {
+    /// Deterministic dataset with exactly `n_users` users (at least 4 are always produced):
+    /// `admin` (password "admin", token [`ADMIN_TOKEN`]), then edge cases — unicode and RTL
+    /// names, a deactivated user, a user without display name, an unlicensed user, a user
+    /// without status, a user with an empty display name — then ordinary users.
+    /// Every user has a token ([`token_for`]) and password `password-<username>` (admin: "admin").
+    pub fn generate(n_users: usize) -> Dataset {
+        let n_users = n_users.max(4);
+        let mut users = vec![admin_user()];
+        users.extend(edge_case_users().into_iter().take(n_users - 1));
+        let mut index = users.len();
+        while users.len() < n_users {
+            users.push(ordinary_user(index));
+            index += 1;
+        }
+        let tokens = users
+            .iter()
+            .map(|u| (token_for(&u.username), u.username.clone()))
+            .collect();
+        Dataset { users, tokens }
+    }
+
+    pub fn user(&self, username: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.username == username)
+    }
+}
+
+/// The deterministic personal access token generated for `username`.
+pub fn token_for(username: &str) -> String {
+    if username == "admin" {
+        return ADMIN_TOKEN.to_string();
+    }
+    format!(
+        "PAT{:016x}{:016x}",
+        fnv1a(username, 0x7a7),
+        fnv1a(username, 0x11)
+    )
+}
+
+/// The password generated for every user but admin.
+pub fn default_password_for(username: &str) -> String {
+    format!("password-{username}")
+}
+
+/// A 32-hex-character userKey derived from the username.
+pub fn user_key_for(username: &str) -> String {
+    format!(
+        "{:016x}{:016x}",
+        fnv1a(username, 0x2c95),
+        fnv1a(username, 0x8083)
+    )
+}
+
+fn fnv1a(text: &str, seed: u64) -> u64 {
+    let mut hash: u64 = 0xcbf29ce484222325 ^ seed;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash
+}
+
+fn admin_user() -> SimUser {
+    SimUser {
+        username: "admin".to_string(),
+        user_key: ADMIN_USER_KEY.to_string(),
+        display_name: Some("admin".to_string()),
+        status: Some("current".to_string()),
+        password: Some("admin".to_string()),
+        is_admin: true,
+    }
+}
+
+/// In priority order: the first three cover unicode, RTL, deactivated and missing display name.
+fn edge_case_users() -> Vec<SimUser> {
+    vec![
+        SimUser::new("zoe.angstrom", Some("Zoë Ångström")),
+        SimUser::new("shalom-cohen", Some("שלום כהן")).with_status(Some("deactivated")),
+        SimUser::new("no_display.name", None),
+        SimUser::new("eigyo_taro", Some("営業 太郎")),
+        SimUser::new("unlicensed.user", Some("Unlicensed User")).with_status(Some("unlicensed")),
+        SimUser::new("status-absent", Some("Status Absent")).with_status(None),
+        SimUser::new("empty.display", Some("")),
+        SimUser::new("oleg_petrov", Some("Олег Петров")),
+        SimUser::new("ahmed.ali", Some("أحمد علي")),
+        SimUser::new("emoji-fan", Some("Emoji 😀 Fan")),
+    ]
+}
+
+fn ordinary_user(index: usize) -> SimUser {
+    const SEPARATORS: [&str; 3] = [".", "-", "_"];
+    let separator = SEPARATORS[index % SEPARATORS.len()];
+    let username = format!("user{separator}{index:05}");
+    SimUser::new(&username, Some(&format!("User {index:05}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_is_deterministic_and_sized() {
+        for n in [4, 5, 11, 25, 1000] {
+            let a = Dataset::generate(n);
+            assert_eq!(a.users.len(), n);
+            assert_eq!(a, Dataset::generate(n));
+            let mut names: Vec<_> = a.users.iter().map(|u| u.username.clone()).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), n, "usernames unique");
+            assert!(a.users.iter().all(
+                |u| u.user_key.len() == 32 && u.user_key.chars().all(|c| c.is_ascii_hexdigit())
+            ));
+            assert!(a.users.iter().all(|u| {
+                u.username
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c))
+            }));
+        }
+    }
+
+    #[test]
+    fn smallest_dataset_has_every_required_edge_case() {
+        let d = Dataset::generate(4);
+        assert!(
+            d.user("admin")
+                .is_some_and(|u| u.is_admin && u.password.as_deref() == Some("admin"))
+        );
+        assert!(
+            d.tokens
+                .contains(&(ADMIN_TOKEN.to_string(), "admin".to_string()))
+        );
+        assert!(d.users.iter().any(|u| u.is_deactivated()));
+        assert!(d.users.iter().any(|u| u.display_name.is_none()));
+        assert!(
+            d.users
+                .iter()
+                .any(|u| u.display_name.as_deref() == Some("Zoë Ångström"))
+        );
+        assert!(
+            d.users
+                .iter()
+                .any(|u| u.display_name.as_deref() == Some("שלום כהן"))
+        );
+    }
+}

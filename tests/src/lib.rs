@@ -1,0 +1,29 @@
+//! `confluence_sim`: an in-process simulator of a self-hosted Confluence Data Center REST
+//! API, faithful to the shapes in the shared API reference, for end-to-end tests of the
+//! connector. Start one with [`Simulator::start`] or [`Simulator::start_background`].
+//!
+//! Modules: `config` (knobs, version gating), `dataset` (initial users), `state` (shared
+//! mutable state), `auth`, `request`/`responses` (HTTP plumbing), `paging`, `routes`
+//! (endpoints), `recording` (request log, faults), `server` (the running simulator).
+
+pub mod auth;
+pub mod config;
+pub mod dataset;
+pub mod paging;
+pub mod recording;
+pub mod request;
+pub mod responses;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
+pub use dataset::{
+    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, SimUser, default_password_for, token_for, user_key_for,
+};
+pub use recording::{Fault, RecordedRequest};
+pub use server::{Simulator, router};
+pub use state::{Directory, SimState};

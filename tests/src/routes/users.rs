@@ -1,0 +1,156 @@
+//! User endpoints: `/rest/api/user/current`, `/user/anonymous`, `/user/list`, `/user`
+//! and the KnownUser / anonymous JSON shapes (reference §2.2).
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::dataset::SimUser;
+use crate::paging::{PageRequest, page_envelope};
+use crate::request::SimRequest;
+use crate::responses::{HttpResponse, bad_request, forbidden, ok_json, rest_error};
+use crate::state::SimState;
+
+const USER_LIST_PATH: &str = "/rest/api/user/list";
+
+pub fn current_user(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
+    match caller {
+        Caller::Anonymous => anonymous_user(state),
+        Caller::User(user) => ok_json(&single_user_json(state, user, request.expands("status"))),
+    }
+}
+
+pub fn anonymous_user(state: &SimState) -> HttpResponse {
+    ok_json(&json!({
+        "type": "anonymous",
+        "profilePicture": profile_picture(state, "anonymous.svg"),
+        "displayName": "Anonymous",
+        "_links": {
+            "self": state.absolute_link("/rest/api/user/anonymous"),
+            "base": state.link_base(),
+            "context": state.link_context(),
+        },
+        "_expandable": {"operations": ""},
+    }))
+}
+
+/// Every user, including deactivated ones. Anonymous and unlicensed callers get 403.
+pub fn user_list(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
+    let wants_json = request.wants_json();
+    if !may_list_users(caller) {
+        return forbidden("User not permitted to list users", wants_json);
+    }
+    let page = match PageRequest::from_request(
+        request,
+        state.config.default_limit,
+        state.config.max_limit,
+    ) {
+        Ok(page) => page,
+        Err(message) => return bad_request(&message, wants_json),
+    };
+    let expand_status = request.expands("status");
+    let directory = state.directory();
+    let results = page
+        .slice(&directory.users)
+        .iter()
+        .map(|user| user_json(state, user, expand_status))
+        .collect();
+    ok_json(&page_envelope(
+        state,
+        request,
+        USER_LIST_PATH,
+        page,
+        results,
+        directory.users.len(),
+    ))
+}
+
+/// One user by `key` or `username`; 404 RestError when unknown.
+pub fn single_user(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
+    let wants_json = request.wants_json();
+    if caller.user().is_none() {
+        return forbidden(
+            "Anonymous users are not permitted to view user profiles",
+            wants_json,
+        );
+    }
+    let directory = state.directory();
+    let found = match (request.param("key"), request.param("username")) {
+        (Some(key), _) => directory.user_by_key(key),
+        (None, Some(username)) => directory.user_by_username(username),
+        (None, None) => return bad_request("A username or a key must be supplied", wants_json),
+    };
+    match found {
+        Some(user) => ok_json(&single_user_json(state, user, request.expands("status"))),
+        None => rest_error(
+            StatusCode::NOT_FOUND,
+            &user_not_found_message(request),
+            wants_json,
+        ),
+    }
+}
+
+fn may_list_users(caller: &Caller) -> bool {
+    caller.user().is_some_and(|user| !user.is_unlicensed())
+}
+
+fn user_not_found_message(request: &SimRequest) -> String {
+    match (request.param("key"), request.param("username")) {
+        (Some(key), _) => format!("No user found with key : {key}"),
+        (None, Some(username)) => format!("No user found with username : {username}"),
+        (None, None) => "No user found".to_string(),
+    }
+}
+
+/// KnownUser as it appears in lists: `_links.self` only.
+pub fn user_json(state: &SimState, user: &SimUser, expand_status: bool) -> Value {
+    let mut object = Map::new();
+    object.insert("type".into(), json!("known"));
+    object.insert("username".into(), json!(user.username));
+    object.insert("userKey".into(), json!(user.user_key));
+    object.insert(
+        "profilePicture".into(),
+        profile_picture(state, "default.svg"),
+    );
+    if let Some(display_name) = &user.display_name {
+        object.insert("displayName".into(), json!(display_name));
+    }
+    let mut expandable = Map::new();
+    match (&user.status, expand_status) {
+        (Some(status), true) => {
+            object.insert("status".into(), json!(status));
+        }
+        _ => {
+            expandable.insert("status".into(), json!(""));
+        }
+    }
+    object.insert(
+        "_links".into(),
+        json!({"self": user_self_link(state, user)}),
+    );
+    object.insert("_expandable".into(), Value::Object(expandable));
+    Value::Object(object)
+}
+
+/// KnownUser as a top-level response: `_links` also carries `base` and `context`.
+pub fn single_user_json(state: &SimState, user: &SimUser, expand_status: bool) -> Value {
+    let mut value = user_json(state, user, expand_status);
+    if let Some(links) = value.get_mut("_links").and_then(Value::as_object_mut) {
+        links.insert("base".into(), json!(state.link_base()));
+        links.insert("context".into(), json!(state.link_context()));
+    }
+    value
+}
+
+fn user_self_link(state: &SimState, user: &SimUser) -> String {
+    state.absolute_link(&format!("/rest/api/user?key={}", user.user_key))
+}
+
+fn profile_picture(state: &SimState, file: &str) -> Value {
+    json!({
+        "path": format!("{}/images/icons/profilepics/{file}", state.context_path),
+        "width": 48,
+        "height": 48,
+        "isDefault": true,
+    })
+}

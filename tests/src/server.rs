@@ -1,0 +1,227 @@
+//! The HTTP server: one axum fallback handler that records every request, answers queued
+//! faults, enforces the context path and authentication, then routes; plus the
+//! [`Simulator`] handle that starts and stops it.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::auth::{AuthFailure, authenticate};
+use crate::config::SimConfig;
+use crate::recording::{Fault, RecordedRequest};
+use crate::request::{SimRequest, normalize_path, parse_query, path_below_context};
+use crate::responses::{
+    HttpResponse, authentication_failed, authentication_required, insert_header, not_found,
+};
+use crate::routes::route;
+use crate::state::SimState;
+
+/// Request bodies above this size are recorded and routed as empty.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The axum application for `state` (usable without a socket via `tower::ServiceExt::oneshot`).
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(State(state): State<Arc<SimState>>, request: Request) -> HttpResponse {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let index = state.record(record_of(&parts, &body));
+    let response = answer(&state, &parts, body);
+    state.set_recorded_status(index, response.status().as_u16());
+    response
+}
+
+fn record_of(parts: &Parts, body: &Bytes) -> RecordedRequest {
+    let header_text =
+        |value: &axum::http::HeaderValue| String::from_utf8_lossy(value.as_bytes()).into_owned();
+    RecordedRequest {
+        method: parts.method.to_string(),
+        path_and_query: parts.uri.path_and_query().map_or_else(
+            || parts.uri.path().to_string(),
+            |pq| pq.as_str().to_string(),
+        ),
+        authorization: parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(header_text),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), header_text(value)))
+            .collect(),
+        status: 0,
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+fn answer(state: &SimState, parts: &Parts, body: Bytes) -> HttpResponse {
+    if let Some(fault) = state.take_fault() {
+        return fault.to_response();
+    }
+    let Some(path) = path_below_context(parts.uri.path(), &state.context_path) else {
+        return not_found(accepts_json(parts));
+    };
+    let request = SimRequest {
+        method: parts.method.clone(),
+        path: normalize_path(path),
+        query: parse_query(parts.uri.query().unwrap_or("")),
+        headers: parts.headers.clone(),
+        body: body.to_vec(),
+    };
+    let authorization = request.header("authorization");
+    let authenticated = authenticate(
+        authorization,
+        &state.directory(),
+        state.config.anonymous_access,
+    );
+    let caller = match authenticated {
+        Ok(caller) => caller,
+        Err(AuthFailure::BadCredentials) => {
+            return authentication_failed(&realm(state), request.wants_json());
+        }
+        Err(AuthFailure::AnonymousDisabled) => {
+            return authentication_required(&realm(state), request.wants_json());
+        }
+    };
+    let mut response = route(state, &request, &caller);
+    insert_header(&mut response, "x-ausername", caller.header_name());
+    response
+}
+
+fn accepts_json(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.to_ascii_lowercase().contains("json"))
+}
+
+/// The OAuth realm Confluence advertises: its URL-encoded base URL.
+fn realm(state: &SimState) -> String {
+    utf8_percent_encode(&state.link_base(), NON_ALPHANUMERIC).to_string()
+}
+
+/// A running simulator. The server stops when this handle is dropped.
+pub struct Simulator {
+    state: Arc<SimState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Serves on 127.0.0.1 with an ephemeral port, on the current tokio runtime.
+    pub async fn start(cfg: SimConfig) -> anyhow::Result<Simulator> {
+        Simulator::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serves on `addr`, on the current tokio runtime.
+    pub async fn start_on(cfg: SimConfig, addr: SocketAddr) -> anyhow::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let state = Arc::new(SimState::new(cfg, origin_of(listener.local_addr()?))?);
+        let (shutdown, stopped) = oneshot::channel();
+        tokio::spawn(serve(listener, Arc::clone(&state), stopped));
+        Ok(Simulator {
+            state,
+            shutdown: Some(shutdown),
+            thread: None,
+        })
+    }
+
+    /// Serves on 127.0.0.1 with an ephemeral port from its own thread and runtime (for sync tests).
+    pub fn start_background(cfg: SimConfig) -> anyhow::Result<Simulator> {
+        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        listener.set_nonblocking(true)?;
+        let state = Arc::new(SimState::new(cfg, origin_of(listener.local_addr()?))?);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (shutdown, stopped) = oneshot::channel();
+        let served_state = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("confluence-sim".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, served_state, stopped).await,
+                        Err(error) => {
+                            tracing::error!(%error, "confluence-sim: cannot use listener")
+                        }
+                    }
+                });
+            })?;
+        Ok(Simulator {
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// "http://127.0.0.1:PORT"
+    pub fn origin(&self) -> String {
+        self.state.origin.clone()
+    }
+
+    /// origin + context path.
+    pub fn base_url(&self) -> String {
+        format!("{}{}", self.state.origin, self.state.context_path)
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.recorded_requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.clear_recorded_requests();
+    }
+
+    /// Queues faults; each answers exactly one upcoming request instead of normal routing.
+    pub fn inject_faults(&self, faults: Vec<Fault>) {
+        self.state.queue_faults(faults);
+    }
+
+    /// The live state, for tests that change the directory while the server runs.
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn origin_of(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Serves until `stopped` fires (or its sender is dropped); stops accepting at once.
+async fn serve(listener: TcpListener, state: Arc<SimState>, stopped: oneshot::Receiver<()>) {
+    let server = axum::serve(listener, router(state)).into_future();
+    tokio::select! {
+        result = server => {
+            if let Err(error) = result {
+                tracing::error!(%error, "confluence-sim: server failed");
+            }
+        }
+        _ = stopped => {}
+    }
+}

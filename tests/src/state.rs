@@ -1,0 +1,154 @@
+//! Shared server state: the configuration in force, the mutable directory (users now;
+//! groups, spaces and permissions later), the request log and the fault queue.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::config::{FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
+use crate::dataset::{Dataset, SimUser};
+use crate::recording::{Fault, RecordedRequest};
+
+/// The mutable content of the simulated Confluence.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub users: Vec<SimUser>,
+    /// (personal access token, username)
+    pub tokens: Vec<(String, String)>,
+}
+
+impl Directory {
+    pub fn from_dataset(dataset: &Dataset) -> Directory {
+        Directory {
+            users: dataset.users.clone(),
+            tokens: dataset.tokens.clone(),
+        }
+    }
+
+    pub fn user_by_username(&self, username: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.username == username)
+    }
+
+    pub fn user_by_key(&self, user_key: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.user_key == user_key)
+    }
+
+    pub fn username_for_token(&self, token: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, u)| u.as_str())
+    }
+}
+
+/// Everything a request handler may read or change.
+#[derive(Debug)]
+pub struct SimState {
+    pub config: SimConfig,
+    pub version: ServerVersion,
+    /// "" or "/confluence" (normalised).
+    pub context_path: String,
+    /// "http://127.0.0.1:PORT".
+    pub origin: String,
+    directory: RwLock<Directory>,
+    log: Mutex<Vec<RecordedRequest>>,
+    faults: Mutex<VecDeque<Fault>>,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig, origin: String) -> anyhow::Result<SimState> {
+        let version = ServerVersion::parse(&config.version)?;
+        anyhow::ensure!(config.max_limit > 0, "max_limit must be > 0");
+        Ok(SimState {
+            context_path: config.normalized_context_path(),
+            directory: RwLock::new(Directory::from_dataset(&config.dataset)),
+            version,
+            origin,
+            config,
+            log: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+        self.directory
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn directory_mut(&self) -> RwLockWriteGuard<'_, Directory> {
+        self.directory
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn faults(&self) -> MutexGuard<'_, VecDeque<Fault>> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends a request to the log; returns its index so the status can be filled in later.
+    pub fn record(&self, request: RecordedRequest) -> usize {
+        let mut log = self.log();
+        log.push(request);
+        log.len() - 1
+    }
+
+    pub fn set_recorded_status(&self, index: usize, status: u16) {
+        if let Some(entry) = self.log().get_mut(index) {
+            entry.status = status;
+        }
+    }
+
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.log().clone()
+    }
+
+    pub fn clear_recorded_requests(&self) {
+        self.log().clear();
+    }
+
+    pub fn queue_faults(&self, faults: Vec<Fault>) {
+        self.faults().extend(faults);
+    }
+
+    pub fn take_fault(&self) -> Option<Fault> {
+        self.faults().pop_front()
+    }
+
+    /// `_links.base`: the server's idea of its base URL (origin + context path).
+    pub fn link_base(&self) -> String {
+        match self.config.link_style {
+            LinkStyle::Relative | LinkStyle::Absolute => {
+                format!("{}{}", self.origin, self.context_path)
+            }
+            LinkStyle::ForeignBase => format!("{FOREIGN_ORIGIN}{}", self.context_path),
+        }
+    }
+
+    /// `_links.context`.
+    pub fn link_context(&self) -> String {
+        self.context_path.clone()
+    }
+
+    /// A navigation link (`next`/`prev`) for `path_and_query` (which excludes the context path).
+    pub fn navigation_link(&self, path_and_query: &str) -> String {
+        match self.config.link_style {
+            LinkStyle::Relative => path_and_query.to_string(),
+            LinkStyle::Absolute | LinkStyle::ForeignBase => {
+                format!("{}{path_and_query}", self.link_base())
+            }
+        }
+    }
+
+    /// An absolute link such as `_links.self` (always absolute on real servers).
+    pub fn absolute_link(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.link_base())
+    }
+}
