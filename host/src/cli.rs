@@ -1,0 +1,246 @@
+//! The command line, in two stages: a first pass reads only what is needed to load the
+//! component (its path, logging, sandbox limits); the component's declared schema then adds its
+//! own flags, and the full parse runs. Thin on purpose: the work lives in the other modules.
+
+use crate::policy::EgressHooks;
+use crate::runtime::{InstanceContext, Limits, Runtime};
+use crate::settings::{self, Settings};
+use crate::sync;
+use anyhow::{Context, Result, anyhow};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// File name of the connector component shipped beside the binary.
+pub const COMPONENT_FILE: &str = "confluence_connector.wasm";
+const NAME: &str = "baton-confluence-datacenter";
+
+/// Runs the command line and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(anyhow!("cannot start the async runtime: {err}")),
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(err),
+    }
+}
+
+fn fail(err: anyhow::Error) -> ExitCode {
+    eprintln!("error: {err:#}");
+    ExitCode::FAILURE
+}
+
+async fn run() -> Result<()> {
+    let component = component_path()?;
+    let runtime = Runtime::load(&component)?;
+    let metadata = {
+        let mut instance = runtime.instantiate(metadata_only_context(), &Limits::default()).await?;
+        instance.metadata().await?
+    };
+    let matches = match full_command(&metadata).try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => err.exit(),
+    };
+    init_logging(&matches);
+    let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
+        .map_err(|why| anyhow!("{why}"))?;
+    let file = PathBuf::from(matches.get_one::<String>("file").map(String::as_str).unwrap_or("sync.c1z"));
+    one_shot_sync(&runtime, &limits(&matches), settings, &file).await
+}
+
+async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path) -> Result<()> {
+    tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
+    let started = Instant::now();
+    let context = InstanceContext {
+        config: Arc::new(settings.guest_config),
+        hooks: EgressHooks::new(settings.origin, settings.authorization, &settings.origin_field),
+        kv: Default::default(),
+    };
+    let mut instance = runtime.instantiate(context, limits).await?;
+    let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
+    tracing::info!("{who}");
+    let summary = sync::full_sync(&mut instance, file).await?;
+    tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, "sync finished");
+    println!(
+        "Synced {} resources of {} types, {} entitlements and {} grants into {} ({} bytes, sync {}) in {:.1} s",
+        summary.resources,
+        summary.resource_types,
+        summary.entitlements,
+        summary.grants,
+        file.display(),
+        summary.file_bytes,
+        summary.sync_id,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn metadata_only_context() -> InstanceContext {
+    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default() }
+}
+
+/// The flags the host itself owns (baton's standard ones that apply, and the sandbox's).
+fn host_args() -> Command {
+    Command::new(NAME)
+        .arg(
+            Arg::new("file")
+                .short('f')
+                .long("file")
+                .env("BATON_FILE")
+                .default_value("sync.c1z")
+                .help("The .c1z file to sync into"),
+        )
+        .arg(
+            Arg::new("log-level")
+                .long("log-level")
+                .env("BATON_LOG_LEVEL")
+                .default_value("info")
+                .value_parser(["debug", "info", "warn", "error"])
+                .help("Log level"),
+        )
+        .arg(
+            Arg::new("log-format")
+                .long("log-format")
+                .env("BATON_LOG_FORMAT")
+                .value_parser(["json", "console"])
+                .help("Log format [default: console on a terminal, json otherwise]"),
+        )
+        .arg(
+            Arg::new("component")
+                .long("component")
+                .env("BATON_COMPONENT")
+                .value_name("PATH")
+                .help_heading("Sandbox")
+                .help(format!("The connector component (.wasm) [default: {COMPONENT_FILE} beside this program]")),
+        )
+        .arg(
+            Arg::new("max-memory-mb")
+                .long("max-memory-mb")
+                .env("BATON_MAX_MEMORY_MB")
+                .default_value("256")
+                .value_parser(clap::value_parser!(u64).range(1..=65536))
+                .help_heading("Sandbox")
+                .help("Memory cap of each connector instance, in MiB"),
+        )
+        .arg(
+            Arg::new("max-cpu-seconds")
+                .long("max-cpu-seconds")
+                .env("BATON_MAX_CPU_SECONDS")
+                .default_value("60")
+                .value_parser(clap::value_parser!(u64).range(1..=86400))
+                .help_heading("Sandbox")
+                .help("CPU time one connector call may use before it is stopped, in seconds"),
+        )
+        .arg(
+            Arg::new("call-timeout-seconds")
+                .long("call-timeout-seconds")
+                .env("BATON_CALL_TIMEOUT_SECONDS")
+                .default_value("600")
+                .value_parser(clap::value_parser!(u64).range(1..=86400))
+                .help_heading("Sandbox")
+                .help("Wall-clock time one connector call may take, network waits included, in seconds"),
+        )
+}
+
+fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
+    host_args()
+        .about(format!("{}: {}", metadata.display_name, metadata.description))
+        .long_about(format!(
+            "{}: {}\n\nRuns a full sync into --file. Secrets (tokens, passwords) stay in this process: the sandboxed connector never sees them, and requests may reach only the configured base URL.",
+            metadata.display_name, metadata.description
+        ))
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(settings::schema_args(metadata))
+        .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
+        .disable_help_flag(true)
+}
+
+fn limits(matches: &ArgMatches) -> Limits {
+    let defaults = Limits::default();
+    let seconds = |name: &str, default: Duration| {
+        matches.get_one::<u64>(name).map(|s| Duration::from_secs(*s)).unwrap_or(default)
+    };
+    Limits {
+        memory_bytes: matches.get_one::<u64>("max-memory-mb").map(|mb| (*mb as usize) << 20).unwrap_or(defaults.memory_bytes),
+        cpu_per_call: seconds("max-cpu-seconds", defaults.cpu_per_call),
+        wall_per_call: seconds("call-timeout-seconds", defaults.wall_per_call),
+    }
+}
+
+/// `--component` / `BATON_COMPONENT`, else the file beside this program, else the workspace's
+/// guest build. The flag is read before the full parse because the component declares the
+/// other flags; clap still owns it for help and validation.
+fn component_path() -> Result<PathBuf> {
+    if let Some(path) = component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("cannot locate this program")?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let candidates = [
+        dir.join(COMPONENT_FILE),
+        dir.join("..").join("wasm32-wasip2").join("guest").join(COMPONENT_FILE),
+    ];
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        anyhow!(
+            "cannot find the connector component: looked for {} and {}; build it with `make component` or pass --component PATH",
+            candidates[0].display(),
+            candidates[1].display()
+        )
+    })
+}
+
+/// The value of `--component PATH` or `--component=PATH` among the arguments, if given.
+fn component_flag(args: impl Iterator<Item = String>) -> Option<String> {
+    let mut args = args.skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            return None;
+        }
+        if arg == "--component" {
+            return args.next();
+        }
+        if let Some(value) = arg.strip_prefix("--component=") {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
+fn init_logging(matches: &ArgMatches) {
+    let level = matches.get_one::<String>("log-level").map(String::as_str).unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match matches.get_one::<String>("log-format").map(String::as_str) {
+        Some("json") => true,
+        Some(_) => false,
+        None => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn component_flag_is_found_anywhere_before_a_double_dash() {
+        assert_eq!(component_flag(args(&["bin", "--hostname", "h", "--component", "c.wasm"])), Some("c.wasm".into()));
+        assert_eq!(component_flag(args(&["bin", "--component=c.wasm"])), Some("c.wasm".into()));
+        assert_eq!(component_flag(args(&["bin", "--", "--component", "c.wasm"])), None);
+        assert_eq!(component_flag(args(&["bin"])), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! From the connector contract's types (WIT) to baton's protobuf messages, as the baton SDK
+//! would build them: traits as annotations (and their status/profile also on the resource, for
+//! both old and new readers), `SkipEntitlementsAndGrants` on types, full resources inside
+//! entitlements, and `GrantExpandable` on grants that pass to a group's members.
+
+use crate::runtime::wit;
+use baton_c1z::any;
+use baton_c1z::pb;
+use prost_types::value::Kind;
+use std::collections::BTreeMap;
+
+/// The protobuf resource type.
+pub fn resource_type(rt: &wit::ResourceType) -> pb::ResourceType {
+    let mut annotations = Vec::new();
+    if rt.skip_entitlements_and_grants {
+        annotations.push(any(&pb::SkipEntitlementsAndGrants {}));
+    }
+    pb::ResourceType {
+        id: rt.id.clone(),
+        display_name: rt.display_name.clone(),
+        traits: rt.traits.iter().map(|t| trait_of(*t) as i32).collect(),
+        annotations,
+        description: rt.description.clone(),
+        ..Default::default()
+    }
+}
+
+fn trait_of(t: wit::ResourceTrait) -> pb::resource_type::Trait {
+    match t {
+        wit::ResourceTrait::User => pb::resource_type::Trait::User,
+        wit::ResourceTrait::Group => pb::resource_type::Trait::Group,
+        wit::ResourceTrait::Role => pb::resource_type::Trait::Role,
+        wit::ResourceTrait::App => pb::resource_type::Trait::App,
+    }
+}
+
+/// The protobuf resource id.
+pub fn resource_id(id: &wit::ResourceId) -> pb::ResourceId {
+    pb::ResourceId { resource_type: id.resource_type.clone(), resource: id.resource.clone(), ..Default::default() }
+}
+
+/// The protobuf resource, with its trait annotations.
+#[allow(deprecated)] // GroupTrait.profile: still read by baton 0.7.27-era readers
+pub fn resource(r: &wit::Resource) -> pb::Resource {
+    let profile = profile(&r.profile);
+    let mut annotations = Vec::new();
+    if let Some(user) = &r.user {
+        annotations.push(any(&user_trait(user, profile.clone())));
+    }
+    if r.group.is_some() {
+        annotations.push(any(&pb::GroupTrait { profile: profile.clone(), ..Default::default() }));
+    }
+    if let Some(url) = r.external_link.as_ref().filter(|u| u.starts_with("https://")) {
+        annotations.push(any(&pb::ExternalLink { url: url.clone() }));
+    }
+    pb::Resource {
+        id: Some(resource_id(&r.id)),
+        parent_resource_id: r.parent.as_ref().map(resource_id),
+        display_name: r.display_name.clone(),
+        annotations,
+        description: r.description.clone(),
+        profile,
+        status: Some(pb::Status { status: resource_status(r.status) as i32, details: String::new() }),
+        ..Default::default()
+    }
+}
+
+#[allow(deprecated)] // UserTrait.status/profile: still read by baton 0.7.27-era readers
+fn user_trait(user: &wit::UserTrait, profile: Option<prost_types::Struct>) -> pb::UserTrait {
+    pb::UserTrait {
+        emails: user
+            .emails
+            .iter()
+            .map(|e| pb::user_trait::Email { address: e.address.clone(), is_primary: e.is_primary })
+            .collect(),
+        status: Some(pb::user_trait::Status { status: user_status(user.status) as i32, details: String::new() }),
+        profile,
+        account_type: account_type(user.account_type) as i32,
+        login: user.login.clone(),
+        ..Default::default()
+    }
+}
+
+fn resource_status(s: wit::Status) -> pb::ResourceStatus {
+    match s {
+        wit::Status::Unspecified => pb::ResourceStatus::Unspecified,
+        wit::Status::Enabled => pb::ResourceStatus::Enabled,
+        wit::Status::Disabled => pb::ResourceStatus::Disabled,
+        wit::Status::Deleted => pb::ResourceStatus::Deleted,
+    }
+}
+
+fn user_status(s: wit::Status) -> pb::user_trait::status::Status {
+    use pb::user_trait::status::Status;
+    match s {
+        wit::Status::Unspecified => Status::Unspecified,
+        wit::Status::Enabled => Status::Enabled,
+        wit::Status::Disabled => Status::Disabled,
+        wit::Status::Deleted => Status::Deleted,
+    }
+}
+
+fn account_type(a: wit::AccountType) -> pb::user_trait::AccountType {
+    use pb::user_trait::AccountType;
+    match a {
+        wit::AccountType::Unspecified => AccountType::Unspecified,
+        wit::AccountType::Human => AccountType::Human,
+        wit::AccountType::Service => AccountType::Service,
+        wit::AccountType::System => AccountType::System,
+    }
+}
+
+/// Profile fields as a `google.protobuf.Struct`; none when empty.
+fn profile(fields: &[wit::ProfileField]) -> Option<prost_types::Struct> {
+    if fields.is_empty() {
+        return None;
+    }
+    let fields: BTreeMap<String, prost_types::Value> = fields
+        .iter()
+        .map(|f| {
+            let kind = match &f.value {
+                wit::ProfileValue::Text(s) => Kind::StringValue(s.clone()),
+                wit::ProfileValue::Number(n) => Kind::NumberValue(*n),
+                wit::ProfileValue::Flag(b) => Kind::BoolValue(*b),
+            };
+            (f.key.clone(), prost_types::Value { kind: Some(kind) })
+        })
+        .collect();
+    Some(prost_types::Struct { fields })
+}
+
+/// The protobuf entitlement, embedding the full resource it is on and the full types it is
+/// grantable to.
+pub fn entitlement(e: &wit::Entitlement, on: &pb::Resource, types: &BTreeMap<String, pb::ResourceType>) -> pb::Entitlement {
+    pb::Entitlement {
+        resource: Some(on.clone()),
+        id: e.id.clone(),
+        display_name: e.display_name.clone(),
+        description: e.description.clone(),
+        grantable_to: e.grantable_to.iter().filter_map(|id| types.get(id).cloned()).collect(),
+        annotations: Vec::new(),
+        purpose: purpose(e.purpose) as i32,
+        slug: e.slug.clone(),
+    }
+}
+
+fn purpose(p: wit::Purpose) -> pb::entitlement::PurposeValue {
+    use pb::entitlement::PurposeValue;
+    match p {
+        wit::Purpose::Unspecified => PurposeValue::Unspecified,
+        wit::Purpose::Assignment => PurposeValue::Assignment,
+        wit::Purpose::Permission => PurposeValue::Permission,
+        wit::Purpose::Ownership => PurposeValue::Ownership,
+    }
+}
+
+/// The protobuf grant: entitlement id with its full resource, principal by id, expansion as a
+/// `GrantExpandable` annotation (the writer moves it to its own column).
+pub fn grant(g: &wit::Grant, entitlement_resource: &pb::Resource) -> pb::Grant {
+    let mut annotations = Vec::new();
+    if let Some(expansion) = &g.expansion {
+        annotations.push(any(&pb::GrantExpandable {
+            entitlement_ids: expansion.entitlement_ids.clone(),
+            shallow: expansion.shallow,
+            resource_type_ids: expansion.resource_type_ids.clone(),
+        }));
+    }
+    pb::Grant {
+        entitlement: Some(pb::Entitlement {
+            resource: Some(entitlement_resource.clone()),
+            id: g.entitlement_id.clone(),
+            ..Default::default()
+        }),
+        principal: Some(pb::Resource { id: Some(resource_id(&g.principal)), ..Default::default() }),
+        id: g.id.clone(),
+        annotations,
+        sources: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_c1z::find_annotation;
+
+    fn user() -> wit::Resource {
+        wit::Resource {
+            id: wit::ResourceId { resource_type: "user".into(), resource: "ada".into() },
+            parent: None,
+            display_name: "Ada".into(),
+            description: String::new(),
+            status: wit::Status::Disabled,
+            user: Some(wit::UserTrait { login: "ada".into(), emails: vec![], status: wit::Status::Disabled, account_type: wit::AccountType::Human }),
+            group: None,
+            profile: vec![wit::ProfileField { key: "user_key".into(), value: wit::ProfileValue::Text("k1".into()) }],
+            external_link: Some("http://not-https".into()),
+        }
+    }
+
+    #[test]
+    fn users_carry_the_trait_status_and_profile_twice() {
+        let r = resource(&user());
+        let trait_: pb::UserTrait = find_annotation(&r.annotations).unwrap().expect("user trait");
+        assert_eq!(trait_.login, "ada");
+        assert_eq!(trait_.status.unwrap().status, pb::user_trait::status::Status::Disabled as i32);
+        assert_eq!(r.status.unwrap().status, pb::ResourceStatus::Disabled as i32);
+        assert!(r.profile.unwrap().fields.contains_key("user_key"));
+        assert!(trait_.profile.is_some());
+        assert_eq!(r.annotations.len(), 1, "non-https links are not annotated");
+    }
+}

@@ -1,0 +1,18 @@
+//! The host of baton connector components: it loads a component that implements the
+//! `baton:connector` world (see `wit/`), gives it configuration but never secrets, lets its HTTP
+//! requests reach only the configured origin (attaching credentials there), caps its memory and
+//! CPU time, drives a full sync and writes the `.c1z` that baton tools read.
+//!
+//! - [`settings`]: the component's declared configuration schema -> flags, `BATON_*` variables,
+//!   validation, credentials.
+//! - [`policy`]: the outgoing-request hook (egress allow-list + credential injection).
+//! - [`runtime`]: wasmtime engine, linker, limits, typed calls into an instance.
+//! - [`sync`]: the connector-agnostic sync engine; [`convert`]: contract types -> protobuf.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod convert;
+pub mod policy;
+pub mod runtime;
+pub mod settings;
+pub mod sync;

@@ -1,0 +1,5 @@
+//! `baton-confluence-datacenter`: the command line of the connector host.
+
+fn main() -> std::process::ExitCode {
+    baton_host::cli::main()
+}

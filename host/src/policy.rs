@@ -1,0 +1,245 @@
+//! Egress policy, in one place: the outgoing-request hook every guest HTTP call passes through.
+//!
+//! A request is sent only when its scheme, host and port equal the configured origin and its
+//! path stays under the configured path prefix (the Confluence context path). Only then is the
+//! `Authorization` header attached, by the host; a guest can neither set that header (it is
+//! forbidden, so `fields` refuses it) nor reach any other destination (refused with
+//! `HttpRequestDenied`, and logged with the setting that would allow it).
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
+use http::{Method, Uri};
+use http_body_util::{BodyExt, Empty};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+};
+
+/// The one origin (and path prefix) requests may go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub https: bool,
+    /// Lowercase host name or address.
+    pub host: String,
+    /// Effective port (the scheme's default when not given).
+    pub port: u16,
+    /// Path prefix without trailing slash (`""` or e.g. `/confluence`).
+    pub path_prefix: String,
+}
+
+impl Origin {
+    /// Parses a base URL (`http(s)://host[:port][/prefix]`).
+    pub fn parse(base_url: &str) -> Result<Origin, String> {
+        let url = url::Url::parse(base_url).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => return Err(format!("{base_url:?} uses {other}: only http and https are supported")),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("{base_url:?} carries user information; give credentials through their own settings"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{base_url:?} must not have a query or fragment"));
+        }
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("{base_url:?} has no host"))?;
+        let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
+        let path_prefix = url.path().trim_end_matches('/').to_string();
+        Ok(Origin { https, host: host.to_ascii_lowercase(), port, path_prefix })
+    }
+
+    /// The origin as a URL, for messages and for the guest's configuration.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        let default_port = if self.https { 443 } else { 80 };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let port = if self.port == default_port { String::new() } else { format!(":{}", self.port) };
+        format!("{scheme}://{host}{port}{}", self.path_prefix)
+    }
+
+    /// Why `uri` is not allowed, or `Ok` when it is.
+    pub fn admit(&self, uri: &Uri) -> Result<(), String> {
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err("it has no http or https scheme".into()),
+        };
+        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if https != self.https || host != self.host || port != self.port {
+            return Err("it is not the configured Confluence origin".into());
+        }
+        let path = uri.path();
+        if has_dot_segment(path) {
+            return Err("its path has . or .. segments".into());
+        }
+        let prefix = &self.path_prefix;
+        if !prefix.is_empty() && path != prefix && !path.starts_with(&format!("{prefix}/")) {
+            return Err(format!("its path is outside {prefix}"));
+        }
+        Ok(())
+    }
+}
+
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+/// The hook state of one instance: where requests may go and what credential they carry.
+#[derive(Clone)]
+pub struct EgressHooks {
+    origin: Option<Arc<Origin>>,
+    authorization: Option<HeaderValue>,
+    /// Which setting names the origin, for the denial message.
+    origin_setting: Arc<str>,
+}
+
+impl EgressHooks {
+    /// Hooks for `origin`; `authorization` is attached to every admitted request.
+    pub fn new(origin: Origin, authorization: Option<HeaderValue>, origin_setting: &str) -> EgressHooks {
+        let authorization = authorization.map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
+        EgressHooks { origin: Some(Arc::new(origin)), authorization, origin_setting: origin_setting.into() }
+    }
+
+    /// Hooks that refuse every request (for calls that must not touch the network, such as
+    /// reading the component's metadata before configuration is known).
+    pub fn deny_all() -> EgressHooks {
+        EgressHooks { origin: None, authorization: None, origin_setting: "".into() }
+    }
+
+    fn admit(&self, uri: &Uri) -> Result<(), String> {
+        match &self.origin {
+            Some(origin) => origin.admit(uri),
+            None => Err("no destination is allowed before configuration is complete".into()),
+        }
+    }
+
+    fn allowed(&self) -> String {
+        self.origin.as_ref().map(|o| o.base_url()).unwrap_or_else(|| "nothing".into())
+    }
+}
+
+/// Headers a guest may never set: the defaults plus anything that carries credentials.
+fn is_forbidden(name: &HeaderName) -> bool {
+    DEFAULT_FORBIDDEN_HEADERS.contains(name) || name == AUTHORIZATION || name == PROXY_AUTHORIZATION || name == COOKIE
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+type SendFuture = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send,
+>;
+
+impl WasiHttpHooks for EgressHooks {
+    fn is_forbidden_header(&mut self, name: &HeaderName) -> bool {
+        is_forbidden(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        Arc::new(is_forbidden)
+    }
+
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _io: IoFuture,
+    ) -> SendFuture {
+        if let Err(why) = self.admit(request.uri()) {
+            tracing::warn!(
+                destination = %redacted_uri(request.uri()),
+                allowed = %self.allowed(),
+                "refused an outgoing request because {why}; only the Confluence base URL set by --{} may be reached",
+                self.origin_setting
+            );
+            drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        if let Some(value) = &self.authorization {
+            request.headers_mut().insert(AUTHORIZATION, value.clone());
+        }
+        if request.method() == Method::GET || request.method() == Method::HEAD {
+            // Hand hyper an explicit empty body and drain the guest's (empty) one ourselves, so a
+            // late write from the guest never races the connection (wasm-stack.md, gotcha 6).
+            drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
+        }
+        let options = Some(with_default_timeouts(options));
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+        })
+    }
+}
+
+/// The URI without its query, for logs.
+fn redacted_uri(uri: &Uri) -> String {
+    format!("{}://{}{}", uri.scheme_str().unwrap_or("?"), uri.authority().map(|a| a.as_str()).unwrap_or("?"), uri.path())
+}
+
+fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
+    let mut options = options.unwrap_or_default();
+    options.connect_timeout.get_or_insert(Duration::from_secs(30));
+    options.first_byte_timeout.get_or_insert(Duration::from_secs(300));
+    options.between_bytes_timeout.get_or_insert(Duration::from_secs(120));
+    options
+}
+
+fn empty_body() -> WasiBody {
+    Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+fn drain_in_background(mut body: WasiBody) {
+    tokio::spawn(async move { while let Some(Ok(_)) = body.frame().await {} });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(base: &str) -> Origin {
+        Origin::parse(base).unwrap()
+    }
+
+    #[test]
+    fn admits_only_the_configured_origin_and_prefix() {
+        let o = origin("http://127.0.0.1:8090/confluence/");
+        assert_eq!(o.path_prefix, "/confluence");
+        let ok = |u: &str| o.admit(&u.parse().unwrap()).is_ok();
+        assert!(ok("http://127.0.0.1:8090/confluence/rest/api/user/current"));
+        assert!(!ok("http://127.0.0.1:8091/confluence/rest/api/user/current"), "other port");
+        assert!(!ok("https://127.0.0.1:8090/confluence/rest/api/user/current"), "other scheme");
+        assert!(!ok("http://localhost:8090/confluence/rest"), "other host name");
+        assert!(!ok("http://127.0.0.1:8090/confluencex/rest"), "prefix must end at a segment");
+        assert!(!ok("http://127.0.0.1:8090/rest/api"), "outside the prefix");
+        assert!(!ok("http://127.0.0.1:8090/confluence/../admin"), "dot segments");
+        assert!(!ok("http://127.0.0.1:8090/confluence/%2E%2E/admin"), "encoded dot segments");
+    }
+
+    #[test]
+    fn default_ports_match_explicit_ones() {
+        let o = origin("https://Confluence.Example.com");
+        assert!(o.admit(&"https://confluence.example.com:443/rest/api".parse().unwrap()).is_ok());
+        assert_eq!(o.base_url(), "https://confluence.example.com");
+    }
+
+    #[test]
+    fn refuses_bad_base_urls() {
+        assert!(Origin::parse("ftp://x").is_err());
+        assert!(Origin::parse("https://user:pw@x").is_err());
+        assert!(Origin::parse("https://x/?q=1").is_err());
+    }
+
+    #[test]
+    fn credential_headers_are_forbidden_to_guests() {
+        assert!(is_forbidden(&AUTHORIZATION));
+        assert!(is_forbidden(&PROXY_AUTHORIZATION));
+        assert!(is_forbidden(&HeaderName::from_static("host")));
+        assert!(!is_forbidden(&HeaderName::from_static("accept")));
+    }
+}

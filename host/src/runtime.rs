@@ -1,0 +1,411 @@
+//! The sandbox: wasmtime wiring for one connector component. Owns the engine (with a compile
+//! cache, so a second start does not recompile), the linker (WASI without files, env or
+//! sockets; wasi-http through [`crate::policy`]; our `config`, `log` and `kv` imports), and
+//! per-instance limits: a memory cap and a CPU-time budget per call, counted in epoch ticks
+//! while guest code runs, plus a wall-clock timeout per call.
+//!
+//! Two error levels, as in wasmtime's wasi-http: a [`CallError::Connector`] is the component's
+//! typed answer; a [`CallError::Sandbox`] means the instance was stopped (trap, cap, timeout)
+//! and must not be used again.
+
+use crate::policy::EgressHooks;
+use anyhow::{Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "baton:connector/connector-host",
+    exports: { default: async },
+});
+
+pub use baton::connector::types as wit;
+use baton::connector::log::Level;
+use wit::ConnectorError;
+
+/// How often the epoch advances; the CPU budget is counted in these ticks.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Resource caps for each instance.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest linear memory an instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Guest CPU time allowed for one exported call.
+    pub cpu_per_call: Duration,
+    /// Wall-clock time allowed for one exported call, network waits included.
+    pub wall_per_call: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_bytes: 256 << 20,
+            cpu_per_call: Duration::from_secs(60),
+            wall_per_call: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A loaded connector component, ready to instantiate many times.
+pub struct Runtime {
+    engine: Engine,
+    pre: ConnectorHostPre<State>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// What one instance may see and use.
+#[derive(Clone)]
+pub struct InstanceContext {
+    /// Non-secret configuration values, readable through the `config` import.
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Egress policy and credentials for outgoing requests.
+    pub hooks: EgressHooks,
+    /// The per-sync key-value store.
+    pub kv: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) the component at `path`.
+    pub fn load(path: &Path) -> Result<Runtime> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the connector component {}", path.display()))?;
+        let engine = Engine::new(&engine_config()).map_err(anyhow::Error::from)?;
+        let component = Component::new(&engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} is not a valid connector component", path.display()))?;
+        let pre = link(&engine, &component)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        start_epoch_ticker(engine.clone(), ticker_stop.clone());
+        Ok(Runtime { engine, pre, ticker_stop })
+    }
+
+    /// A fresh instance with its own store, memory cap and CPU budget.
+    pub async fn instantiate(&self, context: InstanceContext, limits: &Limits) -> Result<Instance> {
+        let state = State::new(context, limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_callback(count_cpu_ticks);
+        store.set_epoch_deadline(1);
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| sandbox_error("failed to start", store.data(), e))?;
+        Ok(Instance { store, bindings, wall_per_call: limits.wall_per_call, poisoned: false })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    if let Some(cache) = compile_cache() {
+        config.cache(Some(cache));
+    }
+    config
+}
+
+/// wasmtime's on-disk compile cache under the user's cache directory, when there is one.
+fn compile_cache() -> Option<Cache> {
+    let dir = cache_dir()?;
+    let mut cache_config = CacheConfig::new();
+    cache_config.with_directory(dir);
+    match Cache::new(cache_config) {
+        Ok(cache) => Some(cache),
+        Err(err) => {
+            tracing::debug!(error = %err, "compile cache unavailable; compiling each start");
+            None
+        }
+    }
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("baton-confluence-datacenter").join("wasmtime"))
+}
+
+fn link(engine: &Engine, component: &Component) -> Result<ConnectorHostPre<State>> {
+    let mut linker: Linker<State> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    ConnectorHost::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state).map_err(anyhow::Error::from)?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(anyhow::Error::from)
+        .context("the component does not fit this host (it must implement the baton:connector world)")?;
+    ConnectorHostPre::new(pre).map_err(anyhow::Error::from)
+}
+
+fn start_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// Called when an epoch tick passes while guest code runs: one more tick of CPU used.
+fn count_cpu_ticks(mut store: wasmtime::StoreContextMut<'_, State>) -> wasmtime::Result<UpdateDeadline> {
+    let cpu = &mut store.data_mut().cpu;
+    cpu.used_ticks += 1;
+    if cpu.used_ticks > cpu.budget_ticks {
+        cpu.exhausted = true;
+        return Err(wasmtime::Error::msg("CPU-time budget exhausted"));
+    }
+    Ok(UpdateDeadline::Yield(1))
+}
+
+/// Per-store data.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+    config: Arc<BTreeMap<String, String>>,
+    kv: Arc<Mutex<HashMap<String, String>>>,
+    memory: MemoryCap,
+    cpu: CpuBudget,
+}
+
+impl State {
+    fn new(context: InstanceContext, limits: &Limits) -> State {
+        State {
+            // No preopened directories, no environment, no sockets: only what the imports give.
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: context.hooks,
+            config: context.config,
+            kv: context.kv,
+            memory: MemoryCap { limit: limits.memory_bytes, exceeded: None },
+            cpu: CpuBudget {
+                used_ticks: 0,
+                budget_ticks: (limits.cpu_per_call.as_millis() / TICK.as_millis()).max(1) as u64,
+                exhausted: false,
+            },
+        }
+    }
+}
+
+struct CpuBudget {
+    used_ticks: u64,
+    budget_ticks: u64,
+    exhausted: bool,
+}
+
+/// Refuses memory growth past the cap and remembers that it did.
+struct MemoryCap {
+    limit: usize,
+    exceeded: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = Some(desired);
+            return Err(wasmtime::Error::msg(format!("memory cap of {} bytes reached", self.limit)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+impl wit::Host for State {}
+
+impl baton::connector::config::Host for State {
+    fn get(&mut self, name: String) -> Option<String> {
+        self.config.get(&name).cloned()
+    }
+}
+
+impl baton::connector::log::Host for State {
+    fn write(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        let fields = fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        match level {
+            Level::Debug => tracing::debug!(target: "connector", fields = %fields, "{message}"),
+            Level::Info => tracing::info!(target: "connector", fields = %fields, "{message}"),
+            Level::Warn => tracing::warn!(target: "connector", fields = %fields, "{message}"),
+            Level::Error => tracing::error!(target: "connector", fields = %fields, "{message}"),
+        }
+    }
+}
+
+impl baton::connector::kv::Host for State {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.kv.lock().ok()?.get(&key).cloned()
+    }
+
+    fn set(&mut self, key: String, value: String) {
+        if let Ok(mut kv) = self.kv.lock() {
+            kv.insert(key, value);
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The component answered with its typed error.
+    #[error("{call}: {}", describe(error))]
+    Connector { call: String, error: ConnectorError },
+    /// The sandbox stopped the instance (trap, memory cap, CPU budget, timeout).
+    #[error("{0}")]
+    Sandbox(String),
+}
+
+/// One instance of the component.
+pub struct Instance {
+    store: Store<State>,
+    bindings: ConnectorHost,
+    wall_per_call: Duration,
+    poisoned: bool,
+}
+
+/// Runs one exported call with a fresh CPU budget and the wall-clock timeout, and turns traps
+/// into [`CallError::Sandbox`] and typed errors into [`CallError::Connector`].
+macro_rules! guest_call {
+    ($self:ident, $name:expr, |$guest:ident, $store:ident| $call:expr) => {{
+        $self.before_call($name)?;
+        let $guest = $self.bindings.baton_connector_connector();
+        let $store = &mut $self.store;
+        let outcome = tokio::time::timeout($self.wall_per_call, $call).await;
+        $self.after_call($name, outcome)
+    }};
+}
+
+impl Instance {
+    fn before_call(&mut self, call: &str) -> Result<(), CallError> {
+        if self.poisoned {
+            return Err(CallError::Sandbox(format!("{call}: this connector instance was stopped earlier and cannot be used")));
+        }
+        let cpu = &mut self.store.data_mut().cpu;
+        cpu.used_ticks = 0;
+        self.store.set_epoch_deadline(1);
+        Ok(())
+    }
+
+    fn after_call<T>(
+        &mut self,
+        call: &str,
+        outcome: Result<wasmtime::Result<Result<T, ConnectorError>>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallError> {
+        match outcome {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(error))) => Err(CallError::Connector { call: call.to_string(), error }),
+            Ok(Err(trap)) => {
+                self.poisoned = true;
+                Err(sandbox_error(call, self.store.data(), trap))
+            }
+            Err(_) => {
+                self.poisoned = true;
+                Err(CallError::Sandbox(format!(
+                    "{call}: the connector did not answer within {} s and was stopped",
+                    self.wall_per_call.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// The component's declared metadata.
+    pub async fn metadata(&mut self) -> Result<wit::Metadata, CallError> {
+        self.before_call("metadata")?;
+        let guest = self.bindings.baton_connector_connector();
+        let outcome = tokio::time::timeout(self.wall_per_call, guest.call_get_metadata(&mut self.store)).await;
+        self.after_call("metadata", outcome.map(|r| r.map(Ok)))
+    }
+
+    pub async fn validate(&mut self) -> Result<String, CallError> {
+        guest_call!(self, "validate", |g, s| g.call_validate(s))
+    }
+
+    pub async fn resource_types(&mut self) -> Result<Vec<wit::ResourceType>, CallError> {
+        guest_call!(self, "resource-types", |g, s| g.call_resource_types(s))
+    }
+
+    pub async fn list_resources(
+        &mut self,
+        type_id: &str,
+        parent: Option<&wit::ResourceId>,
+        token: Option<&str>,
+    ) -> Result<wit::ResourcePage, CallError> {
+        let name = format!("list-resources({type_id})");
+        guest_call!(self, &name, |g, s| g.call_list_resources(s, type_id, parent, token))
+    }
+
+    pub async fn list_entitlements(&mut self, resource: &wit::Resource, token: Option<&str>) -> Result<wit::EntitlementPage, CallError> {
+        let name = format!("list-entitlements({}:{})", resource.id.resource_type, resource.id.resource);
+        guest_call!(self, &name, |g, s| g.call_list_entitlements(s, resource, token))
+    }
+
+    pub async fn list_grants(&mut self, resource: &wit::Resource, token: Option<&str>) -> Result<wit::GrantPage, CallError> {
+        let name = format!("list-grants({}:{})", resource.id.resource_type, resource.id.resource);
+        guest_call!(self, &name, |g, s| g.call_list_grants(s, resource, token))
+    }
+}
+
+fn sandbox_error(call: &str, state: &State, trap: wasmtime::Error) -> CallError {
+    if let Some(desired) = state.memory.exceeded {
+        return CallError::Sandbox(format!(
+            "{call}: the connector exceeded its memory cap of {} MiB (it asked for {} MiB) and was stopped",
+            state.memory.limit >> 20,
+            desired >> 20
+        ));
+    }
+    if state.cpu.exhausted {
+        return CallError::Sandbox(format!(
+            "{call}: the connector used more than its CPU-time budget of {} s in one call and was stopped",
+            state.cpu.budget_ticks * TICK.as_millis() as u64 / 1000
+        ));
+    }
+    CallError::Sandbox(format!("{call}: the connector component crashed: {trap:#}"))
+}
+
+/// A one-line description of a typed connector error.
+pub fn describe(error: &ConnectorError) -> String {
+    match error {
+        ConnectorError::Unauthenticated(m) => format!("unauthenticated: {m}"),
+        ConnectorError::PermissionDenied(m) => format!("permission denied: {m}"),
+        ConnectorError::NotFound(m) => format!("not found: {m}"),
+        ConnectorError::RateLimited(r) => format!("rate limited (retry after {} ms): {}", r.retry_after_ms, r.message),
+        ConnectorError::Unavailable(m) => format!("unavailable: {m}"),
+        ConnectorError::InvalidArgument(m) => format!("invalid argument: {m}"),
+        ConnectorError::Unimplemented(m) => format!("not supported: {m}"),
+        ConnectorError::AlreadyExists(m) => format!("already exists: {m}"),
+        ConnectorError::Denied(m) => format!("refused by the host: {m}"),
+        ConnectorError::Internal(m) => format!("internal error: {m}"),
+    }
+}

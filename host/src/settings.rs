@@ -1,0 +1,248 @@
+//! Configuration from the component's declared schema: the flags and `BATON_*` environment
+//! variables it implies (`access-token` -> `--access-token` / `BATON_ACCESS_TOKEN`), and the
+//! resolution of what the user gave into [`Settings`]: non-secret values for the guest, the
+//! origin credentials may go to, and the `Authorization` value. Every check happens here,
+//! before any request is made; secrets never appear in messages.
+
+use crate::policy::Origin;
+use crate::runtime::wit::{AuthScheme, ConfigField, FieldKind, Metadata};
+use base64::Engine as _;
+use clap::{Arg, ArgAction, ArgMatches};
+use http::HeaderValue;
+use std::collections::BTreeMap;
+
+/// The environment variable of a field: `BATON_` + upper snake case.
+pub fn env_name(field: &str) -> String {
+    format!("BATON_{}", field.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// One clap argument per declared field; secret values are never shown in help.
+pub fn schema_args(metadata: &Metadata) -> Vec<Arg> {
+    metadata.config.iter().map(field_arg).collect()
+}
+
+fn field_arg(field: &ConfigField) -> Arg {
+    let mut help = field.description.clone();
+    if field.required {
+        help.push_str(" (required)");
+    }
+    if field.secret {
+        help.push_str(" (secret)");
+    }
+    let mut arg = Arg::new(field.name.clone())
+        .long(field.name.clone())
+        .env(env_name(&field.name))
+        .help(help)
+        .action(ArgAction::Set)
+        .hide_env_values(field.secret)
+        .help_heading("Connector");
+    arg = match field.kind {
+        FieldKind::Boolean => arg.value_parser(clap::builder::BoolishValueParser::new()).num_args(0..=1).default_missing_value("true"),
+        FieldKind::Integer => arg.value_parser(clap::value_parser!(i64)),
+        FieldKind::Text | FieldKind::Url => arg.value_name(if field.kind == FieldKind::Url { "URL" } else { "VALUE" }),
+    };
+    if let Some(default) = &field.default_value {
+        arg = arg.default_value(default.clone());
+    }
+    arg
+}
+
+/// Resolved configuration.
+#[derive(Debug)]
+pub struct Settings {
+    /// Non-secret values the guest may read (the origin field normalised to a full URL).
+    pub guest_config: BTreeMap<String, String>,
+    /// Where requests may go.
+    pub origin: Origin,
+    /// Name of the setting holding the origin (for messages).
+    pub origin_field: String,
+    /// Value of the `Authorization` header attached to admitted requests.
+    pub authorization: Option<HeaderValue>,
+    /// Which scheme was chosen, for logs: `bearer (access-token)` or `basic (username)`.
+    pub auth_description: String,
+}
+
+/// What the user gave, field by field (only the set, non-empty ones).
+pub fn given_values(metadata: &Metadata, matches: &ArgMatches) -> BTreeMap<String, String> {
+    let mut given = BTreeMap::new();
+    for field in &metadata.config {
+        let value = match field.kind {
+            FieldKind::Boolean => matches.get_one::<bool>(&field.name).map(|b| b.to_string()),
+            FieldKind::Integer => matches.get_one::<i64>(&field.name).map(|i| i.to_string()),
+            FieldKind::Text | FieldKind::Url => matches.get_one::<String>(&field.name).cloned(),
+        };
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            given.insert(field.name.clone(), value);
+        }
+    }
+    given
+}
+
+/// Checks `given` against the schema and builds the settings, or says what to fix.
+pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Result<Settings, String> {
+    check_required(metadata, &given)?;
+    check_rules(metadata, &given)?;
+    let origin_field = metadata.auth.origin_field.clone();
+    let origin_value = given
+        .get(&origin_field)
+        .ok_or_else(|| format!("{} is not set: {}", flag_and_env(&origin_field), describe_field(metadata, &origin_field)))?;
+    let origin = Origin::parse(&with_default_scheme(origin_value))
+        .map_err(|why| format!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
+    given.insert(origin_field.clone(), origin.base_url());
+    let (authorization, auth_description) = authorization(metadata, &given)?;
+    let secret_names: Vec<&str> = metadata.config.iter().filter(|f| f.secret).map(|f| f.name.as_str()).collect();
+    let guest_config = given.into_iter().filter(|(name, _)| !secret_names.contains(&name.as_str())).collect();
+    Ok(Settings { guest_config, origin, origin_field, authorization, auth_description })
+}
+
+fn with_default_scheme(value: &str) -> String {
+    if value.contains("://") { value.trim().to_string() } else { format!("https://{}", value.trim()) }
+}
+
+fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+    let missing: Vec<String> = metadata
+        .config
+        .iter()
+        .filter(|f| f.required && f.default_value.is_none() && !given.contains_key(&f.name))
+        .map(|f| format!("{} ({})", flag_and_env(&f.name), f.description))
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(format!("missing required setting: {}", missing.join("; "))) }
+}
+
+/// Each rule: no alternative may be partly set, and at least one must be fully set.
+fn check_rules(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+    for rule in &metadata.rules {
+        for alternative in &rule.alternatives {
+            let (set, unset): (Vec<&String>, Vec<&String>) = alternative.iter().partition(|f| given.contains_key(*f));
+            if !set.is_empty() && !unset.is_empty() {
+                return Err(format!(
+                    "{} is set but {} is not: they go together",
+                    names(&set),
+                    unset.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" and ")
+                ));
+            }
+        }
+        let complete = rule.alternatives.iter().any(|alt| alt.iter().all(|f| given.contains_key(f)));
+        if !complete {
+            let options: Vec<String> =
+                rule.alternatives.iter().map(|alt| alt.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" + ")).collect();
+            return Err(format!("credentials are missing: set {}", options.join(", or ")));
+        }
+    }
+    Ok(())
+}
+
+/// The header value of the first auth scheme whose fields are all set.
+fn authorization(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(Option<HeaderValue>, String), String> {
+    for scheme in &metadata.auth.schemes {
+        match scheme {
+            AuthScheme::Bearer(field) => {
+                if let Some(token) = given.get(field) {
+                    return Ok((Some(header_value(&format!("Bearer {}", token.trim()), field)?), format!("bearer ({field})")));
+                }
+            }
+            AuthScheme::Basic(basic) => {
+                if let (Some(user), Some(password)) = (given.get(&basic.username_field), given.get(&basic.password_field)) {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                    let value = header_value(&format!("Basic {encoded}"), &basic.password_field)?;
+                    return Ok((Some(value), format!("basic ({})", basic.username_field)));
+                }
+            }
+        }
+    }
+    if metadata.auth.schemes.is_empty() {
+        Ok((None, "none".into()))
+    } else {
+        Err("no credentials are set for any supported authentication scheme".into())
+    }
+}
+
+fn header_value(value: &str, field: &str) -> Result<HeaderValue, String> {
+    let mut header = HeaderValue::from_str(value)
+        .map_err(|_| format!("{} contains characters that cannot be sent in an HTTP header", flag_and_env(field)))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+fn flag_and_env(field: &str) -> String {
+    format!("--{field} / {}", env_name(field))
+}
+
+fn names(fields: &[&String]) -> String {
+    fields.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" and ")
+}
+
+fn describe_field(metadata: &Metadata, name: &str) -> String {
+    metadata.config.iter().find(|f| f.name == name).map(|f| f.description.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::wit::{Auth, BasicAuth, ConfigRule};
+
+    fn field(name: &str, required: bool, secret: bool) -> ConfigField {
+        ConfigField { name: name.into(), description: format!("the {name}"), kind: FieldKind::Text, required, secret, default_value: None }
+    }
+
+    fn metadata() -> Metadata {
+        Metadata {
+            display_name: "Test".into(),
+            description: String::new(),
+            config: vec![field("hostname", true, false), field("access-token", false, true), field("username", false, false), field("password", false, true)],
+            rules: vec![ConfigRule { alternatives: vec![vec!["access-token".into()], vec!["username".into(), "password".into()]] }],
+            auth: Auth {
+                origin_field: "hostname".into(),
+                schemes: vec![
+                    AuthScheme::Bearer("access-token".into()),
+                    AuthScheme::Basic(BasicAuth { username_field: "username".into(), password_field: "password".into() }),
+                ],
+            },
+            capabilities: vec![],
+        }
+    }
+
+    fn given(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn env_names_follow_baton() {
+        assert_eq!(env_name("access-token"), "BATON_ACCESS_TOKEN");
+    }
+
+    #[test]
+    fn token_wins_and_never_reaches_the_guest() {
+        let s = resolve(&metadata(), given(&[("hostname", "confluence.example.com/wiki/"), ("access-token", "s3cr3t"), ("username", "u"), ("password", "p")])).unwrap();
+        assert_eq!(s.authorization.unwrap().to_str().unwrap(), "Bearer s3cr3t");
+        assert_eq!(s.guest_config.get("hostname").unwrap(), "https://confluence.example.com/wiki");
+        assert!(!s.guest_config.contains_key("access-token"));
+        assert!(!s.guest_config.contains_key("password"));
+        assert!(!format!("{:?}", s.guest_config).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn basic_when_no_token() {
+        let s = resolve(&metadata(), given(&[("hostname", "http://h:1"), ("username", "ada"), ("password", "pw")])).unwrap();
+        assert_eq!(s.authorization.unwrap().to_str().unwrap(), "Basic YWRhOnB3");
+        assert_eq!(s.guest_config.get("username").unwrap(), "ada");
+    }
+
+    #[test]
+    fn clear_errors_for_missing_and_partial_settings() {
+        let err = resolve(&metadata(), given(&[("access-token", "t")])).unwrap_err();
+        assert!(err.contains("--hostname / BATON_HOSTNAME"), "{err}");
+        let err = resolve(&metadata(), given(&[("hostname", "h"), ("username", "u")])).unwrap_err();
+        assert!(err.contains("--password / BATON_PASSWORD"), "{err}");
+        let err = resolve(&metadata(), given(&[("hostname", "h")])).unwrap_err();
+        assert!(err.contains("BATON_ACCESS_TOKEN, or --username"), "{err}");
+        let err = resolve(&metadata(), given(&[("hostname", "ftp://h"), ("access-token", "t")])).unwrap_err();
+        assert!(err.contains("only http and https"), "{err}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_error_messages() {
+        let err = resolve(&metadata(), given(&[("hostname", "h"), ("access-token", "bad\ntoken-value")])).unwrap_err();
+        assert!(!err.contains("token-value"), "{err}");
+    }
+}

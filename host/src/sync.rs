@@ -1,0 +1,133 @@
+//! The sync engine. It knows baton's model, not Confluence: resource types, then each type's
+//! resources page by page, then each resource's entitlements and grants, written into a
+//! `.c1z`. It guards against connector bugs (a page token that does not change) and reports
+//! counts. The output file is replaced only when the whole sync succeeded: on any error the
+//! writer is dropped, which leaves the previous file untouched.
+
+use crate::convert;
+use crate::runtime::{CallError, Instance, wit};
+use anyhow::{Context, Result, bail};
+use baton_c1z::{C1zWriter, Summary, pb};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The calls the engine makes; [`Instance`] implements it over the component.
+pub trait ConnectorCalls {
+    fn resource_types(&mut self) -> impl Future<Output = Result<Vec<wit::ResourceType>, CallError>>;
+    fn list_resources(
+        &mut self,
+        type_id: &str,
+        parent: Option<&wit::ResourceId>,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<wit::ResourcePage, CallError>>;
+    fn list_entitlements(&mut self, resource: &wit::Resource, token: Option<&str>) -> impl Future<Output = Result<wit::EntitlementPage, CallError>>;
+    fn list_grants(&mut self, resource: &wit::Resource, token: Option<&str>) -> impl Future<Output = Result<wit::GrantPage, CallError>>;
+}
+
+impl ConnectorCalls for Instance {
+    async fn resource_types(&mut self) -> Result<Vec<wit::ResourceType>, CallError> {
+        Instance::resource_types(self).await
+    }
+    async fn list_resources(&mut self, type_id: &str, parent: Option<&wit::ResourceId>, token: Option<&str>) -> Result<wit::ResourcePage, CallError> {
+        Instance::list_resources(self, type_id, parent, token).await
+    }
+    async fn list_entitlements(&mut self, resource: &wit::Resource, token: Option<&str>) -> Result<wit::EntitlementPage, CallError> {
+        Instance::list_entitlements(self, resource, token).await
+    }
+    async fn list_grants(&mut self, resource: &wit::Resource, token: Option<&str>) -> Result<wit::GrantPage, CallError> {
+        Instance::list_grants(self, resource, token).await
+    }
+}
+
+/// Syncs everything the connector offers into a new `.c1z` at `out`, replacing it atomically.
+pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Result<Summary> {
+    let mut writer = C1zWriter::create(out).with_context(|| format!("cannot start writing {}", out.display()))?;
+    let types = connector.resource_types().await?;
+    let pb_types: BTreeMap<String, pb::ResourceType> =
+        types.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
+    for pb_type in pb_types.values() {
+        writer.put_resource_type(pb_type)?;
+    }
+    for rt in &types {
+        let resources = list_all_resources(connector, &rt.id).await?;
+        tracing::info!(resource_type = %rt.id, count = resources.len(), "listed resources");
+        for resource in &resources {
+            writer.put_resource(&convert::resource(resource))?;
+        }
+        if !rt.skip_entitlements_and_grants {
+            for resource in &resources {
+                sync_entitlements_and_grants(connector, &mut writer, resource, &pb_types).await?;
+            }
+        }
+    }
+    writer.finish().with_context(|| format!("cannot write {}", out.display()))
+}
+
+async fn list_all_resources(connector: &mut impl ConnectorCalls, type_id: &str) -> Result<Vec<wit::Resource>> {
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = connector.list_resources(type_id, None, token.as_deref()).await?;
+        all.extend(page.items);
+        match next_token(token.as_deref(), page.next_page_token, &format!("list-resources({type_id})"))? {
+            Some(next) => token = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+async fn sync_entitlements_and_grants(
+    connector: &mut impl ConnectorCalls,
+    writer: &mut C1zWriter,
+    resource: &wit::Resource,
+    types: &BTreeMap<String, pb::ResourceType>,
+) -> Result<()> {
+    let on = convert::resource(resource);
+    let call = format!("{}:{}", resource.id.resource_type, resource.id.resource);
+    let mut token: Option<String> = None;
+    loop {
+        let page = connector.list_entitlements(resource, token.as_deref()).await?;
+        for entitlement in &page.items {
+            writer.put_entitlement(&convert::entitlement(entitlement, &on, types))?;
+        }
+        match next_token(token.as_deref(), page.next_page_token, &format!("list-entitlements({call})"))? {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    let mut token: Option<String> = None;
+    loop {
+        let page = connector.list_grants(resource, token.as_deref()).await?;
+        for grant in &page.items {
+            writer.put_grant(&convert::grant(grant, &on))?;
+        }
+        match next_token(token.as_deref(), page.next_page_token, &format!("list-grants({call})"))? {
+            Some(next) => token = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The token for the next call, none at the end; an unchanged token is a connector bug that
+/// would loop forever.
+fn next_token(current: Option<&str>, next: Option<String>, call: &str) -> Result<Option<String>> {
+    match next {
+        Some(next) if Some(next.as_str()) == current => {
+            bail!("{call} returned the same page token twice ({next:?}): likely a connector bug; stopping instead of looping")
+        }
+        Some(next) if next.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_tokens_are_refused() {
+        assert!(next_token(Some("a"), Some("a".into()), "x").is_err());
+        assert_eq!(next_token(Some("a"), Some("b".into()), "x").unwrap(), Some("b".into()));
+        assert_eq!(next_token(None, None, "x").unwrap(), None);
+    }
+}
