@@ -64,12 +64,13 @@ async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, f
     let mut instance = runtime.instantiate(context, limits).await?;
     let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
     tracing::info!("{who}");
-    let summary = sync::full_sync(&mut instance, file).await?;
+    let report = sync::full_sync(&mut instance, file).await?;
+    let summary = &report.summary;
     tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, "sync finished");
+    let per_type: Vec<String> = report.resource_types.iter().map(|t| t.to_string()).collect();
     println!(
-        "Synced {} resources of {} types, {} entitlements and {} grants into {} ({} bytes, sync {}) in {:.1} s",
-        summary.resources,
-        summary.resource_types,
+        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s",
+        per_type.join(", "),
         summary.entitlements,
         summary.grants,
         file.display(),

@@ -198,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
     fn users_carry_the_trait_status_and_profile_twice() {
         let r = resource(&user());
         let trait_: pb::UserTrait = find_annotation(&r.annotations).unwrap().expect("user trait");

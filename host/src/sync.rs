@@ -9,6 +9,7 @@ use crate::runtime::{CallError, Instance, wit};
 use anyhow::{Context, Result, bail};
 use baton_c1z::{C1zWriter, Summary, pb};
 use std::collections::BTreeMap;
+
 use std::path::Path;
 
 /// The calls the engine makes; [`Instance`] implements it over the component.
@@ -39,8 +40,51 @@ impl ConnectorCalls for Instance {
     }
 }
 
+/// What a sync wrote: the file's summary and, per resource type, how many resources by status.
+#[derive(Debug)]
+pub struct SyncReport {
+    pub summary: Summary,
+    pub resource_types: Vec<TypeCount>,
+}
+
+/// Resources of one type, by status.
+#[derive(Debug, Default)]
+pub struct TypeCount {
+    pub resource_type: String,
+    pub total: usize,
+    pub enabled: usize,
+    pub disabled: usize,
+}
+
+impl TypeCount {
+    fn of(resource_type: &str, resources: &[wit::Resource]) -> TypeCount {
+        let count = |status: wit::Status| resources.iter().filter(|r| r.status == status).count();
+        TypeCount {
+            resource_type: resource_type.to_string(),
+            total: resources.len(),
+            enabled: count(wit::Status::Enabled),
+            disabled: count(wit::Status::Disabled) + count(wit::Status::Deleted),
+        }
+    }
+}
+
+impl std::fmt::Display for TypeCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} resources", self.total, self.resource_type)?;
+        let unknown = self.total - self.enabled - self.disabled;
+        if self.enabled + self.disabled > 0 {
+            write!(f, " ({} enabled, {} disabled", self.enabled, self.disabled)?;
+            if unknown > 0 {
+                write!(f, ", {unknown} status unknown")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
 /// Syncs everything the connector offers into a new `.c1z` at `out`, replacing it atomically.
-pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Result<Summary> {
+pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Result<SyncReport> {
     let mut writer = C1zWriter::create(out).with_context(|| format!("cannot start writing {}", out.display()))?;
     let types = connector.resource_types().await?;
     let pb_types: BTreeMap<String, pb::ResourceType> =
@@ -48,9 +92,11 @@ pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Resul
     for pb_type in pb_types.values() {
         writer.put_resource_type(pb_type)?;
     }
+    let mut counts = Vec::new();
     for rt in &types {
         let resources = list_all_resources(connector, &rt.id).await?;
         tracing::info!(resource_type = %rt.id, count = resources.len(), "listed resources");
+        counts.push(TypeCount::of(&rt.id, &resources));
         for resource in &resources {
             writer.put_resource(&convert::resource(resource))?;
         }
@@ -60,7 +106,8 @@ pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Resul
             }
         }
     }
-    writer.finish().with_context(|| format!("cannot write {}", out.display()))
+    let summary = writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(SyncReport { summary, resource_types: counts })
 }
 
 async fn list_all_resources(connector: &mut impl ConnectorCalls, type_id: &str) -> Result<Vec<wit::Resource>> {

@@ -1,0 +1,136 @@
+//! A test-only connector component that misbehaves on request, to prove the host's sandbox:
+//! `validate` does what the `probe-mode` config value says — report every config value it can
+//! read, fetch an arbitrary URL, set its own `Authorization` header, allocate without bound, or
+//! spin forever. Never shipped; built by `make test` only.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "baton:connector/connector-world",
+    generate_all,
+});
+
+use baton::connector::config;
+use baton::connector::types::*;
+use exports::baton::connector::connector::Guest;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+
+struct Probe;
+
+/// Config names the probe reports on, secret ones included (they must read as unset).
+const REPORTED: [&str; 5] = ["hostname", "access-token", "username", "password", "probe-mode"];
+
+impl Guest for Probe {
+    fn get_metadata() -> Metadata {
+        let field = |name: &str, secret: bool, required: bool| ConfigField {
+            name: name.into(),
+            description: format!("probe field {name}"),
+            kind: FieldKind::Text,
+            required,
+            secret,
+            default_value: None,
+        };
+        Metadata {
+            display_name: "Probe".into(),
+            description: "test component".into(),
+            config: vec![field("hostname", false, true), field("access-token", true, false), field("probe-mode", false, false), field("probe-url", false, false)],
+            rules: vec![ConfigRule { alternatives: vec![vec!["access-token".into()]] }],
+            auth: Auth { origin_field: "hostname".into(), schemes: vec![AuthScheme::Bearer("access-token".into())] },
+            capabilities: vec![],
+        }
+    }
+
+    fn validate() -> Result<String, ConnectorError> {
+        let mode = config::get("probe-mode").unwrap_or_default();
+        match mode.as_str() {
+            "report-config" => Ok(report_config()),
+            "fetch" => fetch(&config::get("probe-url").unwrap_or_default(), None),
+            "set-authorization" => {
+                let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
+                fetch(&url, Some("Bearer stolen-by-guest"))
+            }
+            "allocate" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 8 << 20]);
+                    if hoard.len() > 100_000 {
+                        return Ok(format!("allocated {} chunks", hoard.len()));
+                    }
+                }
+            }
+            "spin" => {
+                let mut x: u64 = 1;
+                loop {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    if x == 0 {
+                        return Ok("unreachable".into());
+                    }
+                }
+            }
+            _ => Ok("probe".into()),
+        }
+    }
+
+    fn resource_types() -> Result<Vec<ResourceType>, ConnectorError> {
+        Ok(vec![])
+    }
+
+    fn list_resources(_: String, _: Option<ResourceId>, _: Option<String>) -> Result<ResourcePage, ConnectorError> {
+        Ok(ResourcePage { items: vec![], next_page_token: None })
+    }
+
+    fn list_entitlements(_: Resource, _: Option<String>) -> Result<EntitlementPage, ConnectorError> {
+        Ok(EntitlementPage { items: vec![], next_page_token: None })
+    }
+
+    fn list_grants(_: Resource, _: Option<String>) -> Result<GrantPage, ConnectorError> {
+        Ok(GrantPage { items: vec![], next_page_token: None })
+    }
+
+    fn grant_entitlement(_: Entitlement, _: Resource) -> Result<GrantOutcome, ConnectorError> {
+        Err(ConnectorError::Unimplemented("probe".into()))
+    }
+
+    fn revoke_grant(_: Grant) -> Result<RevokeOutcome, ConnectorError> {
+        Err(ConnectorError::Unimplemented("probe".into()))
+    }
+
+    fn create_account(_: AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        Err(ConnectorError::Unimplemented("probe".into()))
+    }
+}
+
+fn report_config() -> String {
+    REPORTED
+        .iter()
+        .map(|name| format!("{name}={}", config::get(name).unwrap_or_else(|| "<unset>".into())))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// GETs an absolute URL; `Ok("status N")` or the error as the guest saw it.
+fn fetch(url: &str, authorization: Option<&str>) -> Result<String, ConnectorError> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| ConnectorError::InvalidArgument(format!("bad url {url}")))?;
+    let (authority, path) = rest.find('/').map(|i| (&rest[..i], &rest[i..])).unwrap_or((rest, "/"));
+    let mut headers = vec![("accept".to_string(), b"application/json".to_vec())];
+    if let Some(value) = authorization {
+        headers.push(("authorization".to_string(), value.as_bytes().to_vec()));
+    }
+    let fields = Fields::from_list(&headers).map_err(|e| ConnectorError::Denied(format!("header refused: {e:?}")))?;
+    let request = OutgoingRequest::new(fields);
+    let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
+    let _ = request.set_scheme(Some(&scheme));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some(path));
+    let body = request.body().map_err(|()| ConnectorError::Internal("body".into()))?;
+    OutgoingBody::finish(body, None).map_err(|e| ConnectorError::Internal(format!("{e:?}")))?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| ConnectorError::Denied(format!("{e:?}")))?;
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(response))) => Ok(format!("status {}", response.status())),
+        Some(Ok(Err(code))) => Err(ConnectorError::Denied(format!("{code:?}"))),
+        _ => Err(ConnectorError::Internal("no response".into())),
+    }
+}
+
+export!(Probe);

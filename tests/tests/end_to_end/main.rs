@@ -1,0 +1,9 @@
+//! End-to-end tests: the real host binary, the real components (the Confluence connector and a
+//! misbehaving probe), the simulator, and the `.c1z` read back. `make test` builds the binary
+//! and the components first. Where new tests go:
+//! - `sync`: what a sync produces and how it fails (output file, counts, statuses, auth);
+//! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU).
+
+mod sandbox;
+mod sync;
+mod util;

@@ -1,0 +1,84 @@
+//! What the sandbox guarantees, proven with the probe component: the guest reads no secret,
+//! reaches no other origin, cannot set `Authorization`, and is stopped cleanly when it exceeds
+//! its memory cap or CPU budget.
+
+use crate::util::{component, run_host};
+use confluence_sim::{ADMIN_TOKEN, SimConfig, Simulator};
+
+fn probe(sim: &Simulator, mode: &str, extra: &[&str]) -> crate::util::Run {
+    let probe = component("probe_guest");
+    let mut args = vec!["--component", probe.to_str().unwrap(), "--probe-mode", mode, "--log-format", "json"];
+    args.extend_from_slice(extra);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.c1z");
+    args.extend_from_slice(&["--file", file.to_str().unwrap()]);
+    run_host(&args, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)])
+}
+
+fn sim() -> Simulator {
+    Simulator::start_background(SimConfig::default()).unwrap()
+}
+
+#[test]
+fn the_guest_reads_config_but_no_secret() {
+    let sim = sim();
+    let run = probe(&sim, "report-config", &[]);
+    assert!(run.success, "{}", run.output());
+    assert!(run.stderr.contains(&format!("hostname={}", sim.base_url())), "{}", run.stderr);
+    assert!(run.stderr.contains("access-token=<unset>"), "{}", run.stderr);
+    assert!(run.stderr.contains("probe-mode=report-config"), "{}", run.stderr);
+    assert!(!run.output().contains(ADMIN_TOKEN));
+}
+
+#[test]
+fn requests_to_another_origin_are_refused_and_never_sent() {
+    let sim = sim();
+    let other = Simulator::start_background(SimConfig::default()).unwrap();
+    let url = format!("{}/rest/api/user/current", other.base_url());
+    let run = probe(&sim, "fetch", &["--probe-url", &url]);
+    assert!(!run.success, "{}", run.output());
+    assert!(run.stderr.contains("HttpRequestDenied"), "{}", run.stderr);
+    assert!(run.stderr.contains("refused an outgoing request"), "the denial is logged: {}", run.stderr);
+    assert!(other.requests().is_empty(), "nothing reached the other origin");
+    assert!(sim.requests().is_empty());
+}
+
+#[test]
+fn requests_to_the_configured_origin_carry_the_hosts_credential() {
+    let sim = sim();
+    let url = format!("{}/rest/api/user/current", sim.base_url());
+    let run = probe(&sim, "fetch", &["--probe-url", &url]);
+    assert!(run.success, "{}", run.output());
+    assert!(run.stderr.contains("status 200"), "{}", run.stderr);
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].authorization.as_deref(), Some(format!("Bearer {ADMIN_TOKEN}").as_str()));
+}
+
+#[test]
+fn a_guest_set_authorization_header_is_refused() {
+    let sim = sim();
+    let run = probe(&sim, "set-authorization", &[]);
+    assert!(!run.success, "{}", run.output());
+    assert!(run.stderr.contains("header refused: HeaderError::Forbidden"), "{}", run.stderr);
+    assert!(sim.requests().iter().all(|r| !r.authorization.as_deref().unwrap_or("").contains("stolen")));
+}
+
+#[test]
+fn exceeding_the_memory_cap_stops_the_guest_cleanly() {
+    let sim = sim();
+    let run = probe(&sim, "allocate", &["--max-memory-mb", "64"]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("exceeded its memory cap of 64 MiB"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn exceeding_the_cpu_budget_stops_the_guest_cleanly() {
+    let sim = sim();
+    let started = std::time::Instant::now();
+    let run = probe(&sim, "spin", &["--max-cpu-seconds", "1"]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("CPU-time budget of 1 s"), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 60, "stopped promptly");
+}

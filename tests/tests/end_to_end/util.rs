@@ -1,0 +1,75 @@
+//! Test helpers: locating the built binary and components, running the host with a clean
+//! environment, and reading a `.c1z` back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+}
+
+fn built(path: PathBuf) -> PathBuf {
+    assert!(path.is_file(), "{} is missing: run `make test`, which builds the host and the components first", path.display());
+    path
+}
+
+/// The host binary (debug build).
+pub fn host_binary() -> PathBuf {
+    built(std::env::var_os("BATON_BIN").map(PathBuf::from).unwrap_or_else(|| target_dir().join("debug").join("baton-confluence-datacenter")))
+}
+
+/// A component built with `--profile guest`.
+pub fn component(name: &str) -> PathBuf {
+    built(target_dir().join("wasm32-wasip2").join("guest").join(format!("{name}.wasm")))
+}
+
+/// What a run of the host printed and how it ended.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything printed, for assertions about secrets.
+    pub fn output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the host with `args` and only the given `BATON_*` variables (none inherited).
+pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(host_binary());
+    command.args(args).env("XDG_CACHE_HOME", target_dir().join("test-cache"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BATON_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("running the host binary");
+    Run {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Files in `dir` other than `keep`.
+pub fn other_files(dir: &Path, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !keep.contains(&name.as_str()))
+        .collect()
+}
+
+/// The decompressed SQLite bytes of a `.c1z`, to search for things that must not be there.
+pub fn c1z_database_bytes(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..5], b"C1ZF\0", "v1 magic");
+    zstd::decode_all(&bytes[5..]).unwrap()
+}
