@@ -8,7 +8,7 @@
 //! - Servers clamp `limit` silently, so a short page is not the last page: only a missing `next`
 //!   or an empty page ends a list.
 
-use crate::transport::{Request, Response, Transport};
+use crate::transport::{Method, Request, Response, Transport};
 use crate::types::{ConnectorError, RateLimit};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -54,6 +54,25 @@ impl<'t> Client<'t> {
         decode_json(path_and_query, &response.body)
     }
 
+    /// Calls a JSON-RPC method in light mode (`POST /rpc/json-rpc/confluenceservice-v2/<method>`
+    /// with the positional parameters as a JSON array) and decodes the result.
+    pub fn json_rpc<T: DeserializeOwned>(&self, method: &str, params: serde_json::Value) -> Result<T, ConnectorError> {
+        let path = format!("/rpc/json-rpc/confluenceservice-v2/{method}");
+        let request = Request {
+            method: Method::Post,
+            path_and_query: path.clone(),
+            headers: write_headers(),
+            body: Some(params.to_string().into_bytes()),
+        };
+        let response = ensure_success("POST", &path, self.transport.send(&request)?)?;
+        if let Some(message) = json_rpc_error(&response.body) {
+            return Err(ConnectorError::Internal(format!("JSON-RPC {method} failed: {message}")));
+        }
+        serde_json::from_slice(&response.body).map_err(|err| {
+            ConnectorError::Internal(format!("Confluence's answer to JSON-RPC {method} is not the JSON expected: {err}"))
+        })
+    }
+
     /// GETs one page of an offset-paged list. `next` is the path of the following page, or none
     /// when this page is the last one.
     pub fn get_page<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Page<T>, ConnectorError> {
@@ -65,6 +84,22 @@ impl<'t> Client<'t> {
         };
         Ok(Page { items: envelope.results, next })
     }
+}
+
+/// Headers of every write: JSON both ways and the XSRF opt-out Atlassian REST expects.
+pub fn write_headers() -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("accept".into(), "application/json".into()),
+        ("x-atlassian-token".into(), "no-check".into()),
+    ]
+}
+
+/// The message of a JSON-RPC error body (`{"error": {...}}`), if the body is one.
+fn json_rpc_error(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = value.as_object()?.get("error")?;
+    Some(error.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| error.to_string()))
 }
 
 /// The part of a `_links.next` value from `/rest/` on: drops any scheme, host and context path,

@@ -7,13 +7,17 @@ use crate::types::{
     AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage,
     Metadata, Resource, ResourceId, ResourcePage, ResourceType, RevokeOutcome,
 };
+use crate::baton::connector::config;
+use crate::kv::HostKv;
+use crate::settings::Options;
 use crate::wasi_http::WasiHttp;
 
 struct Component;
 
 fn with_connector<T>(call: impl FnOnce(&Connector) -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
     let transport = WasiHttp::from_config()?;
-    call(&Connector::new(&transport))
+    let options = Options::read(|name| config::get(name))?;
+    call(&Connector::new(&transport, &HostKv, options))
 }
 
 impl Guest for Component {

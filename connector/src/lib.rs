@@ -4,7 +4,7 @@
 //! Layout: `export` adapts the WIT exports to [`Connector`]; `settings` declares the
 //! configuration schema and reads it; `client` talks to Confluence (paths, paging, error
 //! mapping) through the [`transport::Transport`] trait, whose only real implementation is
-//! `wasi_http`; one module per Confluence resource type (`user`) maps answers to resources,
+//! `wasi_http`; one module per Confluence resource type (`user`, `anonymous`, `group`, `space`) maps answers to resources,
 //! entitlements and grants, each with the same [`syncer::ResourceSyncer`] shape. Everything but
 //! `wasi_http` and `export` builds natively, so mapping and paging are unit-tested with a fake
 //! transport.
@@ -15,12 +15,17 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+pub mod anonymous;
 pub mod client;
+pub mod group;
 pub mod guest_log;
+pub mod kv;
 pub mod settings;
+pub mod space;
 pub mod syncer;
 pub mod transport;
 pub mod user;
+pub mod version;
 
 #[cfg(target_arch = "wasm32")]
 mod export;

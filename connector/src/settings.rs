@@ -13,12 +13,18 @@ pub const ACCESS_TOKEN: &str = "access-token";
 pub const USERNAME: &str = "username";
 /// Secret field: password for basic authentication.
 pub const PASSWORD: &str = "password";
+/// Option: leave personal spaces (`~user`) out.
+pub const SKIP_PERSONAL_SPACES: &str = "skip-personal-spaces";
+/// Option: leave archived spaces out.
+pub const SKIP_ARCHIVED_SPACES: &str = "skip-archived-spaces";
+/// Option: what identifies a user resource: `username` (default, as the Go connector) or `user-key`.
+pub const USER_ID: &str = "user-id";
 
 /// The schema, auth declaration and capabilities this connector declares.
 pub fn metadata(capabilities: Vec<ResourceTypeCapability>) -> Metadata {
     Metadata {
         display_name: "Confluence Data Center".into(),
-        description: "Syncs users of a self-hosted Confluence Data Center or Server instance.".into(),
+        description: "Syncs users, groups, memberships, spaces and space permissions of a self-hosted Confluence Data Center or Server instance.".into(),
         config: config_fields(),
         rules: vec![ConfigRule { alternatives: vec![vec![ACCESS_TOKEN.into()], vec![USERNAME.into(), PASSWORD.into()]] }],
         auth: Auth {
@@ -50,7 +56,57 @@ fn config_fields() -> Vec<ConfigField> {
         ),
         field(USERNAME, "Username of a Confluence administrator, for basic authentication", FieldKind::Text, false, false),
         field(PASSWORD, "Password of that user, for basic authentication", FieldKind::Text, false, true),
+        field(SKIP_PERSONAL_SPACES, "Leave personal spaces (~username) out of the sync", FieldKind::Boolean, false, false),
+        field(SKIP_ARCHIVED_SPACES, "Leave archived spaces out of the sync", FieldKind::Boolean, false, false),
+        ConfigField {
+            default_value: Some("username".into()),
+            ..field(
+                USER_ID,
+                "What identifies a user: username (as the older Go connector; changes when a user is renamed) or user-key (stable across renames)",
+                FieldKind::Text,
+                false,
+                false,
+            )
+        },
     ]
+}
+
+/// Which attribute is a user resource's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserId {
+    Username,
+    UserKey,
+}
+
+/// The connector's options, read from the non-secret configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub user_id: UserId,
+    pub skip_personal_spaces: bool,
+    pub skip_archived_spaces: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { user_id: UserId::Username, skip_personal_spaces: false, skip_archived_spaces: false }
+    }
+}
+
+impl Options {
+    /// Reads the options through `lookup` (the `config` import in the component).
+    pub fn read(lookup: impl Fn(&str) -> Option<String>) -> Result<Options, crate::types::ConnectorError> {
+        let flag = |name: &str| lookup(name).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        let user_id = match lookup(USER_ID).as_deref().map(str::trim) {
+            None | Some("") | Some("username") => UserId::Username,
+            Some("user-key") | Some("userkey") | Some("user_key") => UserId::UserKey,
+            Some(other) => {
+                return Err(crate::types::ConnectorError::InvalidArgument(format!(
+                    "{USER_ID} is {other:?}; use username or user-key"
+                )));
+            }
+        };
+        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES) })
+    }
 }
 
 fn field(name: &str, description: &str, kind: FieldKind, required: bool, secret: bool) -> ConfigField {
@@ -107,6 +163,20 @@ mod tests {
         let secret: Vec<_> = meta.config.iter().filter(|f| f.secret).map(|f| f.name.as_str()).collect();
         assert_eq!(secret, vec![ACCESS_TOKEN, PASSWORD]);
         assert!(meta.config.iter().any(|f| f.name == HOSTNAME && f.required));
+    }
+
+    #[test]
+    fn options_default_to_username_and_everything_included() {
+        assert_eq!(Options::read(|_| None).unwrap(), Options::default());
+        let options = Options::read(|name| match name {
+            USER_ID => Some("user-key".into()),
+            SKIP_PERSONAL_SPACES => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(options.user_id, UserId::UserKey);
+        assert!(options.skip_personal_spaces && !options.skip_archived_spaces);
+        assert!(Options::read(|name| (name == USER_ID).then(|| "email".into())).is_err());
     }
 
     #[test]

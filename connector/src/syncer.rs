@@ -1,17 +1,37 @@
 //! The connector's core: one [`ResourceSyncer`] per Confluence resource type, all with the same
 //! verbs (list, entitlements, grants, grant, revoke), registered in [`Connector`], which routes
 //! the world's calls to them. Like baton-sdk's connectorbuilder, a duplicate resource type is an
-//! error and an unknown one is `not-found`.
+//! error and an unknown one is `not-found`. Each call gets a [`Context`]: the client, the
+//! per-sync store and the options.
 
+use crate::anonymous::AnonymousSyncer;
 use crate::client::Client;
-use crate::settings;
+use crate::group::GroupSyncer;
+use crate::kv::KeyValue;
+use crate::settings::{self, Options};
+use crate::space::SpaceSyncer;
 use crate::transport::Transport;
 use crate::types::{
     Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, Metadata, Resource,
     ResourceId, ResourcePage, ResourceType, ResourceTypeCapability, RevokeOutcome,
 };
 use crate::user::UserSyncer;
+use crate::version::{self, ServerVersion};
 use serde::Deserialize;
+
+/// What one call works with.
+pub struct Context<'t> {
+    pub client: Client<'t>,
+    pub kv: &'t dyn KeyValue,
+    pub options: Options,
+}
+
+impl Context<'_> {
+    /// The server's version (detected once per sync).
+    pub fn version(&self) -> Result<ServerVersion, ConnectorError> {
+        version::server_version(&self.client, self.kv)
+    }
+}
 
 /// What every resource-type module implements. Only `resource_type` and `list` are required;
 /// the rest default to "nothing" (entitlements, grants) or "unsupported" (provisioning).
@@ -20,25 +40,25 @@ pub trait ResourceSyncer {
     fn resource_type(&self) -> ResourceType;
 
     /// One page of resources.
-    fn list(&self, client: &Client, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError>;
+    fn list(&self, cx: &Context, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError>;
 
     /// One page of the entitlements a resource offers.
-    fn entitlements(&self, _client: &Client, _resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
+    fn entitlements(&self, _cx: &Context, _resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
         Ok(EntitlementPage { items: vec![], next_page_token: None })
     }
 
     /// One page of the grants on a resource's entitlements.
-    fn grants(&self, _client: &Client, _resource: &Resource, _token: Option<&str>) -> Result<GrantPage, ConnectorError> {
+    fn grants(&self, _cx: &Context, _resource: &Resource, _token: Option<&str>) -> Result<GrantPage, ConnectorError> {
         Ok(GrantPage { items: vec![], next_page_token: None })
     }
 
     /// Gives a principal an entitlement of this type's resources.
-    fn grant(&self, _client: &Client, entitlement: &Entitlement, _principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+    fn grant(&self, _cx: &Context, entitlement: &Entitlement, _principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
         Err(ConnectorError::Unimplemented(format!("granting {} is not supported", entitlement.id)))
     }
 
     /// Removes a grant on this type's resources.
-    fn revoke(&self, _client: &Client, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
+    fn revoke(&self, _cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
         Err(ConnectorError::Unimplemented(format!("revoking {} is not supported", grant.id)))
     }
 
@@ -48,16 +68,16 @@ pub trait ResourceSyncer {
     }
 }
 
-/// The Confluence connector: the registered syncers over one transport.
+/// The Confluence connector: the registered syncers over one transport and store.
 pub struct Connector<'t> {
-    client: Client<'t>,
+    cx: Context<'t>,
     syncers: Vec<Box<dyn ResourceSyncer>>,
 }
 
 impl<'t> Connector<'t> {
     /// The connector with every resource type registered.
-    pub fn new(transport: &'t dyn Transport) -> Connector<'t> {
-        Connector { client: Client::new(transport), syncers: all_syncers() }
+    pub fn new(transport: &'t dyn Transport, kv: &'t dyn KeyValue, options: Options) -> Connector<'t> {
+        Connector { cx: Context { client: Client::new(transport), kv, options }, syncers: all_syncers() }
     }
 
     /// The declared schema, auth and capabilities (no requests made).
@@ -69,41 +89,47 @@ impl<'t> Connector<'t> {
         settings::metadata(capabilities)
     }
 
-    /// Checks the credentials: they must act as a known (not anonymous) user.
+    /// Checks the credentials (they must act as a known, not anonymous, user) and detects the
+    /// server version.
     pub fn validate(&self) -> Result<String, ConnectorError> {
-        let me: CurrentUser = self.client.get_json("/rest/api/user/current")?;
+        let me: CurrentUser = self.cx.client.get_json("/rest/api/user/current")?;
         if me.kind.as_deref() != Some("known") || me.user_key.as_deref().unwrap_or("").is_empty() {
             return Err(ConnectorError::Unauthenticated(
                 "Confluence treated the request as anonymous (GET /rest/api/user/current answered type \"anonymous\"): the credentials were not accepted; check the access token or username and password".into(),
             ));
         }
+        let version = self.cx.version()?;
         let username = me.username.unwrap_or_default();
-        Ok(format!("authenticated as {username} ({})", me.display_name.unwrap_or_else(|| username.clone())))
+        Ok(format!(
+            "authenticated as {username} ({}) on Confluence {version}",
+            me.display_name.unwrap_or_else(|| username.clone())
+        ))
     }
 
-    /// The resource types, in registration order.
+    /// The resource types, in registration order (users first: later types use what listing
+    /// users stores).
     pub fn resource_types(&self) -> Vec<ResourceType> {
         self.syncers.iter().map(|s| s.resource_type()).collect()
     }
 
     pub fn list_resources(&self, type_id: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-        self.syncer(type_id)?.list(&self.client, parent, token)
+        self.syncer(type_id)?.list(&self.cx, parent, token)
     }
 
     pub fn list_entitlements(&self, resource: &Resource, token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
-        self.syncer(&resource.id.resource_type)?.entitlements(&self.client, resource, token)
+        self.syncer(&resource.id.resource_type)?.entitlements(&self.cx, resource, token)
     }
 
     pub fn list_grants(&self, resource: &Resource, token: Option<&str>) -> Result<GrantPage, ConnectorError> {
-        self.syncer(&resource.id.resource_type)?.grants(&self.client, resource, token)
+        self.syncer(&resource.id.resource_type)?.grants(&self.cx, resource, token)
     }
 
     pub fn grant(&self, entitlement: &Entitlement, principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
-        self.syncer(&entitlement.resource.resource_type)?.grant(&self.client, entitlement, principal)
+        self.syncer(&entitlement.resource.resource_type)?.grant(&self.cx, entitlement, principal)
     }
 
     pub fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
-        self.syncer(&grant.entitlement_resource.resource_type)?.revoke(&self.client, grant)
+        self.syncer(&grant.entitlement_resource.resource_type)?.revoke(&self.cx, grant)
     }
 
     fn syncer(&self, type_id: &str) -> Result<&dyn ResourceSyncer, ConnectorError> {
@@ -115,18 +141,9 @@ impl<'t> Connector<'t> {
     }
 }
 
-/// Every syncer, checked for duplicate resource type ids (a programming error, caught by tests).
+/// Every syncer, in sync order.
 fn all_syncers() -> Vec<Box<dyn ResourceSyncer>> {
-    let syncers: Vec<Box<dyn ResourceSyncer>> = vec![Box::new(UserSyncer)];
-    debug_assert!(
-        {
-            let mut ids: Vec<String> = syncers.iter().map(|s| s.resource_type().id).collect();
-            ids.sort();
-            ids.windows(2).all(|w| w[0] != w[1])
-        },
-        "duplicate resource type"
-    );
-    syncers
+    vec![Box::new(UserSyncer), Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(SpaceSyncer)]
 }
 
 /// The fields of `/rest/api/user/current` that validation reads.
@@ -142,38 +159,57 @@ struct CurrentUser {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+    use crate::kv::MemoryKv;
     use crate::transport::FakeTransport;
 
+    /// A connector over a fake transport and an in-memory store, with default options.
+    pub fn connector<'a>(fake: &'a FakeTransport, kv: &'a MemoryKv) -> Connector<'a> {
+        Connector::new(fake, kv, Options::default())
+    }
+
+    /// A store that already knows the server version, so no detection requests are made.
+    pub fn kv_with_version(version: &str) -> MemoryKv {
+        let kv = MemoryKv::default();
+        kv.set("server-version", version);
+        kv
+    }
+
     #[test]
-    fn validate_accepts_a_known_user() {
-        let fake = FakeTransport::new(vec![FakeTransport::json(
-            200,
-            r#"{"type":"known","username":"admin","userKey":"abc","displayName":"Admin"}"#,
-        )]);
-        assert_eq!(Connector::new(&fake).validate().unwrap(), "authenticated as admin (Admin)");
-        assert_eq!(fake.sent_paths(), vec!["/rest/api/user/current"]);
+    fn validate_accepts_a_known_user_and_detects_the_version() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(200, r#"{"type":"known","username":"admin","userKey":"abc","displayName":"Admin"}"#),
+            FakeTransport::json(200, r#"{"version":"9.2.3","buildNumber":9203}"#),
+        ]);
+        let kv = MemoryKv::default();
+        assert_eq!(connector(&fake, &kv).validate().unwrap(), "authenticated as admin (Admin) on Confluence 9.2.3");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user/current", "/rest/api/server-information"]);
     }
 
     #[test]
     fn validate_refuses_anonymous() {
         let fake = FakeTransport::new(vec![FakeTransport::json(200, r#"{"type":"anonymous","displayName":"Anonymous"}"#)]);
-        let err = Connector::new(&fake).validate().unwrap_err();
+        let kv = MemoryKv::default();
+        let err = connector(&fake, &kv).validate().unwrap_err();
         assert!(matches!(err, ConnectorError::Unauthenticated(ref m) if m.contains("anonymous")), "{err:?}");
     }
 
     #[test]
     fn unknown_resource_type_is_not_found() {
         let fake = FakeTransport::default();
-        let err = Connector::new(&fake).list_resources("nope", None, None).unwrap_err();
+        let kv = MemoryKv::default();
+        let err = connector(&fake, &kv).list_resources("nope", None, None).unwrap_err();
         assert!(matches!(err, ConnectorError::NotFound(_)));
     }
 
     #[test]
-    fn metadata_declares_sync_for_every_type() {
+    fn resource_type_ids_are_unique_and_users_come_first() {
+        let fake = FakeTransport::default();
+        let kv = MemoryKv::default();
+        let ids: Vec<String> = connector(&fake, &kv).resource_types().into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, vec!["user", "anonymous", "group", "space"]);
         let meta = Connector::metadata();
-        assert_eq!(meta.capabilities.len(), 1);
-        assert_eq!(meta.capabilities[0].resource_type_id, "user");
+        assert_eq!(meta.capabilities.len(), 4);
     }
 }

@@ -1,0 +1,451 @@
+//! Confluence spaces as `space` resources with the fourteen space-permission entitlements, and
+//! their grants to users, groups and anonymous access.
+//!
+//! Spaces: `GET /rest/api/space`, asked once for `status=current` and once for `status=archived`
+//! (whether an unfiltered list includes archived spaces is unconfirmed), with `type=global` when
+//! personal spaces are skipped. Permissions: REST `GET /rest/api/space/{key}/permissions` on 9.1+
+//! (users there are userKeys, mapped back to usernames), JSON-RPC `getSpacePermissionSets`
+//! before (users by username; both names null means anonymous). Unknown or add-on keys
+//! (`EXPORTPAGE`, `<op>~<type>`) are skipped with a debug log. A grant to a group carries
+//! expansion to the group's `member` entitlement, so access is attributed to its members.
+
+use crate::anonymous::{ANONYMOUS, anonymous_id};
+use crate::client::{REQUESTED_PAGE_SIZE, encode_component};
+use crate::group::{self, GROUP, member_entitlement_id};
+use crate::guest_log;
+use crate::kv;
+use crate::settings::UserId;
+use crate::syncer::{Context, ResourceSyncer};
+use crate::types::{
+    ConnectorError, Entitlement, EntitlementPage, Expansion, Grant, GrantPage, Purpose, Resource, ResourceId,
+    ResourcePage, ResourceType, Status,
+};
+use crate::user::{self, USER};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Resource type id of spaces.
+pub const SPACE: &str = "space";
+
+/// One space permission: legacy key, our slug, the REST (target, operation) pair, and what it
+/// lets someone do (for descriptions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub key: &'static str,
+    pub slug: &'static str,
+    pub target: &'static str,
+    pub operation: &'static str,
+    pub label: &'static str,
+    pub allows: &'static str,
+}
+
+const fn permission(key: &'static str, slug: &'static str, target: &'static str, operation: &'static str, label: &'static str, allows: &'static str) -> Permission {
+    Permission { key, slug, target, operation, label, allows }
+}
+
+/// The fourteen space permissions of Confluence Data Center (reference 6.2).
+pub const PERMISSIONS: [Permission; 14] = [
+    permission("VIEWSPACE", "view", "space", "read", "View", "view space"),
+    permission("EDITSPACE", "edit-space", "page", "create", "Add pages", "add pages in space"),
+    permission("COMMENT", "add-comment", "comment", "create", "Add comments", "add comments in space"),
+    permission("CREATEATTACHMENT", "add-attachment", "attachment", "create", "Add attachments", "add attachments in space"),
+    permission("EDITBLOG", "edit-blog", "blogpost", "create", "Add blog posts", "add blog posts in space"),
+    permission("EXPORTSPACE", "export-space", "space", "export", "Export space", "export space"),
+    permission("REMOVEATTACHMENT", "remove-attachment", "attachment", "delete", "Delete attachments", "delete attachments in space"),
+    permission("REMOVEBLOG", "remove-blog", "blogpost", "delete", "Delete blog posts", "delete blog posts in space"),
+    permission("REMOVECOMMENT", "remove-comment", "comment", "delete", "Delete comments", "delete comments in space"),
+    permission("REMOVEMAIL", "remove-mail", "space", "delete_mail", "Delete mail", "delete mail in space"),
+    permission("REMOVEOWNCONTENT", "remove-own-content", "space", "delete_own", "Delete own content", "delete their own content in space"),
+    permission("REMOVEPAGE", "remove-page", "page", "delete", "Delete pages", "delete pages in space"),
+    permission("SETPAGEPERMISSIONS", "set-page-permissions", "space", "restrict", "Add/delete restrictions", "add or delete page restrictions in space"),
+    permission("SETSPACEPERMISSIONS", "set-space-permissions", "space", "administer", "Administer space", "administer space"),
+];
+
+/// The permission of a legacy key, if it is one of the fourteen.
+pub fn by_key(key: &str) -> Option<&'static Permission> {
+    PERMISSIONS.iter().find(|p| p.key == key)
+}
+
+/// The permission of a REST (target, operation) pair, if it is one of the fourteen.
+pub fn by_operation(target: &str, operation: &str) -> Option<&'static Permission> {
+    PERMISSIONS.iter().find(|p| p.target == target && p.operation == operation)
+}
+
+/// The permission of an entitlement slug.
+pub fn by_slug(slug: &str) -> Option<&'static Permission> {
+    PERMISSIONS.iter().find(|p| p.slug == slug)
+}
+
+/// Lists spaces, their permission entitlements and grants.
+pub struct SpaceSyncer;
+
+#[derive(Debug, Deserialize)]
+struct ConfluenceSpace {
+    id: Option<i64>,
+    key: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    status: Option<String>,
+}
+
+impl ResourceSyncer for SpaceSyncer {
+    fn resource_type(&self) -> ResourceType {
+        ResourceType {
+            id: SPACE.into(),
+            display_name: "Space".into(),
+            description: "A Confluence space".into(),
+            traits: vec![],
+            skip_entitlements_and_grants: false,
+        }
+    }
+
+    fn list(&self, cx: &Context, _parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+        let statuses = statuses(cx);
+        let (status, path) = match token.and_then(|t| t.split_once('|')) {
+            Some((status, path)) => (status.to_string(), path.to_string()),
+            None => (statuses[0].to_string(), first_space_path(cx, statuses[0])),
+        };
+        let page = cx.client.get_page::<ConfluenceSpace>(&path)?;
+        let items = page
+            .items
+            .into_iter()
+            .filter(|s| !(cx.options.skip_personal_spaces && s.kind.as_deref() == Some("personal")))
+            .filter_map(space_resource)
+            .collect();
+        let next_page_token = match page.next {
+            Some(next) => Some(format!("{status}|{next}")),
+            None => next_status(&statuses, &status).map(|s| format!("{s}|{}", first_space_path(cx, s))),
+        };
+        Ok(ResourcePage { items, next_page_token })
+    }
+
+    fn entitlements(&self, _cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
+        let items = PERMISSIONS.iter().map(|p| space_entitlement(resource, p)).collect();
+        Ok(EntitlementPage { items, next_page_token: None })
+    }
+
+    fn grants(&self, cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<GrantPage, ConnectorError> {
+        let key = &resource.id.resource;
+        let version = cx.version()?;
+        let held = if version.has_space_permission_rest() { rest_permissions(cx, key)? } else { json_rpc_permissions(cx, key, &version)? };
+        let mut grants = BTreeMap::new();
+        for (permission, subject) in held {
+            if let Some(principal) = principal_of(cx, subject)? {
+                let grant = space_grant(key, permission, principal);
+                grants.insert(grant.id.clone(), grant);
+            }
+        }
+        Ok(GrantPage { items: grants.into_values().collect(), next_page_token: None })
+    }
+}
+
+fn statuses(cx: &Context) -> Vec<&'static str> {
+    if cx.options.skip_archived_spaces { vec!["current"] } else { vec!["current", "archived"] }
+}
+
+fn next_status(statuses: &[&'static str], current: &str) -> Option<&'static str> {
+    let index = statuses.iter().position(|s| *s == current)?;
+    statuses.get(index + 1).copied()
+}
+
+fn first_space_path(cx: &Context, status: &str) -> String {
+    let type_filter = if cx.options.skip_personal_spaces { "&type=global" } else { "" };
+    format!("/rest/api/space?limit={REQUESTED_PAGE_SIZE}&start=0&status={status}{type_filter}")
+}
+
+fn space_resource(space: ConfluenceSpace) -> Option<Resource> {
+    let key = space.key.filter(|k| !k.is_empty())?;
+    let name = space.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| key.clone());
+    let kind = space.kind.unwrap_or_default();
+    let status = space.status.unwrap_or_default();
+    let description = match (kind.as_str(), status.as_str()) {
+        ("personal", "archived") => "Archived personal space".to_string(),
+        ("personal", _) => "Personal space".to_string(),
+        (_, "archived") => "Archived space".to_string(),
+        _ => String::new(),
+    };
+    let mut profile = vec![user::text("key", &key)];
+    profile.extend((!kind.is_empty()).then(|| user::text("type", &kind)));
+    profile.extend((!status.is_empty()).then(|| user::text("status", &status)));
+    profile.extend(space.id.map(|id| user::text("id", &id.to_string())));
+    Some(Resource {
+        id: ResourceId { resource_type: SPACE.into(), resource: key },
+        parent: None,
+        display_name: name,
+        description,
+        status: Status::Unspecified,
+        user: None,
+        group: None,
+        profile,
+        external_link: None,
+    })
+}
+
+/// The entitlement id of a permission on a space.
+pub fn entitlement_id(space_key: &str, permission: &Permission) -> String {
+    format!("{SPACE}:{space_key}:{}", permission.slug)
+}
+
+fn space_entitlement(space: &Resource, permission: &Permission) -> Entitlement {
+    Entitlement {
+        id: entitlement_id(&space.id.resource, permission),
+        resource: space.id.clone(),
+        slug: permission.slug.into(),
+        display_name: format!("{} ({})", permission.label, space.display_name),
+        description: format!("Can {} {} ({})", permission.allows, space.display_name, space.id.resource),
+        purpose: Purpose::Permission,
+        grantable_to: vec![USER.into(), GROUP.into(), ANONYMOUS.into()],
+    }
+}
+
+/// Who holds a permission, as the source names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    UserKey(String),
+    Username(String),
+    Group(String),
+    Anonymous,
+}
+
+#[derive(Deserialize)]
+struct RestPermission {
+    operation: RestOperation,
+    subject: RestSubject,
+}
+
+#[derive(Deserialize)]
+struct RestOperation {
+    #[serde(rename = "targetType")]
+    target: String,
+    #[serde(rename = "operationKey")]
+    operation: String,
+}
+
+#[derive(Deserialize)]
+struct RestSubject {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "userKey")]
+    user_key: Option<String>,
+    name: Option<String>,
+}
+
+fn rest_permissions(cx: &Context, key: &str) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
+    let path = format!("/rest/api/space/{}/permissions", encode_component(key));
+    let listed: Vec<RestPermission> = cx.client.get_json(&path).map_err(|err| needs_admin(err, key))?;
+    let mut held = Vec::new();
+    for item in listed {
+        let Some(permission) = by_operation(&item.operation.target, &item.operation.operation) else {
+            guest_log::debug("skipping an unknown space permission", &[("space", key), ("target", &item.operation.target), ("operation", &item.operation.operation)]);
+            continue;
+        };
+        let subject = match (item.subject.kind.as_str(), item.subject.user_key, item.subject.name) {
+            ("user", Some(user_key), _) => Subject::UserKey(user_key),
+            ("group", _, Some(name)) => Subject::Group(name),
+            ("anonymous", _, _) => Subject::Anonymous,
+            (kind, _, _) => {
+                guest_log::debug("skipping a permission with an unknown subject", &[("space", key), ("subject", kind)]);
+                continue;
+            }
+        };
+        held.push((permission, subject));
+    }
+    Ok(held)
+}
+
+#[derive(Deserialize)]
+struct PermissionSet {
+    #[serde(rename = "spacePermissions", default)]
+    space_permissions: Vec<RpcPermission>,
+}
+
+#[derive(Deserialize)]
+struct RpcPermission {
+    #[serde(rename = "type")]
+    key: String,
+    #[serde(rename = "userName")]
+    user_name: Option<String>,
+    #[serde(rename = "groupName")]
+    group_name: Option<String>,
+}
+
+fn json_rpc_permissions(
+    cx: &Context,
+    key: &str,
+    version: &crate::version::ServerVersion,
+) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
+    let sets: Vec<PermissionSet> = cx.client.json_rpc("getSpacePermissionSets", serde_json::json!([key])).map_err(|err| match err {
+        ConnectorError::NotFound(_) => ConnectorError::Unimplemented(format!(
+            "Confluence {version} has no REST space permissions (added in 9.1) and its JSON-RPC API (getSpacePermissionSets) is not available: enable the remote API or upgrade"
+        )),
+        other => needs_admin(other, key),
+    })?;
+    let mut held = Vec::new();
+    for item in sets.into_iter().flat_map(|set| set.space_permissions) {
+        let Some(permission) = by_key(&item.key) else {
+            guest_log::debug("skipping an unknown or add-on space permission key", &[("space", key), ("key", &item.key)]);
+            continue;
+        };
+        let subject = match (item.user_name.filter(|n| !n.is_empty()), item.group_name.filter(|n| !n.is_empty())) {
+            (Some(username), _) => Subject::Username(username),
+            (None, Some(group)) => Subject::Group(group),
+            (None, None) => Subject::Anonymous,
+        };
+        held.push((permission, subject));
+    }
+    Ok(held)
+}
+
+/// The principal of a subject under the configured user id; none for a user Confluence no
+/// longer knows.
+fn principal_of(cx: &Context, subject: Subject) -> Result<Option<ResourceId>, ConnectorError> {
+    let user = |id: String| ResourceId { resource_type: USER.into(), resource: id };
+    Ok(match subject {
+        Subject::Anonymous => Some(anonymous_id()),
+        Subject::Group(name) => Some(ResourceId { resource_type: GROUP.into(), resource: name }),
+        Subject::Username(username) => group::principal_for_username(cx, &username)?.map(user),
+        Subject::UserKey(key) => match cx.options.user_id {
+            UserId::UserKey => Some(user(key)),
+            UserId::Username => username_for_key(cx, &key)?.map(user),
+        },
+    })
+}
+
+fn username_for_key(cx: &Context, key: &str) -> Result<Option<String>, ConnectorError> {
+    if let Some(username) = cx.kv.get(&kv::username_of_key(key)) {
+        return Ok(Some(username));
+    }
+    let found = user::lookup_user(cx, "key", key)?.and_then(|u| u.username);
+    if let Some(username) = &found {
+        cx.kv.set(&kv::username_of_key(key), username);
+    }
+    Ok(found)
+}
+
+fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId) -> Grant {
+    let entitlement_id = entitlement_id(space_key, permission);
+    let expansion = (principal.resource_type == GROUP).then(|| Expansion {
+        entitlement_ids: vec![member_entitlement_id(&principal.resource)],
+        shallow: false,
+        resource_type_ids: vec![],
+    });
+    Grant {
+        id: format!("{entitlement_id}:{}:{}", principal.resource_type, principal.resource),
+        entitlement_id,
+        entitlement_resource: ResourceId { resource_type: SPACE.into(), resource: space_key.into() },
+        principal,
+        expansion,
+    }
+}
+
+fn needs_admin(err: ConnectorError, space: &str) -> ConnectorError {
+    match err {
+        ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
+            "reading the permissions of space {space} needs a Confluence administrator's token or account ({m})"
+        )),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::KeyValue;
+    use crate::syncer::tests::{connector, kv_with_version};
+    use crate::transport::FakeTransport;
+
+    fn space(key: &str) -> Resource {
+        space_resource(ConfluenceSpace { id: Some(1), key: Some(key.into()), name: Some("Engineering".into()), kind: Some("global".into()), status: Some("current".into()) }).unwrap()
+    }
+
+    #[test]
+    fn fourteen_distinct_permissions_with_the_agreed_slugs() {
+        let slugs: Vec<&str> = PERMISSIONS.iter().map(|p| p.slug).collect();
+        let mut expected = vec![
+            "view", "edit-space", "add-comment", "add-attachment", "edit-blog", "export-space", "remove-attachment", "remove-blog",
+            "remove-comment", "remove-mail", "remove-own-content", "remove-page", "set-page-permissions", "set-space-permissions",
+        ];
+        let mut sorted = slugs.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        for p in &PERMISSIONS {
+            assert_eq!(by_key(p.key), Some(p));
+            assert_eq!(by_operation(p.target, p.operation), Some(p), "{} pair is unique", p.key);
+            assert_eq!(by_slug(p.slug), Some(p));
+        }
+        assert!(by_key("EXPORTPAGE").is_none());
+        assert!(by_operation("custom-type", "read").is_none());
+    }
+
+    #[test]
+    fn entitlements_describe_the_space() {
+        let fake = FakeTransport::default();
+        let kv = kv_with_version("9.2.0");
+        let ents = connector(&fake, &kv).list_entitlements(&space("ENG"), None).unwrap().items;
+        assert_eq!(ents.len(), 14);
+        let view = ents.iter().find(|e| e.slug == "view").unwrap();
+        assert_eq!(view.id, "space:ENG:view");
+        assert_eq!(view.description, "Can view space Engineering (ENG)");
+        assert_eq!(view.grantable_to, vec!["user", "group", "anonymous"]);
+    }
+
+    #[test]
+    fn rest_permissions_map_user_keys_groups_and_anonymous() {
+        let body = r#"[
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"k1"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"k1"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"page","operationKey":"create"},"subject":{"type":"group","name":"devs"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"anonymous"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"page","operationKey":"export"},"subject":{"type":"group","name":"devs"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"gone"},"spaceKey":"ENG"}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body), FakeTransport::json(404, "{}")]);
+        let kv = kv_with_version("9.2.0");
+        kv.set("user-key:k1", "ada");
+        let grants = connector(&fake, &kv).list_grants(&space("ENG"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, vec!["space:ENG:edit-space:group:devs", "space:ENG:view:anonymous:anonymous", "space:ENG:view:user:ada"]);
+        let group_grant = &grants[0];
+        assert_eq!(group_grant.expansion.as_ref().unwrap().entitlement_ids, vec!["group:devs:member"]);
+        assert!(grants[1].expansion.is_none());
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG/permissions", "/rest/api/user?key=gone&expand=status"]);
+    }
+
+    #[test]
+    fn json_rpc_permissions_before_9_1() {
+        let body = r#"[
+            {"type":"VIEWSPACE","spacePermissions":[{"type":"VIEWSPACE","userName":"ada","groupName":null},{"type":"VIEWSPACE","userName":null,"groupName":null}]},
+            {"type":"EXPORTPAGE","spacePermissions":[{"type":"EXPORTPAGE","userName":"ada","groupName":null}]},
+            {"type":"read~custom","spacePermissions":[{"type":"read~custom","userName":"ada","groupName":null}]},
+            {"type":"SETSPACEPERMISSIONS","spacePermissions":[{"type":"SETSPACEPERMISSIONS","userName":null,"groupName":"team/alpha"}]}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body)]);
+        let kv = kv_with_version("8.5.0");
+        let grants = connector(&fake, &kv).list_grants(&space("~ada"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, vec!["space:~ada:set-space-permissions:group:team/alpha", "space:~ada:view:anonymous:anonymous", "space:~ada:view:user:ada"]);
+        assert_eq!(fake.sent.borrow()[0].body.as_deref(), Some(&br#"["~ada"]"#[..]));
+    }
+
+    #[test]
+    fn lists_current_then_archived_spaces() {
+        let page = |items: &str| FakeTransport::json(200, &format!(r#"{{"results":[{items}],"_links":{{}}}}"#));
+        let fake = FakeTransport::new(vec![
+            page(r#"{"key":"ENG","name":"Engineering","type":"global","status":"current"}"#),
+            page(r#"{"key":"OLD","name":"Old","type":"global","status":"archived"}"#),
+        ]);
+        let kv = kv_with_version("9.2.0");
+        let c = connector(&fake, &kv);
+        let first = c.list_resources(SPACE, None, None).unwrap();
+        assert_eq!(first.items[0].id.resource, "ENG");
+        let second = c.list_resources(SPACE, None, first.next_page_token.as_deref()).unwrap();
+        assert_eq!(second.items[0].description, "Archived space");
+        assert!(second.next_page_token.is_none());
+        assert_eq!(
+            fake.sent_paths(),
+            vec!["/rest/api/space?limit=1000&start=0&status=current", "/rest/api/space?limit=1000&start=0&status=archived"]
+        );
+    }
+}
