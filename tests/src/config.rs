@@ -19,6 +19,9 @@ pub enum LinkStyle {
 /// The origin used by [`LinkStyle::ForeignBase`].
 pub const FOREIGN_ORIGIN: &str = "https://confluence.proxy.example";
 
+/// The version profiles tests iterate over (one per LTS line plus 10.2).
+pub const VERSION_PROFILES: [&str; 4] = ["7.19.0", "8.5.0", "9.2.0", "10.2.0"];
+
 /// Everything a test can choose about the simulated server.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -36,6 +39,9 @@ pub struct SimConfig {
     /// Emit `_links.next` on empty pages and on the last page (seen on real servers), so
     /// clients are tested to stop on `size == 0` and never loop.
     pub empty_page_next_oddity: bool,
+    /// `GET /rest/api/space` without `status`: both current and archived spaces (true) or
+    /// only current ones (false, the default; the real default is unconfirmed).
+    pub space_status_default_all: bool,
     pub dataset: Dataset,
 }
 
@@ -49,6 +55,7 @@ impl Default for SimConfig {
             link_style: LinkStyle::Relative,
             anonymous_access: true,
             empty_page_next_oddity: false,
+            space_status_default_all: false,
             dataset: Dataset::generate(25),
         }
     }
@@ -119,6 +126,11 @@ impl ServerVersion {
         format!("{}.{}.{}", self.major, self.minor, self.patch)
     }
 
+    /// 8.x answers a non-admin `group/{g}/member` call with 401 instead of 403 (JAC-98582).
+    pub fn denies_with_401(&self) -> bool {
+        self.major == 8
+    }
+
     pub fn supports(&self, capability: Capability) -> bool {
         let (major, minor) = capability.introduced_in();
         self.at_least(major, minor)
@@ -134,10 +146,12 @@ pub enum Capability {
     ServerInformation,
     /// Membership PUT/DELETE and admin user/group writes (8.2+), for later work.
     MembershipWrites,
-    /// REST space permissions (9.1+), for later work.
+    /// REST space permissions `/rest/api/space/{key}/permissions` (9.1+).
     SpacePermissionRest,
-    /// `GET /rest/api/admin/users/list/active` (9.3+), for later work.
+    /// `GET /rest/api/admin/users/list/active` (9.3+).
     ActiveUserList,
+    /// Query-parameter group endpoints `/rest/api/group/member`, `/group/info` (10.2+).
+    GroupQueryParams,
 }
 
 impl Capability {
@@ -148,6 +162,7 @@ impl Capability {
             Capability::MembershipWrites => (8, 2),
             Capability::SpacePermissionRest => (9, 1),
             Capability::ActiveUserList => (9, 3),
+            Capability::GroupQueryParams => (10, 2),
         }
     }
 }

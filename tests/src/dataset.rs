@@ -1,5 +1,13 @@
-//! Test data: the users (and, later, groups/spaces/permissions) the simulator starts with,
-//! and `Dataset::generate`, a deterministic generator full of edge cases.
+//! Test data: the users, groups, spaces and space permissions the simulator starts with,
+//! `Dataset::generate`, a deterministic generator full of edge cases (reference §10), and
+//! `Dataset::expected`, the ground truth a connector's sync is compared against.
+//! Group and space generation live in the `groups` and `spaces` submodules.
+
+mod expected;
+mod groups;
+mod spaces;
+
+pub use expected::Expected;
 
 /// The personal access token of the generated `admin` user.
 pub const ADMIN_TOKEN: &str = "NjQ4MjE0NTUyNjkxOkFkbWluUEFUZm9yU2ltdWxhdG9y";
@@ -18,6 +26,8 @@ pub struct SimUser {
     /// Basic-auth password; `None` = cannot log in with basic auth.
     pub password: Option<String>,
     pub is_admin: bool,
+    /// Only exposed by the 9.3+ admin active-user list; `None` = no email on record.
+    pub email: Option<String>,
 }
 
 impl SimUser {
@@ -30,7 +40,13 @@ impl SimUser {
             status: Some("current".to_string()),
             password: Some(default_password_for(username)),
             is_admin: false,
+            email: Some(format!("{username}@example.com")),
         }
+    }
+
+    pub fn with_email(mut self, email: Option<&str>) -> SimUser {
+        self.email = email.map(str::to_string);
+        self
     }
 
     pub fn with_status(mut self, status: Option<&str>) -> SimUser {
@@ -49,6 +65,63 @@ impl SimUser {
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("unlicensed"))
     }
+
+    /// Licensed and active: not deactivated, unlicensed or externally deleted
+    /// (an absent status counts as active).
+    pub fn is_licensed_active(&self) -> bool {
+        !self.status.as_deref().is_some_and(|s| {
+            ["deactivated", "unlicensed", "externally_deleted"]
+                .iter()
+                .any(|bad| s.eq_ignore_ascii_case(bad))
+        })
+    }
+}
+
+/// A group and its members (usernames, each listed once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimGroup {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+/// Who a space permission is granted to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    /// A username.
+    User(String),
+    /// A group name.
+    Group(String),
+    Anonymous,
+}
+
+/// One stored space permission row: a legacy key (the 14 known ones, or odd add-on keys such
+/// as "EXPORTPAGE" and "read~custom-type") granted to a subject. Rows may repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimPermission {
+    pub key: String,
+    pub subject: Subject,
+}
+
+impl SimPermission {
+    pub fn new(key: &str, subject: Subject) -> SimPermission {
+        SimPermission {
+            key: key.to_string(),
+            subject,
+        }
+    }
+}
+
+/// A space with its permission rows in stored order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSpace {
+    pub key: String,
+    pub name: String,
+    pub id: i64,
+    /// "global" or "personal".
+    pub space_type: String,
+    /// "current" or "archived".
+    pub status: String,
+    pub permissions: Vec<SimPermission>,
 }
 
 /// The initial content of the simulated server.
@@ -57,6 +130,8 @@ pub struct Dataset {
     pub users: Vec<SimUser>,
     /// (personal access token, username)
     pub tokens: Vec<(String, String)>,
+    pub groups: Vec<SimGroup>,
+    pub spaces: Vec<SimSpace>,
 }
 
 impl Dataset {
@@ -64,7 +139,10 @@ impl Dataset {
     /// `admin` (password "admin", token [`ADMIN_TOKEN`]), then edge cases — unicode and RTL
     /// names, a deactivated user, a user without display name, an unlicensed user, a user
     /// without status, a user with an empty display name — then ordinary users.
-    /// Every user has a token ([`token_for`]) and password `password-<username>` (admin: "admin").
+    /// Every user has a token ([`token_for`]) and password `password-<username>` (admin: "admin"),
+    /// and an email `username@example.com` except `no_display.name`.
+    /// Groups and spaces: see the `groups` and `spaces` submodules; references to users that
+    /// a small `n_users` leaves out are dropped, so every member and user subject exists.
     pub fn generate(n_users: usize) -> Dataset {
         let n_users = n_users.max(4);
         let mut users = vec![admin_user()];
@@ -78,11 +156,26 @@ impl Dataset {
             .iter()
             .map(|u| (token_for(&u.username), u.username.clone()))
             .collect();
-        Dataset { users, tokens }
+        let groups = groups::generate(&users);
+        let spaces = spaces::generate(&users);
+        Dataset {
+            users,
+            tokens,
+            groups,
+            spaces,
+        }
     }
 
     pub fn user(&self, username: &str) -> Option<&SimUser> {
         self.users.iter().find(|u| u.username == username)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&SimGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    pub fn space(&self, key: &str) -> Option<&SimSpace> {
+        self.spaces.iter().find(|s| s.key == key)
     }
 }
 
@@ -129,6 +222,7 @@ fn admin_user() -> SimUser {
         status: Some("current".to_string()),
         password: Some("admin".to_string()),
         is_admin: true,
+        email: Some("admin@example.com".to_string()),
     }
 }
 
@@ -137,7 +231,7 @@ fn edge_case_users() -> Vec<SimUser> {
     vec![
         SimUser::new("zoe.angstrom", Some("Zoë Ångström")),
         SimUser::new("shalom-cohen", Some("שלום כהן")).with_status(Some("deactivated")),
-        SimUser::new("no_display.name", None),
+        SimUser::new("no_display.name", None).with_email(None),
         SimUser::new("eigyo_taro", Some("営業 太郎")),
         SimUser::new("unlicensed.user", Some("Unlicensed User")).with_status(Some("unlicensed")),
         SimUser::new("status-absent", Some("Status Absent")).with_status(None),

@@ -2,7 +2,8 @@
 //! API, faithful to the shapes in the shared API reference, for end-to-end tests of the
 //! connector. Start one with [`Simulator::start`] or [`Simulator::start_background`].
 //!
-//! Modules: `config` (knobs, version gating), `dataset` (initial users), `state` (shared
+//! Modules: `config` (knobs, version gating), `dataset` (initial users, groups, spaces,
+//! permissions and the expected sync result), `permissions` (space permission keys), `state` (shared
 //! mutable state), `auth`, `request`/`responses` (HTTP plumbing), `paging`, `routes`
 //! (endpoints), `recording` (request log, faults), `server` (the running simulator).
 
@@ -10,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod dataset;
 pub mod paging;
+pub mod permissions;
 pub mod recording;
 pub mod request;
 pub mod responses;
@@ -20,10 +22,14 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
-pub use dataset::{
-    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, SimUser, default_password_for, token_for, user_key_for,
+pub use config::{
+    Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig, VERSION_PROFILES,
 };
+pub use dataset::{
+    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGroup, SimPermission, SimSpace, SimUser,
+    Subject, default_password_for, token_for, user_key_for,
+};
+pub use permissions::{SPACE_PERMISSION_KEYS, is_known_key, rest_operation};
 pub use recording::{Fault, RecordedRequest};
 pub use server::{Simulator, router};
 pub use state::{Directory, SimState};

@@ -5,6 +5,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 use crate::request::SimRequest;
+use crate::responses::{HttpResponse, bad_request, ok_json};
 use crate::state::SimState;
 
 /// Characters escaped in generated query strings (everything but unreserved ones).
@@ -90,6 +91,44 @@ pub fn page_envelope(
         "size": size,
         "_links": Value::Object(links),
     })
+}
+
+/// One page of `items` in an envelope, items rendered with `to_json`; `default_limit` applies
+/// when `limit` is absent (then clamped). Malformed paging parameters give a 400 response.
+pub fn page_of<T>(
+    state: &SimState,
+    request: &SimRequest,
+    resource_path: &str,
+    default_limit: usize,
+    items: &[T],
+    to_json: impl Fn(&T) -> Value,
+) -> Result<Value, HttpResponse> {
+    let page = PageRequest::from_request(request, default_limit, state.config.max_limit)
+        .map_err(|message| bad_request(&message, request.wants_json()))?;
+    let results = page.slice(items).iter().map(to_json).collect();
+    Ok(page_envelope(
+        state,
+        request,
+        resource_path,
+        page,
+        results,
+        items.len(),
+    ))
+}
+
+/// [`page_of`] answered as a 200 JSON response.
+pub fn paged_response<T>(
+    state: &SimState,
+    request: &SimRequest,
+    resource_path: &str,
+    default_limit: usize,
+    items: &[T],
+    to_json: impl Fn(&T) -> Value,
+) -> HttpResponse {
+    match page_of(state, request, resource_path, default_limit, items, to_json) {
+        Ok(envelope) => ok_json(&envelope),
+        Err(response) => response,
+    }
 }
 
 /// Where `next` points, if anywhere. With the oddity, every page has a `next`: the last

@@ -154,3 +154,15 @@ pub fn escape_xml(text: &str) -> String {
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
 }
+
+/// Tomcat's own 400 page, e.g. for an encoded slash (`%2F`) in the path, which Tomcat rejects
+/// before Confluence (and its authentication) ever sees the request.
+pub fn tomcat_bad_request() -> HttpResponse {
+    with_body(
+        StatusCode::BAD_REQUEST,
+        HTML_CONTENT_TYPE,
+        "<!doctype html><html lang=\"en\"><head><title>HTTP Status 400 – Bad Request</title></head>\
+         <body><h1>HTTP Status 400 – Bad Request</h1></body></html>"
+            .to_string(),
+    )
+}

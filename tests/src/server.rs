@@ -20,6 +20,7 @@ use crate::recording::{Fault, RecordedRequest};
 use crate::request::{SimRequest, normalize_path, parse_query, path_below_context};
 use crate::responses::{
     HttpResponse, authentication_failed, authentication_required, insert_header, not_found,
+    tomcat_bad_request,
 };
 use crate::routes::route;
 use crate::state::SimState;
@@ -73,6 +74,9 @@ fn answer(state: &SimState, parts: &Parts, body: Bytes) -> HttpResponse {
     let Some(path) = path_below_context(parts.uri.path(), &state.context_path) else {
         return not_found(accepts_json(parts));
     };
+    if has_encoded_slash(path) {
+        return tomcat_bad_request();
+    }
     let request = SimRequest {
         method: parts.method.clone(),
         path: normalize_path(path),
@@ -98,6 +102,12 @@ fn answer(state: &SimState, parts: &Parts, body: Bytes) -> HttpResponse {
     let mut response = route(state, &request, &caller);
     insert_header(&mut response, "x-ausername", caller.header_name());
     response
+}
+
+/// Tomcat rejects `%2F` (and `%5C`) in a path by default (reference §3.3).
+fn has_encoded_slash(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.contains("%2f") || lower.contains("%5c")
 }
 
 fn accepts_json(parts: &Parts) -> bool {

@@ -1,11 +1,11 @@
-//! Shared server state: the configuration in force, the mutable directory (users now;
-//! groups, spaces and permissions later), the request log and the fault queue.
+//! Shared server state: the configuration in force, the mutable directory (users, groups,
+//! spaces and their permissions), the request log and the fault queue.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::{FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
-use crate::dataset::{Dataset, SimUser};
+use crate::dataset::{Dataset, SimGroup, SimSpace, SimUser};
 use crate::recording::{Fault, RecordedRequest};
 
 /// The mutable content of the simulated Confluence.
@@ -14,6 +14,8 @@ pub struct Directory {
     pub users: Vec<SimUser>,
     /// (personal access token, username)
     pub tokens: Vec<(String, String)>,
+    pub groups: Vec<SimGroup>,
+    pub spaces: Vec<SimSpace>,
 }
 
 impl Directory {
@@ -21,7 +23,29 @@ impl Directory {
         Directory {
             users: dataset.users.clone(),
             tokens: dataset.tokens.clone(),
+            groups: dataset.groups.clone(),
+            spaces: dataset.spaces.clone(),
         }
+    }
+
+    /// Group lookup is case-insensitive, as on a real server.
+    pub fn group_by_name(&self, name: &str) -> Option<&SimGroup> {
+        let lower = name.to_lowercase();
+        self.groups.iter().find(|g| g.name.to_lowercase() == lower)
+    }
+
+    /// The groups `username` belongs to, in directory order.
+    pub fn groups_of(&self, username: &str) -> Vec<&SimGroup> {
+        self.groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == username))
+            .collect()
+    }
+
+    /// Space lookup is case-insensitive on the key.
+    pub fn space_by_key(&self, key: &str) -> Option<&SimSpace> {
+        let lower = key.to_lowercase();
+        self.spaces.iter().find(|s| s.key.to_lowercase() == lower)
     }
 
     pub fn user_by_username(&self, username: &str) -> Option<&SimUser> {

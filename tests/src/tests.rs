@@ -602,3 +602,5 @@ async fn async_simulator_serves_over_tcp() {
     assert_eq!(status, 401);
     assert_eq!(sim.requests()[0].status, 401);
 }
+
+mod directory;

@@ -17,13 +17,14 @@ struct Args {
     /// Address to bind.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     host: IpAddr,
-    /// Number of generated users (at least 4).
+    /// Number of generated users (at least 4; 12+ for every edge case). Groups and spaces
+    /// grow with it (10 + users/50 groups, 9 + users/50 spaces).
     #[arg(long, default_value_t = 25)]
     users: usize,
     /// Context path, e.g. /confluence.
     #[arg(long, default_value = "")]
     context_path: String,
-    /// Emulated Confluence version.
+    /// Emulated Confluence version (e.g. 7.19.0, 8.5.0, 9.2.0, 10.2.0).
     #[arg(long, default_value = "8.9.0")]
     version: String,
     /// Server-side clamp of `limit`.
@@ -68,11 +69,14 @@ async fn wait_for_termination() {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = config_from(&args);
-    let users = config.dataset.users.len();
+    let expected = config.dataset.expected();
     let simulator = Simulator::start_on(config, SocketAddr::new(args.host, args.port)).await?;
     println!(
-        "confluence-sim listening on {} (admin token: {ADMIN_TOKEN}, users: {users}, version: {})",
+        "confluence-sim listening on {} (admin token: {ADMIN_TOKEN}, users: {}, groups: {}, spaces: {}, version: {})",
         simulator.base_url(),
+        expected.users,
+        expected.groups,
+        expected.spaces,
         simulator.state().version.display()
     );
     wait_for_termination().await;

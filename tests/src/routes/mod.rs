@@ -2,26 +2,52 @@
 //! version gating (404 where the emulated version lacks the endpoint) and method checks,
 //! then calls the endpoint's handler.
 
+mod groups;
+mod jsonrpc;
 mod server_info;
+mod spaces;
 mod users;
 
 use axum::http::Method;
+use percent_encoding::percent_decode_str;
 
 use crate::auth::Caller;
 use crate::config::{Capability, ServerVersion};
 use crate::request::SimRequest;
-use crate::responses::{HttpResponse, method_not_allowed, not_found};
+use crate::responses::{HttpResponse, bad_request, method_not_allowed, not_found};
 use crate::state::SimState;
 
-/// Every endpoint the simulator knows.
+pub use groups::group_json;
+
+const GROUP_PREFIX: &str = "/rest/api/group/";
+const SPACE_PREFIX: &str = "/rest/api/space/";
+const JSON_RPC_BASE: &str = "/rpc/json-rpc/confluenceservice-v2";
+
+/// Every endpoint the simulator knows. Strings are raw (still percent-encoded) path segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     CurrentUser,
     AnonymousUser,
     UserList,
     User,
+    UserMemberOf,
+    ActiveUserList,
     ServerInformation,
     ApplinksManifest,
+    GroupList,
+    Group(String),
+    GroupMembers(String),
+    /// `/rest/api/group/info?groupName=` (10.2+).
+    GroupInfoByQuery,
+    /// `/rest/api/group/member?groupName=` (10.2+).
+    GroupMembersByQuery,
+    /// A group path with extra segments, i.e. a raw `/` in the group name: 400.
+    GroupPathWithSlash,
+    SpaceList,
+    Space(String),
+    SpacePermissions(String),
+    /// JSON-RPC: `Some(method)` for light mode, `None` for envelope mode.
+    JsonRpc(Option<String>),
 }
 
 impl Endpoint {
@@ -32,11 +58,16 @@ impl Endpoint {
             "/rest/api/user/anonymous" => Endpoint::AnonymousUser,
             "/rest/api/user/list" => Endpoint::UserList,
             "/rest/api/user" => Endpoint::User,
+            "/rest/api/user/memberof" => Endpoint::UserMemberOf,
+            "/rest/api/admin/users/list/active" => Endpoint::ActiveUserList,
             "/rest/api/server-information" => Endpoint::ServerInformation,
             "/rest/applinks/1.0/manifest" | "/rest/applinks/latest/manifest" => {
                 Endpoint::ApplinksManifest
             }
-            _ => return None,
+            "/rest/api/group" => Endpoint::GroupList,
+            "/rest/api/space" => Endpoint::SpaceList,
+            JSON_RPC_BASE => Endpoint::JsonRpc(None),
+            _ => return resolve_below_prefix(path),
         };
         Some(endpoint)
     }
@@ -45,6 +76,11 @@ impl Endpoint {
         match self {
             Endpoint::UserList => Some(Capability::UserList),
             Endpoint::ServerInformation => Some(Capability::ServerInformation),
+            Endpoint::ActiveUserList => Some(Capability::ActiveUserList),
+            Endpoint::SpacePermissions(_) => Some(Capability::SpacePermissionRest),
+            Endpoint::GroupInfoByQuery | Endpoint::GroupMembersByQuery => {
+                Some(Capability::GroupQueryParams)
+            }
             _ => None,
         }
     }
@@ -55,9 +91,50 @@ impl Endpoint {
     }
 
     fn allows(&self, method: &Method) -> bool {
-        // Everything implemented so far is read-only.
-        method == Method::GET || method == Method::HEAD
+        match self {
+            Endpoint::JsonRpc(_) => method == Method::POST,
+            _ => method == Method::GET || method == Method::HEAD,
+        }
     }
+}
+
+fn resolve_below_prefix(path: &str) -> Option<Endpoint> {
+    if let Some(rest) = path.strip_prefix(GROUP_PREFIX) {
+        return resolve_group(rest);
+    }
+    if let Some(rest) = path.strip_prefix(SPACE_PREFIX) {
+        return resolve_space(rest);
+    }
+    let method = path.strip_prefix(JSON_RPC_BASE)?.strip_prefix('/')?;
+    (!method.is_empty() && !method.contains('/')).then(|| Endpoint::JsonRpc(Some(method.into())))
+}
+
+/// `rest` is what follows `/rest/api/group/`.
+fn resolve_group(rest: &str) -> Option<Endpoint> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let endpoint = match segments.as_slice() {
+        ["member"] => Endpoint::GroupMembersByQuery,
+        ["info"] => Endpoint::GroupInfoByQuery,
+        [name] => Endpoint::Group(name.to_string()),
+        [name, "member"] => Endpoint::GroupMembers(name.to_string()),
+        [_, "groupmember" | "groupparent" | "groupancestor"] => return None,
+        _ => Endpoint::GroupPathWithSlash,
+    };
+    Some(endpoint)
+}
+
+/// `rest` is what follows `/rest/api/space/`.
+fn resolve_space(rest: &str) -> Option<Endpoint> {
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [key] => Some(Endpoint::Space(key.to_string())),
+        [key, "permissions"] => Some(Endpoint::SpacePermissions(key.to_string())),
+        _ => None,
+    }
+}
+
+/// Percent-decodes one raw path segment (`+` stays a plus, unlike in queries).
+pub fn decode_segment(raw: &str) -> String {
+    percent_decode_str(raw).decode_utf8_lossy().into_owned()
 }
 
 /// Answers an authenticated request whose path is already below the context path.
@@ -75,7 +152,20 @@ pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpRes
         Endpoint::AnonymousUser => users::anonymous_user(state),
         Endpoint::UserList => users::user_list(state, request, caller),
         Endpoint::User => users::single_user(state, request, caller),
+        Endpoint::UserMemberOf => users::member_of(state, request, caller),
+        Endpoint::ActiveUserList => users::active_user_list(state, request, caller),
         Endpoint::ServerInformation => server_info::server_information(state),
         Endpoint::ApplinksManifest => server_info::applinks_manifest(state, request),
+        Endpoint::GroupList => groups::group_list(state, request, caller),
+        Endpoint::Group(raw) => groups::group_by_path(state, request, caller, &raw),
+        Endpoint::GroupMembers(raw) => groups::members_by_path(state, request, caller, &raw),
+        Endpoint::GroupInfoByQuery => groups::group_by_query(state, request, caller),
+        Endpoint::GroupMembersByQuery => groups::members_by_query(state, request, caller),
+        Endpoint::GroupPathWithSlash => bad_request("Bad group name in path", wants_json),
+        Endpoint::SpaceList => spaces::space_list(state, request, caller),
+        Endpoint::Space(raw) => spaces::single_space(state, request, caller, &raw),
+        Endpoint::SpacePermissions(raw) => spaces::space_permissions(state, request, caller, &raw),
+        Endpoint::JsonRpc(Some(method)) => jsonrpc::light_mode(state, request, caller, &method),
+        Endpoint::JsonRpc(None) => jsonrpc::envelope_mode(state, request, caller),
     }
 }

@@ -1,17 +1,21 @@
-//! User endpoints: `/rest/api/user/current`, `/user/anonymous`, `/user/list`, `/user`
-//! and the KnownUser / anonymous JSON shapes (reference §2.2).
+//! User endpoints: `/rest/api/user/current`, `/user/anonymous`, `/user/list`, `/user`,
+//! `/user/memberof`, the 9.3+ admin `/admin/users/list/active`, and the KnownUser /
+//! anonymous JSON shapes (reference §2.2).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::groups::{GROUP_DEFAULT_LIMIT, group_json};
 use crate::auth::Caller;
 use crate::dataset::SimUser;
-use crate::paging::{PageRequest, page_envelope};
+use crate::paging::{PageRequest, page_envelope, page_of, paged_response};
 use crate::request::SimRequest;
 use crate::responses::{HttpResponse, bad_request, forbidden, ok_json, rest_error};
 use crate::state::SimState;
 
 const USER_LIST_PATH: &str = "/rest/api/user/list";
+const MEMBER_OF_PATH: &str = "/rest/api/user/memberof";
+const ACTIVE_LIST_PATH: &str = "/rest/api/admin/users/list/active";
 
 pub fn current_user(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     match caller {
@@ -88,6 +92,88 @@ pub fn single_user(state: &SimState, request: &SimRequest, caller: &Caller) -> H
             wants_json,
         ),
     }
+}
+
+/// The groups of the user named by `username` or `key`, paged. Any signed-in caller may ask.
+pub fn member_of(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
+    let wants_json = request.wants_json();
+    if caller.user().is_none() {
+        return forbidden(
+            "Anonymous users are not permitted to view group membership",
+            wants_json,
+        );
+    }
+    let directory = state.directory();
+    let found = match (request.param("key"), request.param("username")) {
+        (Some(key), _) => directory.user_by_key(key),
+        (None, Some(username)) => directory.user_by_username(username),
+        (None, None) => return bad_request("A username or a key must be supplied", wants_json),
+    };
+    let Some(user) = found else {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            &user_not_found_message(request),
+            wants_json,
+        );
+    };
+    let groups = directory.groups_of(&user.username);
+    paged_response(
+        state,
+        request,
+        MEMBER_OF_PATH,
+        GROUP_DEFAULT_LIMIT,
+        &groups,
+        |g| group_json(state, g),
+    )
+}
+
+/// Licensed active users with their email (9.3+, admins only); the envelope adds `totalCount`.
+pub fn active_user_list(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
+    if !caller.is_admin() {
+        return forbidden("User is not a system administrator", request.wants_json());
+    }
+    let directory = state.directory();
+    let active: Vec<&SimUser> = directory
+        .users
+        .iter()
+        .filter(|u| u.is_licensed_active())
+        .collect();
+    let expand_status = request.expands("status");
+    let envelope = page_of(
+        state,
+        request,
+        ACTIVE_LIST_PATH,
+        state.config.default_limit,
+        &active,
+        |u| active_user_json(u, expand_status),
+    );
+    match envelope {
+        Ok(mut envelope) => {
+            if let Some(object) = envelope.as_object_mut() {
+                object.insert("totalCount".into(), json!(active.len()));
+            }
+            ok_json(&envelope)
+        }
+        Err(response) => response,
+    }
+}
+
+/// `{"type":"known","username","userKey","displayName","email"}`; absent fields are omitted.
+fn active_user_json(user: &SimUser, expand_status: bool) -> Value {
+    let mut object = Map::new();
+    object.insert("type".into(), json!("known"));
+    object.insert("username".into(), json!(user.username));
+    object.insert("userKey".into(), json!(user.user_key));
+    if let Some(display_name) = &user.display_name {
+        object.insert("displayName".into(), json!(display_name));
+    }
+    if let Some(email) = &user.email {
+        object.insert("email".into(), json!(email));
+    }
+    if let (true, Some(status)) = (expand_status, &user.status) {
+        object.insert("status".into(), json!(status));
+    }
+    Value::Object(object)
 }
 
 fn may_list_users(caller: &Caller) -> bool {

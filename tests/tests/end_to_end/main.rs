@@ -2,8 +2,10 @@
 //! misbehaving probe), the simulator, and the `.c1z` read back. `make test` builds the binary
 //! and the components first. Where new tests go:
 //! - `sync`: what a sync produces and how it fails (output file, counts, statuses, auth);
-//! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU).
+//! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU);
+//! - `access_model`: users, groups, spaces and permissions on every version profile.
 
+mod access_model;
 mod sandbox;
 mod sync;
 mod util;

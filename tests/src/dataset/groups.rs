@@ -1,0 +1,55 @@
+//! Generated groups: the edge-case groups of reference §10 (Unicode, `&`, `+`, `%`, `#`,
+//! a slash, an empty group, a big group, a group named like a user) plus `n/50` generic ones.
+
+use super::{SimGroup, SimUser};
+
+/// Groups for `users`; members that `users` lacks are dropped.
+pub(super) fn generate(users: &[SimUser]) -> Vec<SimGroup> {
+    let everyone: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    let mut groups = vec![
+        group("confluence-users", &everyone),
+        group("confluence-administrators", &["admin"]),
+        group(
+            "группа-разработки",
+            &["zoe.angstrom", "oleg_petrov", "shalom-cohen"],
+        ),
+        group("營業部 sales", &["eigyo_taro", "ahmed.ali"]),
+        group("r&d + ops", &["admin", "emoji-fan", "shalom-cohen"]),
+        group("100% #1", &["zoe.angstrom"]),
+        group("team/alpha", &["zoe.angstrom", "no_display.name", "admin"]),
+        group("empty-group", &[]),
+        group("big-group", &everyone),
+        // Same name as a user: the JSON-RPC entity ambiguity of reference §6.1.
+        group("zoe.angstrom", &["admin", "shalom-cohen", "zoe.angstrom"]),
+    ];
+    groups.extend((0..users.len() / 50).map(|i| generic_group(i, &everyone)));
+    groups
+        .into_iter()
+        .map(|g| keep_existing_members(g, users))
+        .collect()
+}
+
+fn group(name: &str, members: &[&str]) -> SimGroup {
+    SimGroup {
+        name: name.to_string(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+/// `generic-group-NNN`: every 7th user, offset by the group's index.
+fn generic_group(index: usize, everyone: &[&str]) -> SimGroup {
+    let members: Vec<&str> = everyone
+        .iter()
+        .enumerate()
+        .filter(|(position, _)| position % 7 == index % 7)
+        .map(|(_, name)| *name)
+        .collect();
+    group(&format!("generic-group-{index:03}"), &members)
+}
+
+fn keep_existing_members(mut group: SimGroup, users: &[SimUser]) -> SimGroup {
+    group
+        .members
+        .retain(|m| users.iter().any(|u| &u.username == m));
+    group
+}

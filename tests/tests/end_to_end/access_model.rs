@@ -1,0 +1,152 @@
+//! The whole access model on every version profile: one dataset (every edge case of the
+//! simulator's generator), synced through the real component on 7.19, 8.5, 9.2 and 10.2, must
+//! give the simulator's own counts of users, groups, spaces, memberships and space-permission
+//! grants by principal type, and specific grant ids.
+
+use crate::util::run_host;
+use baton_c1z::{C1zReader, pb};
+use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, VERSION_PROFILES, token_for};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const USERS: usize = 40;
+
+fn simulator(version: &str) -> Simulator {
+    Simulator::start_background(SimConfig {
+        version: version.into(),
+        context_path: "/confluence".into(),
+        max_limit: 9,
+        dataset: Dataset::generate(USERS),
+        ..SimConfig::default()
+    })
+    .expect("starting the simulator")
+}
+
+fn sync(sim: &Simulator, file: &Path, token: &str, extra: &[&str]) -> crate::util::Run {
+    let mut args = vec!["--file", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_host(&args, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", token)])
+}
+
+/// What a `.c1z` holds, counted the way the simulator's `Expected` counts.
+#[derive(Debug, Default, PartialEq)]
+struct Counts {
+    users: usize,
+    groups: usize,
+    spaces: usize,
+    memberships: usize,
+    space_grants_to_users: usize,
+    space_grants_to_groups: usize,
+    space_grants_to_anonymous: usize,
+}
+
+fn counts(reader: &C1zReader) -> (Counts, BTreeSet<String>) {
+    let resources_of = |t: &str| reader.resources(Some(t)).unwrap().len();
+    let grants = reader.grants().unwrap();
+    let entitlement_type = |g: &pb::Grant| g.entitlement.as_ref().unwrap().resource.as_ref().unwrap().id.as_ref().unwrap().resource_type.clone();
+    let principal_type = |g: &pb::Grant| g.principal.as_ref().unwrap().id.as_ref().unwrap().resource_type.clone();
+    let space_grants_to = |t: &str| grants.iter().filter(|g| entitlement_type(g) == "space" && principal_type(g) == t).count();
+    let counts = Counts {
+        users: resources_of("user"),
+        groups: resources_of("group"),
+        spaces: resources_of("space"),
+        memberships: grants.iter().filter(|g| entitlement_type(g) == "group").count(),
+        space_grants_to_users: space_grants_to("user"),
+        space_grants_to_groups: space_grants_to("group"),
+        space_grants_to_anonymous: space_grants_to("anonymous"),
+    };
+    (counts, grants.iter().map(|g| g.id.clone()).collect())
+}
+
+fn expected_counts(dataset: &Dataset) -> Counts {
+    let e = dataset.expected();
+    Counts {
+        users: e.users,
+        groups: e.groups,
+        spaces: e.spaces,
+        memberships: e.memberships,
+        space_grants_to_users: e.space_grants_to_users,
+        space_grants_to_groups: e.space_grants_to_groups,
+        space_grants_to_anonymous: e.space_grants_to_anonymous,
+    }
+}
+
+#[test]
+fn every_version_profile_syncs_the_whole_model() {
+    let dataset = Dataset::generate(USERS);
+    let expected = expected_counts(&dataset);
+    assert!(expected.memberships > USERS && expected.space_grants_to_anonymous > 0, "the dataset exercises everything: {expected:?}");
+    for version in VERSION_PROFILES {
+        let sim = simulator(version);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let run = sync(&sim, &file, ADMIN_TOKEN, &[]);
+        assert!(run.success, "{version}: sync failed:\n{}", run.output());
+        assert!(run.stderr.contains(&format!("Confluence {version}")), "{version}: the detected version is logged:\n{}", run.stderr);
+
+        let reader = C1zReader::open(&file).unwrap();
+        let (actual, ids) = counts(&reader);
+        assert_eq!(actual, expected, "{version}");
+        for id in [
+            "group:confluence-users:member:user:admin",
+            "group:team/alpha:member:user:admin",
+            "group:r&d + ops:member:user:shalom-cohen",
+            "space:~zoe.angstrom:view:user:zoe.angstrom",
+            "space:PUB:view:anonymous:anonymous",
+        ] {
+            assert!(ids.contains(id), "{version}: missing grant {id}");
+        }
+        assert!(!ids.iter().any(|id| id.contains("EXPORTPAGE") || id.contains("custom-type")), "{version}: add-on keys are skipped");
+        let anonymous = reader.resources(Some("anonymous")).unwrap();
+        assert_eq!(anonymous.len(), 1, "{version}: the anonymous principal exists");
+    }
+}
+
+#[test]
+fn group_grants_on_spaces_expand_to_members() {
+    let sim = simulator("9.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    assert!(sync(&sim, &file, ADMIN_TOKEN, &[]).success);
+    let grants = C1zReader::open(&file).unwrap().grants().unwrap();
+    let group_grant = grants
+        .iter()
+        .find(|g| g.id.starts_with("space:") && g.principal.as_ref().unwrap().id.as_ref().unwrap().resource_type == "group")
+        .expect("a space grant to a group");
+    let expandable: pb::GrantExpandable = baton_c1z::find_annotation(&group_grant.annotations).unwrap().expect("expansion");
+    let group = &group_grant.principal.as_ref().unwrap().id.as_ref().unwrap().resource;
+    assert_eq!(expandable.entitlement_ids, vec![format!("group:{group}:member")]);
+}
+
+#[test]
+fn options_skip_personal_and_archived_spaces_and_key_users_by_user_key() {
+    let dataset = Dataset::generate(USERS);
+    let sim = simulator("10.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let run = sync(&sim, &file, ADMIN_TOKEN, &["--skip-personal-spaces", "--skip-archived-spaces", "--user-id", "user-key"]);
+    assert!(run.success, "{}", run.output());
+    let reader = C1zReader::open(&file).unwrap();
+    let spaces: Vec<String> = reader.resources(Some("space")).unwrap().iter().map(|r| r.id.as_ref().unwrap().resource.clone()).collect();
+    let kept = dataset.spaces.iter().filter(|s| s.space_type == "global" && s.status == "current").count();
+    assert_eq!(spaces.len(), kept);
+    assert!(spaces.iter().all(|k| !k.starts_with('~')));
+    let admin = dataset.users.iter().find(|u| u.username == "admin").unwrap();
+    let users = reader.resources(Some("user")).unwrap();
+    assert!(users.iter().any(|u| u.id.as_ref().unwrap().resource == admin.user_key), "users keyed by userKey");
+    let ids: BTreeSet<String> = reader.grants().unwrap().into_iter().map(|g| g.id).collect();
+    assert!(ids.contains(&format!("group:confluence-users:member:user:{}", admin.user_key)));
+}
+
+#[test]
+fn a_non_admin_token_is_told_to_use_an_administrator() {
+    for version in ["8.5.0", "9.2.0"] {
+        let sim = simulator(version);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let run = sync(&sim, &file, &token_for("zoe.angstrom"), &[]);
+        assert!(!run.success, "{version}");
+        assert!(run.stderr.contains("administrator"), "{version}: {}", run.stderr);
+        assert!(!file.exists(), "{version}: no partial file");
+    }
+}
