@@ -4,6 +4,7 @@
 
 use crate::policy::EgressHooks;
 use crate::runtime::{InstanceContext, Limits, Runtime};
+use crate::{capabilities, inspect};
 use crate::settings::{self, Settings};
 use crate::sync;
 use anyhow::{Context, Result, anyhow};
@@ -38,19 +39,75 @@ fn fail(err: anyhow::Error) -> ExitCode {
 async fn run() -> Result<()> {
     let component = component_path()?;
     let runtime = Runtime::load(&component)?;
-    let metadata = {
-        let mut instance = runtime.instantiate(metadata_only_context(), &Limits::default()).await?;
-        instance.metadata().await?
-    };
+    let mut offline = runtime.instantiate(metadata_only_context(), &Limits::default()).await?;
+    let metadata = offline.metadata().await?;
     let matches = match full_command(&metadata).try_get_matches() {
         Ok(matches) => matches,
         Err(err) => err.exit(),
     };
     init_logging(&matches);
-    let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
-        .map_err(|why| anyhow!("{why}"))?;
     let file = PathBuf::from(matches.get_one::<String>("file").map(String::as_str).unwrap_or("sync.c1z"));
-    one_shot_sync(&runtime, &limits(&matches), settings, &file).await
+    match matches.subcommand() {
+        Some(("capabilities", _)) => {
+            let types = offline.resource_types().await?;
+            println!("{}", serde_json::to_string_pretty(&capabilities::document(&metadata, &types))?);
+            Ok(())
+        }
+        Some((name, sub)) => inspect_command(name, sub, &file),
+        None => {
+            let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
+                .map_err(|why| anyhow!("{why}"))?;
+            one_shot_sync(&runtime, &limits(&matches), settings, &file).await
+        }
+    }
+}
+
+fn inspect_command(name: &str, sub: &ArgMatches, file: &Path) -> Result<()> {
+    let format = match sub.get_one::<String>("output-format").map(String::as_str) {
+        Some("json") => inspect::Format::Json,
+        _ => inspect::Format::Console,
+    };
+    let text = |arg: &str| sub.get_one::<String>(arg).map(String::as_str);
+    let reader = inspect::open(file)?;
+    let listing = match name {
+        "resource-types" => inspect::resource_types(&reader)?,
+        "resources" => inspect::resources(&reader, text("resource-type"))?,
+        "entitlements" => inspect::entitlements(&reader, text("resource-type"))?,
+        "grants" => inspect::grants(&reader, text("entitlement"), text("principal"))?,
+        "principals" => inspect::principals(&reader, text("entitlement").unwrap_or_default())?,
+        other => return Err(anyhow!("unknown command {other}")),
+    };
+    print!("{}", listing.render(format));
+    Ok(())
+}
+
+/// The inspection and information subcommands.
+fn subcommands() -> Vec<Command> {
+    let format = || {
+        Arg::new("output-format")
+            .short('o')
+            .long("output-format")
+            .env("BATON_OUTPUT_FORMAT")
+            .value_parser(["console", "json"])
+            .default_value("console")
+            .help("Output format")
+    };
+    let resource_type = || Arg::new("resource-type").short('t').long("resource-type").value_name("TYPE").help("Only this resource type");
+    vec![
+        Command::new("resource-types").about("List the resource types in --file").arg(format()),
+        Command::new("resources").about("List the resources in --file").arg(format()).arg(resource_type()),
+        Command::new("entitlements").about("List the entitlements in --file").arg(format()).arg(resource_type()),
+        Command::new("grants")
+            .about("List the grants in --file")
+            .arg(format())
+            .arg(Arg::new("entitlement").short('e').long("entitlement").value_name("ID").help("Only grants of this entitlement"))
+            .arg(Arg::new("principal").short('p').long("principal").value_name("TYPE:ID").help("Only grants to this principal, e.g. user:ada")),
+        Command::new("principals")
+            .about("Who holds an entitlement in --file, directly or through a group")
+            .arg(format())
+            .arg(Arg::new("entitlement").short('e').long("entitlement").value_name("ID").required(true).help("The entitlement, e.g. space:ENG:view")),
+        Command::new("capabilities").about("Print the connector's capabilities (baton_capabilities.json) as computed from the component"),
+    ]
 }
 
 async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path) -> Result<()> {
@@ -93,13 +150,17 @@ fn host_args() -> Command {
                 .short('f')
                 .long("file")
                 .env("BATON_FILE")
+                .value_name("FILE")
+                .global(true)
                 .default_value("sync.c1z")
-                .help("The .c1z file to sync into"),
+                .help("The .c1z file to sync into (and that the inspection commands read)"),
         )
         .arg(
             Arg::new("log-level")
                 .long("log-level")
                 .env("BATON_LOG_LEVEL")
+                .value_name("LEVEL")
+                .global(true)
                 .default_value("info")
                 .value_parser(["debug", "info", "warn", "error"])
                 .help("Log level"),
@@ -108,6 +169,8 @@ fn host_args() -> Command {
             Arg::new("log-format")
                 .long("log-format")
                 .env("BATON_LOG_FORMAT")
+                .value_name("FORMAT")
+                .global(true)
                 .value_parser(["json", "console"])
                 .help("Log format [default: console on a terminal, json otherwise]"),
         )
@@ -123,6 +186,7 @@ fn host_args() -> Command {
             Arg::new("max-memory-mb")
                 .long("max-memory-mb")
                 .env("BATON_MAX_MEMORY_MB")
+                .value_name("MIB")
                 .default_value("256")
                 .value_parser(clap::value_parser!(u64).range(1..=65536))
                 .help_heading("Sandbox")
@@ -132,6 +196,7 @@ fn host_args() -> Command {
             Arg::new("max-cpu-seconds")
                 .long("max-cpu-seconds")
                 .env("BATON_MAX_CPU_SECONDS")
+                .value_name("SECONDS")
                 .default_value("60")
                 .value_parser(clap::value_parser!(u64).range(1..=86400))
                 .help_heading("Sandbox")
@@ -141,6 +206,7 @@ fn host_args() -> Command {
             Arg::new("call-timeout-seconds")
                 .long("call-timeout-seconds")
                 .env("BATON_CALL_TIMEOUT_SECONDS")
+                .value_name("SECONDS")
                 .default_value("600")
                 .value_parser(clap::value_parser!(u64).range(1..=86400))
                 .help_heading("Sandbox")
@@ -157,6 +223,7 @@ fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
         ))
         .version(env!("CARGO_PKG_VERSION"))
         .args(settings::schema_args(metadata))
+        .subcommands(subcommands())
         .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
         .disable_help_flag(true)
 }

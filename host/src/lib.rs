@@ -8,10 +8,14 @@
 //! - [`policy`]: the outgoing-request hook (egress allow-list + credential injection).
 //! - [`runtime`]: wasmtime engine, linker, limits, typed calls into an instance.
 //! - [`sync`]: the connector-agnostic sync engine; [`convert`]: contract types -> protobuf.
+//! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
+//!   document computed from the component's declarations.
 //! - [`cli`]: the command line.
 
+pub mod capabilities;
 pub mod cli;
 pub mod convert;
+pub mod inspect;
 pub mod policy;
 pub mod runtime;
 pub mod settings;
