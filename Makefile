@@ -6,7 +6,7 @@
 CARGO ?= cargo
 GUEST_DIR := target/wasm32-wasip2/guest
 
-.PHONY: all setup component probe build test demo clean
+.PHONY: all setup component probe interop build test demo clean
 
 all: build
 
@@ -22,11 +22,15 @@ component: setup
 probe: setup
 	$(CARGO) build -p probe-guest --target wasm32-wasip2 --profile guest
 
+## An independent Go reader of .c1z files (baton's zstd and SQLite libraries), for interop tests.
+interop:
+	cd tests/interop/c1zcheck && go build -buildvcs=false -o ../../../target/c1zcheck .
+
 ## The host binary and the simulator (debug), with the component they load.
 build: component
 	$(CARGO) build -p baton-confluence-datacenter -p confluence-tests --bins
 
-test: build probe
+test: build probe interop
 	$(CARGO) test --workspace --exclude probe-guest
 
 demo: build

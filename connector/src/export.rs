@@ -30,7 +30,7 @@ impl Guest for Component {
     }
 
     fn resource_types() -> Result<Vec<ResourceType>, ConnectorError> {
-        with_connector(|c| Ok(c.resource_types()))
+        Ok(Connector::all_resource_types())
     }
 
     fn list_resources(type_id: String, parent: Option<ResourceId>, token: Option<String>) -> Result<ResourcePage, ConnectorError> {

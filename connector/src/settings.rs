@@ -79,16 +79,18 @@ pub enum UserId {
 }
 
 /// The connector's options, read from the non-secret configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     pub user_id: UserId,
     pub skip_personal_spaces: bool,
     pub skip_archived_spaces: bool,
+    /// The https base URL for links to Confluence pages (none for http: baton links are https).
+    pub web_base: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { user_id: UserId::Username, skip_personal_spaces: false, skip_archived_spaces: false }
+        Options { user_id: UserId::Username, skip_personal_spaces: false, skip_archived_spaces: false, web_base: None }
     }
 }
 
@@ -105,7 +107,10 @@ impl Options {
                 )));
             }
         };
-        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES) })
+        let web_base = lookup(HOSTNAME)
+            .map(|h| h.trim().trim_end_matches('/').to_string())
+            .filter(|h| h.to_ascii_lowercase().starts_with("https://"));
+        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES), web_base })
     }
 }
 
@@ -177,6 +182,9 @@ mod tests {
         assert_eq!(options.user_id, UserId::UserKey);
         assert!(options.skip_personal_spaces && !options.skip_archived_spaces);
         assert!(Options::read(|name| (name == USER_ID).then(|| "email".into())).is_err());
+        let https = Options::read(|name| (name == HOSTNAME).then(|| "https://c.example.com/wiki/".into())).unwrap();
+        assert_eq!(https.web_base.as_deref(), Some("https://c.example.com/wiki"));
+        assert!(Options::read(|name| (name == HOSTNAME).then(|| "http://c".into())).unwrap().web_base.is_none());
     }
 
     #[test]

@@ -112,6 +112,7 @@ impl ResourceSyncer for SpaceSyncer {
             .into_iter()
             .filter(|s| !(cx.options.skip_personal_spaces && s.kind.as_deref() == Some("personal")))
             .filter_map(space_resource)
+            .map(|r| Resource { external_link: space_link(cx.options.web_base.as_deref(), &r.id.resource), ..r })
             .collect();
         let next_page_token = match page.next {
             Some(next) => Some(format!("{status}|{next}")),
@@ -180,6 +181,11 @@ fn space_resource(space: ConfluenceSpace) -> Option<Resource> {
         profile,
         external_link: None,
     })
+}
+
+/// The space's home page, when Confluence is served over https.
+pub fn space_link(web_base: Option<&str>, key: &str) -> Option<String> {
+    web_base.map(|base| format!("{base}/display/{}", encode_component(key)))
 }
 
 /// The entitlement id of a permission on a space.
@@ -357,6 +363,13 @@ mod tests {
 
     fn space(key: &str) -> Resource {
         space_resource(ConfluenceSpace { id: Some(1), key: Some(key.into()), name: Some("Engineering".into()), kind: Some("global".into()), status: Some("current".into()) }).unwrap()
+    }
+
+    #[test]
+    fn links_only_over_https() {
+        assert_eq!(space_link(Some("https://c.example.com/wiki"), "~ada").as_deref(), Some("https://c.example.com/wiki/display/~ada"));
+        assert_eq!(crate::user::user_link(Some("https://c"), "a b").as_deref(), Some("https://c/users/viewuserprofile.action?username=a%20b"));
+        assert!(space_link(None, "ENG").is_none());
     }
 
     #[test]

@@ -172,7 +172,13 @@ fn remember_and_map(cx: &Context, user: ConfluenceUser) -> Option<Resource> {
         cx.kv.set(&kv::key_of_username(username), key);
     }
     let email = user.username.as_deref().and_then(|u| cx.kv.get(&kv::email_of(u)));
-    user_resource(user, cx.options.user_id, email)
+    let link = user.username.as_deref().and_then(|u| user_link(cx.options.web_base.as_deref(), u));
+    user_resource(user, cx.options.user_id, email).map(|r| Resource { external_link: link, ..r })
+}
+
+/// The user's profile page, when Confluence is served over https.
+pub fn user_link(web_base: Option<&str>, username: &str) -> Option<String> {
+    web_base.map(|base| format!("{base}/users/viewuserprofile.action?username={}", encode_component(username)))
 }
 
 /// The id of a user resource under the configured convention; none if the needed attribute is

@@ -27,8 +27,23 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => fail(err),
     }
+}
+
+/// A reader that stopped reading our output (`| head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes to stdout, returning errors (a closed pipe included) instead of panicking.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }
 
 fn fail(err: anyhow::Error) -> ExitCode {
@@ -50,8 +65,7 @@ async fn run() -> Result<()> {
     match matches.subcommand() {
         Some(("capabilities", _)) => {
             let types = offline.resource_types().await?;
-            println!("{}", serde_json::to_string_pretty(&capabilities::document(&metadata, &types))?);
-            Ok(())
+            print_out(&(serde_json::to_string_pretty(&capabilities::document(&metadata, &types))? + "\n"))
         }
         Some((name, sub)) => inspect_command(name, sub, &file),
         None => {
@@ -77,8 +91,7 @@ fn inspect_command(name: &str, sub: &ArgMatches, file: &Path) -> Result<()> {
         "principals" => inspect::principals(&reader, text("entitlement").unwrap_or_default())?,
         other => return Err(anyhow!("unknown command {other}")),
     };
-    print!("{}", listing.render(format));
-    Ok(())
+    print_out(&listing.render(format))
 }
 
 /// The inspection and information subcommands.
@@ -125,8 +138,8 @@ async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, f
     let summary = &report.summary;
     tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, "sync finished");
     let per_type: Vec<String> = report.resource_types.iter().map(|t| t.to_string()).collect();
-    println!(
-        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s",
+    print_out(&format!(
+        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s\n",
         per_type.join(", "),
         summary.entitlements,
         summary.grants,
@@ -134,8 +147,7 @@ async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, f
         summary.file_bytes,
         summary.sync_id,
         started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    ))
 }
 
 fn metadata_only_context() -> InstanceContext {

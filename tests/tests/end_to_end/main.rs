@@ -3,9 +3,11 @@
 //! and the components first. Where new tests go:
 //! - `sync`: what a sync produces and how it fails (output file, counts, statuses, auth);
 //! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU);
-//! - `access_model`: users, groups, spaces and permissions on every version profile.
+//! - `access_model`: users, groups, spaces and permissions on every version profile;
+//! - `c1z_file`: the output as other readers see it, the inspection commands, broken files.
 
 mod access_model;
+mod c1z_file;
 mod sandbox;
 mod sync;
 mod util;
