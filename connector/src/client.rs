@@ -54,17 +54,23 @@ impl<'t> Client<'t> {
         decode_json(path_and_query, &response.body)
     }
 
+    /// Sends a write (`PUT`, `POST`, `DELETE`) with the write headers and an optional JSON body;
+    /// non-2xx answers become typed errors.
+    pub fn write(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<Response, ConnectorError> {
+        let request = Request {
+            method,
+            path_and_query: path.to_string(),
+            headers: write_headers(),
+            body: body.map(|b| b.to_string().into_bytes()),
+        };
+        ensure_success(method.as_str(), path, self.transport.send(&request)?)
+    }
+
     /// Calls a JSON-RPC method in light mode (`POST /rpc/json-rpc/confluenceservice-v2/<method>`
     /// with the positional parameters as a JSON array) and decodes the result.
     pub fn json_rpc<T: DeserializeOwned>(&self, method: &str, params: serde_json::Value) -> Result<T, ConnectorError> {
         let path = format!("/rpc/json-rpc/confluenceservice-v2/{method}");
-        let request = Request {
-            method: Method::Post,
-            path_and_query: path.clone(),
-            headers: write_headers(),
-            body: Some(params.to_string().into_bytes()),
-        };
-        let response = ensure_success("POST", &path, self.transport.send(&request)?)?;
+        let response = self.write(Method::Post, &path, Some(&params))?;
         if let Some(message) = json_rpc_error(&response.body) {
             return Err(ConnectorError::Internal(format!("JSON-RPC {method} failed: {message}")));
         }
@@ -151,6 +157,7 @@ pub fn error_for_status(method: &str, path: &str, response: &Response) -> Connec
         }),
         500..=599 => ConnectorError::Unavailable(format!("{what}{detail}")),
         400 => ConnectorError::InvalidArgument(format!("{what}{detail}")),
+        402 => ConnectorError::PermissionDenied(format!("{what}{detail}: no Confluence licence seat is free; free one or extend the licence")),
         409 => ConnectorError::AlreadyExists(format!("{what}{detail}")),
         _ => ConnectorError::Internal(format!("{what}{detail}")),
     }

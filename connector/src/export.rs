@@ -53,8 +53,8 @@ impl Guest for Component {
         with_connector(|c| c.revoke(&grant))
     }
 
-    fn create_account(_account: AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
-        Err(ConnectorError::Unimplemented("creating accounts is not supported yet".into()))
+    fn create_account(account: AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        with_connector(|c| c.create_account(&account))
     }
 }
 

@@ -10,12 +10,11 @@
 
 use crate::client::{REQUESTED_PAGE_SIZE, encode_component};
 use crate::guest_log;
-use crate::kv;
-use crate::settings::UserId;
 use crate::syncer::{Context, ResourceSyncer};
+use crate::transport::Method;
 use crate::types::{
-    ConnectorError, Entitlement, EntitlementPage, Grant, GrantPage, GroupTrait, Purpose, Resource, ResourceId,
-    ResourcePage, ResourceTrait, ResourceType, Status,
+    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, GroupTrait, Purpose, Resource,
+    ResourceId, ResourcePage, ResourceTrait, ResourceType, RevokeOutcome, Status,
 };
 use crate::user::{self, ConfluenceUser, USER};
 use serde::Deserialize;
@@ -90,6 +89,84 @@ impl ResourceSyncer for GroupSyncer {
             .collect();
         Ok(GrantPage { items, next_page_token: page.next })
     }
+
+    fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+        let group = &entitlement.resource.resource;
+        let username = member_username(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()), group)?;
+        if is_member(cx, &username, group)? {
+            return Ok(GrantOutcome::AlreadyGranted);
+        }
+        change_membership(cx, &username, group, Change::Add)?;
+        Ok(GrantOutcome::Granted)
+    }
+
+    fn revoke(&self, cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
+        let group = &grant.entitlement_resource.resource;
+        let username = member_username(cx, &grant.principal, None, group)?;
+        if !is_member(cx, &username, group)? {
+            return Ok(RevokeOutcome::AlreadyRevoked);
+        }
+        change_membership(cx, &username, group, Change::Remove)?;
+        Ok(RevokeOutcome::Revoked)
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![Capability::Sync, Capability::Provision]
+    }
+}
+
+/// Whether a write adds or removes access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Remove,
+}
+
+/// The username of a membership principal: only users can be members.
+fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, group: &str) -> Result<String, ConnectorError> {
+    if principal.resource_type != USER {
+        return Err(ConnectorError::InvalidArgument(format!(
+            "only users can be members of Confluence group {group:?}; {}:{} is a {}",
+            principal.resource_type, principal.resource, principal.resource_type
+        )));
+    }
+    if let Some(login) = login.filter(|l| !l.is_empty()) {
+        return Ok(login.to_string());
+    }
+    user::username_of(cx, &principal.resource)?
+        .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))
+}
+
+/// Whether `username` is in `group` (by the user's group list; names compare case-insensitively
+/// as Confluence does).
+fn is_member(cx: &Context, username: &str, group: &str) -> Result<bool, ConnectorError> {
+    let wanted = group.to_lowercase();
+    let mut path = Some(format!("/rest/api/user/memberof?username={}&limit={REQUESTED_PAGE_SIZE}&start=0", encode_component(username)));
+    while let Some(current) = path {
+        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
+        if page.items.iter().filter_map(|g| g.name.as_deref()).any(|n| n.to_lowercase() == wanted) {
+            return Ok(true);
+        }
+        path = page.next;
+    }
+    Ok(false)
+}
+
+/// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
+fn change_membership(cx: &Context, username: &str, group: &str, change: Change) -> Result<(), ConnectorError> {
+    if cx.version()?.has_membership_rest() && !group.contains('/') {
+        let path = format!("/rest/api/user/{}/group/{}", encode_component(username), encode_component(group));
+        let method = if change == Change::Add { Method::Put } else { Method::Delete };
+        cx.client.write(method, &path, None).map_err(|err| needs_admin(err, group))?;
+    } else {
+        let method = if change == Change::Add { "addUserToGroup" } else { "removeUserFromGroup" };
+        let _: serde_json::Value = cx.client.json_rpc(method, serde_json::json!([username, group])).map_err(|err| needs_admin(err, group))?;
+    }
+    guest_log::info(
+        if change == Change::Add { "added a user to a group" } else { "removed a user from a group" },
+        &[("user", username), ("group", group)],
+    );
+    Ok(())
 }
 
 /// The group as a resource.
@@ -130,7 +207,7 @@ fn member_grant(group: &str, user_id: &str) -> Grant {
 fn needs_admin(err: ConnectorError, group: &str) -> ConnectorError {
     match err {
         ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
-            "reading the members of group {group:?} needs a Confluence administrator's token or account ({m})"
+            "reading or changing the members of group {group:?} needs a Confluence administrator's token or account ({m})"
         )),
         other => other,
     }
@@ -159,7 +236,7 @@ fn compute_slash_group_members(cx: &Context, first_group: &str) -> Result<(), Co
     );
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for username in &usernames {
-        let Some(user_id) = principal_for_username(cx, username)? else { continue };
+        let Some(user_id) = user::user_id_for_username(cx, username)? else { continue };
         let mut path = Some(format!("/rest/api/user/memberof?username={}&limit={REQUESTED_PAGE_SIZE}&start=0", encode_component(username)));
         while let Some(current) = path {
             let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
@@ -174,19 +251,6 @@ fn compute_slash_group_members(cx: &Context, first_group: &str) -> Result<(), Co
     }
     cx.kv.set(KV_SLASH_MEMBERS_DONE, "1");
     Ok(())
-}
-
-/// The user resource id for a username under the configured convention.
-pub fn principal_for_username(cx: &Context, username: &str) -> Result<Option<String>, ConnectorError> {
-    match cx.options.user_id {
-        UserId::Username => Ok(Some(username.to_string())),
-        UserId::UserKey => {
-            if let Some(key) = cx.kv.get(&kv::key_of_username(username)) {
-                return Ok(Some(key));
-            }
-            Ok(user::lookup_user(cx, "username", username)?.and_then(|u| u.user_key))
-        }
-    }
 }
 
 #[cfg(test)]

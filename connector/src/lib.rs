@@ -15,6 +15,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+pub mod account;
 pub mod anonymous;
 pub mod client;
 pub mod group;

@@ -11,14 +11,14 @@
 
 use crate::anonymous::{ANONYMOUS, anonymous_id};
 use crate::client::{REQUESTED_PAGE_SIZE, encode_component};
-use crate::group::{self, GROUP, member_entitlement_id};
+use crate::group::{Change, GROUP, member_entitlement_id};
 use crate::guest_log;
-use crate::kv;
 use crate::settings::UserId;
 use crate::syncer::{Context, ResourceSyncer};
+use crate::transport::Method;
 use crate::types::{
-    ConnectorError, Entitlement, EntitlementPage, Expansion, Grant, GrantPage, Purpose, Resource, ResourceId,
-    ResourcePage, ResourceType, Status,
+    Capability, ConnectorError, Entitlement, EntitlementPage, Expansion, Grant, GrantOutcome, GrantPage, Purpose, Resource,
+    ResourceId, ResourcePage, ResourceType, RevokeOutcome, Status,
 };
 use crate::user::{self, USER};
 use serde::Deserialize;
@@ -139,6 +139,116 @@ impl ResourceSyncer for SpaceSyncer {
         }
         Ok(GrantPage { items: grants.into_values().collect(), next_page_token: None })
     }
+
+    fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+        let key = &entitlement.resource.resource;
+        let permission = permission_of(&entitlement.slug, &entitlement.id)?;
+        let holder = holder_of(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()))?;
+        if holds(cx, key, permission, &holder)? {
+            return Ok(GrantOutcome::AlreadyGranted);
+        }
+        change_permission(cx, key, permission, &holder, Change::Add)?;
+        Ok(GrantOutcome::Granted)
+    }
+
+    fn revoke(&self, cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
+        let key = &grant.entitlement_resource.resource;
+        let slug = grant.entitlement_id.rsplit(':').next().unwrap_or_default();
+        let permission = permission_of(slug, &grant.entitlement_id)?;
+        let holder = holder_of(cx, &grant.principal, None)?;
+        if !holds(cx, key, permission, &holder)? {
+            return Ok(RevokeOutcome::AlreadyRevoked);
+        }
+        change_permission(cx, key, permission, &holder, Change::Remove)?;
+        Ok(RevokeOutcome::Revoked)
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![Capability::Sync, Capability::Provision]
+    }
+}
+
+fn permission_of(slug: &str, entitlement_id: &str) -> Result<&'static Permission, ConnectorError> {
+    by_slug(slug).ok_or_else(|| ConnectorError::InvalidArgument(format!("{entitlement_id} is not a Confluence space permission")))
+}
+
+/// Who a permission write is about, with every name the APIs may want.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Holder {
+    User { username: String, user_key: String },
+    Group(String),
+    Anonymous,
+}
+
+fn holder_of(cx: &Context, principal: &ResourceId, login: Option<&str>) -> Result<Holder, ConnectorError> {
+    match principal.resource_type.as_str() {
+        USER => {
+            let username = match login.filter(|l| !l.is_empty()) {
+                Some(login) => login.to_string(),
+                None => user::username_of(cx, &principal.resource)?
+                    .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))?,
+            };
+            let user_key = user::key_for_username(cx, &username)?
+                .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {username:?}")))?;
+            Ok(Holder::User { username, user_key })
+        }
+        GROUP => Ok(Holder::Group(principal.resource.clone())),
+        ANONYMOUS => Ok(Holder::Anonymous),
+        other => Err(ConnectorError::InvalidArgument(format!(
+            "space permissions can be granted to users, groups and anonymous access, not to a {other}"
+        ))),
+    }
+}
+
+/// Whether the holder has the permission now (read the way a sync reads it).
+fn holds(cx: &Context, key: &str, permission: &Permission, holder: &Holder) -> Result<bool, ConnectorError> {
+    let version = cx.version()?;
+    let held = if version.has_space_permission_rest() { rest_permissions(cx, key)? } else { json_rpc_permissions(cx, key, &version)? };
+    Ok(held.iter().any(|(p, subject)| p.key == permission.key && same_holder(subject, holder)))
+}
+
+fn same_holder(subject: &Subject, holder: &Holder) -> bool {
+    match (subject, holder) {
+        (Subject::UserKey(k), Holder::User { user_key, .. }) => k == user_key,
+        (Subject::Username(u), Holder::User { username, .. }) => u == username,
+        (Subject::Group(a), Holder::Group(b)) => a.to_lowercase() == b.to_lowercase(),
+        (Subject::Anonymous, Holder::Anonymous) => true,
+        _ => false,
+    }
+}
+
+/// Grants or revokes: REST on 9.1+ (users by userKey), JSON-RPC before and for group names a
+/// path cannot carry (`/`).
+fn change_permission(cx: &Context, key: &str, permission: &Permission, holder: &Holder, change: Change) -> Result<(), ConnectorError> {
+    let slash_group = matches!(holder, Holder::Group(name) if name.contains('/'));
+    if cx.version()?.has_space_permission_rest() && !slash_group {
+        let subject = match holder {
+            Holder::User { user_key, .. } => format!("user/{}", encode_component(user_key)),
+            Holder::Group(name) => format!("group/{}", encode_component(name)),
+            Holder::Anonymous => "anonymous".to_string(),
+        };
+        let verb = if change == Change::Add { "grant" } else { "revoke" };
+        let path = format!("/rest/api/space/{}/permissions/{subject}/{verb}", encode_component(key));
+        let body = serde_json::json!([{"targetType": permission.target, "operationKey": permission.operation}]);
+        cx.client.write(Method::Put, &path, Some(&body)).map_err(|err| needs_admin(err, key))?;
+    } else {
+        let (method, params) = match (holder, change) {
+            (Holder::Anonymous, Change::Add) => ("addAnonymousPermissionToSpace", serde_json::json!([permission.key, key])),
+            (Holder::Anonymous, Change::Remove) => ("removeAnonymousPermissionFromSpace", serde_json::json!([permission.key, key])),
+            (Holder::User { username: entity, .. } | Holder::Group(entity), Change::Add) => {
+                ("addPermissionToSpace", serde_json::json!([permission.key, entity, key]))
+            }
+            (Holder::User { username: entity, .. } | Holder::Group(entity), Change::Remove) => {
+                ("removePermissionFromSpace", serde_json::json!([permission.key, entity, key]))
+            }
+        };
+        let _: serde_json::Value = cx.client.json_rpc(method, params).map_err(|err| needs_admin(err, key))?;
+    }
+    guest_log::info(
+        if change == Change::Add { "granted a space permission" } else { "revoked a space permission" },
+        &[("space", key), ("permission", permission.key), ("holder", &format!("{holder:?}"))],
+    );
+    Ok(())
 }
 
 fn statuses(cx: &Context) -> Vec<&'static str> {
@@ -310,23 +420,12 @@ fn principal_of(cx: &Context, subject: Subject) -> Result<Option<ResourceId>, Co
     Ok(match subject {
         Subject::Anonymous => Some(anonymous_id()),
         Subject::Group(name) => Some(ResourceId { resource_type: GROUP.into(), resource: name }),
-        Subject::Username(username) => group::principal_for_username(cx, &username)?.map(user),
+        Subject::Username(username) => user::user_id_for_username(cx, &username)?.map(user),
         Subject::UserKey(key) => match cx.options.user_id {
             UserId::UserKey => Some(user(key)),
-            UserId::Username => username_for_key(cx, &key)?.map(user),
+            UserId::Username => user::username_for_key(cx, &key)?.map(user),
         },
     })
-}
-
-fn username_for_key(cx: &Context, key: &str) -> Result<Option<String>, ConnectorError> {
-    if let Some(username) = cx.kv.get(&kv::username_of_key(key)) {
-        return Ok(Some(username));
-    }
-    let found = user::lookup_user(cx, "key", key)?.and_then(|u| u.username);
-    if let Some(username) = &found {
-        cx.kv.set(&kv::username_of_key(key), username);
-    }
-    Ok(found)
 }
 
 fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId) -> Grant {
@@ -348,7 +447,7 @@ fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId) 
 fn needs_admin(err: ConnectorError, space: &str) -> ConnectorError {
     match err {
         ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
-            "reading the permissions of space {space} needs a Confluence administrator's token or account ({m})"
+            "reading or changing the permissions of space {space} needs a Confluence administrator's token or account ({m})"
         )),
         other => other,
     }

@@ -12,7 +12,7 @@ use crate::settings::{self, Options};
 use crate::space::SpaceSyncer;
 use crate::transport::Transport;
 use crate::types::{
-    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, Metadata, Resource,
+    AccountInfo, Capability, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, Metadata, Resource,
     ResourceId, ResourcePage, ResourceType, ResourceTypeCapability, RevokeOutcome,
 };
 use crate::user::UserSyncer;
@@ -60,6 +60,11 @@ pub trait ResourceSyncer {
     /// Removes a grant on this type's resources.
     fn revoke(&self, _cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
         Err(ConnectorError::Unimplemented(format!("revoking {} is not supported", grant.id)))
+    }
+
+    /// Creates an account of this type.
+    fn create_account(&self, _cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        Err(ConnectorError::Unimplemented(format!("creating {} resources is not supported", account.resource_type_id)))
     }
 
     /// What this syncer can do.
@@ -130,6 +135,12 @@ impl<'t> Connector<'t> {
 
     pub fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
         self.syncer(&grant.entitlement_resource.resource_type)?.revoke(&self.cx, grant)
+    }
+
+    /// Creates an account (of the `user` type unless another is named).
+    pub fn create_account(&self, account: &AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        let type_id = if account.resource_type_id.is_empty() { crate::user::USER } else { account.resource_type_id.as_str() };
+        self.syncer(type_id)?.create_account(&self.cx, account)
     }
 
     fn syncer(&self, type_id: &str) -> Result<&dyn ResourceSyncer, ConnectorError> {

@@ -18,7 +18,7 @@ use crate::kv;
 use crate::settings::UserId;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::types::{
-    AccountType, ConnectorError, Email, ProfileField, ProfileValue, Resource, ResourceId, ResourcePage, ResourceTrait,
+    AccountInfo, AccountType, Capability, ConnectorError, CreateAccountOutcome, Email, ProfileField, ProfileValue, Resource, ResourceId, ResourcePage, ResourceTrait,
     ResourceType, Status, UserTrait,
 };
 use serde::Deserialize;
@@ -71,6 +71,14 @@ impl ResourceSyncer for UserSyncer {
         let page = cx.client.get_page::<ConfluenceUser>(&path)?;
         let items = page.items.into_iter().filter_map(|u| remember_and_map(cx, u)).collect();
         Ok(ResourcePage { items, next_page_token: page.next })
+    }
+
+    fn create_account(&self, cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        crate::account::create(cx, account)
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![Capability::Sync, Capability::AccountProvisioning]
     }
 }
 
@@ -132,6 +140,51 @@ pub fn lookup_user(cx: &Context, by: &str, value: &str) -> Result<Option<Conflue
         }
         Err(other) => Err(other),
     }
+}
+
+/// The username of a user resource id under the configured convention (a lookup by userKey
+/// when users are keyed that way); none when Confluence does not know the user.
+pub fn username_of(cx: &Context, user_id: &str) -> Result<Option<String>, ConnectorError> {
+    match cx.options.user_id {
+        UserId::Username => Ok(Some(user_id.to_string())),
+        UserId::UserKey => username_for_key(cx, user_id),
+    }
+}
+
+/// The user resource id of a username under the configured convention.
+pub fn user_id_for_username(cx: &Context, username: &str) -> Result<Option<String>, ConnectorError> {
+    match cx.options.user_id {
+        UserId::Username => Ok(Some(username.to_string())),
+        UserId::UserKey => key_for_username(cx, username),
+    }
+}
+
+/// The username of a userKey: from the per-sync store (filled while listing users), else looked
+/// up once and remembered.
+pub fn username_for_key(cx: &Context, key: &str) -> Result<Option<String>, ConnectorError> {
+    remembered_or_looked_up(cx, &kv::username_of_key(key), "key", key, |u| u.username)
+}
+
+/// The userKey of a username, the same way.
+pub fn key_for_username(cx: &Context, username: &str) -> Result<Option<String>, ConnectorError> {
+    remembered_or_looked_up(cx, &kv::key_of_username(username), "username", username, |u| u.user_key)
+}
+
+fn remembered_or_looked_up(
+    cx: &Context,
+    kv_key: &str,
+    by: &str,
+    value: &str,
+    pick: impl Fn(ConfluenceUser) -> Option<String>,
+) -> Result<Option<String>, ConnectorError> {
+    if let Some(known) = cx.kv.get(kv_key) {
+        return Ok(Some(known));
+    }
+    let found = lookup_user(cx, by, value)?.and_then(pick);
+    if let Some(found) = &found {
+        cx.kv.set(kv_key, found);
+    }
+    Ok(found)
 }
 
 /// Loads emails of active users (9.3+) into the store, once per sync. Without admin rights the

@@ -37,6 +37,16 @@ impl ServerVersion {
         self.at_least(8, 4)
     }
 
+    /// Membership writes over REST (`PUT/DELETE /rest/api/user/{u}/group/{g}`) from 8.2.
+    pub fn has_membership_rest(&self) -> bool {
+        self.at_least(8, 2)
+    }
+
+    /// Creating users over REST (`POST /rest/api/admin/user`) from 8.4.
+    pub fn has_user_create_rest(&self) -> bool {
+        self.at_least(8, 4)
+    }
+
     /// Emails: `/rest/api/admin/users/list/active` exists from 9.3.
     pub fn has_admin_active_users(&self) -> bool {
         self.at_least(9, 3)

@@ -59,6 +59,16 @@ pub fn document(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> Value 
         "@type": format!("{TYPE_PREFIX}ConnectorCapabilities"),
         "resourceTypeCapabilities": per_type,
         "connectorCapabilities": all.iter().map(|c| c.1).collect::<Vec<_>>(),
-        "credentialDetails": {},
+        "credentialDetails": credential_details(&all),
     })
+}
+
+/// Accounts are created without a password (the contract passes no credential options, and the
+/// component never hands one back), so that is the one credential option declared.
+fn credential_details(all: &BTreeSet<(u8, &str)>) -> Value {
+    if !all.contains(&capability_name(wit::Capability::AccountProvisioning)) {
+        return json!({});
+    }
+    let no_password = "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD";
+    json!({"capabilityAccountProvisioning": {"supportedCredentialOptions": [no_password], "preferredCredentialOption": no_password}})
 }

@@ -4,7 +4,7 @@
 
 use crate::policy::EgressHooks;
 use crate::runtime::{InstanceContext, Limits, Runtime};
-use crate::{capabilities, inspect};
+use crate::{capabilities, inspect, provision};
 use crate::settings::{self, Settings};
 use crate::sync;
 use anyhow::{Context, Result, anyhow};
@@ -69,9 +69,16 @@ async fn run() -> Result<()> {
         }
         Some((name, sub)) => inspect_command(name, sub, &file),
         None => {
+            let change = provision::requested(&matches);
+            if let Some(change) = &change {
+                provision::check_allowed(change, matches.get_flag("provisioning"))?;
+            }
             let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
                 .map_err(|why| anyhow!("{why}"))?;
-            one_shot_sync(&runtime, &limits(&matches), settings, &file).await
+            match change {
+                Some(change) => one_shot_change(&runtime, &limits(&matches), settings, &file, &change).await,
+                None => one_shot_sync(&runtime, &limits(&matches), settings, &file).await,
+            }
         }
     }
 }
@@ -123,9 +130,8 @@ fn subcommands() -> Vec<Command> {
     ]
 }
 
-async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path) -> Result<()> {
-    tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
-    let started = Instant::now();
+/// A validated instance over the configured origin and credentials.
+async fn connected_instance(runtime: &Runtime, limits: &Limits, settings: Settings) -> Result<crate::runtime::Instance> {
     let context = InstanceContext {
         config: Arc::new(settings.guest_config),
         hooks: EgressHooks::new(settings.origin, settings.authorization, &settings.origin_field),
@@ -134,6 +140,21 @@ async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, f
     let mut instance = runtime.instantiate(context, limits).await?;
     let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
     tracing::info!("{who}");
+    Ok(instance)
+}
+
+async fn one_shot_change(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path, change: &provision::Change) -> Result<()> {
+    tracing::info!(change = ?change, "applying a one-shot change");
+    let mut instance = connected_instance(runtime, limits, settings).await?;
+    let done = provision::apply(&mut instance, change, file).await?;
+    tracing::info!("{done}");
+    print_out(&format!("{done}\n"))
+}
+
+async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path) -> Result<()> {
+    tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
+    let started = Instant::now();
+    let mut instance = connected_instance(runtime, limits, settings).await?;
     let report = sync::full_sync(&mut instance, file).await?;
     let summary = &report.summary;
     tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, "sync finished");
@@ -236,6 +257,8 @@ fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .args(settings::schema_args(metadata))
         .subcommands(subcommands())
+        .args(provision::args())
+        .group(provision::group())
         .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
         .disable_help_flag(true)
 }

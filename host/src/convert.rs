@@ -178,6 +178,82 @@ pub fn grant(g: &wit::Grant, entitlement_resource: &pb::Resource) -> pb::Grant {
     }
 }
 
+/// Back from protobuf (a `.c1z`) to the contract, for provisioning calls: the resource id.
+pub fn wit_resource_id(id: Option<&pb::ResourceId>) -> wit::ResourceId {
+    let id = id.cloned().unwrap_or_default();
+    wit::ResourceId { resource_type: id.resource_type, resource: id.resource }
+}
+
+/// A stored resource as the contract's resource (identity, names, status and traits).
+pub fn wit_resource(r: &pb::Resource) -> wit::Resource {
+    let user = baton_c1z::find_annotation::<pb::UserTrait>(&r.annotations).ok().flatten().map(|t| wit::UserTrait {
+        login: t.login,
+        emails: t.emails.into_iter().map(|e| wit::Email { address: e.address, is_primary: e.is_primary }).collect(),
+        status: wit_status(r.status.as_ref().map(|s| s.status).unwrap_or(0)),
+        account_type: wit::AccountType::Unspecified,
+    });
+    let group = baton_c1z::find_annotation::<pb::GroupTrait>(&r.annotations)
+        .ok()
+        .flatten()
+        .map(|t| wit::GroupTrait { source: t.group_source_type });
+    wit::Resource {
+        id: wit_resource_id(r.id.as_ref()),
+        parent: r.parent_resource_id.as_ref().map(|p| wit_resource_id(Some(p))),
+        display_name: r.display_name.clone(),
+        description: r.description.clone(),
+        status: wit_status(r.status.as_ref().map(|s| s.status).unwrap_or(0)),
+        user,
+        group,
+        profile: Vec::new(),
+        external_link: None,
+    }
+}
+
+fn wit_status(status: i32) -> wit::Status {
+    match pb::ResourceStatus::try_from(status) {
+        Ok(pb::ResourceStatus::Enabled) => wit::Status::Enabled,
+        Ok(pb::ResourceStatus::Disabled) => wit::Status::Disabled,
+        Ok(pb::ResourceStatus::Deleted) => wit::Status::Deleted,
+        _ => wit::Status::Unspecified,
+    }
+}
+
+/// A stored entitlement as the contract's entitlement.
+pub fn wit_entitlement(e: &pb::Entitlement) -> wit::Entitlement {
+    let purpose = match pb::entitlement::PurposeValue::try_from(e.purpose) {
+        Ok(pb::entitlement::PurposeValue::Assignment) => wit::Purpose::Assignment,
+        Ok(pb::entitlement::PurposeValue::Permission) => wit::Purpose::Permission,
+        Ok(pb::entitlement::PurposeValue::Ownership) => wit::Purpose::Ownership,
+        _ => wit::Purpose::Unspecified,
+    };
+    wit::Entitlement {
+        id: e.id.clone(),
+        resource: wit_resource_id(e.resource.as_ref().and_then(|r| r.id.as_ref())),
+        slug: e.slug.clone(),
+        display_name: e.display_name.clone(),
+        description: e.description.clone(),
+        purpose,
+        grantable_to: e.grantable_to.iter().map(|t| t.id.clone()).collect(),
+    }
+}
+
+/// A stored grant as the contract's grant.
+pub fn wit_grant(g: &pb::Grant) -> wit::Grant {
+    let entitlement = g.entitlement.clone().unwrap_or_default();
+    let expansion = baton_c1z::find_annotation::<pb::GrantExpandable>(&g.annotations).ok().flatten().map(|e| wit::Expansion {
+        entitlement_ids: e.entitlement_ids,
+        shallow: e.shallow,
+        resource_type_ids: e.resource_type_ids,
+    });
+    wit::Grant {
+        id: g.id.clone(),
+        entitlement_id: entitlement.id.clone(),
+        entitlement_resource: wit_resource_id(entitlement.resource.as_ref().and_then(|r| r.id.as_ref())),
+        principal: wit_resource_id(g.principal.as_ref().and_then(|p| p.id.as_ref())),
+        expansion,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! - [`sync`]: the connector-agnostic sync engine; [`convert`]: contract types -> protobuf.
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
 //!   document computed from the component's declarations.
+//! - [`provision`]: one-shot grant, revoke and create-account, looked up in a `.c1z`.
 //! - [`cli`]: the command line.
 
 pub mod capabilities;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod convert;
 pub mod inspect;
 pub mod policy;
+pub mod provision;
 pub mod runtime;
 pub mod settings;
 pub mod sync;

@@ -375,6 +375,21 @@ impl Instance {
         let name = format!("list-grants({}:{})", resource.id.resource_type, resource.id.resource);
         guest_call!(self, &name, |g, s| g.call_list_grants(s, resource, token))
     }
+
+    pub async fn grant(&mut self, entitlement: &wit::Entitlement, principal: &wit::Resource) -> Result<wit::GrantOutcome, CallError> {
+        let name = format!("grant({} to {}:{})", entitlement.id, principal.id.resource_type, principal.id.resource);
+        guest_call!(self, &name, |g, s| g.call_grant_entitlement(s, entitlement, principal))
+    }
+
+    pub async fn revoke(&mut self, grant: &wit::Grant) -> Result<wit::RevokeOutcome, CallError> {
+        let name = format!("revoke({})", grant.id);
+        guest_call!(self, &name, |g, s| g.call_revoke_grant(s, grant))
+    }
+
+    pub async fn create_account(&mut self, account: &wit::AccountInfo) -> Result<wit::CreateAccountOutcome, CallError> {
+        let name = format!("create-account({})", account.login);
+        guest_call!(self, &name, |g, s| g.call_create_account(s, account))
+    }
 }
 
 fn sandbox_error(call: &str, state: &State, trap: wasmtime::Error) -> CallError {

@@ -42,6 +42,13 @@ pub struct SimConfig {
     /// `GET /rest/api/space` without `status`: both current and archived spaces (true) or
     /// only current ones (false, the default; the real default is unconfirmed).
     pub space_status_default_all: bool,
+    /// JSON-RPC permission writes name a user or a group by one `entity` string; when both
+    /// exist, the group wins (true) or the user wins (false, the default; the real
+    /// resolution is unconfirmed, reference §6.1).
+    pub rpc_entity_prefers_group: bool,
+    /// Licence seats for user creation: `None` = unlimited; `Some(n)` = at most `n` licensed
+    /// active users, so creating one more answers 402.
+    pub licence_seats: Option<usize>,
     pub dataset: Dataset,
 }
 
@@ -56,6 +63,8 @@ impl Default for SimConfig {
             anonymous_access: true,
             empty_page_next_oddity: false,
             space_status_default_all: false,
+            rpc_entity_prefers_group: false,
+            licence_seats: None,
             dataset: Dataset::generate(25),
         }
     }
@@ -144,8 +153,10 @@ pub enum Capability {
     UserList,
     /// `GET /rest/api/server-information` (9.1+).
     ServerInformation,
-    /// Membership PUT/DELETE and admin user/group writes (8.2+), for later work.
+    /// Membership PUT/DELETE `/rest/api/user/{u}/group/{g}` (8.2+).
     MembershipWrites,
+    /// `POST /rest/api/admin/user` (8.4+).
+    UserCreation,
     /// REST space permissions `/rest/api/space/{key}/permissions` (9.1+).
     SpacePermissionRest,
     /// `GET /rest/api/admin/users/list/active` (9.3+).
@@ -160,6 +171,7 @@ impl Capability {
             Capability::UserList => (8, 4),
             Capability::ServerInformation => (9, 1),
             Capability::MembershipWrites => (8, 2),
+            Capability::UserCreation => (8, 4),
             Capability::SpacePermissionRest => (9, 1),
             Capability::ActiveUserList => (9, 3),
             Capability::GroupQueryParams => (10, 2),

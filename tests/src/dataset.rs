@@ -28,6 +28,11 @@ pub struct SimUser {
     pub is_admin: bool,
     /// Only exposed by the 9.3+ admin active-user list; `None` = no email on record.
     pub email: Option<String>,
+    /// Whether a password was supplied when the account was created (generated users: true;
+    /// users created with `notifyViaEmail: true`: false).
+    pub password_set: bool,
+    /// Whether creation asked Confluence to email the user (`notifyViaEmail: true`).
+    pub notified_by_email: bool,
 }
 
 impl SimUser {
@@ -41,6 +46,8 @@ impl SimUser {
             password: Some(default_password_for(username)),
             is_admin: false,
             email: Some(format!("{username}@example.com")),
+            password_set: true,
+            notified_by_email: false,
         }
     }
 
@@ -223,6 +230,8 @@ fn admin_user() -> SimUser {
         password: Some("admin".to_string()),
         is_admin: true,
         email: Some("admin@example.com".to_string()),
+        password_set: true,
+        notified_by_email: false,
     }
 }
 

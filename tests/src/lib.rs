@@ -5,11 +5,15 @@
 //! Modules: `config` (knobs, version gating), `dataset` (initial users, groups, spaces,
 //! permissions and the expected sync result), `permissions` (space permission keys), `state` (shared
 //! mutable state), `auth`, `request`/`responses` (HTTP plumbing), `paging`, `routes`
-//! (endpoints), `recording` (request log, faults), `server` (the running simulator).
+//! (endpoints), `recording` (request log, faults), `server` (the running simulator),
+//! `xsrf` (the X-Atlassian-Token rule for writes), `mutations` (membership, permission and
+//! user writes to the directory), `new_user` (create-user validation).
 
 pub mod auth;
 pub mod config;
 pub mod dataset;
+pub mod mutations;
+pub mod new_user;
 pub mod paging;
 pub mod permissions;
 pub mod recording;
@@ -18,6 +22,7 @@ pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod xsrf;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +34,9 @@ pub use dataset::{
     ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGroup, SimPermission, SimSpace, SimUser,
     Subject, default_password_for, token_for, user_key_for,
 };
-pub use permissions::{SPACE_PERMISSION_KEYS, is_known_key, rest_operation};
+pub use mutations::WriteError;
+pub use new_user::{FieldError, NewUser};
+pub use permissions::{SPACE_PERMISSION_KEYS, is_known_key, legacy_key, rest_operation};
 pub use recording::{Fault, RecordedRequest};
 pub use server::{Simulator, router};
 pub use state::{Directory, SimState};

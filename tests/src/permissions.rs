@@ -42,6 +42,15 @@ pub fn is_known_key(key: &str) -> bool {
     SPACE_PERMISSION_KEYS.contains(&key)
 }
 
+/// The legacy key of a REST `(targetType, operationKey)` pair: only the 14 pairs of the
+/// reference §6.2 table (case-sensitive, as the server's enums are lower case).
+pub fn legacy_key(target_type: &str, operation_key: &str) -> Option<&'static str> {
+    REST_PAIRS
+        .iter()
+        .position(|(target, operation)| *target == target_type && *operation == operation_key)
+        .map(|index| SPACE_PERMISSION_KEYS[index])
+}
+
 /// `(targetType, operationKey)` for a stored key: the §6.2 table, `EXPORTPAGE` -> page/export,
 /// add-on keys `<op>~<contentType>` -> (contentType, op), anything else -> ("space", lowercase key).
 pub fn rest_operation(key: &str) -> (String, String) {
@@ -78,5 +87,12 @@ mod tests {
             ("custom-type".into(), "read".into())
         );
         assert!(is_known_key("REMOVEMAIL") && !is_known_key("EXPORTPAGE"));
+        assert_eq!(legacy_key("space", "read"), Some("VIEWSPACE"));
+        assert_eq!(legacy_key("page", "create"), Some("EDITSPACE"));
+        assert_eq!(legacy_key("page", "export"), None);
+        for key in SPACE_PERMISSION_KEYS {
+            let (target, operation) = rest_operation(key);
+            assert_eq!(legacy_key(&target, &operation), Some(key));
+        }
     }
 }

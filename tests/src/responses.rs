@@ -28,6 +28,13 @@ pub fn ok_json(body: &Value) -> HttpResponse {
     json_response(StatusCode::OK, body)
 }
 
+/// 204 with an empty body (successful writes that return nothing).
+pub fn no_content() -> HttpResponse {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 pub fn xml_response(status: StatusCode, body: String) -> HttpResponse {
     with_body(status, XML_CONTENT_TYPE, body)
 }

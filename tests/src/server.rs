@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::{AuthFailure, authenticate};
 use crate::config::SimConfig;
+use crate::dataset::{SimPermission, SimUser};
 use crate::recording::{Fault, RecordedRequest};
 use crate::request::{SimRequest, normalize_path, parse_query, path_below_context};
 use crate::responses::{
@@ -191,6 +192,26 @@ impl Simulator {
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.recorded_requests()
+    }
+
+    /// The POST, PUT and DELETE requests received so far, in arrival order.
+    pub fn write_requests(&self) -> Vec<RecordedRequest> {
+        self.state.write_requests()
+    }
+
+    /// The current members of `group`, usernames sorted (empty for an unknown group).
+    pub fn group_members(&self, group: &str) -> Vec<String> {
+        self.state.group_members(group)
+    }
+
+    /// The current permission rows of the space (empty for an unknown space).
+    pub fn space_permissions(&self, key: &str) -> Vec<SimPermission> {
+        self.state.space_permissions(key)
+    }
+
+    /// The current state of a user.
+    pub fn user(&self, username: &str) -> Option<SimUser> {
+        self.state.user(username)
     }
 
     pub fn clear_requests(&self) {

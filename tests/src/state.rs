@@ -1,11 +1,12 @@
 //! Shared server state: the configuration in force, the mutable directory (users, groups,
-//! spaces and their permissions), the request log and the fault queue.
+//! spaces and their permissions), the request log and the fault queue, plus read accessors
+//! tests use to check what writes changed.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::{FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
-use crate::dataset::{Dataset, SimGroup, SimSpace, SimUser};
+use crate::dataset::{Dataset, SimGroup, SimPermission, SimSpace, SimUser};
 use crate::recording::{Fault, RecordedRequest};
 
 /// The mutable content of the simulated Confluence.
@@ -132,6 +133,41 @@ impl SimState {
 
     pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
         self.log().clone()
+    }
+
+    /// The recorded POST, PUT and DELETE requests, in arrival order.
+    pub fn write_requests(&self) -> Vec<RecordedRequest> {
+        self.log()
+            .iter()
+            .filter(|r| ["POST", "PUT", "DELETE"].contains(&r.method.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The current members of `group` (case-insensitive name), usernames sorted; empty when
+    /// the group does not exist.
+    pub fn group_members(&self, group: &str) -> Vec<String> {
+        let mut members = self
+            .directory()
+            .group_by_name(group)
+            .map(|g| g.members.clone())
+            .unwrap_or_default();
+        members.sort();
+        members
+    }
+
+    /// The current permission rows of the space (case-insensitive key), in stored order;
+    /// empty when the space does not exist.
+    pub fn space_permissions(&self, key: &str) -> Vec<SimPermission> {
+        self.directory()
+            .space_by_key(key)
+            .map(|s| s.permissions.clone())
+            .unwrap_or_default()
+    }
+
+    /// The current state of a user (exact username).
+    pub fn user(&self, username: &str) -> Option<SimUser> {
+        self.directory().user_by_username(username).cloned()
     }
 
     pub fn clear_recorded_requests(&self) {

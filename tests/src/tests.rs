@@ -604,3 +604,4 @@ async fn async_simulator_serves_over_tcp() {
 }
 
 mod directory;
+mod writes;

@@ -3,11 +3,12 @@
 //! (answer = the raw return value; failures = HTTP 4xx/5xx with `{"error":{"message"}}`) and
 //! envelope mode `POST /rpc/json-rpc/confluenceservice-v2` with `{"jsonrpc","method","params","id"}`
 //! (always HTTP 200 with `result` or `error`). Methods: `getSpacePermissionSets`,
-//! `getActiveUsers`, `getGroups`, `getUserGroups`.
+//! `getActiveUsers`, `getGroups`, `getUserGroups`, and the writes of [`super::jsonrpc_writes`].
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::jsonrpc_writes;
 use crate::auth::Caller;
 use crate::dataset::{SimSpace, Subject};
 use crate::request::SimRequest;
@@ -16,14 +17,14 @@ use crate::state::SimState;
 
 /// A failed call: the light-mode HTTP status, the envelope error code and the message.
 #[derive(Debug)]
-struct RpcError {
+pub(super) struct RpcError {
     status: StatusCode,
     code: i64,
     message: String,
 }
 
 impl RpcError {
-    fn new(status: StatusCode, code: i64, message: impl Into<String>) -> RpcError {
+    pub(super) fn new(status: StatusCode, code: i64, message: impl Into<String>) -> RpcError {
         RpcError {
             status,
             code,
@@ -31,7 +32,7 @@ impl RpcError {
         }
     }
 
-    fn server(message: impl Into<String>) -> RpcError {
+    pub(super) fn server(message: impl Into<String>) -> RpcError {
         RpcError::new(StatusCode::INTERNAL_SERVER_ERROR, -32000, message)
     }
 }
@@ -106,6 +107,9 @@ fn call(
             "User not authenticated or authentication failed",
         ));
     }
+    if jsonrpc_writes::is_write_method(method) {
+        return jsonrpc_writes::call(state, caller, method, params);
+    }
     match method {
         "getSpacePermissionSets" => space_permission_sets(state, caller, params),
         "getActiveUsers" => active_users(state, params),
@@ -119,7 +123,11 @@ fn call(
     }
 }
 
-fn string_param<'a>(params: &'a [Value], index: usize, name: &str) -> Result<&'a str, RpcError> {
+pub(super) fn string_param<'a>(
+    params: &'a [Value],
+    index: usize,
+    name: &str,
+) -> Result<&'a str, RpcError> {
     params
         .get(index)
         .and_then(Value::as_str)

@@ -1,12 +1,18 @@
 //! Routing below the context path: maps a normalised path to an [`Endpoint`], applies
 //! version gating (404 where the emulated version lacks the endpoint) and method checks,
-//! then calls the endpoint's handler.
+//! then calls the endpoint's handler. Mutating requests also pass the XSRF rule
+//! ([`crate::xsrf`]) before their handler runs.
 
+mod admin_users;
 mod groups;
 mod jsonrpc;
+mod jsonrpc_writes;
+mod memberships;
+mod permission_writes;
 mod server_info;
 mod spaces;
 mod users;
+mod write_support;
 
 use axum::http::Method;
 use percent_encoding::percent_decode_str;
@@ -16,9 +22,11 @@ use crate::config::{Capability, ServerVersion};
 use crate::request::SimRequest;
 use crate::responses::{HttpResponse, bad_request, method_not_allowed, not_found};
 use crate::state::SimState;
+use crate::xsrf::xsrf_rejection;
 
 pub use groups::group_json;
 
+const USER_PREFIX: &str = "/rest/api/user/";
 const GROUP_PREFIX: &str = "/rest/api/group/";
 const SPACE_PREFIX: &str = "/rest/api/space/";
 const JSON_RPC_BASE: &str = "/rpc/json-rpc/confluenceservice-v2";
@@ -46,8 +54,46 @@ pub enum Endpoint {
     SpaceList,
     Space(String),
     SpacePermissions(String),
+    /// `PUT /rest/api/space/{key}/permissions/{subject}/grant|revoke` (9.1+).
+    SpacePermissionChange {
+        key: String,
+        subject: RawSubject,
+        action: PermissionAction,
+    },
+    /// `PUT|DELETE /rest/api/user/{username}/group/{groupName}` (8.2+).
+    Membership {
+        user: String,
+        group: String,
+    },
+    /// `POST /rest/api/admin/user` (8.4+).
+    AdminUser,
     /// JSON-RPC: `Some(method)` for light mode, `None` for envelope mode.
     JsonRpc(Option<String>),
+}
+
+/// The subject segment(s) of a space-permission write path (raw, still percent-encoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawSubject {
+    UserKey(String),
+    Group(String),
+    Anonymous,
+}
+
+/// The last segment of a space-permission write path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionAction {
+    Grant,
+    Revoke,
+}
+
+impl PermissionAction {
+    fn parse(segment: &str) -> Option<PermissionAction> {
+        match segment {
+            "grant" => Some(PermissionAction::Grant),
+            "revoke" => Some(PermissionAction::Revoke),
+            _ => None,
+        }
+    }
 }
 
 impl Endpoint {
@@ -66,6 +112,7 @@ impl Endpoint {
             }
             "/rest/api/group" => Endpoint::GroupList,
             "/rest/api/space" => Endpoint::SpaceList,
+            "/rest/api/admin/user" => Endpoint::AdminUser,
             JSON_RPC_BASE => Endpoint::JsonRpc(None),
             _ => return resolve_below_prefix(path),
         };
@@ -77,7 +124,11 @@ impl Endpoint {
             Endpoint::UserList => Some(Capability::UserList),
             Endpoint::ServerInformation => Some(Capability::ServerInformation),
             Endpoint::ActiveUserList => Some(Capability::ActiveUserList),
-            Endpoint::SpacePermissions(_) => Some(Capability::SpacePermissionRest),
+            Endpoint::SpacePermissions(_) | Endpoint::SpacePermissionChange { .. } => {
+                Some(Capability::SpacePermissionRest)
+            }
+            Endpoint::Membership { .. } => Some(Capability::MembershipWrites),
+            Endpoint::AdminUser => Some(Capability::UserCreation),
             Endpoint::GroupInfoByQuery | Endpoint::GroupMembersByQuery => {
                 Some(Capability::GroupQueryParams)
             }
@@ -92,13 +143,18 @@ impl Endpoint {
 
     fn allows(&self, method: &Method) -> bool {
         match self {
-            Endpoint::JsonRpc(_) => method == Method::POST,
+            Endpoint::JsonRpc(_) | Endpoint::AdminUser => method == Method::POST,
+            Endpoint::SpacePermissionChange { .. } => method == Method::PUT,
+            Endpoint::Membership { .. } => method == Method::PUT || method == Method::DELETE,
             _ => method == Method::GET || method == Method::HEAD,
         }
     }
 }
 
 fn resolve_below_prefix(path: &str) -> Option<Endpoint> {
+    if let Some(rest) = path.strip_prefix(USER_PREFIX) {
+        return resolve_user(rest);
+    }
     if let Some(rest) = path.strip_prefix(GROUP_PREFIX) {
         return resolve_group(rest);
     }
@@ -123,11 +179,43 @@ fn resolve_group(rest: &str) -> Option<Endpoint> {
     Some(endpoint)
 }
 
+/// `rest` is what follows `/rest/api/user/`: only `{username}/group/{groupName}`. A raw `/`
+/// in the group name adds segments and matches nothing (404), as the JAX-RS template would.
+fn resolve_user(rest: &str) -> Option<Endpoint> {
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [user, "group", group] if !user.is_empty() && !group.is_empty() => {
+            Some(Endpoint::Membership {
+                user: user.to_string(),
+                group: group.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// `rest` is what follows `/rest/api/space/`.
 fn resolve_space(rest: &str) -> Option<Endpoint> {
     match rest.split('/').collect::<Vec<_>>().as_slice() {
         [key] => Some(Endpoint::Space(key.to_string())),
         [key, "permissions"] => Some(Endpoint::SpacePermissions(key.to_string())),
+        [key, "permissions", subject @ .., action] => {
+            let subject = resolve_raw_subject(subject)?;
+            Some(Endpoint::SpacePermissionChange {
+                key: key.to_string(),
+                subject,
+                action: PermissionAction::parse(action)?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `user/{userKey}`, `group/{groupName}` or `anonymous`.
+fn resolve_raw_subject(segments: &[&str]) -> Option<RawSubject> {
+    match segments {
+        ["user", key] if !key.is_empty() => Some(RawSubject::UserKey(key.to_string())),
+        ["group", name] if !name.is_empty() => Some(RawSubject::Group(name.to_string())),
+        ["anonymous"] => Some(RawSubject::Anonymous),
         _ => None,
     }
 }
@@ -147,6 +235,9 @@ pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpRes
     if !endpoint.allows(&request.method) {
         return method_not_allowed(wants_json);
     }
+    if let Some(rejection) = xsrf_rejection(request) {
+        return rejection;
+    }
     match endpoint {
         Endpoint::CurrentUser => users::current_user(state, request, caller),
         Endpoint::AnonymousUser => users::anonymous_user(state),
@@ -165,6 +256,15 @@ pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpRes
         Endpoint::SpaceList => spaces::space_list(state, request, caller),
         Endpoint::Space(raw) => spaces::single_space(state, request, caller, &raw),
         Endpoint::SpacePermissions(raw) => spaces::space_permissions(state, request, caller, &raw),
+        Endpoint::SpacePermissionChange {
+            key,
+            subject,
+            action,
+        } => permission_writes::change(state, request, caller, &key, &subject, action),
+        Endpoint::Membership { user, group } => {
+            memberships::change(state, request, caller, &user, &group)
+        }
+        Endpoint::AdminUser => admin_users::create_user(state, request, caller),
         Endpoint::JsonRpc(Some(method)) => jsonrpc::light_mode(state, request, caller, &method),
         Endpoint::JsonRpc(None) => jsonrpc::envelope_mode(state, request, caller),
     }

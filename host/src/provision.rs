@@ -1,0 +1,191 @@
+//! One-shot provisioning, as baton's flags do it: `--grant-entitlement/--grant-principal/
+//! --grant-principal-type`, `--revoke-grant`, `--create-account-*`. Entitlements, principals and
+//! grants are looked up in the `.c1z` given by `--file` (so a sync comes first), then the
+//! component makes the change. Nothing is sent unless `--provisioning` is on; deleting accounts
+//! or resources is refused: this connector does not deprovision.
+
+use crate::convert;
+use crate::runtime::{Instance, wit};
+use anyhow::{Context, Result, anyhow, bail};
+use baton_c1z::{C1zReader, pb};
+use clap::{Arg, ArgAction, ArgGroup, ArgMatches};
+use std::path::Path;
+
+/// A change asked for on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Grant { entitlement: String, principal: String, principal_type: String },
+    Revoke { grant: String },
+    CreateAccount { login: String, email: Option<String>, profile: Option<String> },
+    Delete { resource: String },
+}
+
+/// The provisioning flags (baton's names and environment variables).
+pub fn args() -> Vec<Arg> {
+    let text = |name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).env(crate::settings::env_name(name)).value_name("ID").help(help).help_heading("Provisioning")
+    };
+    vec![
+        Arg::new("provisioning")
+            .short('p')
+            .long("provisioning")
+            .env("BATON_PROVISIONING")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new())
+            .help_heading("Provisioning")
+            .help("Allow changes to Confluence (without it, provisioning flags are refused and nothing is sent)"),
+        text("grant-entitlement", "Grant this entitlement (from --file) ...").requires_all(["grant-principal", "grant-principal-type"]),
+        text("grant-principal", "... to this principal id (from --file) ...").requires("grant-entitlement"),
+        text("grant-principal-type", "... of this resource type (user, group, anonymous)").value_name("TYPE").requires("grant-entitlement"),
+        text("revoke-grant", "Revoke this grant (from --file)"),
+        text("create-account-login", "Create a Confluence user with this username").value_name("LOGIN"),
+        text("create-account-email", "Email of the user to create").value_name("EMAIL").requires("create-account-login"),
+        text("create-account-profile", "Profile of the user to create, as a JSON object (full_name, ...)")
+            .value_name("JSON")
+            .requires("create-account-login"),
+        text("delete-resource", "Not supported: deprovision in Confluence directly"),
+        text("delete-resource-type", "Not supported: deprovision in Confluence directly").value_name("TYPE"),
+    ]
+}
+
+/// Only one change per run.
+pub fn group() -> ArgGroup {
+    ArgGroup::new("one-shot").args(["grant-entitlement", "revoke-grant", "create-account-login", "delete-resource"]).multiple(false)
+}
+
+/// The change asked for, if any.
+pub fn requested(matches: &ArgMatches) -> Option<Change> {
+    let text = |name: &str| matches.get_one::<String>(name).cloned();
+    if let Some(entitlement) = text("grant-entitlement") {
+        return Some(Change::Grant {
+            entitlement,
+            principal: text("grant-principal").unwrap_or_default(),
+            principal_type: text("grant-principal-type").unwrap_or_default(),
+        });
+    }
+    if let Some(grant) = text("revoke-grant") {
+        return Some(Change::Revoke { grant });
+    }
+    if let Some(login) = text("create-account-login") {
+        return Some(Change::CreateAccount { login, email: text("create-account-email"), profile: text("create-account-profile") });
+    }
+    text("delete-resource").or_else(|| text("delete-resource-type")).map(|resource| Change::Delete { resource })
+}
+
+/// Refuses what must be refused before any request: deprovisioning, and anything without
+/// `--provisioning`.
+pub fn check_allowed(change: &Change, provisioning: bool) -> Result<()> {
+    if let Change::Delete { resource } = change {
+        bail!("deleting {resource} is not supported: this connector does not deprovision; deprovision in Confluence directly");
+    }
+    if !provisioning {
+        bail!("provisioning is off, so nothing was changed: add --provisioning (or BATON_PROVISIONING=true) to let this run change Confluence");
+    }
+    Ok(())
+}
+
+/// What a change did, for people.
+pub async fn apply(instance: &mut Instance, change: &Change, file: &Path) -> Result<String> {
+    match change {
+        Change::Grant { entitlement, principal, principal_type } => {
+            let reader = open_sync(file)?;
+            let entitlement = find_entitlement(&reader, entitlement, file)?;
+            let principal = find_resource(&reader, principal_type, principal, file)?;
+            let outcome = instance.grant(&convert::wit_entitlement(&entitlement), &convert::wit_resource(&principal)).await?;
+            let who = format!("{principal_type}:{}", principal.id.as_ref().map(|i| i.resource.as_str()).unwrap_or_default());
+            Ok(match outcome {
+                wit::GrantOutcome::Granted => format!("granted {} to {who}", entitlement.id),
+                wit::GrantOutcome::AlreadyGranted => format!("{who} already had {} (nothing changed)", entitlement.id),
+            })
+        }
+        Change::Revoke { grant } => {
+            let reader = open_sync(file)?;
+            let stored = reader
+                .grants()?
+                .into_iter()
+                .find(|g| &g.id == grant)
+                .ok_or_else(|| anyhow!("grant {grant:?} is not in {}: sync first, or list grants with the grants command", file.display()))?;
+            Ok(match instance.revoke(&convert::wit_grant(&stored)).await? {
+                wit::RevokeOutcome::Revoked => format!("revoked {grant}"),
+                wit::RevokeOutcome::AlreadyRevoked => format!("{grant} was already revoked (nothing changed)"),
+            })
+        }
+        Change::CreateAccount { login, email, profile } => {
+            let account = account_info(login, email.as_deref(), profile.as_deref())?;
+            Ok(match instance.create_account(&account).await? {
+                wit::CreateAccountOutcome::Created(user) => format!("created user {} ({})", user.id.resource, user.display_name),
+                wit::CreateAccountOutcome::AlreadyExists(_) => format!("user {login} already exists (nothing changed)"),
+            })
+        }
+        Change::Delete { .. } => Err(anyhow!("deprovisioning is not supported")),
+    }
+}
+
+fn open_sync(file: &Path) -> Result<C1zReader> {
+    if !file.exists() {
+        bail!("{} does not exist: provisioning looks entitlements, principals and grants up in a sync; run a sync into it first", file.display());
+    }
+    C1zReader::open(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+fn find_entitlement(reader: &C1zReader, id: &str, file: &Path) -> Result<pb::Entitlement> {
+    reader.entitlements()?.into_iter().find(|e| e.id == id).ok_or_else(|| {
+        anyhow!("entitlement {id:?} is not in {}: sync first, or list entitlements with the entitlements command", file.display())
+    })
+}
+
+fn find_resource(reader: &C1zReader, resource_type: &str, id: &str, file: &Path) -> Result<pb::Resource> {
+    reader
+        .resources(Some(resource_type))?
+        .into_iter()
+        .find(|r| r.id.as_ref().is_some_and(|i| i.resource == id))
+        .ok_or_else(|| anyhow!("{resource_type} {id:?} is not in {}: sync first, or list them with `resources -t {resource_type}`", file.display()))
+}
+
+/// The account to create: login, email (flag or profile) and the profile's text fields.
+fn account_info(login: &str, email: Option<&str>, profile: Option<&str>) -> Result<wit::AccountInfo> {
+    let profile: serde_json::Map<String, serde_json::Value> = match profile {
+        Some(json) => serde_json::from_str(json).context("--create-account-profile must be a JSON object, e.g. {\"full_name\":\"Ada Lovelace\"}")?,
+        None => Default::default(),
+    };
+    let email = email.map(str::to_string).or_else(|| profile.get("email").and_then(|e| e.as_str()).map(str::to_string));
+    let fields = profile
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => wit::ProfileValue::Text(s.clone()),
+                serde_json::Value::Bool(b) => wit::ProfileValue::Flag(*b),
+                serde_json::Value::Number(n) => wit::ProfileValue::Number(n.as_f64()?),
+                _ => return None,
+            };
+            Some(wit::ProfileField { key: key.clone(), value })
+        })
+        .collect();
+    Ok(wit::AccountInfo {
+        login: login.to_string(),
+        emails: email.into_iter().map(|address| wit::Email { address, is_primary: true }).collect(),
+        profile: fields,
+        resource_type_id: "user".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_without_provisioning_and_always_refuses_deletes() {
+        let grant = Change::Revoke { grant: "g".into() };
+        assert!(check_allowed(&grant, false).unwrap_err().to_string().contains("--provisioning"));
+        assert!(check_allowed(&grant, true).is_ok());
+        let delete = Change::Delete { resource: "user:ada".into() };
+        assert!(check_allowed(&delete, true).unwrap_err().to_string().contains("deprovision in Confluence directly"));
+    }
+
+    #[test]
+    fn account_profile_must_be_json() {
+        assert!(account_info("ada", None, Some("not json")).is_err());
+        let account = account_info("ada", None, Some(r#"{"full_name":"Ada","email":"ada@example.com"}"#)).unwrap();
+        assert_eq!(account.emails[0].address, "ada@example.com");
+    }
+}
