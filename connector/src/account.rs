@@ -41,7 +41,10 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
             Ok(CreateAccountOutcome::Created(resource))
         }
         Err(ConnectorError::AlreadyExists(_)) => Ok(already_exists(cx, login)?),
-        Err(ConnectorError::Internal(message)) if message.to_lowercase().contains("exist") => Ok(already_exists(cx, login)?),
+        // JSON-RPC reports a duplicate as a failed call (HTTP 500) whose message says so.
+        Err(ConnectorError::Internal(message) | ConnectorError::Unavailable(message)) if message.to_lowercase().contains("already exists") => {
+            Ok(already_exists(cx, login)?)
+        }
         Err(ConnectorError::PermissionDenied(message)) if message.contains("licence") => Err(ConnectorError::PermissionDenied(message)),
         Err(ConnectorError::PermissionDenied(message) | ConnectorError::Unauthenticated(message)) => Err(ConnectorError::PermissionDenied(
             format!("creating users needs a Confluence administrator's token or account ({message})"),

@@ -172,14 +172,14 @@ fn retry_after_ms(response: &Response) -> Option<u64> {
     Some((seconds.max(0.0) * 1000.0) as u64)
 }
 
-/// The `message` of a JSON RestError body, if the body is one.
+/// The `message` of a JSON RestError body (or of a JSON-RPC `error` object), if the body is one.
 fn server_message(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct RestError {
         message: Option<String>,
     }
     let parsed: RestError = serde_json::from_slice(body).ok()?;
-    parsed.message.filter(|m| !m.is_empty())
+    parsed.message.filter(|m| !m.is_empty()).or_else(|| json_rpc_error(body))
 }
 
 fn decode_json<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ConnectorError> {

@@ -307,6 +307,68 @@ mod tests {
         assert!(matches!(&err, ConnectorError::PermissionDenied(m) if m.contains("administrator")), "{err:?}");
     }
 
+    fn memberof(names: &str) -> crate::transport::Response {
+        FakeTransport::json(200, &format!(r#"{{"results":[{names}],"_links":{{}}}}"#))
+    }
+
+    fn ada() -> Resource {
+        crate::user::user_resource(
+            serde_json::from_str(r#"{"username":"ada","userKey":"k1","status":"current"}"#).unwrap(),
+            crate::settings::UserId::Username,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn member_entitlement(group: &str) -> Entitlement {
+        let fake = FakeTransport::default();
+        let kv = kv_with_version("9.2.0");
+        connector(&fake, &kv).list_entitlements(&group_resource(group), None).unwrap().items.remove(0)
+    }
+
+    #[test]
+    fn granting_membership_puts_once_and_is_idempotent() {
+        let fake = FakeTransport::new(vec![memberof(r#"{"name":"other"}"#), FakeTransport::json(204, ""), memberof(r#"{"name":"Devs"}"#)]);
+        let kv = kv_with_version("8.5.0");
+        let c = connector(&fake, &kv);
+        assert_eq!(c.grant(&member_entitlement("devs"), &ada()).unwrap(), GrantOutcome::Granted);
+        assert_eq!(c.grant(&member_entitlement("devs"), &ada()).unwrap(), GrantOutcome::AlreadyGranted, "names compare case-insensitively");
+        let sent = fake.sent.borrow();
+        assert_eq!(sent[1].method, Method::Put);
+        assert_eq!(sent[1].path_and_query, "/rest/api/user/ada/group/devs");
+        assert!(sent[1].headers.iter().any(|(k, v)| k == "x-atlassian-token" && v == "no-check"));
+        assert_eq!(sent.len(), 3, "no second write");
+    }
+
+    #[test]
+    fn old_versions_and_slash_groups_use_json_rpc() {
+        let fake = FakeTransport::new(vec![memberof(""), FakeTransport::json(200, "true"), memberof(r#"{"name":"team/alpha"}"#), FakeTransport::json(200, "true")]);
+        let kv = kv_with_version("7.19.0");
+        let c = connector(&fake, &kv);
+        c.grant(&member_entitlement("devs"), &ada()).unwrap();
+        let grant = Grant {
+            id: "group:team/alpha:member:user:ada".into(),
+            entitlement_id: "group:team/alpha:member".into(),
+            entitlement_resource: group_resource("team/alpha").id,
+            principal: ada().id,
+            expansion: None,
+        };
+        assert_eq!(c.revoke(&grant).unwrap(), RevokeOutcome::Revoked);
+        let paths = fake.sent_paths();
+        assert_eq!(paths[1], "/rpc/json-rpc/confluenceservice-v2/addUserToGroup");
+        assert_eq!(paths[3], "/rpc/json-rpc/confluenceservice-v2/removeUserFromGroup");
+        assert_eq!(fake.sent.borrow()[3].body.as_deref(), Some(&br#"["ada","team/alpha"]"#[..]));
+    }
+
+    #[test]
+    fn only_users_can_be_members() {
+        let fake = FakeTransport::default();
+        let kv = kv_with_version("9.2.0");
+        let err = connector(&fake, &kv).grant(&member_entitlement("devs"), &group_resource("admins")).unwrap_err();
+        assert!(matches!(err, ConnectorError::InvalidArgument(ref m) if m.contains("only users")), "{err:?}");
+        assert!(fake.sent.borrow().is_empty());
+    }
+
     #[test]
     fn one_member_entitlement_grantable_to_users() {
         let fake = FakeTransport::default();

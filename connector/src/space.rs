@@ -541,6 +541,41 @@ mod tests {
         assert_eq!(fake.sent.borrow()[0].body.as_deref(), Some(&br#"["~ada"]"#[..]));
     }
 
+    fn view(key: &str) -> Entitlement {
+        let fake = FakeTransport::default();
+        let kv = kv_with_version("9.2.0");
+        connector(&fake, &kv).list_entitlements(&space(key), None).unwrap().items.into_iter().find(|e| e.slug == "view").unwrap()
+    }
+
+    #[test]
+    fn rest_grants_address_users_by_key_and_skip_what_is_held() {
+        let held = r#"[{"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"k1"}}]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, "[]"), FakeTransport::json(204, ""), FakeTransport::json(200, held)]);
+        let kv = kv_with_version("9.2.0");
+        kv.set("username:ada", "k1");
+        let ada = crate::user::user_resource(serde_json::from_str(r#"{"username":"ada","userKey":"k1"}"#).unwrap(), UserId::Username, None).unwrap();
+        let c = connector(&fake, &kv);
+        assert_eq!(c.grant(&view("ENG"), &ada).unwrap(), GrantOutcome::Granted);
+        assert_eq!(c.grant(&view("ENG"), &ada).unwrap(), GrantOutcome::AlreadyGranted);
+        let sent = fake.sent.borrow();
+        assert_eq!(sent[1].path_and_query, "/rest/api/space/ENG/permissions/user/k1/grant");
+        assert_eq!(sent[1].body.as_deref(), Some(&br#"[{"operationKey":"read","targetType":"space"}]"#[..]));
+        assert_eq!(sent.len(), 3);
+    }
+
+    #[test]
+    fn json_rpc_revokes_anonymous_access_before_9_1() {
+        let held = r#"[{"type":"VIEWSPACE","spacePermissions":[{"type":"VIEWSPACE","userName":null,"groupName":null}]}]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, held), FakeTransport::json(200, "true"), FakeTransport::json(200, "[]")]);
+        let kv = kv_with_version("8.5.0");
+        let grant = space_grant("PUB", by_slug("view").unwrap(), anonymous_id());
+        let c = connector(&fake, &kv);
+        assert_eq!(c.revoke(&grant).unwrap(), RevokeOutcome::Revoked);
+        assert_eq!(c.revoke(&grant).unwrap(), RevokeOutcome::AlreadyRevoked);
+        assert_eq!(fake.sent_paths()[1], "/rpc/json-rpc/confluenceservice-v2/removeAnonymousPermissionFromSpace");
+        assert_eq!(fake.sent.borrow()[1].body.as_deref(), Some(&br#"["VIEWSPACE","PUB"]"#[..]));
+    }
+
     #[test]
     fn lists_current_then_archived_spaces() {
         let page = |items: &str| FakeTransport::json(200, &format!(r#"{{"results":[{items}],"_links":{{}}}}"#));

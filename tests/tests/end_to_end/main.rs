@@ -4,10 +4,12 @@
 //! - `sync`: what a sync produces and how it fails (output file, counts, statuses, auth);
 //! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU);
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
-//! - `c1z_file`: the output as other readers see it, the inspection commands, broken files.
+//! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
+//! - `provisioning`: grant, revoke and create-account on every version profile.
 
 mod access_model;
 mod c1z_file;
+mod provisioning;
 mod sandbox;
 mod sync;
 mod util;
