@@ -77,7 +77,10 @@ async fn run() -> Result<()> {
                 .map_err(|why| anyhow!("{why}"))?;
             match change {
                 Some(change) => one_shot_change(&runtime, &limits(&matches), settings, &file, &change).await,
-                None => one_shot_sync(&runtime, &limits(&matches), settings, &file).await,
+                None => {
+                    let concurrency = matches.get_one::<u64>("concurrency").copied().unwrap_or(4) as usize;
+                    one_shot_sync(&runtime, &limits(&matches), concurrency, settings, &file).await
+                }
             }
         }
     }
@@ -130,14 +133,19 @@ fn subcommands() -> Vec<Command> {
     ]
 }
 
-/// A validated instance over the configured origin and credentials.
-async fn connected_instance(runtime: &Runtime, limits: &Limits, settings: Settings) -> Result<crate::runtime::Instance> {
-    let context = InstanceContext {
+/// What every instance of one run shares: configuration, egress hooks (with the retry
+/// counters) and the per-sync store.
+fn run_context(settings: Settings) -> InstanceContext {
+    InstanceContext {
         config: Arc::new(settings.guest_config),
         hooks: EgressHooks::new(settings.origin, settings.authorization, &settings.origin_field),
         kv: Default::default(),
-    };
-    let mut instance = runtime.instantiate(context, limits).await?;
+    }
+}
+
+/// A validated instance in `context`.
+async fn connected_instance(runtime: &Runtime, limits: &Limits, context: &InstanceContext) -> Result<crate::runtime::Instance> {
+    let mut instance = runtime.instantiate(context.clone(), limits).await?;
     let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
     tracing::info!("{who}");
     Ok(instance)
@@ -145,29 +153,35 @@ async fn connected_instance(runtime: &Runtime, limits: &Limits, settings: Settin
 
 async fn one_shot_change(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path, change: &provision::Change) -> Result<()> {
     tracing::info!(change = ?change, "applying a one-shot change");
-    let mut instance = connected_instance(runtime, limits, settings).await?;
+    let mut instance = connected_instance(runtime, limits, &run_context(settings)).await?;
     let done = provision::apply(&mut instance, change, file).await?;
     tracing::info!("{done}");
     print_out(&format!("{done}\n"))
 }
 
-async fn one_shot_sync(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path) -> Result<()> {
+async fn one_shot_sync(runtime: &Runtime, limits: &Limits, concurrency: usize, settings: Settings, file: &Path) -> Result<()> {
     tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
     let started = Instant::now();
-    let mut instance = connected_instance(runtime, limits, settings).await?;
-    let report = sync::full_sync(&mut instance, file).await?;
+    let context = run_context(settings);
+    let mut workers = vec![connected_instance(runtime, limits, &context).await?];
+    for _ in 1..concurrency {
+        workers.push(runtime.instantiate(context.clone(), limits).await?);
+    }
+    let report = sync::full_sync(workers, file).await?;
     let summary = &report.summary;
-    tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, "sync finished");
+    let (requests, retries, rate_limit_waits, waited_ms) = context.hooks.stats().snapshot();
+    tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");
     let per_type: Vec<String> = report.resource_types.iter().map(|t| t.to_string()).collect();
     print_out(&format!(
-        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s\n",
+        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s; {requests} requests, {retries} retries, {rate_limit_waits} rate-limit waits ({:.1} s waited)\n",
         per_type.join(", "),
         summary.entitlements,
         summary.grants,
         file.display(),
         summary.file_bytes,
         summary.sync_id,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        waited_ms as f64 / 1000.0
     ))
 }
 
@@ -206,6 +220,15 @@ fn host_args() -> Command {
                 .global(true)
                 .value_parser(["json", "console"])
                 .help("Log format [default: console on a terminal, json otherwise]"),
+        )
+        .arg(
+            Arg::new("concurrency")
+                .long("concurrency")
+                .env("BATON_CONCURRENCY")
+                .value_name("N")
+                .default_value("4")
+                .value_parser(clap::value_parser!(u64).range(1..=64))
+                .help("Connector instances fetching entitlements and grants of different resources at once (all share the server's rate limit)"),
         )
         .arg(
             Arg::new("component")

@@ -5,7 +5,8 @@
 //!
 //! - [`settings`]: the component's declared configuration schema -> flags, `BATON_*` variables,
 //!   validation, credentials.
-//! - [`policy`]: the outgoing-request hook (egress allow-list + credential injection).
+//! - [`policy`]: the outgoing-request hook (egress allow-list + credential injection), with
+//!   [`retry`]: classify / schedule / pace for 429, 503, resets and timeouts.
 //! - [`runtime`]: wasmtime engine, linker, limits, typed calls into an instance.
 //! - [`sync`]: the connector-agnostic sync engine; [`convert`]: contract types -> protobuf.
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
@@ -19,6 +20,7 @@ pub mod convert;
 pub mod inspect;
 pub mod policy;
 pub mod provision;
+pub mod retry;
 pub mod runtime;
 pub mod settings;
 pub mod sync;

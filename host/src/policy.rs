@@ -9,7 +9,8 @@
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
-use http_body_util::{BodyExt, Empty};
+use crate::retry::{self, Pacer, RetryPolicy, Stats, Verdict};
+use http_body_util::{BodyExt, Empty, Full};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime_wasi_http::{
@@ -96,6 +97,16 @@ pub struct EgressHooks {
     authorization: Option<HeaderValue>,
     /// Which setting names the origin, for the denial message.
     origin_setting: Arc<str>,
+    /// Retry policy, pacing and counters, shared by every instance of one sync.
+    retry: Arc<Retrying>,
+}
+
+/// The retry side of the hooks.
+#[derive(Debug, Default)]
+pub struct Retrying {
+    pub policy: RetryPolicy,
+    pub pacer: Pacer,
+    pub stats: Stats,
 }
 
 impl EgressHooks {
@@ -105,13 +116,24 @@ impl EgressHooks {
             value.set_sensitive(true);
             value
         });
-        EgressHooks { origin: Some(Arc::new(origin)), authorization, origin_setting: origin_setting.into() }
+        EgressHooks { origin: Some(Arc::new(origin)), authorization, origin_setting: origin_setting.into(), retry: Default::default() }
+    }
+
+    /// The same hooks with another retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> EgressHooks {
+        self.retry = Arc::new(Retrying { policy, ..Default::default() });
+        self
+    }
+
+    /// Request counts so far (shared by all clones of these hooks).
+    pub fn stats(&self) -> &Stats {
+        &self.retry.stats
     }
 
     /// Hooks that refuse every request (for calls that must not touch the network, such as
     /// reading the component's metadata before configuration is known).
     pub fn deny_all() -> EgressHooks {
-        EgressHooks { origin: None, authorization: None, origin_setting: "".into() }
+        EgressHooks { origin: None, authorization: None, origin_setting: "".into(), retry: Default::default() }
     }
 
     fn admit(&self, uri: &Uri) -> Result<(), String> {
@@ -164,17 +186,86 @@ impl WasiHttpHooks for EgressHooks {
         if let Some(value) = &self.authorization {
             request.headers_mut().insert(AUTHORIZATION, value.clone());
         }
-        if request.method() == Method::GET || request.method() == Method::HEAD {
-            // Hand hyper an explicit empty body and drain the guest's (empty) one ourselves, so a
-            // late write from the guest never races the connection (wasm-stack.md, gotcha 6).
-            drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
-        }
-        let options = Some(with_default_timeouts(options));
+        let options = with_default_timeouts(options);
+        let retry = self.retry.clone();
         Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let (parts, body) = request.into_parts();
+            let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+                // Hand hyper an explicit empty body and drain the guest's (empty) one ourselves,
+                // so a late write from the guest never races the connection (wasm-stack.md,
+                // gotcha 6).
+                drain_in_background(body);
+                Bytes::new()
+            } else {
+                body.collect().await?.to_bytes()
+            };
+            send_with_retries(&parts, body, options, &retry).await
         })
     }
+}
+
+/// Sends a request, again and again while [`retry::classify`] and the policy allow, pacing by
+/// the server's rate-limit headers. The last response (or error) goes to the guest.
+async fn send_with_retries(
+    parts: &http::request::Parts,
+    body: Bytes,
+    options: RequestOptions,
+    retry: &Retrying,
+) -> Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error> {
+    let target = format!("{} {}", parts.method, parts.uri.path());
+    let mut attempt = 1;
+    loop {
+        let paced = retry.pacer.reserve();
+        if !paced.is_zero() {
+            Stats::add(&retry.stats.rate_limit_waits, 1);
+            Stats::add(&retry.stats.waited_ms, paced.as_millis() as u64);
+            tokio::time::sleep(paced).await;
+        }
+        Stats::add(&retry.stats.requests, 1);
+        let verdict = match wasmtime_wasi_http::default_send_request(rebuild(parts, body.clone()), Some(options)).await {
+            Ok((response, io)) => {
+                let verdict = retry::classify(&parts.method, response.status(), response.headers());
+                let refused_for = match verdict {
+                    Verdict::RetryAfter(wait) => Some(wait),
+                    _ => None,
+                };
+                retry.pacer.observe(response.headers(), refused_for);
+                let Some(wait) = retry.policy.wait(verdict, attempt) else {
+                    if verdict != Verdict::Done {
+                        tracing::warn!(request = %target, attempts = attempt, status = response.status().as_u16(), "giving up after the last attempt");
+                    }
+                    return Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture));
+                };
+                tracing::debug!(request = %target, attempt, status = response.status().as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
+                if response.status() == http::StatusCode::TOO_MANY_REQUESTS {
+                    Stats::add(&retry.stats.rate_limit_waits, 1);
+                }
+                wait
+            }
+            Err(error) => {
+                let Some(wait) = retry.policy.wait(retry::classify_failure(&parts.method), attempt) else {
+                    tracing::warn!(request = %target, attempts = attempt, error = %error, "giving up after the last attempt");
+                    return Err(error);
+                };
+                tracing::debug!(request = %target, attempt, error = %error, wait_ms = wait.as_millis() as u64, "retrying after a failure");
+                wait
+            }
+        };
+        Stats::add(&retry.stats.retries, 1);
+        Stats::add(&retry.stats.waited_ms, verdict.as_millis() as u64);
+        tokio::time::sleep(verdict).await;
+        attempt += 1;
+    }
+}
+
+/// A fresh request with the same method, URI, version and headers, and `body`.
+fn rebuild(parts: &http::request::Parts, body: Bytes) -> http::Request<WasiBody> {
+    let mut request = http::Request::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    request
 }
 
 /// The URI without its query, for logs.

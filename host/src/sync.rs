@@ -8,6 +8,8 @@ use crate::convert;
 use crate::runtime::{CallError, Instance, wit};
 use anyhow::{Context, Result, bail};
 use baton_c1z::{C1zWriter, Summary, pb};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::collections::BTreeMap;
 
 use std::path::Path;
@@ -84,9 +86,13 @@ impl std::fmt::Display for TypeCount {
 }
 
 /// Syncs everything the connector offers into a new `.c1z` at `out`, replacing it atomically.
-pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Result<SyncReport> {
+/// Resources are listed by the first worker; the entitlements and grants of different
+/// resources are fetched by all workers at once, and written in resource order, so the file does
+/// not depend on how many workers there are.
+pub async fn full_sync<C: ConnectorCalls>(mut workers: Vec<C>, out: &Path) -> Result<SyncReport> {
+    anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
     let mut writer = C1zWriter::create(out).with_context(|| format!("cannot start writing {}", out.display()))?;
-    let types = connector.resource_types().await?;
+    let types = workers[0].resource_types().await?;
     let pb_types: BTreeMap<String, pb::ResourceType> =
         types.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
     for pb_type in pb_types.values() {
@@ -94,16 +100,15 @@ pub async fn full_sync(connector: &mut impl ConnectorCalls, out: &Path) -> Resul
     }
     let mut counts = Vec::new();
     for rt in &types {
-        let resources = list_all_resources(connector, &rt.id).await?;
+        let resources = list_all_resources(&mut workers[0], &rt.id).await?;
         tracing::info!(resource_type = %rt.id, count = resources.len(), "listed resources");
         counts.push(TypeCount::of(&rt.id, &resources));
-        for resource in &resources {
-            writer.put_resource(&convert::resource(resource))?;
+        let converted: Vec<pb::Resource> = resources.iter().map(convert::resource).collect();
+        for resource in &converted {
+            writer.put_resource(resource)?;
         }
         if !rt.skip_entitlements_and_grants {
-            for resource in &resources {
-                sync_entitlements_and_grants(connector, &mut writer, resource, &pb_types).await?;
-            }
+            workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &converted, &pb_types).await?;
         }
     }
     let summary = writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
@@ -123,20 +128,60 @@ async fn list_all_resources(connector: &mut impl ConnectorCalls, type_id: &str) 
     }
 }
 
-async fn sync_entitlements_and_grants(
-    connector: &mut impl ConnectorCalls,
+/// The entitlements and grants of one resource, as the contract returns them.
+struct Fetched {
+    entitlements: Vec<wit::Entitlement>,
+    grants: Vec<wit::Grant>,
+}
+
+/// Fetches every resource's entitlements and grants on all workers at once and writes them in
+/// resource order; gives the workers back.
+async fn sync_entitlements_and_grants<C: ConnectorCalls>(
+    workers: Vec<C>,
     writer: &mut C1zWriter,
-    resource: &wit::Resource,
+    resources: &[wit::Resource],
+    converted: &[pb::Resource],
     types: &BTreeMap<String, pb::ResourceType>,
-) -> Result<()> {
-    let on = convert::resource(resource);
+) -> Result<Vec<C>> {
+    let mut idle = workers;
+    let mut running = FuturesUnordered::new();
+    let mut ready: BTreeMap<usize, Fetched> = BTreeMap::new();
+    let (mut next_to_start, mut next_to_write) = (0, 0);
+    while next_to_write < resources.len() {
+        while next_to_start < resources.len() {
+            let Some(mut worker) = idle.pop() else { break };
+            let index = next_to_start;
+            running.push(async move {
+                let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index]).await;
+                (index, worker, fetched)
+            });
+            next_to_start += 1;
+        }
+        let Some((index, worker, fetched)) = running.next().await else { break };
+        idle.push(worker);
+        ready.insert(index, fetched?);
+        while let Some(fetched) = ready.remove(&next_to_write) {
+            let on = &converted[next_to_write];
+            for entitlement in &fetched.entitlements {
+                writer.put_entitlement(&convert::entitlement(entitlement, on, types))?;
+            }
+            for grant in &fetched.grants {
+                writer.put_grant(&convert::grant(grant, on))?;
+            }
+            next_to_write += 1;
+        }
+    }
+    drop(running);
+    Ok(idle)
+}
+
+async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource) -> Result<Fetched> {
     let call = format!("{}:{}", resource.id.resource_type, resource.id.resource);
+    let mut fetched = Fetched { entitlements: Vec::new(), grants: Vec::new() };
     let mut token: Option<String> = None;
     loop {
         let page = connector.list_entitlements(resource, token.as_deref()).await?;
-        for entitlement in &page.items {
-            writer.put_entitlement(&convert::entitlement(entitlement, &on, types))?;
-        }
+        fetched.entitlements.extend(page.items);
         match next_token(token.as_deref(), page.next_page_token, &format!("list-entitlements({call})"))? {
             Some(next) => token = Some(next),
             None => break,
@@ -145,12 +190,10 @@ async fn sync_entitlements_and_grants(
     let mut token: Option<String> = None;
     loop {
         let page = connector.list_grants(resource, token.as_deref()).await?;
-        for grant in &page.items {
-            writer.put_grant(&convert::grant(grant, &on))?;
-        }
+        fetched.grants.extend(page.items);
         match next_token(token.as_deref(), page.next_page_token, &format!("list-grants({call})"))? {
             Some(next) => token = Some(next),
-            None => return Ok(()),
+            None => return Ok(fetched),
         }
     }
 }

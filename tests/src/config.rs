@@ -3,6 +3,7 @@
 //! `Capability`) that decides which endpoints exist.
 
 use crate::dataset::Dataset;
+use crate::fault_plan::FaultPlan;
 
 /// How `_links.next` (and `_links.base`) are written in page envelopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +51,9 @@ pub struct SimConfig {
     /// active users, so creating one more answers 402.
     pub licence_seats: Option<usize>,
     pub dataset: Dataset,
+    /// Faults injected into every request (default: none); see [`FaultPlan`]. Change it at
+    /// runtime with `Simulator::set_faults`.
+    pub faults: FaultPlan,
 }
 
 impl Default for SimConfig {
@@ -66,6 +70,7 @@ impl Default for SimConfig {
             rpc_entity_prefers_group: false,
             licence_seats: None,
             dataset: Dataset::generate(25),
+            faults: FaultPlan::default(),
         }
     }
 }

@@ -5,13 +5,17 @@
 //! Modules: `config` (knobs, version gating), `dataset` (initial users, groups, spaces,
 //! permissions and the expected sync result), `permissions` (space permission keys), `state` (shared
 //! mutable state), `auth`, `request`/`responses` (HTTP plumbing), `paging`, `routes`
-//! (endpoints), `recording` (request log, faults), `server` (the running simulator),
+//! (endpoints), `recording` (request log, one-shot faults), `fault_plan` (configurable
+//! faults: latency, 429/503, dropped connections, broken bodies, a token bucket),
+//! `connection` (connections the fault plan can cut), `server` (the running simulator),
 //! `xsrf` (the X-Atlassian-Token rule for writes), `mutations` (membership, permission and
 //! user writes to the directory), `new_user` (create-user validation).
 
 pub mod auth;
 pub mod config;
+pub mod connection;
 pub mod dataset;
+pub mod fault_plan;
 pub mod mutations;
 pub mod new_user;
 pub mod paging;
@@ -37,6 +41,7 @@ pub use dataset::{
 pub use mutations::WriteError;
 pub use new_user::{FieldError, NewUser};
 pub use permissions::{SPACE_PERMISSION_KEYS, is_known_key, legacy_key, rest_operation};
+pub use fault_plan::{FaultPlan, MALFORMED_BODY, TokenBucket};
 pub use recording::{Fault, RecordedRequest};
 pub use server::{Simulator, router};
 pub use state::{Directory, SimState};

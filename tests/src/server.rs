@@ -1,6 +1,6 @@
-//! The HTTP server: one axum fallback handler that records every request, answers queued
-//! faults, enforces the context path and authentication, then routes; plus the
-//! [`Simulator`] handle that starts and stops it.
+//! The HTTP server: one axum fallback handler that records (and numbers) every request,
+//! answers queued one-shot faults, applies the fault plan, enforces the context path and
+//! authentication, then routes; plus the [`Simulator`] handle that starts and stops it.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::net::TcpListener;
@@ -16,6 +16,11 @@ use tokio::sync::oneshot;
 
 use crate::auth::{AuthFailure, authenticate};
 use crate::config::SimConfig;
+use crate::connection::{CutSwitch, CuttableListener};
+use crate::fault_plan::{
+    FaultPlan, PlanAction, add_missing_headers, dropped_response, is_json, malformed_response,
+    truncated,
+};
 use crate::dataset::{SimPermission, SimUser};
 use crate::recording::{Fault, RecordedRequest};
 use crate::request::{SimRequest, normalize_path, parse_query, path_below_context};
@@ -35,12 +40,43 @@ pub fn router(state: Arc<SimState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<SimState>>, request: Request) -> HttpResponse {
+    let cut_switch = request
+        .extensions()
+        .get::<ConnectInfo<CutSwitch>>()
+        .map(|info| info.0.clone());
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .unwrap_or_default();
-    let index = state.record(record_of(&parts, &body));
-    let response = answer(&state, &parts, body);
+    let (index, number) = state.record_numbered(record_of(&parts, &body));
+    let decision = state.plan_decision(number);
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    let mut response = if let Some(fault) = state.take_fault() {
+        fault.to_response()
+    } else {
+        match decision.action {
+            PlanAction::Drop => {
+                state.set_recorded_status(index, 0);
+                if let Some(switch) = cut_switch {
+                    switch.cut();
+                }
+                return dropped_response();
+            }
+            PlanAction::Fault(fault) => fault.to_response(),
+            PlanAction::Malformed => malformed_response(),
+            PlanAction::Route { truncate } => {
+                let response = answer(&state, &parts, body);
+                if truncate && is_json(&response) {
+                    truncated(response).await
+                } else {
+                    response
+                }
+            }
+        }
+    };
+    add_missing_headers(&mut response, &decision.bucket_headers);
     state.set_recorded_status(index, response.status().as_u16());
     response
 }
@@ -68,10 +104,8 @@ fn record_of(parts: &Parts, body: &Bytes) -> RecordedRequest {
     }
 }
 
+/// Normal routing (queued faults and the fault plan are handled by the caller).
 fn answer(state: &SimState, parts: &Parts, body: Bytes) -> HttpResponse {
-    if let Some(fault) = state.take_fault() {
-        return fault.to_response();
-    }
     let Some(path) = path_below_context(parts.uri.path(), &state.context_path) else {
         return not_found(accepts_json(parts));
     };
@@ -223,6 +257,24 @@ impl Simulator {
         self.state.queue_faults(faults);
     }
 
+    /// Replaces the fault plan at runtime (e.g. sync once clean, then again with faults
+    /// against the same state). The new plan numbers requests from 1 again, starting with
+    /// the next one; a token bucket starts full. Queued one-shot faults still come first.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        self.state.set_fault_plan(plan);
+    }
+
+    /// The fault plan in force.
+    pub fn faults(&self) -> FaultPlan {
+        self.state.fault_plan()
+    }
+
+    /// How many requests the server has received (all of them, faulted or not; not reset by
+    /// [`Simulator::clear_requests`]).
+    pub fn request_count(&self) -> u64 {
+        self.state.request_count()
+    }
+
     /// The live state, for tests that change the directory while the server runs.
     pub fn state(&self) -> &Arc<SimState> {
         &self.state
@@ -246,7 +298,8 @@ fn origin_of(addr: SocketAddr) -> String {
 
 /// Serves until `stopped` fires (or its sender is dropped); stops accepting at once.
 async fn serve(listener: TcpListener, state: Arc<SimState>, stopped: oneshot::Receiver<()>) {
-    let server = axum::serve(listener, router(state)).into_future();
+    let app = router(state).into_make_service_with_connect_info::<CutSwitch>();
+    let server = axum::serve(CuttableListener(listener), app).into_future();
     tokio::select! {
         result = server => {
             if let Err(error) = result {

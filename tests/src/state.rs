@@ -3,10 +3,12 @@
 //! tests use to check what writes changed.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::{FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
 use crate::dataset::{Dataset, SimGroup, SimPermission, SimSpace, SimUser};
+use crate::fault_plan::{FaultPlan, FaultRuntime, PlanDecision};
 use crate::recording::{Fault, RecordedRequest};
 
 /// The mutable content of the simulated Confluence.
@@ -77,6 +79,9 @@ pub struct SimState {
     directory: RwLock<Directory>,
     log: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<VecDeque<Fault>>,
+    /// Requests received so far (numbered under the log lock, so log order = number order).
+    request_count: AtomicU64,
+    fault_plan: Mutex<FaultRuntime>,
 }
 
 impl SimState {
@@ -88,9 +93,11 @@ impl SimState {
             directory: RwLock::new(Directory::from_dataset(&config.dataset)),
             version,
             origin,
-            config,
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
+            request_count: AtomicU64::new(0),
+            fault_plan: Mutex::new(FaultRuntime::new(config.faults.clone(), 0)),
+            config,
         })
     }
 
@@ -118,11 +125,47 @@ impl SimState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn fault_runtime(&self) -> MutexGuard<'_, FaultRuntime> {
+        self.fault_plan
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Appends a request to the log; returns its index so the status can be filled in later.
+    /// Counts the request (see [`SimState::request_count`]).
     pub fn record(&self, request: RecordedRequest) -> usize {
+        self.record_numbered(request).0
+    }
+
+    /// Appends a request to the log and numbers it: returns (log index, request number,
+    /// 1-based over the server's lifetime). Numbers follow log order.
+    pub fn record_numbered(&self, request: RecordedRequest) -> (usize, u64) {
         let mut log = self.log();
+        let number = self.request_count.fetch_add(1, Ordering::SeqCst) + 1;
         log.push(request);
-        log.len() - 1
+        (log.len() - 1, number)
+    }
+
+    /// How many requests were received so far (not reset by clearing the log).
+    pub fn request_count(&self) -> u64 {
+        self.request_count.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the fault plan. Its request numbering starts again at 1 with the next
+    /// request, and its token bucket (if any) starts full.
+    pub fn set_fault_plan(&self, plan: FaultPlan) {
+        let mut runtime = self.fault_runtime();
+        *runtime = FaultRuntime::new(plan, self.request_count());
+    }
+
+    /// The fault plan in force.
+    pub fn fault_plan(&self) -> FaultPlan {
+        self.fault_runtime().plan().clone()
+    }
+
+    /// What the fault plan does with the request numbered `number`.
+    pub(crate) fn plan_decision(&self, number: u64) -> PlanDecision {
+        self.fault_runtime().decide(number)
     }
 
     pub fn set_recorded_status(&self, index: usize, status: u16) {

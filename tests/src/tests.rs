@@ -54,10 +54,12 @@ async fn get(
     if let Some(accept) = accept {
         builder = builder.header("accept", accept);
     }
-    let response = router(Arc::clone(state))
-        .oneshot(builder.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    exchange(state, builder.body(Body::empty()).unwrap()).await
+}
+
+/// Sends one request through a fresh router (no socket) and collects the whole reply.
+async fn exchange(state: &Arc<SimState>, request: Request<Body>) -> Reply {
+    let response = router(Arc::clone(state)).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -605,3 +607,4 @@ async fn async_simulator_serves_over_tcp() {
 
 mod directory;
 mod writes;
+mod fault_plan;

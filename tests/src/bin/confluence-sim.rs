@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::Parser;
-use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator};
+use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, Simulator};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +30,27 @@ struct Args {
     /// Server-side clamp of `limit`.
     #[arg(long, default_value_t = 200)]
     max_limit: usize,
+    /// Milliseconds added to every response.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Every Nth request answers 429 with Retry-After and X-RateLimit-* headers.
+    #[arg(long)]
+    rate_limit_every: Option<u64>,
+    /// Every Nth request answers 503 with Retry-After.
+    #[arg(long)]
+    unavailable_every: Option<u64>,
+    /// Retry-After seconds of the injected 429/503 answers.
+    #[arg(long = "retry-after", default_value_t = 0)]
+    retry_after: u64,
+    /// Every Nth request: the connection is closed without any response.
+    #[arg(long)]
+    drop_every: Option<u64>,
+    /// Every Nth JSON answer is cut in half (200, invalid JSON).
+    #[arg(long)]
+    truncate_every: Option<u64>,
+    /// Every Nth request answers 200 with a malformed body.
+    #[arg(long)]
+    malformed_every: Option<u64>,
 }
 
 fn config_from(args: &Args) -> SimConfig {
@@ -38,6 +59,16 @@ fn config_from(args: &Args) -> SimConfig {
         context_path: args.context_path.clone(),
         max_limit: args.max_limit,
         dataset: Dataset::generate(args.users),
+        faults: FaultPlan {
+            latency_ms: args.latency_ms,
+            rate_limit_every: args.rate_limit_every,
+            unavailable_every: args.unavailable_every,
+            retry_after_seconds: args.retry_after,
+            drop_every: args.drop_every,
+            truncate_every: args.truncate_every,
+            malformed_every: args.malformed_every,
+            ..FaultPlan::default()
+        },
         ..SimConfig::default()
     }
 }

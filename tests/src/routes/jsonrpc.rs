@@ -123,6 +123,15 @@ fn call(
     }
 }
 
+/// HTTP 403 (error code 403) with `message` unless the caller is an administrator.
+pub(super) fn require_admin(caller: &Caller, message: &str) -> Result<(), RpcError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(RpcError::new(StatusCode::FORBIDDEN, 403, message))
+    }
+}
+
 pub(super) fn string_param<'a>(
     params: &'a [Value],
     index: usize,
@@ -140,13 +149,10 @@ fn space_permission_sets(
     caller: &Caller,
     params: &[Value],
 ) -> Result<Value, RpcError> {
-    if !caller.is_admin() {
-        return Err(RpcError::new(
-            StatusCode::FORBIDDEN,
-            403,
-            "You do not have permission to view the permissions of this space",
-        ));
-    }
+    require_admin(
+        caller,
+        "You do not have permission to view the permissions of this space",
+    )?;
     let key = string_param(params, 0, "spaceKey")?;
     let directory = state.directory();
     let space = directory

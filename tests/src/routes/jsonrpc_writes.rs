@@ -8,10 +8,9 @@
 //! `entity` is a username or group name; [`crate::SimConfig::rpc_entity_prefers_group`]
 //! decides when both exist.
 
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::jsonrpc::{RpcError, string_param};
+use super::jsonrpc::{RpcError, require_admin, string_param};
 use crate::auth::Caller;
 use crate::dataset::Subject;
 use crate::mutations::WriteError;
@@ -40,13 +39,10 @@ pub(super) fn call(
     method: &str,
     params: &[Value],
 ) -> Result<Value, RpcError> {
-    if !caller.is_admin() {
-        return Err(RpcError::new(
-            StatusCode::FORBIDDEN,
-            403,
-            "You do not have permission to perform this operation",
-        ));
-    }
+    require_admin(
+        caller,
+        "You do not have permission to perform this operation",
+    )?;
     let prefers_group = state.config.rpc_entity_prefers_group;
     let seats = state.config.licence_seats;
     let mut directory = state.directory_mut();
@@ -101,12 +97,7 @@ fn entity_permission(
     change: Change,
 ) -> Result<(), RpcError> {
     let key = string_param(params, 0, "permission")?.to_string();
-    let entity = string_param(params, 1, "remoteEntityName")?;
-    let space = string_param(params, 2, "spaceKey")?;
-    let subject = directory
-        .entity_subject(entity, prefers_group)
-        .map_err(rpc_error)?;
-    apply(directory, space, &[key], &subject, change)
+    apply_to_entity(directory, params, &[key], prefers_group, change)
 }
 
 /// `[["PERMKEY",...],"entity","SPACEKEY"]`.
@@ -116,12 +107,24 @@ fn entity_permissions(
     prefers_group: bool,
 ) -> Result<(), RpcError> {
     let keys = string_list_param(params, 0, "permissions")?;
+    apply_to_entity(directory, params, &keys, prefers_group, Change::Grant)
+}
+
+/// The shared tail of `[permission(s),"entity","SPACEKEY"]`: resolves `entity` (param 1)
+/// and applies `keys` to it in the space (param 2).
+fn apply_to_entity(
+    directory: &mut Directory,
+    params: &[Value],
+    keys: &[String],
+    prefers_group: bool,
+    change: Change,
+) -> Result<(), RpcError> {
     let entity = string_param(params, 1, "remoteEntityName")?;
     let space = string_param(params, 2, "spaceKey")?;
     let subject = directory
         .entity_subject(entity, prefers_group)
         .map_err(rpc_error)?;
-    apply(directory, space, &keys, &subject, Change::Grant)
+    apply(directory, space, keys, &subject, change)
 }
 
 /// `["PERMKEY","SPACEKEY"]`.

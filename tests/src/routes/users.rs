@@ -11,7 +11,7 @@ use crate::dataset::SimUser;
 use crate::paging::{PageRequest, page_envelope, page_of, paged_response};
 use crate::request::SimRequest;
 use crate::responses::{HttpResponse, bad_request, forbidden, ok_json, rest_error};
-use crate::state::SimState;
+use crate::state::{Directory, SimState};
 
 const USER_LIST_PATH: &str = "/rest/api/user/list";
 const MEMBER_OF_PATH: &str = "/rest/api/user/memberof";
@@ -79,18 +79,9 @@ pub fn single_user(state: &SimState, request: &SimRequest, caller: &Caller) -> H
         );
     }
     let directory = state.directory();
-    let found = match (request.param("key"), request.param("username")) {
-        (Some(key), _) => directory.user_by_key(key),
-        (None, Some(username)) => directory.user_by_username(username),
-        (None, None) => return bad_request("A username or a key must be supplied", wants_json),
-    };
-    match found {
-        Some(user) => ok_json(&single_user_json(state, user, request.expands("status"))),
-        None => rest_error(
-            StatusCode::NOT_FOUND,
-            &user_not_found_message(request),
-            wants_json,
-        ),
+    match requested_user(&directory, request) {
+        Ok(user) => ok_json(&single_user_json(state, user, request.expands("status"))),
+        Err(response) => response,
     }
 }
 
@@ -104,17 +95,9 @@ pub fn member_of(state: &SimState, request: &SimRequest, caller: &Caller) -> Htt
         );
     }
     let directory = state.directory();
-    let found = match (request.param("key"), request.param("username")) {
-        (Some(key), _) => directory.user_by_key(key),
-        (None, Some(username)) => directory.user_by_username(username),
-        (None, None) => return bad_request("A username or a key must be supplied", wants_json),
-    };
-    let Some(user) = found else {
-        return rest_error(
-            StatusCode::NOT_FOUND,
-            &user_not_found_message(request),
-            wants_json,
-        );
+    let user = match requested_user(&directory, request) {
+        Ok(user) => user,
+        Err(response) => return response,
     };
     let groups = directory.groups_of(&user.username);
     paged_response(
@@ -178,6 +161,32 @@ fn active_user_json(user: &SimUser, expand_status: bool) -> Value {
 
 fn may_list_users(caller: &Caller) -> bool {
     caller.user().is_some_and(|user| !user.is_unlicensed())
+}
+
+/// The user named by the `key` (preferred) or `username` parameter: 400 when neither is
+/// supplied, 404 RestError when no such user exists.
+fn requested_user<'d>(
+    directory: &'d Directory,
+    request: &SimRequest,
+) -> Result<&'d SimUser, HttpResponse> {
+    let wants_json = request.wants_json();
+    let found = match (request.param("key"), request.param("username")) {
+        (Some(key), _) => directory.user_by_key(key),
+        (None, Some(username)) => directory.user_by_username(username),
+        (None, None) => {
+            return Err(bad_request(
+                "A username or a key must be supplied",
+                wants_json,
+            ));
+        }
+    };
+    found.ok_or_else(|| {
+        rest_error(
+            StatusCode::NOT_FOUND,
+            &user_not_found_message(request),
+            wants_json,
+        )
+    })
 }
 
 fn user_not_found_message(request: &SimRequest) -> String {

@@ -20,17 +20,7 @@ async fn post(state: &Arc<SimState>, uri: &str, authorization: &str, body: &str)
         .header("accept", JSON)
         .body(Body::from(body.to_string()))
         .unwrap();
-    let response = router(Arc::clone(state)).oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    exchange(state, request).await
 }
 
 /// Follows `next` links from `first_uri` as admin; returns every item of every page.

@@ -41,17 +41,7 @@ async fn send(
         builder = builder.header(*name, *value);
     }
     let request = builder.body(Body::from(body.to_string())).unwrap();
-    let response = router(Arc::clone(state)).oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    exchange(state, request).await
 }
 
 /// A JSON-bodied write by `authorization`.

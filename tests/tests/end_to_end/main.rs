@@ -5,11 +5,13 @@
 //! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU);
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
-//! - `provisioning`: grant, revoke and create-account on every version profile.
+//! - `provisioning`: grant, revoke and create-account on every version profile;
+//! - `resilience`: retries, rate limits, bad answers, concurrency.
 
 mod access_model;
 mod c1z_file;
 mod provisioning;
+mod resilience;
 mod sandbox;
 mod sync;
 mod util;

@@ -1,0 +1,88 @@
+//! Unattended runs: rate limits, unavailability and bad answers from the server; concurrency
+//! that does not change the output.
+
+use crate::util::{Run, run_host};
+use baton_c1z::C1zReader;
+use confluence_sim::{ADMIN_TOKEN, Dataset, Fault, SimConfig, Simulator};
+use prost::Message;
+use std::path::Path;
+
+fn simulator(version: &str) -> Simulator {
+    Simulator::start_background(SimConfig { version: version.into(), max_limit: 7, dataset: Dataset::generate(40), ..SimConfig::default() })
+        .unwrap()
+}
+
+fn sync(sim: &Simulator, file: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["--file", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_host(&args, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)])
+}
+
+/// Everything in a file except what differs by design between runs (sync id, timestamps), in
+/// row order.
+fn content(file: &Path) -> Vec<Vec<u8>> {
+    let reader = C1zReader::open(file).unwrap();
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    rows.extend(reader.resource_types().unwrap().iter().map(Message::encode_to_vec));
+    rows.extend(reader.resources(None).unwrap().iter().map(Message::encode_to_vec));
+    rows.extend(reader.entitlements().unwrap().iter().map(Message::encode_to_vec));
+    rows.extend(reader.grants().unwrap().iter().map(Message::encode_to_vec));
+    rows
+}
+
+#[test]
+fn concurrency_does_not_change_the_file() {
+    for version in ["8.5.0", "10.2.0"] {
+        let sim = simulator(version);
+        let dir = tempfile::tempdir().unwrap();
+        let (one, many) = (dir.path().join("one.c1z"), dir.path().join("many.c1z"));
+        assert!(sync(&sim, &one, &["--concurrency", "1"]).success);
+        let run = sync(&sim, &many, &["--concurrency", "8"]);
+        assert!(run.success, "{}", run.output());
+        let (a, b) = (content(&one), content(&many));
+        assert!(a.len() > 300, "{version}: a real dataset ({} rows)", a.len());
+        assert!(a == b, "{version}: --concurrency 1 and 8 wrote different content");
+    }
+}
+
+#[test]
+fn rate_limits_and_unavailability_are_retried_to_the_same_result() {
+    let sim = simulator("9.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let (clean, stormy) = (dir.path().join("clean.c1z"), dir.path().join("stormy.c1z"));
+    assert!(sync(&sim, &clean, &[]).success);
+    let storm = vec![Fault::rate_limited(0), Fault::unavailable(0), Fault::rate_limited(0), Fault::unavailable(0), Fault::unavailable(0)];
+    sim.inject_faults(storm);
+    let run = sync(&sim, &stormy, &[]);
+    assert!(run.success, "{}", run.output());
+    assert!(run.stdout.contains("5 retries"), "{}", run.stdout);
+    assert!(content(&clean) == content(&stormy), "the same data despite the storm");
+}
+
+#[test]
+fn a_malformed_answer_fails_clearly_and_keeps_the_previous_file() {
+    let sim = simulator("9.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    assert!(sync(&sim, &file, &[]).success);
+    let before = std::fs::read(&file).unwrap();
+    let garbage = Fault { status: 200, headers: vec![("Content-Type".into(), "application/json".into())], body: r#"{"results": ["#.into() };
+    sim.inject_faults(vec![Fault::rate_limited(0), Fault::rate_limited(0), garbage]);
+    let run = sync(&sim, &file, &[]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("not the JSON expected"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the previous file is untouched");
+}
+
+#[test]
+fn retries_are_bounded_and_the_last_status_is_named() {
+    let sim = simulator("9.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    sim.inject_faults((0..10).map(|_| Fault::unavailable(0)).collect());
+    let run = sync(&sim, &file, &[]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
+    assert!(run.stderr.contains("giving up after the last attempt"), "{}", run.stderr);
+    assert_eq!(sim.requests().len(), 6, "six attempts, then stop");
+}
