@@ -162,12 +162,13 @@ async fn one_shot_change(runtime: &Runtime, limits: &Limits, settings: Settings,
 async fn one_shot_sync(runtime: &Runtime, limits: &Limits, concurrency: usize, settings: Settings, file: &Path) -> Result<()> {
     tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
     let started = Instant::now();
+    let fingerprint = serde_json::to_string(&settings.guest_config)?;
     let context = run_context(settings);
     let mut workers = vec![connected_instance(runtime, limits, &context).await?];
     for _ in 1..concurrency {
         workers.push(runtime.instantiate(context.clone(), limits).await?);
     }
-    let report = sync::full_sync(workers, file).await?;
+    let report = sync::full_sync(workers, file, &context.kv, &fingerprint).await?;
     let summary = &report.summary;
     let (requests, retries, rate_limit_waits, waited_ms) = context.hooks.stats().snapshot();
     tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");

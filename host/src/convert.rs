@@ -204,9 +204,26 @@ pub fn wit_resource(r: &pb::Resource) -> wit::Resource {
         status: wit_status(r.status.as_ref().map(|s| s.status).unwrap_or(0)),
         user,
         group,
-        profile: Vec::new(),
-        external_link: None,
+        profile: wit_profile(r.profile.as_ref()),
+        external_link: baton_c1z::find_annotation::<pb::ExternalLink>(&r.annotations).ok().flatten().map(|l| l.url),
     }
+}
+
+fn wit_profile(profile: Option<&prost_types::Struct>) -> Vec<wit::ProfileField> {
+    let Some(profile) = profile else { return Vec::new() };
+    profile
+        .fields
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = match value.kind.as_ref()? {
+                Kind::StringValue(s) => wit::ProfileValue::Text(s.clone()),
+                Kind::NumberValue(n) => wit::ProfileValue::Number(*n),
+                Kind::BoolValue(b) => wit::ProfileValue::Flag(*b),
+                _ => return None,
+            };
+            Some(wit::ProfileField { key: key.clone(), value })
+        })
+        .collect()
 }
 
 fn wit_status(status: i32) -> wit::Status {

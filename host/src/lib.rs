@@ -8,7 +8,7 @@
 //! - [`policy`]: the outgoing-request hook (egress allow-list + credential injection), with
 //!   [`retry`]: classify / schedule / pace for 429, 503, resets and timeouts.
 //! - [`runtime`]: wasmtime engine, linker, limits, typed calls into an instance.
-//! - [`sync`]: the connector-agnostic sync engine; [`convert`]: contract types -> protobuf.
+//! - [`sync`]: the connector-agnostic, resumable sync engine; [`store`]: the per-sync store; [`convert`]: contract types -> protobuf.
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
 //!   document computed from the component's declarations.
 //! - [`provision`]: one-shot grant, revoke and create-account, looked up in a `.c1z`.
@@ -23,4 +23,5 @@ pub mod provision;
 pub mod retry;
 pub mod runtime;
 pub mod settings;
+pub mod store;
 pub mod sync;

@@ -9,11 +9,12 @@
 //! and must not be used again.
 
 use crate::policy::EgressHooks;
+use crate::store::SharedStore;
 use anyhow::{Context, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, UpdateDeadline};
@@ -69,7 +70,7 @@ pub struct InstanceContext {
     /// Egress policy and credentials for outgoing requests.
     pub hooks: EgressHooks,
     /// The per-sync key-value store.
-    pub kv: Arc<Mutex<HashMap<String, String>>>,
+    pub kv: SharedStore,
 }
 
 impl Runtime {
@@ -181,7 +182,7 @@ pub struct State {
     table: ResourceTable,
     hooks: EgressHooks,
     config: Arc<BTreeMap<String, String>>,
-    kv: Arc<Mutex<HashMap<String, String>>>,
+    kv: SharedStore,
     memory: MemoryCap,
     cpu: CpuBudget,
 }
@@ -266,12 +267,12 @@ impl baton::connector::log::Host for State {
 
 impl baton::connector::kv::Host for State {
     fn get(&mut self, key: String) -> Option<String> {
-        self.kv.lock().ok()?.get(&key).cloned()
+        self.kv.lock().ok()?.get(&key)
     }
 
     fn set(&mut self, key: String, value: String) {
         if let Ok(mut kv) = self.kv.lock() {
-            kv.insert(key, value);
+            kv.set(key, value);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The sync engine. It knows baton's model, not Confluence: resource types, then each type's
 //! resources page by page, then each resource's entitlements and grants, written into a
-//! `.c1z`. It guards against connector bugs (a page token that does not change) and reports
-//! counts. The output file is replaced only when the whole sync succeeded: on any error the
-//! writer is dropped, which leaves the previous file untouched.
+//! `.c1z`, checkpointed so a killed run resumes. It guards against connector bugs (a page
+//! token that does not change) and reports counts. The output file is replaced only when the
+//! whole sync succeeded: on any error the previous file is left untouched.
 
 use crate::convert;
 use crate::runtime::{CallError, Instance, wit};
@@ -11,6 +11,9 @@ use baton_c1z::{C1zWriter, Summary, pb};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use crate::store::SharedStore;
+use serde::{Deserialize, Serialize};
 
 use std::path::Path;
 
@@ -85,45 +88,137 @@ impl std::fmt::Display for TypeCount {
     }
 }
 
-/// Syncs everything the connector offers into a new `.c1z` at `out`, replacing it atomically.
-/// Resources are listed by the first worker; the entitlements and grants of different
-/// resources are fetched by all workers at once, and written in resource order, so the file does
+/// Where a sync is, saved with every checkpoint. Field names are stable: a newer program must
+/// read an older checkpoint (or refuse it by `version`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Progress {
+    version: u32,
+    /// What the sync is of (origin and options); a checkpoint of another sync is discarded.
+    fingerprint: String,
+    /// Resource types before this index are complete.
+    type_index: usize,
+    /// The current type's resources are all listed.
+    listed: bool,
+    /// The page token to continue listing from.
+    page_token: Option<String>,
+    /// Resources of the current type whose entitlements and grants are written.
+    resources_done: usize,
+}
+
+const PROGRESS_VERSION: u32 = 1;
+/// Least time between two checkpoints inside a phase (phase ends always checkpoint).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Saves progress with the store's changes, at most every [`CHECKPOINT_EVERY`] unless forced.
+struct Checkpoints<'a> {
+    store: &'a SharedStore,
+    last: Instant,
+}
+
+impl Checkpoints<'_> {
+    fn save(&mut self, writer: &mut C1zWriter, progress: &Progress, force: bool) -> Result<()> {
+        if !force && self.last.elapsed() < CHECKPOINT_EVERY {
+            return Ok(());
+        }
+        let changed = self.store.lock().map(|mut s| s.take_changed()).unwrap_or_default();
+        writer.checkpoint(&serde_json::to_string(progress)?, &changed)?;
+        self.last = Instant::now();
+        Ok(())
+    }
+}
+
+/// Syncs everything the connector offers into `out`, replacing it atomically when done.
+/// Progress is checkpointed beside `out`; if the process dies, the next run with the same
+/// `out` and `fingerprint` continues where the last checkpoint left off and ends with the same
+/// content. Resources are listed by the first worker; the entitlements and grants of different
+/// resources are fetched by all workers at once and written in resource order, so the file does
 /// not depend on how many workers there are.
-pub async fn full_sync<C: ConnectorCalls>(mut workers: Vec<C>, out: &Path) -> Result<SyncReport> {
+pub async fn full_sync<C: ConnectorCalls>(mut workers: Vec<C>, out: &Path, store: &SharedStore, fingerprint: &str) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
-    let mut writer = C1zWriter::create(out).with_context(|| format!("cannot start writing {}", out.display()))?;
+    let (mut writer, mut progress) = open_writer(out, store, fingerprint)?;
+    let mut checkpoints = Checkpoints { store, last: Instant::now() };
     let types = workers[0].resource_types().await?;
     let pb_types: BTreeMap<String, pb::ResourceType> =
         types.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
     for pb_type in pb_types.values() {
         writer.put_resource_type(pb_type)?;
     }
-    let mut counts = Vec::new();
-    for rt in &types {
-        let resources = list_all_resources(&mut workers[0], &rt.id).await?;
-        tracing::info!(resource_type = %rt.id, count = resources.len(), "listed resources");
-        counts.push(TypeCount::of(&rt.id, &resources));
-        let converted: Vec<pb::Resource> = resources.iter().map(convert::resource).collect();
-        for resource in &converted {
-            writer.put_resource(resource)?;
+    for (index, rt) in types.iter().enumerate().skip(progress.type_index) {
+        if !progress.listed {
+            list_all_resources(&mut workers[0], &rt.id, &mut writer, &mut progress, &mut checkpoints).await?;
         }
+        let stored = writer.resources_of_type(&rt.id)?;
+        tracing::info!(resource_type = %rt.id, count = stored.len(), "listed resources");
         if !rt.skip_entitlements_and_grants {
-            workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &converted, &pb_types).await?;
+            let resources: Vec<wit::Resource> = stored.iter().map(convert::wit_resource).collect();
+            workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &pb_types, &mut progress, &mut checkpoints).await?;
         }
+        progress = Progress { type_index: index + 1, ..Progress::fresh(fingerprint) };
+        checkpoints.save(&mut writer, &progress, true)?;
     }
+    let counts = types
+        .iter()
+        .map(|rt| Ok(TypeCount::of(&rt.id, &writer.resources_of_type(&rt.id)?.iter().map(convert::wit_resource).collect::<Vec<_>>())))
+        .collect::<Result<Vec<_>>>()?;
     let summary = writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
     Ok(SyncReport { summary, resource_types: counts })
 }
 
-async fn list_all_resources(connector: &mut impl ConnectorCalls, type_id: &str) -> Result<Vec<wit::Resource>> {
-    let mut all = Vec::new();
-    let mut token: Option<String> = None;
+impl Progress {
+    fn fresh(fingerprint: &str) -> Progress {
+        Progress { version: PROGRESS_VERSION, fingerprint: fingerprint.to_string(), ..Progress::default() }
+    }
+}
+
+/// The writer and where to start: a fresh sync, or the checkpoint of an interrupted one of the
+/// same kind (its store entries restored).
+fn open_writer(out: &Path, store: &SharedStore, fingerprint: &str) -> Result<(C1zWriter, Progress)> {
+    let (writer, saved) = C1zWriter::resume_or_create(out).with_context(|| format!("cannot start writing {}", out.display()))?;
+    let Some(saved) = saved else { return Ok((writer, Progress::fresh(fingerprint))) };
+    match serde_json::from_str::<Progress>(&saved) {
+        Ok(progress) if progress.version == PROGRESS_VERSION && progress.fingerprint == fingerprint => {
+            tracing::info!(sync_id = %writer.sync_id(), resource_type_index = progress.type_index, resources_done = progress.resources_done, "resuming an interrupted sync from its checkpoint");
+            if let Ok(mut store) = store.lock() {
+                store.restore(writer.session_entries()?);
+            }
+            Ok((writer, progress))
+        }
+        _ => {
+            tracing::info!("an interrupted sync of another configuration was found; starting over");
+            drop(writer);
+            discard_partial(out);
+            let (writer, _) = C1zWriter::resume_or_create(out)?;
+            Ok((writer, Progress::fresh(fingerprint)))
+        }
+    }
+}
+
+/// Removes the checkpoint of an interrupted sync beside `out`, if any.
+fn discard_partial(out: &Path) {
+    if let (Some(dir), Some(name)) = (out.parent(), out.file_name()) {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let _ = std::fs::remove_dir_all(dir.join(format!(".{}.partial", name.to_string_lossy())));
+    }
+}
+
+async fn list_all_resources(
+    connector: &mut impl ConnectorCalls,
+    type_id: &str,
+    writer: &mut C1zWriter,
+    progress: &mut Progress,
+    checkpoints: &mut Checkpoints<'_>,
+) -> Result<()> {
     loop {
-        let page = connector.list_resources(type_id, None, token.as_deref()).await?;
-        all.extend(page.items);
-        match next_token(token.as_deref(), page.next_page_token, &format!("list-resources({type_id})"))? {
-            Some(next) => token = Some(next),
-            None => return Ok(all),
+        let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
+        for resource in &page.items {
+            writer.put_resource(&convert::resource(resource))?;
+        }
+        let next = next_token(progress.page_token.as_deref(), page.next_page_token, &format!("list-resources({type_id})"))?;
+        progress.listed = next.is_none();
+        progress.page_token = next;
+        checkpoints.save(writer, progress, progress.listed)?;
+        if progress.listed {
+            return Ok(());
         }
     }
 }
@@ -142,11 +237,13 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
     resources: &[wit::Resource],
     converted: &[pb::Resource],
     types: &BTreeMap<String, pb::ResourceType>,
+    progress: &mut Progress,
+    checkpoints: &mut Checkpoints<'_>,
 ) -> Result<Vec<C>> {
     let mut idle = workers;
     let mut running = FuturesUnordered::new();
     let mut ready: BTreeMap<usize, Fetched> = BTreeMap::new();
-    let (mut next_to_start, mut next_to_write) = (0, 0);
+    let (mut next_to_start, mut next_to_write) = (progress.resources_done, progress.resources_done);
     while next_to_write < resources.len() {
         while next_to_start < resources.len() {
             let Some(mut worker) = idle.pop() else { break };
@@ -169,6 +266,8 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
                 writer.put_grant(&convert::grant(grant, on))?;
             }
             next_to_write += 1;
+            progress.resources_done = next_to_write;
+            checkpoints.save(writer, progress, false)?;
         }
     }
     drop(running);

@@ -86,11 +86,40 @@ pub struct Summary {
     pub file_bytes: u64,
 }
 
+/// Where the scratch database lives.
+enum Workdir {
+    /// A temporary directory, removed when the writer goes away.
+    Scratch(TempDir),
+    /// `.<name>.partial` beside the output: kept when the writer goes away unfinished (so a
+    /// later run can resume), removed once the output is written.
+    Resumable(PathBuf),
+}
+
+impl Workdir {
+    fn path(&self) -> &Path {
+        match self {
+            Workdir::Scratch(dir) => dir.path(),
+            Workdir::Resumable(dir) => dir,
+        }
+    }
+
+    /// Best effort: the output is complete even if scratch removal fails.
+    fn remove(self) {
+        match self {
+            Workdir::Scratch(dir) => drop(dir.close()),
+            Workdir::Resumable(dir) => drop(fs::remove_dir_all(dir)),
+        }
+    }
+}
+
+/// File in a resumable work directory that holds the caller's progress.
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
 /// Builds one full sync into a new `.c1z` file. See the module docs.
 pub struct C1zWriter {
     // Declared before `workdir` so the database closes before its directory is removed.
     conn: Connection,
-    workdir: TempDir,
+    workdir: Workdir,
     db_path: PathBuf,
     out: PathBuf,
     sync_id: String,
@@ -127,9 +156,29 @@ impl C1zWriter {
             .prefix(".c1z-build-")
             .tempdir_in(&dir)
             .map_err(io_err("creating a scratch directory in", &dir))?;
+        Self::start(out, Workdir::Scratch(workdir), FAST_PRAGMAS)
+    }
+
+    /// Like [`create`](Self::create), but the scratch database lives in `.<name>.partial`
+    /// beside `out` with a journal that survives the process being killed, and
+    /// [`checkpoint`](Self::checkpoint) makes progress durable. If an unfinished sync is found
+    /// there, it is reopened and the caller's last checkpoint is returned with it.
+    pub fn resume_or_create(out: &Path) -> Result<(C1zWriter, Option<String>), WriteError> {
+        let dir = output_dir(out)?;
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let workdir = dir.join(format!(".{name}.partial"));
+        if let Some(resumed) = Self::reopen(out, &workdir)? {
+            return Ok(resumed);
+        }
+        let _ = fs::remove_dir_all(&workdir);
+        fs::create_dir_all(&workdir).map_err(io_err("creating the work directory", &workdir))?;
+        Ok((Self::start(out, Workdir::Resumable(workdir), DURABLE_PRAGMAS)?, None))
+    }
+
+    fn start(out: &Path, workdir: Workdir, pragmas: &str) -> Result<C1zWriter, WriteError> {
         let db_path = workdir.path().join("db");
         let conn = Connection::open(&db_path).map_err(sqlite("creating the scratch database"))?;
-        prepare_database(&conn)?;
+        prepare_database(&conn, pragmas)?;
         let sync_id = Ksuid::new(None, None).to_string();
         insert_sync_run(&conn, &sync_id)?;
         conn.execute_batch("BEGIN")
@@ -142,6 +191,89 @@ impl C1zWriter {
             sync_id,
             rows_since_commit: 0,
         })
+    }
+
+    /// The unfinished sync in `workdir` with its checkpoint, if both are there and readable.
+    fn reopen(out: &Path, workdir: &Path) -> Result<Option<(C1zWriter, Option<String>)>, WriteError> {
+        let (db_path, checkpoint_path) = (workdir.join("db"), workdir.join(CHECKPOINT_FILE));
+        let (Ok(checkpoint), true) = (fs::read_to_string(&checkpoint_path), db_path.is_file()) else {
+            return Ok(None);
+        };
+        let Ok(conn) = Connection::open(&db_path) else { return Ok(None) };
+        if conn.execute_batch(DURABLE_PRAGMAS).is_err() {
+            return Ok(None);
+        }
+        let sync_id: Option<String> = conn
+            .query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0))
+            .ok();
+        let Some(sync_id) = sync_id else { return Ok(None) };
+        conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
+        let writer = C1zWriter {
+            conn,
+            workdir: Workdir::Resumable(workdir.to_path_buf()),
+            db_path,
+            out: out.to_path_buf(),
+            sync_id,
+            rows_since_commit: 0,
+        };
+        Ok(Some((writer, Some(checkpoint))))
+    }
+
+    /// Makes everything written so far durable together with the caller's `progress` (returned
+    /// by [`resume_or_create`](Self::resume_or_create) after a crash) and `session` entries (the
+    /// connector's per-sync store, kept in `v1_connector_sessions` until the sync finishes).
+    pub fn checkpoint(&mut self, progress: &str, session: &[(String, String)]) -> Result<(), WriteError> {
+        {
+            let mut upsert = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO v1_connector_sessions (sync_id, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(sync_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(sqlite("saving session entries"))?;
+            for (key, value) in session {
+                upsert.execute(params![self.sync_id, key, value.as_bytes()]).map_err(sqlite("saving session entries"))?;
+            }
+        }
+        self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite("committing a checkpoint"))?;
+        self.rows_since_commit = 0;
+        let path = self.workdir.path().join(CHECKPOINT_FILE);
+        let staged = self.workdir.path().join("checkpoint.json.tmp");
+        fs::write(&staged, progress).map_err(io_err("writing the checkpoint", &staged))?;
+        File::open(&staged).and_then(|f| f.sync_all()).map_err(io_err("syncing the checkpoint", &staged))?;
+        fs::rename(&staged, &path).map_err(io_err("saving the checkpoint", &path))
+    }
+
+    /// The session entries saved by earlier checkpoints of this sync.
+    pub fn session_entries(&self) -> Result<Vec<(String, String)>, WriteError> {
+        let mut query = self
+            .conn
+            .prepare("SELECT key, value FROM v1_connector_sessions WHERE sync_id = ?1")
+            .map_err(sqlite("reading session entries"))?;
+        let rows = query
+            .query_map([&self.sync_id], |row| {
+                let value: Vec<u8> = row.get(1)?;
+                Ok((row.get::<_, String>(0)?, String::from_utf8_lossy(&value).into_owned()))
+            })
+            .map_err(sqlite("reading session entries"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sqlite("reading session entries"))
+    }
+
+    /// The resources of one type written so far, in the order they were first written.
+    pub fn resources_of_type(&self, resource_type: &str) -> Result<Vec<pb::Resource>, WriteError> {
+        let mut query = self
+            .conn
+            .prepare("SELECT data FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2 ORDER BY id")
+            .map_err(sqlite("reading resources back"))?;
+        let blobs = query
+            .query_map(params![self.sync_id, resource_type], |row| row.get::<_, Vec<u8>>(0))
+            .map_err(sqlite("reading resources back"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sqlite("reading resources back"))?;
+        blobs
+            .iter()
+            .map(|blob| pb::Resource::decode(blob.as_slice()).map_err(|_| invalid("resource", resource_type, "its stored row does not decode")))
+            .collect()
     }
 
     /// The KSUID of the sync being written.
@@ -287,14 +419,18 @@ impl C1zWriter {
             sync_id,
             ..
         } = self;
+        conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id])
+            .map_err(sqlite("clearing session entries"))?;
         end_sync(&conn, &sync_id)?;
         let mut summary = count_rows(&conn, &sync_id)?;
+        // Fold any write-ahead log into the database file: the payload is that file alone.
+        conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+            .map_err(sqlite("closing the journal"))?;
         conn.close()
             .map_err(|(_, e)| sqlite("closing the scratch database")(e))?;
         summary.database_bytes = file_len(&db_path)?;
         summary.file_bytes = write_c1z_atomically(&db_path, summary.database_bytes, &out)?;
-        // Best effort: the output is complete even if scratch removal fails.
-        let _ = workdir.close();
+        workdir.remove();
         Ok(summary)
     }
 
@@ -341,15 +477,21 @@ fn staging_path(out: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Fast, crash-unsafe settings (the scratch db is thrown away on failure),
-/// the tables, and the unique indexes the upserts rely on.
-fn prepare_database(conn: &Connection) -> Result<(), WriteError> {
-    conn.execute_batch(
-        "PRAGMA journal_mode = OFF;
-         PRAGMA synchronous = OFF;
-         PRAGMA locking_mode = EXCLUSIVE;
-         PRAGMA cache_size = -65536;",
-    )
+/// Fast, crash-unsafe settings, for a scratch db that is thrown away on failure.
+const FAST_PRAGMAS: &str = "PRAGMA journal_mode = OFF;
+     PRAGMA synchronous = OFF;
+     PRAGMA locking_mode = EXCLUSIVE;
+     PRAGMA cache_size = -65536;";
+
+/// Settings that survive the process being killed (not a power cut) at a small cost.
+const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+     PRAGMA synchronous = NORMAL;
+     PRAGMA locking_mode = EXCLUSIVE;
+     PRAGMA cache_size = -65536;";
+
+/// The settings, the tables, and the unique indexes the upserts rely on.
+fn prepare_database(conn: &Connection, pragmas: &str) -> Result<(), WriteError> {
+    conn.execute_batch(pragmas)
     .map_err(sqlite("configuring the scratch database"))?;
     conn.execute_batch(schema::TABLES)
         .map_err(sqlite("creating tables"))?;

@@ -396,3 +396,41 @@ fn output_path_without_file_name_is_rejected() {
         assert!(matches!(err, WriteError::InvalidOutputPath { .. }), "{err}");
     }
 }
+
+#[test]
+fn resumable_writer_survives_being_dropped_and_finishes_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sync.c1z");
+    let user = |id: &str| pb::Resource {
+        id: Some(pb::ResourceId { resource_type: "user".into(), resource: id.into(), ..Default::default() }),
+        display_name: id.into(),
+        ..Default::default()
+    };
+    let (mut writer, progress) = C1zWriter::resume_or_create(&out).unwrap();
+    assert!(progress.is_none(), "a fresh start");
+    let sync_id = writer.sync_id().to_string();
+    writer.put_resource(&user("ada")).unwrap();
+    writer.checkpoint("after ada", &[("version".into(), "9.2.0".into())]).unwrap();
+    writer.put_resource(&user("not-checkpointed")).unwrap();
+    drop(writer); // as if the process died: the work directory stays
+    assert!(dir.path().join(".sync.c1z.partial").is_dir());
+    assert!(!out.exists());
+
+    let (mut writer, progress) = C1zWriter::resume_or_create(&out).unwrap();
+    assert_eq!(progress.as_deref(), Some("after ada"));
+    assert_eq!(writer.sync_id(), sync_id, "the same sync continues");
+    assert_eq!(writer.session_entries().unwrap(), vec![("version".to_string(), "9.2.0".to_string())]);
+    let ids: Vec<String> = writer.resources_of_type("user").unwrap().into_iter().map(|r| r.id.unwrap().resource).collect();
+    assert_eq!(ids, vec!["ada"], "work after the last checkpoint is rolled back");
+    writer.put_resource(&user("bob")).unwrap();
+    let summary = writer.finish().unwrap();
+    assert_eq!(summary.resources, 2);
+    assert!(!dir.path().join(".sync.c1z.partial").exists(), "the work directory is removed");
+    let reader = C1zReader::open(&out).unwrap();
+    assert_eq!(reader.sync_runs().unwrap().len(), 1);
+    let db = Connection::open(decompress_by_hand(&out, dir.path())).unwrap();
+    let sessions: i64 = db.query_row("SELECT count(*) FROM v1_connector_sessions", [], |r| r.get(0)).unwrap();
+    assert_eq!(sessions, 0, "session entries do not reach the output");
+    let journal: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_ne!(journal.to_lowercase(), "wal", "the payload is a plain database file");
+}

@@ -4,6 +4,8 @@
 //! `team/alpha` and the group named like a user), odd keys (`EXPORTPAGE`, `read~custom-type`),
 //! a duplicated row, plus `n/50` generic spaces.
 
+use std::collections::HashSet;
+
 use super::{ADMIN_USER_KEY, SimPermission, SimSpace, SimUser, Subject};
 use crate::permissions::SPACE_PERMISSION_KEYS;
 
@@ -24,10 +26,11 @@ pub(super) fn generate(users: &[SimUser]) -> Vec<SimSpace> {
         space("PUB", "Public Space", vec![anonymous("VIEWSPACE")]),
     ];
     spaces.extend((0..users.len() / 50).map(|i| generic_space(i, users)));
+    let existing: HashSet<&str> = users.iter().map(|u| u.username.as_str()).collect();
     spaces
         .into_iter()
         .enumerate()
-        .map(|(index, s)| finish(s, index, users))
+        .map(|(index, s)| finish(s, index, &existing))
         .collect()
 }
 
@@ -153,10 +156,10 @@ fn generic_space(index: usize, users: &[SimUser]) -> SimSpace {
     )
 }
 
-fn finish(mut space: SimSpace, index: usize, users: &[SimUser]) -> SimSpace {
+fn finish(mut space: SimSpace, index: usize, existing: &HashSet<&str>) -> SimSpace {
     space.id = FIRST_SPACE_ID + index as i64;
     space.permissions.retain(|p| match &p.subject {
-        Subject::User(name) => users.iter().any(|u| &u.username == name),
+        Subject::User(name) => existing.contains(name.as_str()),
         _ => true,
     });
     space
