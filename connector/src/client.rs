@@ -70,7 +70,13 @@ impl<'t> Client<'t> {
     /// with the positional parameters as a JSON array) and decodes the result.
     pub fn json_rpc<T: DeserializeOwned>(&self, method: &str, params: serde_json::Value) -> Result<T, ConnectorError> {
         let path = format!("/rpc/json-rpc/confluenceservice-v2/{method}");
-        let response = self.write(Method::Post, &path, Some(&params))?;
+        let mut headers = write_headers();
+        if method.starts_with("get") {
+            // A read over POST: the host may send it again after a dropped connection.
+            headers.push(("x-baton-retry-safe".into(), "1".into()));
+        }
+        let request = Request { method: Method::Post, path_and_query: path.clone(), headers, body: Some(params.to_string().into_bytes()) };
+        let response = ensure_success("POST", &path, self.transport.send(&request)?)?;
         if let Some(message) = json_rpc_error(&response.body) {
             return Err(ConnectorError::Internal(format!("JSON-RPC {method} failed: {message}")));
         }

@@ -79,7 +79,8 @@ async fn run() -> Result<()> {
                 Some(change) => one_shot_change(&runtime, &limits(&matches), settings, &file, &change).await,
                 None => {
                     let concurrency = matches.get_one::<u64>("concurrency").copied().unwrap_or(4) as usize;
-                    one_shot_sync(&runtime, &limits(&matches), concurrency, settings, &file).await
+                    let console = !json_logs(&matches) && std::io::stderr().is_terminal();
+                    one_shot_sync(&runtime, &limits(&matches), concurrency, console, settings, &file).await
                 }
             }
         }
@@ -159,7 +160,7 @@ async fn one_shot_change(runtime: &Runtime, limits: &Limits, settings: Settings,
     print_out(&format!("{done}\n"))
 }
 
-async fn one_shot_sync(runtime: &Runtime, limits: &Limits, concurrency: usize, settings: Settings, file: &Path) -> Result<()> {
+async fn one_shot_sync(runtime: &Runtime, limits: &Limits, concurrency: usize, console: bool, settings: Settings, file: &Path) -> Result<()> {
     tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
     let started = Instant::now();
     let fingerprint = serde_json::to_string(&settings.guest_config)?;
@@ -168,7 +169,10 @@ async fn one_shot_sync(runtime: &Runtime, limits: &Limits, concurrency: usize, s
     for _ in 1..concurrency {
         workers.push(runtime.instantiate(context.clone(), limits).await?);
     }
-    let report = sync::full_sync(workers, file, &context.kv, &fingerprint).await?;
+    let observer = SyncProgress::new(context.hooks.clone(), console);
+    let report = sync::full_sync(workers, file, &context.kv, &fingerprint, &observer).await;
+    observer.finish();
+    let report = report?;
     let summary = &report.summary;
     let (requests, retries, rate_limit_waits, waited_ms) = context.hooks.stats().snapshot();
     tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");
@@ -338,15 +342,20 @@ fn component_flag(args: impl Iterator<Item = String>) -> Option<String> {
     None
 }
 
+/// JSON logs when asked for, or by default when stdout is not a terminal (as baton does).
+fn json_logs(matches: &ArgMatches) -> bool {
+    match matches.get_one::<String>("log-format").map(String::as_str) {
+        Some("json") => true,
+        Some(_) => false,
+        None => !std::io::stdout().is_terminal(),
+    }
+}
+
 fn init_logging(matches: &ArgMatches) {
     let level = matches.get_one::<String>("log-level").map(String::as_str).unwrap_or("info");
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match matches.get_one::<String>("log-format").map(String::as_str) {
-        Some("json") => true,
-        Some(_) => false,
-        None => !std::io::stdout().is_terminal(),
-    };
+    let json = json_logs(matches);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -369,5 +378,58 @@ mod tests {
         assert_eq!(component_flag(args(&["bin", "--component=c.wasm"])), Some("c.wasm".into()));
         assert_eq!(component_flag(args(&["bin", "--", "--component", "c.wasm"])), None);
         assert_eq!(component_flag(args(&["bin"])), None);
+    }
+}
+
+/// Sync progress: a progress bar on a terminal, a log line every few seconds otherwise.
+struct SyncProgress {
+    hooks: EgressHooks,
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::sync::Mutex<Instant>,
+}
+
+impl SyncProgress {
+    fn new(hooks: EgressHooks, console: bool) -> SyncProgress {
+        let bar = console.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        SyncProgress { hooks, bar, last_line: std::sync::Mutex::new(Instant::now()) }
+    }
+
+    fn report(&self, message: String) {
+        let (requests, retries, waits, _) = self.hooks.stats().snapshot();
+        let message = format!("{message}; {requests} requests, {retries} retries, {waits} rate-limit waits");
+        match &self.bar {
+            Some(bar) => bar.set_message(message),
+            None => {
+                let Ok(mut last) = self.last_line.lock() else { return };
+                if last.elapsed() >= Duration::from_secs(5) {
+                    *last = Instant::now();
+                    tracing::info!(progress = %message, "syncing");
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl sync::Observer for SyncProgress {
+    fn listing(&self, resource_type: &str, listed: usize) {
+        self.report(format!("listing {resource_type}: {listed}"));
+    }
+
+    fn fetching(&self, resource_type: &str, done: usize, total: usize) {
+        self.report(format!("entitlements and grants of {resource_type}: {done}/{total}"));
     }
 }

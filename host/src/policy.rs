@@ -213,6 +213,7 @@ async fn send_with_retries(
     retry: &Retrying,
 ) -> Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error> {
     let target = format!("{} {}", parts.method, parts.uri.path());
+    let retry_safe = retry::is_retry_safe(&parts.method, &parts.headers);
     let mut attempt = 1;
     loop {
         let paced = retry.pacer.reserve();
@@ -243,7 +244,7 @@ async fn send_with_retries(
                 wait
             }
             Err(error) => {
-                let Some(wait) = retry.policy.wait(retry::classify_failure(&parts.method), attempt) else {
+                let Some(wait) = retry.policy.wait(retry::classify_failure(retry_safe), attempt) else {
                     tracing::warn!(request = %target, attempts = attempt, error = %error, "giving up after the last attempt");
                     return Err(error);
                 };
@@ -265,6 +266,7 @@ fn rebuild(parts: &http::request::Parts, body: Bytes) -> http::Request<WasiBody>
     *request.uri_mut() = parts.uri.clone();
     *request.version_mut() = parts.version;
     *request.headers_mut() = parts.headers.clone();
+    request.headers_mut().remove(retry::RETRY_SAFE_HEADER);
     request
 }
 

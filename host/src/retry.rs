@@ -6,8 +6,8 @@
 //!
 //! Rules: 429, and 503 with `Retry-After`, mean the server did not do the work, so any method
 //! is retried after the time it asked for. Other 5xx, connection failures and timeouts are
-//! retried only for idempotent methods (GET, HEAD, PUT, DELETE), with jittered exponential
-//! backoff. Everything else (401, 403, 404, 4xx) is final at once.
+//! retried only for idempotent methods (GET, HEAD, PUT, DELETE) or requests the guest marks
+//! safe to repeat ([`RETRY_SAFE_HEADER`]), with jittered exponential backoff. Everything else (401, 403, 404, 4xx) is final at once.
 
 use http::{HeaderMap, Method, StatusCode};
 use std::sync::Mutex;
@@ -25,6 +25,15 @@ pub enum Verdict {
     Backoff,
 }
 
+/// Header a guest sets on a request that is safe to send again although its method is not
+/// idempotent (a read over POST, such as a JSON-RPC getter). The host removes it before sending.
+pub const RETRY_SAFE_HEADER: &str = "x-baton-retry-safe";
+
+/// Whether a request may be sent again after a failure without a response.
+pub fn is_retry_safe(method: &Method, headers: &HeaderMap) -> bool {
+    is_idempotent(method) || headers.contains_key(RETRY_SAFE_HEADER)
+}
+
 /// Classifies a response status for a method.
 pub fn classify(method: &Method, status: StatusCode, headers: &HeaderMap) -> Verdict {
     let retry_after = retry_after(headers);
@@ -36,9 +45,9 @@ pub fn classify(method: &Method, status: StatusCode, headers: &HeaderMap) -> Ver
     }
 }
 
-/// Classifies a transport failure (no response): only idempotent requests are sent again.
-pub fn classify_failure(method: &Method) -> Verdict {
-    if is_idempotent(method) { Verdict::Backoff } else { Verdict::Done }
+/// Classifies a transport failure (no response): only requests safe to repeat are sent again.
+pub fn classify_failure(retry_safe: bool) -> Verdict {
+    if retry_safe { Verdict::Backoff } else { Verdict::Done }
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -190,8 +199,11 @@ mod tests {
         for status in [401, 403, 404, 400, 409] {
             assert_eq!(classify(&Method::GET, StatusCode::from_u16(status).unwrap(), &none), Verdict::Done, "{status}");
         }
-        assert_eq!(classify_failure(&Method::PUT), Verdict::Backoff);
-        assert_eq!(classify_failure(&Method::POST), Verdict::Done);
+        assert!(is_retry_safe(&Method::PUT, &none));
+        assert!(!is_retry_safe(&Method::POST, &none));
+        assert!(is_retry_safe(&Method::POST, &headers(&[(RETRY_SAFE_HEADER, "1")])));
+        assert_eq!(classify_failure(true), Verdict::Backoff);
+        assert_eq!(classify_failure(false), Verdict::Done);
     }
 
     #[test]

@@ -88,6 +88,22 @@ impl std::fmt::Display for TypeCount {
     }
 }
 
+/// Told about progress, for a progress bar or log lines; the engine does not care which.
+pub trait Observer {
+    /// Resources of a type are being listed; `listed` so far.
+    fn listing(&self, resource_type: &str, listed: usize);
+    /// Entitlements and grants of `done` of `total` resources of a type are written.
+    fn fetching(&self, resource_type: &str, done: usize, total: usize);
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn listing(&self, _: &str, _: usize) {}
+    fn fetching(&self, _: &str, _: usize, _: usize) {}
+}
+
 /// Where a sync is, saved with every checkpoint. Field names are stable: a newer program must
 /// read an older checkpoint (or refuse it by `version`).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +129,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 struct Checkpoints<'a> {
     store: &'a SharedStore,
     last: Instant,
+    observer: &'a dyn Observer,
 }
 
 impl Checkpoints<'_> {
@@ -133,10 +150,16 @@ impl Checkpoints<'_> {
 /// content. Resources are listed by the first worker; the entitlements and grants of different
 /// resources are fetched by all workers at once and written in resource order, so the file does
 /// not depend on how many workers there are.
-pub async fn full_sync<C: ConnectorCalls>(mut workers: Vec<C>, out: &Path, store: &SharedStore, fingerprint: &str) -> Result<SyncReport> {
+pub async fn full_sync<C: ConnectorCalls>(
+    mut workers: Vec<C>,
+    out: &Path,
+    store: &SharedStore,
+    fingerprint: &str,
+    observer: &dyn Observer,
+) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
     let (mut writer, mut progress) = open_writer(out, store, fingerprint)?;
-    let mut checkpoints = Checkpoints { store, last: Instant::now() };
+    let mut checkpoints = Checkpoints { store, last: Instant::now(), observer };
     let types = workers[0].resource_types().await?;
     let pb_types: BTreeMap<String, pb::ResourceType> =
         types.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
@@ -208,11 +231,14 @@ async fn list_all_resources(
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<()> {
+    let listed = &mut 0usize;
     loop {
         let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
         for resource in &page.items {
             writer.put_resource(&convert::resource(resource))?;
+            *listed += 1;
         }
+        checkpoints.observer.listing(type_id, *listed);
         let next = next_token(progress.page_token.as_deref(), page.next_page_token, &format!("list-resources({type_id})"))?;
         progress.listed = next.is_none();
         progress.page_token = next;
@@ -267,6 +293,7 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
             }
             next_to_write += 1;
             progress.resources_done = next_to_write;
+            checkpoints.observer.fetching(&on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default(), next_to_write, resources.len());
             checkpoints.save(writer, progress, false)?;
         }
     }

@@ -1,9 +1,11 @@
 //! Unattended runs: rate limits, unavailability and bad answers from the server; concurrency
 //! that does not change the output.
 
-use crate::util::{Run, run_host};
+use crate::util::{Run, host_command, run_host};
 use baton_c1z::C1zReader;
-use confluence_sim::{ADMIN_TOKEN, Dataset, Fault, SimConfig, Simulator};
+use confluence_sim::{ADMIN_TOKEN, Dataset, Fault, FaultPlan, SimConfig, Simulator};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 use prost::Message;
 use std::path::Path;
 
@@ -85,4 +87,64 @@ fn retries_are_bounded_and_the_last_status_is_named() {
     assert!(run.stderr.contains("503"), "{}", run.stderr);
     assert!(run.stderr.contains("giving up after the last attempt"), "{}", run.stderr);
     assert_eq!(sim.requests().len(), 6, "six attempts, then stop");
+}
+
+#[test]
+fn storms_resets_and_slow_answers_give_the_fault_free_result() {
+    for version in ["8.5.0", "10.2.0"] {
+        let sim = simulator(version);
+        let dir = tempfile::tempdir().unwrap();
+        let (clean, stormy) = (dir.path().join("clean.c1z"), dir.path().join("stormy.c1z"));
+        assert!(sync(&sim, &clean, &[]).success);
+        sim.set_faults(FaultPlan {
+            rate_limit_every: Some(7),
+            unavailable_every: Some(11),
+            drop_every: Some(13),
+            slow_every: Some((5, 200)),
+            burst: Some((30, 3)),
+            retry_after_seconds: 0,
+            ..FaultPlan::default()
+        });
+        let run = sync(&sim, &stormy, &[]);
+        assert!(run.success, "{version}: {}", run.output());
+        let dropped = sim.requests().iter().filter(|r| r.status == 0).count();
+        assert!(dropped > 0, "{version}: connections were dropped");
+        assert!(content(&clean) == content(&stormy), "{version}: the same data despite the storm");
+    }
+}
+
+#[test]
+fn a_killed_sync_resumes_to_the_same_content() {
+    let sim = simulator("8.5.0");
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, resumed) = (dir.path().join("whole.c1z"), dir.path().join("resumed.c1z"));
+    assert!(sync(&sim, &whole, &[]).success);
+
+    sim.set_faults(FaultPlan { latency_ms: 25, ..FaultPlan::default() });
+    let env = [("BATON_HOSTNAME", sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--file", resumed.to_str().unwrap(), "--concurrency", "1"];
+    let mut child = host_command(&args, &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let checkpoint = dir.path().join(".resumed.c1z.partial").join("checkpoint.json");
+    let started = Instant::now();
+    // Kill once the sync is well into fetching grants (past the users and anonymous types).
+    loop {
+        let progress = std::fs::read_to_string(&checkpoint).unwrap_or_default();
+        if progress.contains("\"type_index\":2") && !progress.contains("\"resources_done\":0") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint appeared: {progress}");
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended before it could be killed; slow the simulator down");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!resumed.exists(), "no output from a killed sync");
+
+    sim.set_faults(FaultPlan::default());
+    let run = sync(&sim, &resumed, &["--log-level", "info"]);
+    assert!(run.success, "{}", run.output());
+    assert!(run.stderr.contains("resuming an interrupted sync"), "{}", run.stderr);
+    assert!(content(&whole) == content(&resumed), "resumed content equals an uninterrupted sync");
+    assert!(!dir.path().join(".resumed.c1z.partial").exists(), "the checkpoint is gone after success");
 }

@@ -40,8 +40,8 @@ impl Run {
     }
 }
 
-/// Runs the host with `args` and only the given `BATON_*` variables (none inherited).
-pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
+/// The host command with `args` and only the given `BATON_*` variables (none inherited).
+pub fn host_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(host_binary());
     command.args(args).env("XDG_CACHE_HOME", target_dir().join("test-cache"));
     for (key, _) in std::env::vars() {
@@ -50,7 +50,12 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
         }
     }
     command.envs(env.iter().copied());
-    let output = command.output().expect("running the host binary");
+    command
+}
+
+/// Runs the host to completion.
+pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = host_command(args, env).output().expect("running the host binary");
     Run {
         success: output.status.success(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
