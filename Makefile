@@ -6,7 +6,7 @@
 CARGO ?= cargo
 GUEST_DIR := target/wasm32-wasip2/guest
 
-.PHONY: all setup component probe interop build test demo clean
+.PHONY: all setup component probe interop build test demo bench clean
 
 all: build
 
@@ -35,6 +35,12 @@ test: build probe interop
 
 demo: build
 	@scripts/demo.sh
+
+## Release builds, a large simulated Confluence, our defaults against the Go connector's request
+## pattern in one run; writes BENCHMARKS.md.
+bench: component
+	$(CARGO) build --release -p baton-confluence-datacenter -p confluence-tests --bins
+	python3 scripts/bench.py
 
 clean:
 	$(CARGO) clean

@@ -13,8 +13,8 @@ use crate::types::{ConnectorError, RateLimit};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// Page size we ask for; servers clamp it to their own maximum.
-pub const REQUESTED_PAGE_SIZE: u32 = 1000;
+/// Page size asked for unless configured; servers clamp it to their own maximum.
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
 /// One page of an offset-paged Confluence list.
 #[derive(Debug, Deserialize)]

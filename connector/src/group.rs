@@ -8,7 +8,7 @@
 //! before that their members are found by asking every user for their groups
 //! (`/rest/api/user/memberof`), once per sync, only when such a group exists (logged with its cost).
 
-use crate::client::{REQUESTED_PAGE_SIZE, encode_component};
+use crate::client::encode_component;
 use crate::guest_log;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::transport::Method;
@@ -52,7 +52,7 @@ impl ResourceSyncer for GroupSyncer {
     }
 
     fn list(&self, cx: &Context, _parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-        let path = token.map(str::to_string).unwrap_or_else(|| format!("/rest/api/group?limit={REQUESTED_PAGE_SIZE}&start=0"));
+        let path = token.map(str::to_string).unwrap_or_else(|| format!("/rest/api/group?limit={}&start=0", cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceGroup>(&path)?;
         let items = page.items.into_iter().filter_map(|g| g.name).filter(|n| !n.is_empty()).map(|n| group_resource(&n)).collect();
         Ok(ResourcePage { items, next_page_token: page.next })
@@ -79,7 +79,7 @@ impl ResourceSyncer for GroupSyncer {
             let items = members.iter().map(|id| member_grant(name, id)).collect();
             return Ok(GrantPage { items, next_page_token: None });
         }
-        let path = token.map(str::to_string).unwrap_or_else(|| first_member_path(name));
+        let path = token.map(str::to_string).unwrap_or_else(|| first_member_path(name, cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceUser>(&path).map_err(|err| needs_admin(err, name))?;
         let items = page
             .items
@@ -141,15 +141,7 @@ fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, gr
 /// as Confluence does).
 fn is_member(cx: &Context, username: &str, group: &str) -> Result<bool, ConnectorError> {
     let wanted = group.to_lowercase();
-    let mut path = Some(format!("/rest/api/user/memberof?username={}&limit={REQUESTED_PAGE_SIZE}&start=0", encode_component(username)));
-    while let Some(current) = path {
-        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
-        if page.items.iter().filter_map(|g| g.name.as_deref()).any(|n| n.to_lowercase() == wanted) {
-            return Ok(true);
-        }
-        path = page.next;
-    }
-    Ok(false)
+    Ok(groups_of(cx, username)?.iter().any(|n| n.to_lowercase() == wanted))
 }
 
 /// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
@@ -184,12 +176,24 @@ pub fn group_resource(name: &str) -> Resource {
     }
 }
 
-fn first_member_path(name: &str) -> String {
+fn first_member_path(name: &str, page_size: u32) -> String {
     if name.contains('/') {
-        format!("/rest/api/group/member?groupName={}&limit={REQUESTED_PAGE_SIZE}&start=0&expand=status", encode_component(name))
+        format!("/rest/api/group/member?groupName={}&limit={page_size}&start=0&expand=status", encode_component(name))
     } else {
-        format!("/rest/api/group/{}/member?limit={REQUESTED_PAGE_SIZE}&start=0&expand=status", encode_component(name))
+        format!("/rest/api/group/{}/member?limit={page_size}&start=0&expand=status", encode_component(name))
     }
+}
+
+/// The names of the groups a user is in (`/rest/api/user/memberof`, every page).
+fn groups_of(cx: &Context, username: &str) -> Result<Vec<String>, ConnectorError> {
+    let mut names = Vec::new();
+    let mut path = Some(format!("/rest/api/user/memberof?username={}&limit={}&start=0", encode_component(username), cx.options.page_size));
+    while let Some(current) = path {
+        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
+        names.extend(page.items.into_iter().filter_map(|g| g.name));
+        path = page.next;
+    }
+    Ok(names)
 }
 
 fn member_grant(group: &str, user_id: &str) -> Grant {
@@ -237,13 +241,8 @@ fn compute_slash_group_members(cx: &Context, first_group: &str) -> Result<(), Co
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for username in &usernames {
         let Some(user_id) = user::user_id_for_username(cx, username)? else { continue };
-        let mut path = Some(format!("/rest/api/user/memberof?username={}&limit={REQUESTED_PAGE_SIZE}&start=0", encode_component(username)));
-        while let Some(current) = path {
-            let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
-            for name in page.items.into_iter().filter_map(|g| g.name).filter(|n| n.contains('/')) {
-                members.entry(name).or_default().push(user_id.clone());
-            }
-            path = page.next;
+        for name in groups_of(cx, username)?.into_iter().filter(|n| n.contains('/')) {
+            members.entry(name).or_default().push(user_id.clone());
         }
     }
     for (group, ids) in &members {

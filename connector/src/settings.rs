@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "password";
 pub const SKIP_PERSONAL_SPACES: &str = "skip-personal-spaces";
 /// Option: leave archived spaces out.
 pub const SKIP_ARCHIVED_SPACES: &str = "skip-archived-spaces";
+/// Option: the page size asked of Confluence.
+pub const PAGE_SIZE: &str = "page-size";
 /// Option: what identifies a user resource: `username` (default, as the Go connector) or `user-key`.
 pub const USER_ID: &str = "user-id";
 
@@ -59,6 +61,10 @@ fn config_fields() -> Vec<ConfigField> {
         field(SKIP_PERSONAL_SPACES, "Leave personal spaces (~username) out of the sync", FieldKind::Boolean, false, false),
         field(SKIP_ARCHIVED_SPACES, "Leave archived spaces out of the sync", FieldKind::Boolean, false, false),
         ConfigField {
+            default_value: Some(crate::client::DEFAULT_PAGE_SIZE.to_string()),
+            ..field(PAGE_SIZE, "Page size asked of Confluence for every list (servers may clamp it lower)", FieldKind::Integer, false, false)
+        },
+        ConfigField {
             default_value: Some("username".into()),
             ..field(
                 USER_ID,
@@ -86,11 +92,19 @@ pub struct Options {
     pub skip_archived_spaces: bool,
     /// The https base URL for links to Confluence pages (none for http: baton links are https).
     pub web_base: Option<String>,
+    /// Page size asked for in every list.
+    pub page_size: u32,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { user_id: UserId::Username, skip_personal_spaces: false, skip_archived_spaces: false, web_base: None }
+        Options {
+            user_id: UserId::Username,
+            skip_personal_spaces: false,
+            skip_archived_spaces: false,
+            web_base: None,
+            page_size: crate::client::DEFAULT_PAGE_SIZE,
+        }
     }
 }
 
@@ -110,7 +124,20 @@ impl Options {
         let web_base = lookup(HOSTNAME)
             .map(|h| h.trim().trim_end_matches('/').to_string())
             .filter(|h| h.to_ascii_lowercase().starts_with("https://"));
-        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES), web_base })
+        let page_size = match lookup(PAGE_SIZE).map(|v| v.trim().parse::<u32>()) {
+            None => crate::client::DEFAULT_PAGE_SIZE,
+            Some(Ok(size)) if (1..=10_000).contains(&size) => size,
+            Some(_) => {
+                return Err(crate::types::ConnectorError::InvalidArgument(format!("{PAGE_SIZE} must be a number from 1 to 10000")));
+            }
+        };
+        Ok(Options {
+            user_id,
+            skip_personal_spaces: flag(SKIP_PERSONAL_SPACES),
+            skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES),
+            web_base,
+            page_size,
+        })
     }
 }
 

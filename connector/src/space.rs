@@ -10,7 +10,7 @@
 //! expansion to the group's `member` entitlement, so access is attributed to its members.
 
 use crate::anonymous::{ANONYMOUS, anonymous_id};
-use crate::client::{REQUESTED_PAGE_SIZE, encode_component};
+use crate::client::encode_component;
 use crate::group::{Change, GROUP, member_entitlement_id};
 use crate::guest_log;
 use crate::settings::UserId;
@@ -262,7 +262,7 @@ fn next_status(statuses: &[&'static str], current: &str) -> Option<&'static str>
 
 fn first_space_path(cx: &Context, status: &str) -> String {
     let type_filter = if cx.options.skip_personal_spaces { "&type=global" } else { "" };
-    format!("/rest/api/space?limit={REQUESTED_PAGE_SIZE}&start=0&status={status}{type_filter}")
+    format!("/rest/api/space?limit={}&start=0&status={status}{type_filter}", cx.options.page_size)
 }
 
 fn space_resource(space: ConfluenceSpace) -> Option<Resource> {

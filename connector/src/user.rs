@@ -12,7 +12,7 @@
 //! other value -> disabled, absent -> unspecified. Listing users also records
 //! userKey <-> username in the per-sync store for the space-permission and membership mappings.
 
-use crate::client::{REQUESTED_PAGE_SIZE, encode_component};
+use crate::client::encode_component;
 use crate::guest_log;
 use crate::kv;
 use crate::settings::UserId;
@@ -67,7 +67,7 @@ impl ResourceSyncer for UserSyncer {
         if token.is_none() && version.has_admin_active_users() {
             load_emails(cx)?;
         }
-        let path = token.map(str::to_string).unwrap_or_else(first_page_path);
+        let path = token.map(str::to_string).unwrap_or_else(|| first_page_path(cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceUser>(&path)?;
         let items = page.items.into_iter().filter_map(|u| remember_and_map(cx, u)).collect();
         Ok(ResourcePage { items, next_page_token: page.next })
@@ -82,8 +82,8 @@ impl ResourceSyncer for UserSyncer {
     }
 }
 
-fn first_page_path() -> String {
-    format!("/rest/api/user/list?limit={REQUESTED_PAGE_SIZE}&start=0&expand=status")
+fn first_page_path(page_size: u32) -> String {
+    format!("/rest/api/user/list?limit={page_size}&start=0&expand=status")
 }
 
 /// Pre-8.4 listing: a batch of usernames from the JSON-RPC list, each looked up over REST.
@@ -110,7 +110,7 @@ pub fn all_usernames(cx: &Context) -> Result<Vec<String>, ConnectorError> {
     let version = cx.version()?;
     let names: Vec<String> = if version.has_user_list() {
         let mut names = Vec::new();
-        let mut path = Some(format!("/rest/api/user/list?limit={REQUESTED_PAGE_SIZE}&start=0"));
+        let mut path = Some(format!("/rest/api/user/list?limit={}&start=0", cx.options.page_size));
         while let Some(current) = path {
             let page = cx.client.get_page::<ConfluenceUser>(&current)?;
             names.extend(page.items.into_iter().filter_map(|u| u.username));
@@ -193,7 +193,7 @@ fn load_emails(cx: &Context) -> Result<(), ConnectorError> {
     if cx.kv.get(KV_EMAILS_LOADED).is_some() {
         return Ok(());
     }
-    let mut path = Some(format!("/rest/api/admin/users/list/active?limit={REQUESTED_PAGE_SIZE}&start=0"));
+    let mut path = Some(format!("/rest/api/admin/users/list/active?limit={}&start=0", cx.options.page_size));
     while let Some(current) = path {
         let page = match cx.client.get_page::<ConfluenceUser>(&current) {
             Ok(page) => page,

@@ -3,6 +3,7 @@
 //! `Dataset::expected`, the ground truth a connector's sync is compared against.
 //! Group and space generation live in the `groups` and `spaces` submodules.
 
+mod bench;
 mod expected;
 mod groups;
 mod spaces;

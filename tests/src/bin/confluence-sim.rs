@@ -51,6 +51,21 @@ struct Args {
     /// Every Nth request answers 200 with a malformed body.
     #[arg(long)]
     malformed_every: Option<u64>,
+    /// Serve the plain benchmark dataset instead: USERS,GROUPS,MEMBERSHIPS,SPACES
+    /// (e.g. 50000,5000,1000000,2000); --users is then ignored.
+    #[arg(long, value_name = "USERS,GROUPS,MEMBERSHIPS,SPACES", value_parser = parse_bench, help_heading = "Benchmark")]
+    bench: Option<(usize, usize, usize, usize)>,
+}
+
+fn parse_bench(text: &str) -> Result<(usize, usize, usize, usize), String> {
+    let numbers: Vec<usize> = text
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().map_err(|_| format!("{n:?} is not a number")))
+        .collect::<Result<_, _>>()?;
+    match numbers.as_slice() {
+        [users, groups, memberships, spaces] => Ok((*users, *groups, *memberships, *spaces)),
+        _ => Err("expected four numbers: USERS,GROUPS,MEMBERSHIPS,SPACES".into()),
+    }
 }
 
 fn config_from(args: &Args) -> SimConfig {
@@ -58,7 +73,10 @@ fn config_from(args: &Args) -> SimConfig {
         version: args.version.clone(),
         context_path: args.context_path.clone(),
         max_limit: args.max_limit,
-        dataset: Dataset::generate(args.users),
+        dataset: match args.bench {
+            Some((users, groups, memberships, spaces)) => Dataset::bench(users, groups, memberships, spaces),
+            None => Dataset::generate(args.users),
+        },
         faults: FaultPlan {
             latency_ms: args.latency_ms,
             rate_limit_every: args.rate_limit_every,
