@@ -303,23 +303,29 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
 
 async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource) -> Result<Fetched> {
     let call = format!("{}:{}", resource.id.resource_type, resource.id.resource);
-    let mut fetched = Fetched { entitlements: Vec::new(), grants: Vec::new() };
+    let entitlements = all_pages(&format!("list-entitlements({call})"), async |token| {
+        let page = connector.list_entitlements(resource, token).await?;
+        Ok((page.items, page.next_page_token))
+    })
+    .await?;
+    let grants = all_pages(&format!("list-grants({call})"), async |token| {
+        let page = connector.list_grants(resource, token).await?;
+        Ok((page.items, page.next_page_token))
+    })
+    .await?;
+    Ok(Fetched { entitlements, grants })
+}
+
+/// Every item of a paged call, following its page tokens (guarded against an unchanged one).
+async fn all_pages<T>(call: &str, mut page: impl AsyncFnMut(Option<&str>) -> Result<(Vec<T>, Option<String>)>) -> Result<Vec<T>> {
+    let mut all = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = connector.list_entitlements(resource, token.as_deref()).await?;
-        fetched.entitlements.extend(page.items);
-        match next_token(token.as_deref(), page.next_page_token, &format!("list-entitlements({call})"))? {
+        let (items, next) = page(token.as_deref()).await?;
+        all.extend(items);
+        match next_token(token.as_deref(), next, call)? {
             Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    let mut token: Option<String> = None;
-    loop {
-        let page = connector.list_grants(resource, token.as_deref()).await?;
-        fetched.grants.extend(page.items);
-        match next_token(token.as_deref(), page.next_page_token, &format!("list-grants({call})"))? {
-            Some(next) => token = Some(next),
-            None => return Ok(fetched),
+            None => return Ok(all),
         }
     }
 }
