@@ -159,9 +159,11 @@ pub struct BaseUrl {
 impl BaseUrl {
     /// Parses `https://host[:port][/context]`; a value without a scheme means https.
     pub fn parse(value: &str) -> Result<BaseUrl, crate::types::ConnectorError> {
+        // A value with user information may carry a password: it is not repeated.
+        let shown = if value.contains('@') { "(with user information)".to_string() } else { format!("{value:?}") };
         let invalid = |why: &str| {
             crate::types::ConnectorError::InvalidArgument(format!(
-                "{HOSTNAME} {value:?} is not a usable base URL ({why}); expected e.g. https://confluence.example.com or https://example.com/confluence"
+                "{HOSTNAME} {shown} is not a usable base URL ({why}); expected e.g. https://confluence.example.com or https://example.com/confluence"
             ))
         };
         let value = value.trim();
@@ -221,7 +223,7 @@ mod tests {
         assert_eq!(BaseUrl::parse("confluence.example.com").unwrap().context_path, "");
         assert!(BaseUrl::parse("confluence.example.com").unwrap().https);
         assert!(BaseUrl::parse("ftp://x").is_err());
-        assert!(BaseUrl::parse("https://u:p@x").is_err());
+        assert!(BaseUrl::parse("https://u:p@x").is_err_and(|e| !format!("{e:?}").contains("u:p")));
         assert!(BaseUrl::parse("https://x/?a=b").is_err());
     }
 }

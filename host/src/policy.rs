@@ -29,10 +29,26 @@ pub struct Origin {
     pub path_prefix: String,
 }
 
+/// `raw` with any `user:password@` before the host replaced by `***@`, so that a URL can be
+/// quoted in an error message without repeating a password someone put into it.
+fn without_user_info(raw: &str) -> String {
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), raw),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => raw.to_string(),
+    }
+}
+
 impl Origin {
     /// Parses a base URL (`http(s)://host[:port][/prefix]`).
-    pub fn parse(base_url: &str) -> Result<Origin, String> {
-        let url = url::Url::parse(base_url).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
+    pub fn parse(raw: &str) -> Result<Origin, String> {
+        let shown = without_user_info(raw);
+        let base_url = shown.as_str();
+        let url = url::Url::parse(raw).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
         let https = match url.scheme() {
             "https" => true,
             "http" => false,

@@ -90,9 +90,21 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
         .map_err(|why| format!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
-    let secret_names: Vec<&str> = metadata.config.iter().filter(|f| f.secret).map(|f| f.name.as_str()).collect();
-    let guest_config = given.into_iter().filter(|(name, _)| !secret_names.contains(&name.as_str())).collect();
+    let withheld = withheld_fields(metadata);
+    let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description })
+}
+
+/// The fields the guest never sees: those it declares secret, and every field that carries a
+/// credential in one of its auth schemes (a password is a password even if a component forgot
+/// to mark it). A Basic scheme's username is not a secret and stays visible.
+fn withheld_fields(metadata: &Metadata) -> Vec<&str> {
+    let declared = metadata.config.iter().filter(|f| f.secret).map(|f| f.name.as_str());
+    let credentials = metadata.auth.schemes.iter().map(|scheme| match scheme {
+        AuthScheme::Bearer(field) => field.as_str(),
+        AuthScheme::Basic(basic) => basic.password_field.as_str(),
+    });
+    declared.chain(credentials).collect()
 }
 
 fn with_default_scheme(value: &str) -> String {
@@ -238,6 +250,23 @@ mod tests {
         assert!(err.contains("BATON_ACCESS_TOKEN, or --username"), "{err}");
         let err = resolve(&metadata(), given(&[("hostname", "ftp://h"), ("access-token", "t")])).unwrap_err();
         assert!(err.contains("only http and https"), "{err}");
+    }
+
+    #[test]
+    fn credential_fields_are_withheld_even_when_not_declared_secret() {
+        let mut careless = metadata();
+        careless.config.iter_mut().for_each(|f| f.secret = false);
+        let s = resolve(&careless, given(&[("hostname", "h"), ("access-token", "tok"), ("username", "u"), ("password", "pw")])).unwrap();
+        assert_eq!(s.guest_config.keys().collect::<Vec<_>>(), ["hostname", "username"]);
+    }
+
+    #[test]
+    fn passwords_in_the_hostname_are_refused_without_being_repeated() {
+        for hostname in ["https://ada:hunter2@wiki.example.com", "https://ada:hunter2@wiki.example.com:bad/x", "ada:hunter2@wiki.example.com"] {
+            let err = resolve(&metadata(), given(&[("hostname", hostname), ("access-token", "t")])).unwrap_err();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("BATON_HOSTNAME"), "{err}");
+        }
     }
 
     #[test]
