@@ -1,13 +1,75 @@
 //! The `capabilities` document baton connectors publish (`baton_capabilities.json`): protojson
 //! of `c1.connector.v2.ConnectorCapabilities`, computed from what the component declares (its
-//! resource types and per-type capabilities), never written by hand.
+//! resource types and per-type capabilities), never written by hand. The structs below are
+//! declared in protobuf field order, so the JSON keys come out in the order protojson writes
+//! them and the file diffs cleanly against one written by a Go connector.
 
 use crate::runtime::wit;
-use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use serde::Serialize;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/c1.connector.v2.";
+const NO_PASSWORD: &str = "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD";
 
+/// `ConnectorCapabilities`, wrapped in an `Any` (hence `@type`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    #[serde(rename = "@type")]
+    type_url: String,
+    resource_type_capabilities: Vec<TypeCapabilities>,
+    connector_capabilities: Vec<&'static str>,
+    credential_details: CredentialDetails,
+}
+
+/// `ResourceTypeCapability`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeCapabilities {
+    resource_type: ResourceType,
+    capabilities: Vec<&'static str>,
+    /// `CapabilityPermissions`: always `{}` here (no type declares permissions).
+    permissions: Empty,
+}
+
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+/// `ResourceType`, as protojson writes it (empty fields left out).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceType {
+    id: String,
+    display_name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    traits: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    annotations: Vec<Annotation>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    description: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Annotation {
+    #[serde(rename = "@type")]
+    type_url: String,
+}
+
+/// `CredentialDetails`: `{}` unless accounts can be created.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capability_account_provisioning: Option<CredentialOptions>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialOptions {
+    supported_credential_options: Vec<&'static str>,
+    preferred_credential_option: &'static str,
+}
+
+/// The enum number and protojson name of a capability.
 fn capability_name(c: wit::Capability) -> (u8, &'static str) {
     match c {
         wit::Capability::Provision => (1, "CAPABILITY_PROVISION"),
@@ -25,50 +87,145 @@ fn trait_name(t: wit::ResourceTrait) -> &'static str {
     }
 }
 
-fn resource_type_json(rt: &wit::ResourceType) -> Value {
-    let mut value = json!({"id": rt.id, "displayName": rt.display_name});
-    if !rt.traits.is_empty() {
-        value["traits"] = json!(rt.traits.iter().map(|t| trait_name(*t)).collect::<Vec<_>>());
+fn resource_type(rt: &wit::ResourceType) -> ResourceType {
+    let skip = rt.skip_entitlements_and_grants.then(|| Annotation { type_url: format!("{TYPE_PREFIX}SkipEntitlementsAndGrants") });
+    ResourceType {
+        id: rt.id.clone(),
+        display_name: rt.display_name.clone(),
+        traits: rt.traits.iter().map(|t| trait_name(*t)).collect(),
+        annotations: skip.into_iter().collect(),
+        description: rt.description.clone(),
     }
-    if rt.skip_entitlements_and_grants {
-        value["annotations"] = json!([{"@type": format!("{TYPE_PREFIX}SkipEntitlementsAndGrants")}]);
-    }
-    if !rt.description.is_empty() {
-        value["description"] = json!(rt.description);
-    }
-    value
 }
 
-/// The capabilities document, entries sorted by resource type id and capabilities by number.
-pub fn document(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> Value {
+/// A type's capabilities in the order baton-sdk builds them: sync first, then the others by
+/// enum number.
+fn type_capabilities(declared: Option<&wit::ResourceTypeCapability>) -> Vec<(u8, &'static str)> {
+    let mut caps: Vec<(u8, &str)> = declared.map(|d| d.capabilities.iter().map(|c| capability_name(*c)).collect()).unwrap_or_default();
+    let sync = capability_name(wit::Capability::Sync);
+    caps.sort_by_key(|c| (*c != sync, c.0));
+    caps.dedup();
+    caps
+}
+
+/// The capabilities document: entries sorted by resource type id, the connector-wide list
+/// (their union) by enum number.
+pub fn document(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> Document {
     let mut sorted: Vec<&wit::ResourceType> = types.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut all = BTreeSet::new();
-    let per_type: Vec<Value> = sorted
+    let mut all: Vec<(u8, &'static str)> = Vec::new();
+    let resource_type_capabilities = sorted
         .iter()
         .map(|rt| {
-            let declared = metadata.capabilities.iter().find(|c| c.resource_type_id == rt.id);
-            let mut caps: Vec<(u8, &str)> = declared.map(|d| d.capabilities.iter().map(|c| capability_name(*c)).collect()).unwrap_or_default();
-            caps.sort();
-            caps.dedup();
+            let caps = type_capabilities(metadata.capabilities.iter().find(|c| c.resource_type_id == rt.id));
             all.extend(caps.iter().copied());
-            json!({"resourceType": resource_type_json(rt), "capabilities": caps.iter().map(|c| c.1).collect::<Vec<_>>(), "permissions": {}})
+            TypeCapabilities { resource_type: resource_type(rt), capabilities: caps.iter().map(|c| c.1).collect(), permissions: Empty {} }
         })
         .collect();
-    json!({
-        "@type": format!("{TYPE_PREFIX}ConnectorCapabilities"),
-        "resourceTypeCapabilities": per_type,
-        "connectorCapabilities": all.iter().map(|c| c.1).collect::<Vec<_>>(),
-        "credentialDetails": credential_details(&all),
-    })
+    all.sort();
+    all.dedup();
+    Document {
+        type_url: format!("{TYPE_PREFIX}ConnectorCapabilities"),
+        resource_type_capabilities,
+        credential_details: credential_details(&all),
+        connector_capabilities: all.iter().map(|c| c.1).collect(),
+    }
 }
 
-/// Accounts are created without a password (the contract passes no credential options, and the
-/// component never hands one back), so that is the one credential option declared.
-fn credential_details(all: &BTreeSet<(u8, &str)>) -> Value {
-    if !all.contains(&capability_name(wit::Capability::AccountProvisioning)) {
-        return json!({});
+/// Accounts are created without a password handed back (the contract passes no credential
+/// options, and the component never returns one), so that is the one credential option declared.
+fn credential_details(all: &[(u8, &str)]) -> CredentialDetails {
+    let provisioning = all.contains(&capability_name(wit::Capability::AccountProvisioning));
+    CredentialDetails {
+        capability_account_provisioning: provisioning
+            .then_some(CredentialOptions { supported_credential_options: vec![NO_PASSWORD], preferred_credential_option: NO_PASSWORD }),
     }
-    let no_password = "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD";
-    json!({"capabilityAccountProvisioning": {"supportedCredentialOptions": [no_password], "preferredCredentialOption": no_password}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit::{Capability, ResourceTrait, ResourceTypeCapability as Declared};
+
+    fn rt(id: &str, traits: Vec<ResourceTrait>, skip: bool) -> wit::ResourceType {
+        wit::ResourceType { id: id.into(), display_name: id.to_uppercase(), description: String::new(), traits, skip_entitlements_and_grants: skip }
+    }
+
+    fn metadata(capabilities: Vec<Declared>) -> wit::Metadata {
+        let auth = wit::Auth { origin_field: "hostname".into(), schemes: vec![] };
+        wit::Metadata { display_name: "T".into(), description: String::new(), config: vec![], rules: vec![], auth, capabilities }
+    }
+
+    fn declared(id: &str, capabilities: Vec<Capability>) -> Declared {
+        Declared { resource_type_id: id.into(), capabilities }
+    }
+
+    #[test]
+    fn matches_the_protojson_layout_baton_writes() {
+        let metadata = metadata(vec![
+            declared("user", vec![Capability::AccountProvisioning, Capability::Sync]),
+            declared("group", vec![Capability::Provision, Capability::Sync]),
+        ]);
+        let types = [rt("user", vec![ResourceTrait::User], true), rt("group", vec![ResourceTrait::Group], false)];
+        let text = serde_json::to_string_pretty(&document(&metadata, &types)).unwrap();
+        let expected = r#"{
+  "@type": "type.googleapis.com/c1.connector.v2.ConnectorCapabilities",
+  "resourceTypeCapabilities": [
+    {
+      "resourceType": {
+        "id": "group",
+        "displayName": "GROUP",
+        "traits": [
+          "TRAIT_GROUP"
+        ]
+      },
+      "capabilities": [
+        "CAPABILITY_SYNC",
+        "CAPABILITY_PROVISION"
+      ],
+      "permissions": {}
+    },
+    {
+      "resourceType": {
+        "id": "user",
+        "displayName": "USER",
+        "traits": [
+          "TRAIT_USER"
+        ],
+        "annotations": [
+          {
+            "@type": "type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants"
+          }
+        ]
+      },
+      "capabilities": [
+        "CAPABILITY_SYNC",
+        "CAPABILITY_ACCOUNT_PROVISIONING"
+      ],
+      "permissions": {}
+    }
+  ],
+  "connectorCapabilities": [
+    "CAPABILITY_PROVISION",
+    "CAPABILITY_SYNC",
+    "CAPABILITY_ACCOUNT_PROVISIONING"
+  ],
+  "credentialDetails": {
+    "capabilityAccountProvisioning": {
+      "supportedCredentialOptions": [
+        "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD"
+      ],
+      "preferredCredentialOption": "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD"
+    }
+  }
+}"#;
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn credential_details_are_empty_without_account_provisioning() {
+        let metadata = metadata(vec![declared("space", vec![Capability::Sync])]);
+        let text = serde_json::to_string(&document(&metadata, &[rt("space", vec![], false)])).unwrap();
+        assert!(text.ends_with(r#""connectorCapabilities":["CAPABILITY_SYNC"],"credentialDetails":{}}"#), "{text}");
+    }
 }

@@ -102,18 +102,40 @@ fn inspection_commands_show_the_synced_data() {
 
     let capabilities = json_of(&["capabilities"]);
     assert_eq!(capabilities["@type"], "type.googleapis.com/c1.connector.v2.ConnectorCapabilities");
-    assert_eq!(capabilities["resourceTypeCapabilities"].as_array().unwrap().len(), 4);
+    let per_type: Vec<(String, Vec<String>)> = capabilities["resourceTypeCapabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["resourceType"]["id"].as_str().unwrap().to_string(), serde_json::from_value(t["capabilities"].clone()).unwrap()))
+        .collect();
+    let caps = |list: &[&str]| list.iter().map(|c| format!("CAPABILITY_{c}")).collect::<Vec<_>>();
+    assert_eq!(
+        per_type,
+        [
+            ("anonymous".to_string(), caps(&["SYNC"])),
+            ("group".to_string(), caps(&["SYNC", "PROVISION"])),
+            ("space".to_string(), caps(&["SYNC", "PROVISION"])),
+            ("user".to_string(), caps(&["SYNC", "ACCOUNT_PROVISIONING"])),
+        ]
+    );
+    // Deprovisioning is not offered: no RESOURCE_DELETE anywhere.
+    assert_eq!(capabilities["connectorCapabilities"], serde_json::json!(caps(&["PROVISION", "SYNC", "ACCOUNT_PROVISIONING"])));
+    assert_eq!(
+        capabilities["credentialDetails"]["capabilityAccountProvisioning"]["preferredCredentialOption"],
+        "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD"
+    );
 }
 
 #[test]
 fn broken_files_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read(synced_file(dir.path())).unwrap();
+    // Neutral file names, so that the expected words can only come from the message itself.
     let cases: [(&str, Vec<u8>, &str); 4] = [
-        ("wrong-magic.c1z", b"PK\x03\x04not a c1z at all".to_vec(), "magic"),
-        ("truncated.c1z", good[..good.len() / 2].to_vec(), "corrupt"),
-        ("v3.c1z", [b"C1Z3\0".as_slice(), &[0, 0, 0, 4, 1, 2, 3, 4]].concat(), "v3"),
-        ("empty.c1z", Vec::new(), "empty"),
+        ("a.c1z", b"PK\x03\x04not a c1z at all".to_vec(), "is not a .c1z file: header is"),
+        ("b.c1z", good[..good.len() / 2].to_vec(), "truncated or corrupt zstd payload"),
+        ("c.c1z", [b"C1Z3\0".as_slice(), &[0, 0, 0, 4, 1, 2, 3, 4]].concat(), "pebble engine (magic c1z3)"),
+        ("d.c1z", Vec::new(), "is 0 bytes, too short"),
     ];
     for (name, bytes, expected) in cases {
         let path = dir.path().join(name);
