@@ -1,4 +1,5 @@
-//! Compiles the crate's own `c1.connector.v2` .proto files into Rust with
+//! Compiles the crate's own `c1.connector.v2` .proto files (the rows of a `.c1z`, and the
+//! connector messages ConductorOne's service mode carries) into Rust with
 //! protox (pure Rust, no `protoc` binary) and prost-build.
 
 use std::path::Path;
@@ -11,6 +12,9 @@ const PROTO_FILES: &[&str] = &[
     "proto/c1/connector/v2/annotation_trait.proto",
     "proto/c1/connector/v2/annotation_resource.proto",
     "proto/c1/connector/v2/annotation_grant.proto",
+    "proto/c1/connector/v2/connector.proto",
+    "proto/c1/connector/v2/grant_manager.proto",
+    "proto/c1/connector/v2/account.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

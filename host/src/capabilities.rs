@@ -5,6 +5,7 @@
 //! them and the file diffs cleanly against one written by a Go connector.
 
 use crate::runtime::wit;
+use baton_c1z::pb;
 use serde::Serialize;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/c1.connector.v2.";
@@ -108,27 +109,63 @@ fn type_capabilities(declared: Option<&wit::ResourceTypeCapability>) -> Vec<(u8,
     caps
 }
 
+/// Each resource type (sorted by id) with its capabilities, and their union (by enum number).
+struct Computed<'a> {
+    per_type: Vec<(&'a wit::ResourceType, Vec<(u8, &'static str)>)>,
+    all: Vec<(u8, &'static str)>,
+}
+
+fn compute<'a>(metadata: &wit::Metadata, types: &'a [wit::ResourceType]) -> Computed<'a> {
+    let mut sorted: Vec<&wit::ResourceType> = types.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let per_type: Vec<_> =
+        sorted.into_iter().map(|rt| (rt, type_capabilities(metadata.capabilities.iter().find(|c| c.resource_type_id == rt.id)))).collect();
+    let mut all: Vec<(u8, &'static str)> = per_type.iter().flat_map(|(_, caps)| caps.iter().copied()).collect();
+    all.sort();
+    all.dedup();
+    Computed { per_type, all }
+}
+
 /// The capabilities document: entries sorted by resource type id, the connector-wide list
 /// (their union) by enum number.
 pub fn document(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> Document {
-    let mut sorted: Vec<&wit::ResourceType> = types.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut all: Vec<(u8, &'static str)> = Vec::new();
-    let resource_type_capabilities = sorted
+    let computed = compute(metadata, types);
+    let resource_type_capabilities = computed
+        .per_type
         .iter()
-        .map(|rt| {
-            let caps = type_capabilities(metadata.capabilities.iter().find(|c| c.resource_type_id == rt.id));
-            all.extend(caps.iter().copied());
-            TypeCapabilities { resource_type: resource_type(rt), capabilities: caps.iter().map(|c| c.1).collect(), permissions: Empty {} }
-        })
+        .map(|(rt, caps)| TypeCapabilities { resource_type: resource_type(rt), capabilities: caps.iter().map(|c| c.1).collect(), permissions: Empty {} })
         .collect();
-    all.sort();
-    all.dedup();
     Document {
         type_url: format!("{TYPE_PREFIX}ConnectorCapabilities"),
         resource_type_capabilities,
-        credential_details: credential_details(&all),
-        connector_capabilities: all.iter().map(|c| c.1).collect(),
+        credential_details: credential_details(&computed.all),
+        connector_capabilities: computed.all.iter().map(|c| c.1).collect(),
+    }
+}
+
+/// The same capabilities as protobuf, for the metadata ConductorOne receives in Hello.
+pub fn proto(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> pb::ConnectorCapabilities {
+    let computed = compute(metadata, types);
+    let numbers = |caps: &[(u8, &str)]| caps.iter().map(|c| i32::from(c.0)).collect::<Vec<i32>>();
+    let no_password = pb::CapabilityDetailCredentialOption::NoPassword as i32;
+    pb::ConnectorCapabilities {
+        resource_type_capabilities: computed
+            .per_type
+            .iter()
+            .map(|(rt, caps)| pb::ResourceTypeCapability {
+                resource_type: Some(crate::convert::resource_type(rt)),
+                capabilities: numbers(caps),
+                permissions: Some(pb::CapabilityPermissions::default()),
+                ..Default::default()
+            })
+            .collect(),
+        connector_capabilities: numbers(&computed.all),
+        credential_details: Some(pb::CredentialDetails {
+            capability_account_provisioning: credential_details(&computed.all).capability_account_provisioning.map(|_| {
+                pb::CredentialDetailsAccountProvisioning { supported_credential_options: vec![no_password], preferred_credential_option: no_password }
+            }),
+            capability_credential_rotation: None,
+        }),
     }
 }
 
@@ -220,6 +257,19 @@ mod tests {
   }
 }"#;
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn the_protobuf_form_carries_the_same_numbers() {
+        let metadata = metadata(vec![declared("user", vec![Capability::AccountProvisioning, Capability::Sync]), declared("group", vec![Capability::Provision, Capability::Sync])]);
+        let types = [rt("user", vec![ResourceTrait::User], true), rt("group", vec![ResourceTrait::Group], false)];
+        let caps = proto(&metadata, &types);
+        let per_type: Vec<(String, Vec<i32>)> =
+            caps.resource_type_capabilities.iter().map(|t| (t.resource_type.as_ref().unwrap().id.clone(), t.capabilities.clone())).collect();
+        assert_eq!(per_type, [("group".to_string(), vec![2, 1]), ("user".to_string(), vec![2, 5])]);
+        assert_eq!(caps.connector_capabilities, [1, 2, 5]);
+        let provisioning = caps.credential_details.unwrap().capability_account_provisioning.unwrap();
+        assert_eq!((provisioning.supported_credential_options, provisioning.preferred_credential_option), (vec![1], 1));
     }
 
     #[test]

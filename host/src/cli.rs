@@ -2,17 +2,17 @@
 //! component (its path, logging, sandbox limits); the component's declared schema then adds its
 //! own flags, and the full parse runs. Thin on purpose: the work lives in the other modules.
 
+use crate::connector::Connector;
 use crate::policy::EgressHooks;
 use crate::runtime::{InstanceContext, Limits, Runtime};
-use crate::{capabilities, inspect, provision};
-use crate::settings::{self, Settings};
+use crate::{capabilities, inspect, provision, service};
+use crate::settings;
 use crate::sync;
 use anyhow::{Context, Result, anyhow};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// File name of the connector component shipped beside the binary.
@@ -68,6 +68,16 @@ async fn run() -> Result<()> {
             print_out(&(serde_json::to_string_pretty(&capabilities::document(&metadata, &types))? + "\n"))
         }
         Some((name, sub)) => inspect_command(name, sub, &file),
+        None if service::requested(&matches).is_some() => {
+            let options = service::requested(&matches).ok_or_else(|| anyhow!("service mode needs --client-id"))?;
+            if provision::requested(&matches).is_some() {
+                return Err(anyhow!("one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"));
+            }
+            let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches)).map_err(|why| anyhow!("{why}"))?;
+            let types = offline.resource_types().await?;
+            let connector = Connector { runtime: &runtime, limits: limits(&matches), settings, concurrency: concurrency(&matches) };
+            service::run(&connector, &metadata, &types, options).await
+        }
         None => {
             let change = provision::requested(&matches);
             if let Some(change) = &change {
@@ -75,12 +85,12 @@ async fn run() -> Result<()> {
             }
             let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
                 .map_err(|why| anyhow!("{why}"))?;
+            let connector = Connector { runtime: &runtime, limits: limits(&matches), settings, concurrency: concurrency(&matches) };
             match change {
-                Some(change) => one_shot_change(&runtime, &limits(&matches), settings, &file, &change).await,
+                Some(change) => one_shot_change(&connector, &file, &change).await,
                 None => {
-                    let concurrency = matches.get_one::<u64>("concurrency").copied().unwrap_or(4) as usize;
                     let console = !json_logs(&matches) && std::io::stderr().is_terminal();
-                    one_shot_sync(&runtime, &limits(&matches), concurrency, console, settings, &file).await
+                    one_shot_sync(&connector, console, &file).await
                 }
             }
         }
@@ -134,51 +144,29 @@ fn subcommands() -> Vec<Command> {
     ]
 }
 
-/// What every instance of one run shares: configuration, egress hooks (with the retry
-/// counters) and the per-sync store.
-fn run_context(settings: Settings) -> InstanceContext {
-    InstanceContext {
-        config: Arc::new(settings.guest_config),
-        hooks: EgressHooks::new(settings.origin, settings.authorization, &settings.origin_field),
-        kv: Default::default(),
-    }
-}
-
-/// A validated instance in `context`.
-async fn connected_instance(runtime: &Runtime, limits: &Limits, context: &InstanceContext) -> Result<crate::runtime::Instance> {
-    let mut instance = runtime.instantiate(context.clone(), limits).await?;
-    let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
-    tracing::info!("{who}");
-    Ok(instance)
-}
-
-async fn one_shot_change(runtime: &Runtime, limits: &Limits, settings: Settings, file: &Path, change: &provision::Change) -> Result<()> {
+async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change) -> Result<()> {
     tracing::info!(change = ?change, "applying a one-shot change");
-    let mut instance = connected_instance(runtime, limits, &run_context(settings)).await?;
-    let done = provision::apply(&mut instance, change, file).await?;
+    let prepared = provision::prepare(change, file)?;
+    let outcome = connector.change(&prepared).await?;
+    let done = provision::describe(&prepared, &outcome);
     tracing::info!("{done}");
     print_out(&format!("{done}\n"))
 }
 
-async fn one_shot_sync(runtime: &Runtime, limits: &Limits, concurrency: usize, console: bool, settings: Settings, file: &Path) -> Result<()> {
-    tracing::info!(base_url = %settings.origin.base_url(), auth = %settings.auth_description, file = %file.display(), "starting a full sync");
+async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) -> Result<()> {
     let started = Instant::now();
-    let fingerprint = serde_json::to_string(&settings.guest_config)?;
-    let context = run_context(settings);
-    let mut workers = vec![connected_instance(runtime, limits, &context).await?];
-    for _ in 1..concurrency {
-        workers.push(runtime.instantiate(context.clone(), limits).await?);
-    }
+    let context = connector.run_context(connector.concurrency);
     let observer = SyncProgress::new(context.hooks.clone(), console);
-    let report = sync::full_sync(workers, file, &context.kv, &fingerprint, &observer).await;
+    let report = connector.sync(&context, file, &sync::SyncOptions::default(), &observer).await;
     observer.finish();
     let report = report?;
     let summary = &report.summary;
     let (requests, retries, rate_limit_waits, waited_ms) = context.hooks.stats().snapshot();
-    tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");
     let per_type: Vec<String> = report.resource_types.iter().map(|t| t.to_string()).collect();
+    let (_, lowest, max) = context.hooks.concurrency_levels();
+    let lowered = if lowest < max { format!("; rate limits lowered concurrency to {lowest} of {max}") } else { String::new() };
     print_out(&format!(
-        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s; {requests} requests, {retries} retries, {rate_limit_waits} rate-limit waits ({:.1} s waited)\n",
+        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s; {requests} requests, {retries} retries, {rate_limit_waits} rate-limit waits ({:.1} s waited){lowered}\n",
         per_type.join(", "),
         summary.entitlements,
         summary.grants,
@@ -287,8 +275,13 @@ fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
         .subcommands(subcommands())
         .args(provision::args())
         .group(provision::group())
+        .args(service::args())
         .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
         .disable_help_flag(true)
+}
+
+fn concurrency(matches: &ArgMatches) -> usize {
+    matches.get_one::<u64>("concurrency").copied().unwrap_or(4) as usize
 }
 
 fn limits(matches: &ArgMatches) -> Limits {
@@ -347,7 +340,8 @@ fn json_logs(matches: &ArgMatches) -> bool {
     match matches.get_one::<String>("log-format").map(String::as_str) {
         Some("json") => true,
         Some(_) => false,
-        None => !std::io::stdout().is_terminal(),
+        // Service mode logs JSON unless told otherwise, as baton does.
+        None => matches.contains_id("client-id") && matches.get_one::<String>("client-id").is_some() || !std::io::stdout().is_terminal(),
     }
 }
 

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
-use crate::retry::{self, Pacer, RetryPolicy, Stats, Verdict};
+use crate::retry::{self, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
 use http_body_util::{BodyExt, Empty, Full};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +122,7 @@ pub struct EgressHooks {
 pub struct Retrying {
     pub policy: RetryPolicy,
     pub pacer: Pacer,
+    pub in_flight: InFlightLimit,
     pub stats: Stats,
 }
 
@@ -137,8 +138,21 @@ impl EgressHooks {
 
     /// The same hooks with another retry policy.
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> EgressHooks {
-        self.retry = Arc::new(Retrying { policy, ..Default::default() });
+        let in_flight = InFlightLimit::new(self.retry.in_flight.levels().2);
+        self.retry = Arc::new(Retrying { policy, in_flight, ..Default::default() });
         self
+    }
+
+    /// The same hooks allowing at most `max` requests in flight at once (lowered while the
+    /// server refuses requests for load, see [`InFlightLimit`]).
+    pub fn with_concurrency(mut self, max: usize) -> EgressHooks {
+        self.retry = Arc::new(Retrying { policy: self.retry.policy.clone(), in_flight: InFlightLimit::new(max), ..Default::default() });
+        self
+    }
+
+    /// Requests allowed in flight: (now, the lowest it has been, the maximum).
+    pub fn concurrency_levels(&self) -> (usize, usize, usize) {
+        self.retry.in_flight.levels()
     }
 
     /// Request counts so far (shared by all clones of these hooks).
@@ -238,14 +252,22 @@ async fn send_with_retries(
             Stats::add(&retry.stats.waited_ms, paced.as_millis() as u64);
             tokio::time::sleep(paced).await;
         }
+        let place = retry.in_flight.acquire().await;
         Stats::add(&retry.stats.requests, 1);
-        let verdict = match wasmtime_wasi_http::default_send_request(rebuild(parts, body.clone()), Some(options)).await {
+        let sent = wasmtime_wasi_http::default_send_request(rebuild(parts, body.clone()), Some(options)).await;
+        drop(place);
+        let verdict = match sent {
             Ok((response, io)) => {
                 let verdict = retry::classify(&parts.method, response.status(), response.headers());
                 let refused_for = match verdict {
                     Verdict::RetryAfter(wait) => Some(wait),
                     _ => None,
                 };
+                if is_refused_for_load(response.status(), verdict) {
+                    retry.in_flight.refused();
+                } else {
+                    retry.in_flight.succeeded();
+                }
                 retry.pacer.observe(response.headers(), refused_for);
                 let Some(wait) = retry.policy.wait(verdict, attempt) else {
                     if verdict != Verdict::Done {
@@ -273,6 +295,11 @@ async fn send_with_retries(
         tokio::time::sleep(verdict).await;
         attempt += 1;
     }
+}
+
+/// A 429, or a 503 that says when to come back: the server is shedding load.
+fn is_refused_for_load(status: http::StatusCode, verdict: Verdict) -> bool {
+    status == http::StatusCode::TOO_MANY_REQUESTS || matches!(verdict, Verdict::RetryAfter(_))
 }
 
 /// A fresh request with the same method, URI, version and headers, and `body`.

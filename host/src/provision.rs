@@ -84,40 +84,81 @@ pub fn check_allowed(change: &Change, provisioning: bool) -> Result<()> {
     Ok(())
 }
 
-/// What a change did, for people.
-pub async fn apply(instance: &mut Instance, change: &Change, file: &Path) -> Result<String> {
+/// A change with everything it names found in the sync, ready to send.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Grant { entitlement: pb::Entitlement, principal: pb::Resource, principal_type: String },
+    Revoke { grant: pb::Grant },
+    CreateAccount { account: wit::AccountInfo },
+}
+
+/// Looks up what the change names in the sync in `file` (and checks the account's profile), so
+/// that an unknown entitlement, principal or grant is refused before any request is sent.
+pub fn prepare(change: &Change, file: &Path) -> Result<Prepared> {
     match change {
         Change::Grant { entitlement, principal, principal_type } => {
             let reader = open_sync(file)?;
-            let entitlement = find_entitlement(&reader, entitlement, file)?;
-            let principal = find_resource(&reader, principal_type, principal, file)?;
-            let outcome = instance.grant(&convert::wit_entitlement(&entitlement), &convert::wit_resource(&principal)).await?;
-            let who = format!("{principal_type}:{}", principal.id.as_ref().map(|i| i.resource.as_str()).unwrap_or_default());
-            Ok(match outcome {
-                wit::GrantOutcome::Granted => format!("granted {} to {who}", entitlement.id),
-                wit::GrantOutcome::AlreadyGranted => format!("{who} already had {} (nothing changed)", entitlement.id),
+            Ok(Prepared::Grant {
+                entitlement: find_entitlement(&reader, entitlement, file)?,
+                principal: find_resource(&reader, principal_type, principal, file)?,
+                principal_type: principal_type.clone(),
             })
         }
-        Change::Revoke { grant } => {
-            let reader = open_sync(file)?;
-            let stored = reader
-                .grants()?
-                .into_iter()
-                .find(|g| &g.id == grant)
-                .ok_or_else(|| anyhow!("grant {grant:?} is not in {}: sync first, or list grants with the grants command", file.display()))?;
-            Ok(match instance.revoke(&convert::wit_grant(&stored)).await? {
-                wit::RevokeOutcome::Revoked => format!("revoked {grant}"),
-                wit::RevokeOutcome::AlreadyRevoked => format!("{grant} was already revoked (nothing changed)"),
-            })
-        }
+        Change::Revoke { grant } => Ok(Prepared::Revoke { grant: find_grant(&open_sync(file)?, grant, file)? }),
         Change::CreateAccount { login, email, profile } => {
-            let account = account_info(login, email.as_deref(), profile.as_deref())?;
-            Ok(match instance.create_account(&account).await? {
-                wit::CreateAccountOutcome::Created(user) => format!("created user {} ({})", user.id.resource, user.display_name),
-                wit::CreateAccountOutcome::AlreadyExists(_) => format!("user {login} already exists (nothing changed)"),
-            })
+            Ok(Prepared::CreateAccount { account: account_info(login, email.as_deref(), profile.as_deref())? })
         }
         Change::Delete { .. } => Err(anyhow!("deprovisioning is not supported")),
+    }
+}
+
+/// What a change did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Granted,
+    AlreadyGranted,
+    Revoked,
+    AlreadyRevoked,
+    /// The new user.
+    Created(wit::Resource),
+    /// The user that already had this login, if it could be read.
+    AlreadyExists(Option<wit::Resource>),
+}
+
+/// Sends a prepared change through `instance`.
+pub async fn send(instance: &mut Instance, prepared: &Prepared) -> Result<Outcome> {
+    Ok(match prepared {
+        Prepared::Grant { entitlement, principal, .. } => {
+            match instance.grant(&convert::wit_entitlement(entitlement), &convert::wit_resource(principal)).await? {
+                wit::GrantOutcome::Granted => Outcome::Granted,
+                wit::GrantOutcome::AlreadyGranted => Outcome::AlreadyGranted,
+            }
+        }
+        Prepared::Revoke { grant } => match instance.revoke(&convert::wit_grant(grant)).await? {
+            wit::RevokeOutcome::Revoked => Outcome::Revoked,
+            wit::RevokeOutcome::AlreadyRevoked => Outcome::AlreadyRevoked,
+        },
+        Prepared::CreateAccount { account } => match instance.create_account(account).await? {
+            wit::CreateAccountOutcome::Created(user) => Outcome::Created(user),
+            wit::CreateAccountOutcome::AlreadyExists(user) => Outcome::AlreadyExists(user),
+        },
+    })
+}
+
+/// What a change did, for people.
+pub fn describe(prepared: &Prepared, outcome: &Outcome) -> String {
+    match (prepared, outcome) {
+        (Prepared::Grant { entitlement, principal, principal_type }, outcome) => {
+            let who = format!("{principal_type}:{}", principal.id.as_ref().map(|i| i.resource.as_str()).unwrap_or_default());
+            match outcome {
+                Outcome::AlreadyGranted => format!("{who} already had {} (nothing changed)", entitlement.id),
+                _ => format!("granted {} to {who}", entitlement.id),
+            }
+        }
+        (Prepared::Revoke { grant }, Outcome::AlreadyRevoked) => format!("{} was already revoked (nothing changed)", grant.id),
+        (Prepared::Revoke { grant }, _) => format!("revoked {}", grant.id),
+        (_, Outcome::Created(user)) => format!("created user {} ({})", user.id.resource, user.display_name),
+        (Prepared::CreateAccount { account }, _) => format!("user {} already exists (nothing changed)", account.login),
     }
 }
 
@@ -132,6 +173,14 @@ fn find_entitlement(reader: &C1zReader, id: &str, file: &Path) -> Result<pb::Ent
     reader.entitlements()?.into_iter().find(|e| e.id == id).ok_or_else(|| {
         anyhow!("entitlement {id:?} is not in {}: sync first, or list entitlements with the entitlements command", file.display())
     })
+}
+
+fn find_grant(reader: &C1zReader, id: &str, file: &Path) -> Result<pb::Grant> {
+    reader
+        .grants()?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| anyhow!("grant {id:?} is not in {}: sync first, or list grants with the grants command", file.display()))
 }
 
 fn find_resource(reader: &C1zReader, resource_type: &str, id: &str, file: &Path) -> Result<pb::Resource> {
@@ -180,6 +229,17 @@ mod tests {
         assert!(check_allowed(&grant, true).is_ok());
         let delete = Change::Delete { resource: "user:ada".into() };
         assert!(check_allowed(&delete, true).unwrap_err().to_string().contains("deprovision in Confluence directly"));
+    }
+
+    #[test]
+    fn prepare_refuses_what_it_cannot_find_without_an_instance() {
+        let missing = Path::new("/nonexistent/sync.c1z");
+        let grant = Change::Grant { entitlement: "space:ENG:view".into(), principal: "ada".into(), principal_type: "user".into() };
+        assert!(prepare(&grant, missing).unwrap_err().to_string().contains("run a sync into it first"));
+        let revoke = Change::Revoke { grant: "space:ENG:view:user:ada".into() };
+        assert!(prepare(&revoke, missing).unwrap_err().to_string().contains("run a sync into it first"));
+        let create = Change::CreateAccount { login: "ada".into(), email: None, profile: Some("not json".into()) };
+        assert!(prepare(&create, missing).unwrap_err().to_string().contains("must be a JSON object"));
     }
 
     #[test]

@@ -149,6 +149,118 @@ impl Pacer {
     }
 }
 
+/// Bounds how many requests of one sync are in flight, and adapts it (additive increase,
+/// multiplicative decrease): a refusal (429, or 503 with `Retry-After`) halves the number
+/// allowed, at most once per [`CUT_SPACING`] so that one burst of refusals counts once; each
+/// run of successes as long as the limit raises it by one, back up to the configured maximum.
+/// Together with [`Pacer`] (which pauses everyone for the time the server asked), a sync that
+/// keeps hitting the server's limit settles just below it instead of bouncing off it.
+#[derive(Debug)]
+pub struct InFlightLimit {
+    state: Mutex<LimitState>,
+    released: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+struct LimitState {
+    max: usize,
+    limit: usize,
+    in_flight: usize,
+    successes: usize,
+    last_cut: Option<Instant>,
+    lowest: usize,
+}
+
+/// Least time between two cuts of the in-flight limit.
+pub const CUT_SPACING: Duration = Duration::from_secs(1);
+
+impl Default for InFlightLimit {
+    fn default() -> InFlightLimit {
+        InFlightLimit::new(usize::MAX)
+    }
+}
+
+/// One request's place in flight; gives it back when dropped.
+pub struct InFlight<'a>(&'a InFlightLimit);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.state.lock() {
+            state.in_flight = state.in_flight.saturating_sub(1);
+        }
+        self.0.released.notify_waiters();
+    }
+}
+
+impl InFlightLimit {
+    /// At most `max` requests in flight (at least one).
+    pub fn new(max: usize) -> InFlightLimit {
+        let max = max.max(1);
+        InFlightLimit {
+            state: Mutex::new(LimitState { max, limit: max, in_flight: 0, successes: 0, last_cut: None, lowest: max }),
+            released: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits for a place in flight.
+    pub async fn acquire(&self) -> InFlight<'_> {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.try_acquire() {
+                return InFlight(self);
+            }
+            released.await;
+        }
+    }
+
+    fn try_acquire(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else { return true };
+        if state.in_flight < state.limit {
+            state.in_flight += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The server refused a request for load: halve what is allowed (once per burst).
+    pub fn refused(&self) {
+        let Ok(mut state) = self.state.lock() else { return };
+        if state.last_cut.is_some_and(|at| at.elapsed() < CUT_SPACING) {
+            return;
+        }
+        // Count from what is really in flight, so an unreachable maximum does not delay the cut.
+        let busy = state.limit.min(state.in_flight.max(1));
+        state.limit = (busy / 2).max(1);
+        state.lowest = state.lowest.min(state.limit);
+        state.successes = 0;
+        state.last_cut = Some(Instant::now());
+    }
+
+    /// A request got an answer the server did not refuse: after as many as are allowed, allow
+    /// one more.
+    pub fn succeeded(&self) {
+        let Ok(mut state) = self.state.lock() else { return };
+        if state.limit >= state.max {
+            return;
+        }
+        state.successes += 1;
+        if state.successes >= state.limit {
+            state.limit += 1;
+            state.successes = 0;
+            drop(state);
+            self.released.notify_waiters();
+        }
+    }
+
+    /// (allowed now, the lowest it has been, the configured maximum).
+    pub fn levels(&self) -> (usize, usize, usize) {
+        self.state.lock().map(|s| (s.limit, s.lowest, s.max)).unwrap_or((1, 1, 1))
+    }
+}
+
 /// Counts for the end-of-sync summary.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -216,6 +328,48 @@ mod tests {
         assert!(policy.wait(Verdict::Done, 1).is_none());
         let asked = policy.wait(Verdict::RetryAfter(Duration::from_secs(30)), 1).unwrap();
         assert!(asked >= Duration::from_secs(1) && asked < Duration::from_millis(1100), "capped at max_wait: {asked:?}");
+    }
+
+    #[test]
+    fn refusals_halve_the_limit_once_per_burst_and_successes_grow_it_back() {
+        let limit = InFlightLimit::new(8);
+        let places: Vec<_> = (0..8).map(|_| limit.try_acquire()).collect();
+        assert!(places.iter().all(|p| *p) && !limit.try_acquire(), "eight at most");
+        limit.refused();
+        limit.refused();
+        assert_eq!(limit.levels(), (4, 4, 8), "a burst of refusals cuts once");
+        limit.state.lock().unwrap().last_cut = Some(Instant::now() - CUT_SPACING);
+        limit.refused();
+        assert_eq!(limit.levels().0, 2);
+        (0..2).for_each(|_| limit.succeeded());
+        assert_eq!(limit.levels().0, 3, "after `limit` successes, one more");
+        (0..100).for_each(|_| limit.succeeded());
+        assert_eq!(limit.levels(), (8, 2, 8), "never above the maximum; the lowest is remembered");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_more_in_flight_than_allowed() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicUsize;
+        let limit = Arc::new(InFlightLimit::new(2));
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let (limit, now, peak) = (limit.clone(), now.clone(), peak.clone());
+                tokio::spawn(async move {
+                    let _place = limit.acquire().await;
+                    let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(current, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        assert_eq!(limit.state.lock().unwrap().in_flight, 0, "every place was given back");
     }
 
     #[test]

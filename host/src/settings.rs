@@ -48,7 +48,7 @@ fn field_arg(field: &ConfigField) -> Arg {
 }
 
 /// Resolved configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Non-secret values the guest may read (the origin field normalised to a full URL).
     pub guest_config: BTreeMap<String, String>,

@@ -104,6 +104,34 @@ impl Observer for Quiet {
     fn fetching(&self, _: &str, _: usize, _: usize) {}
 }
 
+/// What a sync covers. The default is everything; service mode narrows it as a task asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Only these resource types (all when empty).
+    pub resource_type_ids: Vec<String>,
+    /// Resources only: no entitlements and no grants (baton's `resources_only` sync).
+    pub skip_entitlements_and_grants: bool,
+    /// Entitlements but no grants.
+    pub skip_grants: bool,
+}
+
+impl SyncOptions {
+    fn includes(&self, type_id: &str) -> bool {
+        self.resource_type_ids.is_empty() || self.resource_type_ids.iter().any(|t| t == type_id)
+    }
+
+    /// The `sync_type` baton records for such a sync.
+    fn sync_type(&self) -> &'static str {
+        if self.skip_entitlements_and_grants {
+            "resources_only"
+        } else if self.resource_type_ids.is_empty() && !self.skip_grants {
+            "full"
+        } else {
+            "partial"
+        }
+    }
+}
+
 /// Where a sync is, saved with every checkpoint. Field names are stable: a newer program must
 /// read an older checkpoint (or refuse it by `version`).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,15 +183,22 @@ pub async fn full_sync<C: ConnectorCalls>(
     out: &Path,
     store: &SharedStore,
     fingerprint: &str,
+    options: &SyncOptions,
     observer: &dyn Observer,
 ) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
-    let (mut writer, mut progress) = open_writer(out, store, fingerprint)?;
+    let fingerprint = format!("{fingerprint} {options:?}");
+    let (mut writer, mut progress) = open_writer(out, store, &fingerprint)?;
+    writer.set_sync_type(options.sync_type())?;
     let mut checkpoints = Checkpoints { store, last: Instant::now(), observer };
-    let types = workers[0].resource_types().await?;
+    let offered = workers[0].resource_types().await?;
+    let unknown: Vec<&String> = options.resource_type_ids.iter().filter(|id| !offered.iter().any(|t| &t.id == *id)).collect();
+    anyhow::ensure!(unknown.is_empty(), "the connector has no resource type {unknown:?}; it offers {:?}", offered.iter().map(|t| &t.id).collect::<Vec<_>>());
+    // Entitlements name the types they are grantable to, so every offered type is converted.
     let pb_types: BTreeMap<String, pb::ResourceType> =
-        types.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
-    for pb_type in pb_types.values() {
+        offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
+    let types: Vec<wit::ResourceType> = offered.into_iter().filter(|t| options.includes(&t.id)).collect();
+    for (_, pb_type) in pb_types.iter().filter(|(id, _)| options.includes(id)) {
         writer.put_resource_type(pb_type)?;
     }
     for (index, rt) in types.iter().enumerate().skip(progress.type_index) {
@@ -172,11 +207,12 @@ pub async fn full_sync<C: ConnectorCalls>(
         }
         let stored = writer.resources_of_type(&rt.id)?;
         tracing::info!(resource_type = %rt.id, count = stored.len(), "listed resources");
-        if !rt.skip_entitlements_and_grants {
+        if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
             let resources: Vec<wit::Resource> = stored.iter().map(convert::wit_resource).collect();
-            workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &pb_types, &mut progress, &mut checkpoints).await?;
+            let fetch = Fetch { types: &pb_types, grants: !options.skip_grants };
+            workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &fetch, &mut progress, &mut checkpoints).await?;
         }
-        progress = Progress { type_index: index + 1, ..Progress::fresh(fingerprint) };
+        progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
         checkpoints.save(&mut writer, &progress, true)?;
     }
     let counts = types
@@ -249,6 +285,12 @@ async fn list_all_resources(
     }
 }
 
+/// What to fetch for each resource, and the resource types entitlements refer to.
+struct Fetch<'a> {
+    types: &'a BTreeMap<String, pb::ResourceType>,
+    grants: bool,
+}
+
 /// The entitlements and grants of one resource, as the contract returns them.
 struct Fetched {
     entitlements: Vec<wit::Entitlement>,
@@ -262,7 +304,7 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
     writer: &mut C1zWriter,
     resources: &[wit::Resource],
     converted: &[pb::Resource],
-    types: &BTreeMap<String, pb::ResourceType>,
+    fetch: &Fetch<'_>,
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<Vec<C>> {
@@ -275,7 +317,7 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
             let Some(mut worker) = idle.pop() else { break };
             let index = next_to_start;
             running.push(async move {
-                let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index]).await;
+                let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index], fetch.grants).await;
                 (index, worker, fetched)
             });
             next_to_start += 1;
@@ -286,7 +328,7 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
         while let Some(fetched) = ready.remove(&next_to_write) {
             let on = &converted[next_to_write];
             for entitlement in &fetched.entitlements {
-                writer.put_entitlement(&convert::entitlement(entitlement, on, types))?;
+                writer.put_entitlement(&convert::entitlement(entitlement, on, fetch.types))?;
             }
             for grant in &fetched.grants {
                 writer.put_grant(&convert::grant(grant, on))?;
@@ -301,13 +343,16 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
     Ok(idle)
 }
 
-async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource) -> Result<Fetched> {
+async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource, with_grants: bool) -> Result<Fetched> {
     let call = format!("{}:{}", resource.id.resource_type, resource.id.resource);
     let entitlements = all_pages(&format!("list-entitlements({call})"), async |token| {
         let page = connector.list_entitlements(resource, token).await?;
         Ok((page.items, page.next_page_token))
     })
     .await?;
+    if !with_grants {
+        return Ok(Fetched { entitlements, grants: Vec::new() });
+    }
     let grants = all_pages(&format!("list-grants({call})"), async |token| {
         let page = connector.list_grants(resource, token).await?;
         Ok((page.items, page.next_page_token))

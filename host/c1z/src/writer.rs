@@ -193,6 +193,15 @@ impl C1zWriter {
         })
     }
 
+    /// Records what kind of sync this is, as baton names them: `full` (the default),
+    /// `resources_only` (no entitlements or grants) or `partial`.
+    pub fn set_sync_type(&mut self, sync_type: &str) -> Result<(), WriteError> {
+        self.conn
+            .execute("UPDATE v1_sync_runs SET sync_type = ?1 WHERE sync_id = ?2", params![sync_type, self.sync_id])
+            .map(drop)
+            .map_err(sqlite("recording the sync type"))
+    }
+
     /// The unfinished sync in `workdir` with its checkpoint, if both are there and readable.
     fn reopen(out: &Path, workdir: &Path) -> Result<Option<(C1zWriter, Option<String>)>, WriteError> {
         let (db_path, checkpoint_path) = (workdir.join("db"), workdir.join(CHECKPOINT_FILE));

@@ -62,6 +62,21 @@ fn rate_limits_and_unavailability_are_retried_to_the_same_result() {
 }
 
 #[test]
+fn refusals_lower_concurrency_and_the_result_stays_the_same() {
+    let sim = simulator("10.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let (clean, limited) = (dir.path().join("clean.c1z"), dir.path().join("limited.c1z"));
+    assert!(sync(&sim, &clean, &["--concurrency", "1"]).success);
+    sim.set_faults(FaultPlan { rate_limit_every: Some(9), retry_after_seconds: 0, latency_ms: 5, ..FaultPlan::default() });
+    let run = sync(&sim, &limited, &["--concurrency", "8"]);
+    assert!(run.success, "{}", run.output());
+    let lowered = run.stdout.split("rate limits lowered concurrency to ").nth(1).unwrap_or_else(|| panic!("no adaptation reported: {}", run.stdout));
+    let lowest: usize = lowered.split_whitespace().next().unwrap().parse().unwrap();
+    assert!((1..8).contains(&lowest) && lowered.starts_with(&format!("{lowest} of 8")), "{}", run.stdout);
+    assert!(content(&clean) == content(&limited), "the same data at any concurrency");
+}
+
+#[test]
 fn a_malformed_answer_fails_clearly_and_keeps_the_previous_file() {
     let sim = simulator("9.2.0");
     let dir = tempfile::tempdir().unwrap();

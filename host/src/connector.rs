@@ -1,0 +1,66 @@
+//! One configured connector: the loaded component with its settings and limits, and the two
+//! things a run does with it: a sync into a `.c1z`, and a change (grant, revoke, create
+//! account). The one-shot command line and service mode both go through here, so a sync or a
+//! change behaves the same whichever asked for it.
+
+use crate::policy::EgressHooks;
+use crate::provision::{self, Prepared};
+use crate::runtime::{Instance, InstanceContext, Limits, Runtime};
+use crate::settings::Settings;
+use crate::sync::{self, Observer, SyncOptions, SyncReport};
+use anyhow::{Result, anyhow};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A component, configured and ready to run.
+pub struct Connector<'a> {
+    pub runtime: &'a Runtime,
+    pub limits: Limits,
+    pub settings: Settings,
+    /// Instances fetching at once during a sync.
+    pub concurrency: usize,
+}
+
+impl Connector<'_> {
+    /// What every instance of one run shares: configuration, egress hooks (with the retry
+    /// counters and the in-flight limit) and the per-sync store.
+    pub fn run_context(&self, concurrency: usize) -> InstanceContext {
+        let settings = &self.settings;
+        InstanceContext {
+            config: Arc::new(settings.guest_config.clone()),
+            hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field).with_concurrency(concurrency),
+            kv: Default::default(),
+        }
+    }
+
+    /// A validated instance in `context`.
+    async fn connected_instance(&self, context: &InstanceContext) -> Result<Instance> {
+        let mut instance = self.runtime.instantiate(context.clone(), &self.limits).await?;
+        let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
+        tracing::info!("{who}");
+        Ok(instance)
+    }
+
+    /// Syncs into `out` with the instances of `context` (from [`Self::run_context`] with this
+    /// connector's concurrency). `out` is replaced only when the sync completes, and resumed
+    /// from its checkpoint if an earlier run into the same `out` was interrupted.
+    pub async fn sync(&self, context: &InstanceContext, out: &Path, options: &SyncOptions, observer: &dyn Observer) -> Result<SyncReport> {
+        tracing::info!(base_url = %self.settings.origin.base_url(), auth = %self.settings.auth_description, file = %out.display(), "starting a sync");
+        let fingerprint = serde_json::to_string(&self.settings.guest_config)?;
+        let mut workers = vec![self.connected_instance(context).await?];
+        for _ in 1..self.concurrency {
+            workers.push(self.runtime.instantiate(context.clone(), &self.limits).await?);
+        }
+        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, options, observer).await?;
+        let summary = &report.summary;
+        let (requests, retries, rate_limit_waits, _) = context.hooks.stats().snapshot();
+        tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");
+        Ok(report)
+    }
+
+    /// Sends one prepared change through a fresh, validated instance.
+    pub async fn change(&self, prepared: &Prepared) -> Result<provision::Outcome> {
+        let mut instance = self.connected_instance(&self.run_context(1)).await?;
+        provision::send(&mut instance, prepared).await
+    }
+}

@@ -1,0 +1,67 @@
+//! The health endpoint of service mode (`--health-check`, as baton names it), for Kubernetes
+//! probes: `/healthz` (live: the poll loop has run recently) and `/readyz` (ready: ConductorOne
+//! accepted our Hello and we are not shutting down). `/health` answers like `/healthz`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A poll loop silent for longer than this is not live.
+const STALE_AFTER: Duration = Duration::from_secs(600);
+
+/// What the probes report, updated by the service loop.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+    last_poll: AtomicU64,
+}
+
+impl Health {
+    /// The poll loop is running (called on every turn).
+    pub fn polled(&self) {
+        self.last_poll.store(now_seconds(), Ordering::Relaxed);
+    }
+
+    /// Ready for tasks, or not (false while shutting down).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    fn live(&self) -> bool {
+        let last = self.last_poll.load(Ordering::Relaxed);
+        last == 0 || now_seconds().saturating_sub(last) <= STALE_AFTER.as_secs()
+    }
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+async fn live(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {
+    if health.live() { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "the task loop has stalled\n") }
+}
+
+async fn ready(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {
+    if health.ready.load(Ordering::Relaxed) { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready\n") }
+}
+
+/// Serves the probes on `address` in the background; returns the address bound.
+pub async fn serve(address: SocketAddr, health: Arc<Health>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve the health check on {address}: {e} (change --health-check-port or --health-check-bind-address)"))?;
+    let bound = listener.local_addr()?;
+    let app = Router::new().route("/healthz", get(live)).route("/health", get(live)).route("/readyz", get(ready)).with_state(health);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!(error = %error, "the health check server stopped");
+        }
+    });
+    tracing::info!(address = %bound, "serving the health check on /healthz and /readyz");
+    Ok(bound)
+}

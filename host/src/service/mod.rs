@@ -1,0 +1,260 @@
+//! Service mode: the connector keeps a connection to ConductorOne (C1), syncs and uploads when
+//! C1 asks, and runs the provisioning tasks C1 sends, as baton-sdk's task manager does.
+//!
+//! - [`credentials`]: the client id and secret (an Ed25519 key), parsed without echoing them.
+//! - [`connection`]: where C1 is and TLS (or plaintext to loopback, for tests).
+//! - [`token`]: the signed client assertion exchanged for an access token, cached.
+//! - [`client`]: the `BatonService` calls with that token.
+//! - [`hello`]: what Hello says about the connector, build and OS.
+//! - [`tasks`]: running each task type and answering it; [`heartbeat`] and [`upload`] for syncs.
+//! - [`health`]: the liveness and readiness endpoint.
+//!
+//! The loop here: check the credentials (a bad secret fails at once), say Hello (retried with
+//! backoff), then poll GetTask, running up to `--task-concurrency` tasks at once. SIGTERM or
+//! Ctrl-C stops polling, lets running tasks finish for a grace period, then drops them (their
+//! temporary files go with them) and exits.
+
+pub mod client;
+pub mod connection;
+pub mod credentials;
+pub mod health;
+pub mod heartbeat;
+pub mod hello;
+pub mod tasks;
+pub mod token;
+pub mod upload;
+
+use crate::connector::Connector;
+use crate::runtime::wit;
+use anyhow::{Result, anyhow, bail};
+use clap::{Arg, ArgAction, ArgMatches};
+use client::{C1Client, CallError};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use health::Health;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use baton_c1api::pb::BatonServiceGetTaskResponse;
+use tonic::Code;
+
+/// The longest wait between two polls, whatever the server says.
+const MAX_POLL: Duration = Duration::from_secs(300);
+/// The longest wait between two Hello attempts.
+const MAX_HELLO_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What service mode is configured with.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    pub client_id: String,
+    pub client_secret: String,
+    pub api_host: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub plaintext_loopback: bool,
+    pub host_id: Option<String>,
+    pub health_check: Option<SocketAddr>,
+    pub task_concurrency: usize,
+    pub grace: Duration,
+    pub provisioning: bool,
+}
+
+/// The service-mode flags (baton's names and variables where baton has them).
+pub fn args() -> Vec<Arg> {
+    let heading = "Service mode (ConductorOne)";
+    let text = |name: &'static str, env: &'static str, help: &'static str| Arg::new(name).long(name).env(env).help_heading(heading).help(help);
+    vec![
+        text("client-id", "BATON_CLIENT_ID", "ConductorOne client id: runs the connector in service mode").value_name("ID").requires("client-secret"),
+        text("client-secret", "BATON_CLIENT_SECRET", "ConductorOne client secret").value_name("SECRET").hide_env_values(true).requires("client-id"),
+        text("task-concurrency", "BATON_TASK_CONCURRENCY", "Tasks run at once in service mode")
+            .value_name("N")
+            .default_value("3")
+            .value_parser(clap::value_parser!(u64).range(1..=32)),
+        text("health-check", "BATON_HEALTH_CHECK", "Serve /healthz and /readyz for liveness and readiness probes")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new()),
+        text("health-check-port", "BATON_HEALTH_CHECK_PORT", "Port of the health check").value_name("PORT").default_value("8081").value_parser(clap::value_parser!(u16)),
+        text("health-check-bind-address", "BATON_HEALTH_CHECK_BIND_ADDRESS", "Address the health check listens on")
+            .value_name("IP")
+            .default_value("127.0.0.1")
+            .value_parser(clap::value_parser!(std::net::IpAddr)),
+        text("shutdown-grace-seconds", "BATON_SHUTDOWN_GRACE_SECONDS", "On SIGTERM, how long running tasks may go on before they are stopped")
+            .value_name("S")
+            .default_value("30")
+            .value_parser(clap::value_parser!(u64).range(0..=3600)),
+        text("c1-ca-file", "BATON_C1_CA_FILE", "Extra CA certificates (PEM) to trust for ConductorOne, besides the system's and SSL_CERT_FILE").value_name("PEM"),
+        text("c1-api-host", "BATON_C1_API_HOST", "ConductorOne host[:port] to use instead of the one in the client id").value_name("HOST").hide(true),
+        text("host-id", "BATON_HOST_ID", "Name this connector host reports to ConductorOne [default: the host name]").value_name("ID").hide(true),
+        text("c1-plaintext-loopback", "BATON_C1_PLAINTEXT_LOOPBACK", "Talk to a ConductorOne on 127.0.0.1 without TLS (tests only)")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new())
+            .hide(true),
+    ]
+}
+
+/// The service options, if `--client-id` was given.
+pub fn requested(matches: &ArgMatches) -> Option<ServiceOptions> {
+    let text = |name: &str| matches.get_one::<String>(name).cloned().filter(|v| !v.trim().is_empty());
+    let client_id = text("client-id")?;
+    let health_check = matches.get_flag("health-check").then(|| {
+        let ip = matches.get_one::<std::net::IpAddr>("health-check-bind-address").copied().unwrap_or([127, 0, 0, 1].into());
+        SocketAddr::new(ip, matches.get_one::<u16>("health-check-port").copied().unwrap_or(8081))
+    });
+    Some(ServiceOptions {
+        client_id,
+        client_secret: text("client-secret").unwrap_or_default(),
+        api_host: text("c1-api-host"),
+        ca_file: text("c1-ca-file").map(PathBuf::from),
+        plaintext_loopback: matches.get_flag("c1-plaintext-loopback"),
+        host_id: text("host-id"),
+        health_check,
+        task_concurrency: matches.get_one::<u64>("task-concurrency").copied().unwrap_or(3) as usize,
+        grace: Duration::from_secs(matches.get_one::<u64>("shutdown-grace-seconds").copied().unwrap_or(30)),
+        provisioning: matches.get_flag("provisioning"),
+    })
+}
+
+/// Runs service mode until SIGTERM or Ctrl-C.
+pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[wit::ResourceType], options: ServiceOptions) -> Result<()> {
+    let client_id = credentials::ClientId::parse(&options.client_id).map_err(|why| anyhow!("{why}"))?;
+    let secret = credentials::ClientSecret::parse(&options.client_secret).map_err(|why| anyhow!("{why}"))?;
+    let address = connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &client_id.client_name)?;
+    tracing::info!(c1 = %address.base_url(), client = %client_id.client_name, provisioning = options.provisioning, "starting in service mode");
+    let client = C1Client::new(&address, client_id, secret, hello::host_id(options.host_id.as_deref()))?;
+    client.check_credentials().await?;
+    let health = Arc::new(Health::default());
+    if let Some(bind) = options.health_check {
+        health::serve(bind, health.clone()).await?;
+    }
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    tokio::select! {
+        hello = say_hello(&client, metadata, types) => hello?,
+        _ = &mut shutdown => return Ok(()),
+    }
+    health.set_ready(true);
+    let cx = Loop { client: &client, connector, metadata, types, options: &options, health: &health };
+    cx.run(shutdown).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown asked for: no new tasks");
+}
+
+/// The start-up Hello, retried with backoff from 1 s to 5 min; given up on answers that will
+/// not change by waiting (bad credentials, refused, invalid).
+async fn say_hello(client: &C1Client, metadata: &wit::Metadata, types: &[wit::ResourceType]) -> Result<()> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let request = hello::request(client.host_id(), "", hello::connector_metadata(metadata, types));
+        match client.hello(request).await {
+            Ok(_) => {
+                tracing::info!("ConductorOne accepted our Hello");
+                return Ok(());
+            }
+            Err(error) if is_final(&error) => bail!("ConductorOne refused our Hello: {error}"),
+            Err(error) => {
+                tracing::warn!(error = %error, retry_in_s = wait.as_secs(), "Hello failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_HELLO_BACKOFF);
+            }
+        }
+    }
+}
+
+fn is_final(error: &CallError) -> bool {
+    matches!(error.code(), Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument | Code::Unimplemented | Code::FailedPrecondition | Code::NotFound)
+}
+
+/// The poll loop and what it shares with its tasks.
+struct Loop<'a> {
+    client: &'a C1Client,
+    connector: &'a Connector<'a>,
+    metadata: &'a wit::Metadata,
+    types: &'a [wit::ResourceType],
+    options: &'a ServiceOptions,
+    health: &'a Health,
+}
+
+impl Loop<'_> {
+    async fn run(&self, mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<()> {
+        let mut running = FuturesUnordered::new();
+        // The GetTask in flight, polled beside the running tasks so they never wait on it.
+        let mut poll: Option<std::pin::Pin<Box<dyn Future<Output = Result<BatonServiceGetTaskResponse, CallError>> + '_>>> = None;
+        let mut next_poll = Instant::now();
+        let mut errors: u32 = 0;
+        loop {
+            let can_poll = poll.is_none() && running.len() < self.options.task_concurrency;
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(()) = running.next(), if !running.is_empty() => {}
+                _ = tokio::time::sleep_until(next_poll), if can_poll => {
+                    self.health.polled();
+                    poll = Some(Box::pin(self.client.get_task()));
+                }
+                answer = async { poll.as_mut().expect("guarded by is_some").await }, if poll.is_some() => {
+                    poll = None;
+                    match answer {
+                        Ok(response) => {
+                            errors = 0;
+                            next_poll = Instant::now() + heartbeat::duration(response.next_poll.as_ref()).min(MAX_POLL);
+                            if let Some(task) = response.task.filter(|t| t.task_type.is_some()) {
+                                let next_heartbeat = heartbeat::duration(response.next_heartbeat.as_ref());
+                                running.push(self.task(task, next_heartbeat));
+                            }
+                        }
+                        Err(error) => {
+                            errors = errors.saturating_add(1);
+                            let wait = Duration::from_secs(u64::from(errors.saturating_mul(errors)).min(60));
+                            tracing::warn!(error = %error, retry_in_s = wait.as_secs(), "GetTask failed");
+                            next_poll = Instant::now() + wait;
+                        }
+                    }
+                }
+            }
+        }
+        self.health.set_ready(false);
+        self.drain(running).await;
+        Ok(())
+    }
+
+    fn task(&self, task: baton_c1api::pb::Task, next_heartbeat: Duration) -> impl Future<Output = ()> + '_ {
+        async move {
+            let cx = tasks::TaskContext {
+                client: self.client,
+                connector: self.connector,
+                metadata: self.metadata,
+                types: self.types,
+                provisioning: self.options.provisioning,
+                next_heartbeat,
+            };
+            tasks::run(&cx, task).await
+        }
+    }
+
+    /// Lets running tasks finish within the grace period, then drops the rest.
+    async fn drain(&self, mut running: FuturesUnordered<impl Future<Output = ()>>) {
+        if running.is_empty() {
+            return;
+        }
+        tracing::info!(tasks = running.len(), grace_s = self.options.grace.as_secs(), "waiting for running tasks");
+        let finished = tokio::time::timeout(self.options.grace, async { while running.next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(tasks = running.len(), "the grace period is over: stopping the tasks still running");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Running one ConductorOne task and answering it: `hello` (a fresh Hello, no FinishTask),
+//! `sync_full` (a sync into a temporary `.c1z`, uploaded, with heartbeats that can cancel
+//! it), `grant`, `revoke` and `create_account` (through the same calls as the one-shot
+//! flags, answered with baton's response messages), and anything else as an unsupported task
+//! type. Provisioning tasks are refused unless `--provisioning` is on.
+
+use super::client::C1Client;
+use super::{hello, upload};
+use crate::connector::Connector;
+use crate::convert;
+use crate::provision::{self, Outcome, Prepared};
+use crate::runtime::wit;
+use crate::sync::{self, SyncOptions};
+use anyhow::{Context, Result, anyhow, bail};
+use baton_c1api::pb::baton_service_finish_task_request::{Error as TaskError, FinalState, Success};
+use baton_c1api::pb::task::{self, TaskType};
+use baton_c1api::pb::{BatonServiceFinishTaskRequest, Task};
+use baton_c1api::rpc;
+use baton_c1z::pb;
+use baton_c1z::any;
+use std::time::Duration;
+
+/// Everything a task needs.
+pub struct TaskContext<'a> {
+    pub client: &'a C1Client,
+    pub connector: &'a Connector<'a>,
+    pub metadata: &'a wit::Metadata,
+    pub types: &'a [wit::ResourceType],
+    pub provisioning: bool,
+    /// Heartbeat interval the server asked for with the task (0 means 30 s).
+    pub next_heartbeat: Duration,
+}
+
+/// How a task ended, for FinishTask.
+enum Ending {
+    Success(Option<prost_types::Any>, Vec<prost_types::Any>),
+    Failure { code: tonic::Code, message: String, non_retryable: bool },
+}
+
+/// Runs `task` and reports its end to ConductorOne.
+pub async fn run(cx: &TaskContext<'_>, task: Task) {
+    let id = task.id.clone();
+    let kind = kind_name(task.task_type.as_ref());
+    tracing::info!(task_id = %id, task = kind, "task started");
+    let ending = match task.task_type {
+        None | Some(TaskType::None(_)) => return,
+        Some(TaskType::Hello(_)) => {
+            let request = hello::request(cx.client.host_id(), &id, hello::connector_metadata(cx.metadata, cx.types));
+            if let Err(error) = cx.client.hello(request).await {
+                tracing::warn!(task_id = %id, error = %error, "the hello task's Hello failed");
+            }
+            return;
+        }
+        Some(TaskType::SyncFull(sync)) => ended(super::heartbeat::while_running(cx.client, &id, cx.next_heartbeat, sync_full(cx, &id, sync)).await),
+        Some(TaskType::Grant(grant)) => provisioning(cx, async { grant_task(cx, grant).await }).await,
+        Some(TaskType::Revoke(revoke)) => provisioning(cx, async { revoke_task(cx, revoke).await }).await,
+        Some(TaskType::CreateAccount(create)) => provisioning(cx, async { create_account_task(cx, create).await }).await,
+        Some(_) => Ending::Failure { code: tonic::Code::Unknown, message: "unsupported task type".into(), non_retryable: false },
+    };
+    if let Ending::Failure { message, .. } = &ending {
+        tracing::warn!(task_id = %id, task = kind, error = %message, "task failed");
+    } else {
+        tracing::info!(task_id = %id, task = kind, "task finished");
+    }
+    if let Err(error) = cx.client.finish_task(finish_request(cx.client.host_id(), &id, ending)).await {
+        tracing::warn!(task_id = %id, error = %error, "FinishTask failed");
+    }
+}
+
+fn kind_name(task_type: Option<&TaskType>) -> &'static str {
+    match task_type {
+        None | Some(TaskType::None(_)) => "none",
+        Some(TaskType::Hello(_)) => "hello",
+        Some(TaskType::SyncFull(_)) => "sync_full",
+        Some(TaskType::Grant(_)) => "grant",
+        Some(TaskType::Revoke(_)) => "revoke",
+        Some(TaskType::CreateAccount(_)) => "create_account",
+        Some(_) => "unsupported",
+    }
+}
+
+/// A sync's result: success without a response, or a retryable failure.
+fn ended(result: Result<()>) -> Ending {
+    match result {
+        Ok(()) => Ending::Success(None, Vec::new()),
+        Err(error) => Ending::Failure { code: tonic::Code::Unknown, message: format!("{error:#}"), non_retryable: false },
+    }
+}
+
+/// A provisioning task's result (errors are final: baton marks them non-retryable).
+async fn provisioning(cx: &TaskContext<'_>, work: impl Future<Output = Result<(prost_types::Any, Vec<prost_types::Any>)>>) -> Ending {
+    if !cx.provisioning {
+        return Ending::Failure {
+            code: tonic::Code::FailedPrecondition,
+            message: "provisioning is off on this connector: start it with --provisioning (BATON_PROVISIONING=true) to let it change Confluence".into(),
+            non_retryable: true,
+        };
+    }
+    match work.await {
+        Ok((response, annotations)) => Ending::Success(Some(response), annotations),
+        Err(error) => Ending::Failure { code: tonic::Code::Unknown, message: format!("{error:#}"), non_retryable: true },
+    }
+}
+
+fn finish_request(host_id: &str, task_id: &str, ending: Ending) -> BatonServiceFinishTaskRequest {
+    let (status, final_state) = match ending {
+        Ending::Success(response, annotations) => (None, FinalState::Success(Success { annotations, response })),
+        Ending::Failure { code, message, non_retryable } => (
+            Some(rpc::Status { code: code as i32, message, details: Vec::new() }),
+            FinalState::Error(TaskError { non_retryable, annotations: Vec::new(), response: None }),
+        ),
+    };
+    BatonServiceFinishTaskRequest { host_id: host_id.into(), task_id: task_id.into(), status, final_state: Some(final_state) }
+}
+
+/// What a sync task asks for, as sync options.
+fn sync_options(task: &task::SyncFullTask) -> SyncOptions {
+    if !task.targeted_sync_resources.is_empty() {
+        tracing::warn!(resources = task.targeted_sync_resources.len(), "targeted sync is not supported by this connector; syncing everything");
+    }
+    SyncOptions {
+        resource_type_ids: task.sync_resource_type_ids.clone(),
+        skip_entitlements_and_grants: task.skip_entitlements_and_grants,
+        skip_grants: task.skip_grants,
+    }
+}
+
+/// Syncs into a temporary file, uploads it, and removes it (also when cancelled: the
+/// directory goes with the future).
+async fn sync_full(cx: &TaskContext<'_>, task_id: &str, task: task::SyncFullTask) -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("baton-sdk-sync-upload").tempdir().context("cannot create a temporary directory for the sync")?;
+    let file = dir.path().join("sync.c1z");
+    let context = cx.connector.run_context(cx.connector.concurrency);
+    let report = cx.connector.sync(&context, &file, &sync_options(&task), &sync::Quiet).await?;
+    tracing::info!(task_id, resources = report.summary.resources, grants = report.summary.grants, bytes = report.summary.file_bytes, "synced; uploading");
+    upload::upload(cx.client, task_id, &file).await
+}
+
+fn required<T>(value: Option<T>, what: &str) -> Result<T> {
+    value.ok_or_else(|| anyhow!("the task has no {what}: it cannot be run"))
+}
+
+async fn grant_task(cx: &TaskContext<'_>, task: task::GrantTask) -> Result<(prost_types::Any, Vec<prost_types::Any>)> {
+    let entitlement = required(task.entitlement, "entitlement")?;
+    let principal = required(task.principal, "principal")?;
+    let principal_id = required(principal.id.clone(), "principal id")?;
+    if entitlement.resource.as_ref().and_then(|r| r.id.as_ref()).is_none() {
+        bail!("the task's entitlement {} has no resource: it cannot be run", entitlement.id);
+    }
+    let prepared = Prepared::Grant { entitlement: entitlement.clone(), principal: principal.clone(), principal_type: principal_id.resource_type.clone() };
+    let outcome = cx.connector.change(&prepared).await?;
+    tracing::info!("{}", provision::describe(&prepared, &outcome));
+    let grant = pb::Grant {
+        id: format!("{}:{}:{}", entitlement.id, principal_id.resource_type, principal_id.resource),
+        entitlement: Some(entitlement),
+        principal: Some(principal),
+        ..Default::default()
+    };
+    let annotations = match outcome {
+        Outcome::AlreadyGranted => vec![any(&pb::GrantAlreadyExists {})],
+        _ => Vec::new(),
+    };
+    let response = pb::GrantManagerServiceGrantResponse { annotations: annotations.clone(), grants: vec![grant] };
+    Ok((any(&response), annotations))
+}
+
+async fn revoke_task(cx: &TaskContext<'_>, task: task::RevokeTask) -> Result<(prost_types::Any, Vec<prost_types::Any>)> {
+    let grant = required(task.grant, "grant")?;
+    if grant.entitlement.is_none() || grant.principal.is_none() {
+        bail!("the task's grant {} has no entitlement or principal: it cannot be run", grant.id);
+    }
+    let prepared = Prepared::Revoke { grant };
+    let outcome = cx.connector.change(&prepared).await?;
+    tracing::info!("{}", provision::describe(&prepared, &outcome));
+    let annotations = match outcome {
+        Outcome::AlreadyRevoked => vec![any(&pb::GrantAlreadyRevoked {})],
+        _ => Vec::new(),
+    };
+    Ok((any(&pb::GrantManagerServiceRevokeResponse { annotations: annotations.clone() }), annotations))
+}
+
+async fn create_account_task(cx: &TaskContext<'_>, task: task::CreateAccountTask) -> Result<(prost_types::Any, Vec<prost_types::Any>)> {
+    let info = required(task.account_info, "account info")?;
+    let prepared = Prepared::CreateAccount { account: account_info(&info, &task.resource_type_id)? };
+    let outcome = cx.connector.change(&prepared).await?;
+    tracing::info!("{}", provision::describe(&prepared, &outcome));
+    use pb::create_account_response::{AlreadyExistsResult, Result as Created, SuccessResult};
+    let result = match outcome {
+        Outcome::Created(user) => Created::Success(SuccessResult { resource: Some(convert::resource(&user)), is_create_account_result: true, invitation_expires_at: None }),
+        Outcome::AlreadyExists(user) => Created::AlreadyExists(AlreadyExistsResult { resource: user.as_ref().map(convert::resource), is_create_account_result: true }),
+        other => bail!("create-account ended as {other:?}"),
+    };
+    Ok((any(&pb::CreateAccountResponse { result: Some(result), ..Default::default() }), Vec::new()))
+}
+
+/// The contract's account from baton's `AccountInfo` (login, emails, the profile's scalar fields).
+fn account_info(info: &pb::AccountInfo, resource_type_id: &str) -> Result<wit::AccountInfo> {
+    if info.login.trim().is_empty() {
+        bail!("the account to create has no login");
+    }
+    let profile = info
+        .profile
+        .as_ref()
+        .map(|p| {
+            p.fields
+                .iter()
+                .filter_map(|(key, value)| {
+                    use prost_types::value::Kind;
+                    let value = match value.kind.as_ref()? {
+                        Kind::StringValue(s) => wit::ProfileValue::Text(s.clone()),
+                        Kind::BoolValue(b) => wit::ProfileValue::Flag(*b),
+                        Kind::NumberValue(n) => wit::ProfileValue::Number(*n),
+                        _ => return None,
+                    };
+                    Some(wit::ProfileField { key: key.clone(), value })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(wit::AccountInfo {
+        login: info.login.clone(),
+        emails: info.emails.iter().map(|e| wit::Email { address: e.address.clone(), is_primary: e.is_primary }).collect(),
+        profile,
+        resource_type_id: if resource_type_id.is_empty() { "user".into() } else { resource_type_id.into() },
+    })
+}
