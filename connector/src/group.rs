@@ -52,7 +52,7 @@ impl ResourceSyncer for GroupSyncer {
     }
 
     fn list(&self, cx: &Context, _parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-        let path = token.map(str::to_string).unwrap_or_else(|| format!("/rest/api/group?limit={}&start=0", cx.options.page_size));
+        let path = token.map(str::to_string).unwrap_or_else(|| first_group_list_path(cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceGroup>(&path)?;
         let items = page.items.into_iter().filter_map(|g| g.name).filter(|n| !n.is_empty()).map(|n| group_resource(&n)).collect();
         Ok(ResourcePage { items, next_page_token: page.next })
@@ -137,11 +137,40 @@ fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, gr
         .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))
 }
 
-/// Whether `username` is in `group` (by the user's group list; names compare case-insensitively
-/// as Confluence does).
+/// Whether `username` is in `group` (by the user's group list).
 fn is_member(cx: &Context, username: &str, group: &str) -> Result<bool, ConnectorError> {
-    let wanted = group.to_lowercase();
-    Ok(groups_of(cx, username)?.iter().any(|n| n.to_lowercase() == wanted))
+    Ok(groups_of(cx, username)?.iter().any(|n| same_name(n, group)))
+}
+
+/// Whether two group names name the same group: Confluence compares them case-insensitively.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+/// Whether Confluence has a group of this name. `GET /rest/api/group/{name}` exists on every
+/// supported version; a name with `/`, which no path can carry, is looked for in the group list.
+pub fn exists(cx: &Context, name: &str) -> Result<bool, ConnectorError> {
+    if name.contains('/') {
+        return is_listed(cx, name);
+    }
+    match cx.client.get_json::<ConfluenceGroup>(&format!("/rest/api/group/{}", encode_component(name))) {
+        Ok(_) => Ok(true),
+        Err(ConnectorError::NotFound(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Whether the group list (`/rest/api/group`, read until the name is found) has this name.
+fn is_listed(cx: &Context, name: &str) -> Result<bool, ConnectorError> {
+    let mut path = Some(first_group_list_path(cx.options.page_size));
+    while let Some(current) = path {
+        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
+        if page.items.iter().filter_map(|g| g.name.as_deref()).any(|n| same_name(n, name)) {
+            return Ok(true);
+        }
+        path = page.next;
+    }
+    Ok(false)
 }
 
 /// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
@@ -174,6 +203,10 @@ pub fn group_resource(name: &str) -> Resource {
         profile: vec![user::text("name", name)],
         external_link: None,
     }
+}
+
+fn first_group_list_path(page_size: u32) -> String {
+    format!("/rest/api/group?limit={page_size}&start=0")
 }
 
 fn first_member_path(name: &str, page_size: u32) -> String {
@@ -366,6 +399,25 @@ mod tests {
         let err = connector(&fake, &kv).grant(&member_entitlement("devs"), &group_resource("admins")).unwrap_err();
         assert!(matches!(err, ConnectorError::InvalidArgument(ref m) if m.contains("only users")), "{err:?}");
         assert!(fake.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn exists_asks_by_path_or_reads_the_list_for_slash_names() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(200, r#"{"type":"group","name":"r&d + ops"}"#),
+            FakeTransport::json(404, "{}"),
+            FakeTransport::json(200, r#"{"results":[{"name":"devs"}],"_links":{"next":"/rest/api/group?limit=1&start=1"}}"#),
+            FakeTransport::json(200, r#"{"results":[{"name":"Team/Alpha"}],"_links":{}}"#),
+        ]);
+        let kv = kv_with_version("8.5.0");
+        let cx = Context { client: crate::client::Client::new(&fake), kv: &kv, options: crate::settings::Options::default() };
+        assert!(exists(&cx, "r&d + ops").unwrap());
+        assert!(!exists(&cx, "ghost").unwrap());
+        assert!(exists(&cx, "team/alpha").unwrap(), "names compare case-insensitively");
+        assert_eq!(
+            fake.sent_paths(),
+            vec!["/rest/api/group/r%26d%20%2B%20ops", "/rest/api/group/ghost", "/rest/api/group?limit=1000&start=0", "/rest/api/group?limit=1&start=1"]
+        );
     }
 
     #[test]

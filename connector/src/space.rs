@@ -8,10 +8,13 @@
 //! before (users by username; both names null means anonymous). Unknown or add-on keys
 //! (`EXPORTPAGE`, `<op>~<type>`) are skipped with a debug log. A grant to a group carries
 //! expansion to the group's `member` entitlement, so access is attributed to its members.
+//! Grants and revokes go the same way (REST on 9.1+, JSON-RPC before and for group names with
+//! `/`); over JSON-RPC a name that is both a user and a group is refused before anything is
+//! sent, since which of the two Confluence would change is unconfirmed.
 
 use crate::anonymous::{ANONYMOUS, anonymous_id};
 use crate::client::encode_component;
-use crate::group::{Change, GROUP, member_entitlement_id};
+use crate::group::{self, Change, GROUP, member_entitlement_id};
 use crate::guest_log;
 use crate::settings::UserId;
 use crate::syncer::{Context, ResourceSyncer};
@@ -211,7 +214,7 @@ fn same_holder(subject: &Subject, holder: &Holder) -> bool {
     match (subject, holder) {
         (Subject::UserKey(k), Holder::User { user_key, .. }) => k == user_key,
         (Subject::Username(u), Holder::User { username, .. }) => u == username,
-        (Subject::Group(a), Holder::Group(b)) => a.to_lowercase() == b.to_lowercase(),
+        (Subject::Group(a), Holder::Group(b)) => group::same_name(a, b),
         (Subject::Anonymous, Holder::Anonymous) => true,
         _ => false,
     }
@@ -222,33 +225,67 @@ fn same_holder(subject: &Subject, holder: &Holder) -> bool {
 fn change_permission(cx: &Context, key: &str, permission: &Permission, holder: &Holder, change: Change) -> Result<(), ConnectorError> {
     let slash_group = matches!(holder, Holder::Group(name) if name.contains('/'));
     if cx.version()?.has_space_permission_rest() && !slash_group {
-        let subject = match holder {
-            Holder::User { user_key, .. } => format!("user/{}", encode_component(user_key)),
-            Holder::Group(name) => format!("group/{}", encode_component(name)),
-            Holder::Anonymous => "anonymous".to_string(),
-        };
-        let verb = if change == Change::Add { "grant" } else { "revoke" };
-        let path = format!("/rest/api/space/{}/permissions/{subject}/{verb}", encode_component(key));
-        let body = serde_json::json!([{"targetType": permission.target, "operationKey": permission.operation}]);
-        cx.client.write(Method::Put, &path, Some(&body)).map_err(|err| needs_admin(err, key))?;
+        change_over_rest(cx, key, permission, holder, change)?;
     } else {
-        let (method, params) = match (holder, change) {
-            (Holder::Anonymous, Change::Add) => ("addAnonymousPermissionToSpace", serde_json::json!([permission.key, key])),
-            (Holder::Anonymous, Change::Remove) => ("removeAnonymousPermissionFromSpace", serde_json::json!([permission.key, key])),
-            (Holder::User { username: entity, .. } | Holder::Group(entity), Change::Add) => {
-                ("addPermissionToSpace", serde_json::json!([permission.key, entity, key]))
-            }
-            (Holder::User { username: entity, .. } | Holder::Group(entity), Change::Remove) => {
-                ("removePermissionFromSpace", serde_json::json!([permission.key, entity, key]))
-            }
-        };
-        let _: serde_json::Value = cx.client.json_rpc(method, params).map_err(|err| needs_admin(err, key))?;
+        change_over_json_rpc(cx, key, permission, holder, change)?;
     }
     guest_log::info(
         if change == Change::Add { "granted a space permission" } else { "revoked a space permission" },
         &[("space", key), ("permission", permission.key), ("holder", &format!("{holder:?}"))],
     );
     Ok(())
+}
+
+/// `PUT /rest/api/space/{key}/permissions/{user/<userKey>|group/<name>|anonymous}/grant|revoke`
+/// with the permission's (target, operation) pair.
+fn change_over_rest(cx: &Context, key: &str, permission: &Permission, holder: &Holder, change: Change) -> Result<(), ConnectorError> {
+    let subject = match holder {
+        Holder::User { user_key, .. } => format!("user/{}", encode_component(user_key)),
+        Holder::Group(name) => format!("group/{}", encode_component(name)),
+        Holder::Anonymous => "anonymous".to_string(),
+    };
+    let verb = if change == Change::Add { "grant" } else { "revoke" };
+    let path = format!("/rest/api/space/{}/permissions/{subject}/{verb}", encode_component(key));
+    let body = serde_json::json!([{"targetType": permission.target, "operationKey": permission.operation}]);
+    cx.client.write(Method::Put, &path, Some(&body)).map_err(|err| needs_admin(err, key))?;
+    Ok(())
+}
+
+/// The JSON-RPC methods of reference 6.1: `addPermissionsToSpace` `[[KEY], entity, space]` (the
+/// method the older Go connector proves against 8.6) and `removePermissionFromSpace`
+/// `[KEY, entity, space]` for users (by username) and groups, the anonymous pair otherwise.
+fn change_over_json_rpc(cx: &Context, key: &str, permission: &Permission, holder: &Holder, change: Change) -> Result<(), ConnectorError> {
+    refuse_ambiguous_entity(cx, holder)?;
+    let (method, params) = match (holder, change) {
+        (Holder::Anonymous, Change::Add) => ("addAnonymousPermissionToSpace", serde_json::json!([permission.key, key])),
+        (Holder::Anonymous, Change::Remove) => ("removeAnonymousPermissionFromSpace", serde_json::json!([permission.key, key])),
+        (Holder::User { username: entity, .. } | Holder::Group(entity), Change::Add) => {
+            ("addPermissionsToSpace", serde_json::json!([[permission.key], entity, key]))
+        }
+        (Holder::User { username: entity, .. } | Holder::Group(entity), Change::Remove) => {
+            ("removePermissionFromSpace", serde_json::json!([permission.key, entity, key]))
+        }
+    };
+    let _: serde_json::Value = cx.client.json_rpc(method, params).map_err(|err| needs_admin(err, key))?;
+    Ok(())
+}
+
+/// JSON-RPC names a user or a group by one `remoteEntityName`, and which one Confluence picks
+/// when a user and a group share the name is unconfirmed (reference 6.1). Such a change is
+/// refused before anything is sent, rather than risk changing the other principal's access.
+fn refuse_ambiguous_entity(cx: &Context, holder: &Holder) -> Result<(), ConnectorError> {
+    let (name, shared) = match holder {
+        Holder::User { username, .. } => (username, group::exists(cx, username)?),
+        Holder::Group(name) => (name, user::exists(cx, name)?),
+        Holder::Anonymous => return Ok(()),
+    };
+    if !shared {
+        return Ok(());
+    }
+    Err(ConnectorError::Unimplemented(format!(
+        "{name:?} is both a Confluence user and a Confluence group, so it is ambiguous over JSON-RPC, which is how this change is made on Confluence {}: nothing was changed; change this permission in Confluence's space permission screen (Space tools > Permissions)",
+        cx.version()?
+    )))
 }
 
 fn statuses(cx: &Context) -> Vec<&'static str> {
@@ -491,6 +528,30 @@ mod tests {
         assert!(by_operation("custom-type", "read").is_none());
     }
 
+    /// Every (slug, legacy key, REST targetType, REST operationKey) exactly as reference 6.2 and
+    /// issue 3 agree them, so swapping any two fails.
+    #[test]
+    fn every_permission_maps_slug_key_and_rest_pair_as_agreed() {
+        let expected = [
+            ("view", "VIEWSPACE", "space", "read"),
+            ("edit-space", "EDITSPACE", "page", "create"),
+            ("add-comment", "COMMENT", "comment", "create"),
+            ("add-attachment", "CREATEATTACHMENT", "attachment", "create"),
+            ("edit-blog", "EDITBLOG", "blogpost", "create"),
+            ("export-space", "EXPORTSPACE", "space", "export"),
+            ("remove-attachment", "REMOVEATTACHMENT", "attachment", "delete"),
+            ("remove-blog", "REMOVEBLOG", "blogpost", "delete"),
+            ("remove-comment", "REMOVECOMMENT", "comment", "delete"),
+            ("remove-mail", "REMOVEMAIL", "space", "delete_mail"),
+            ("remove-own-content", "REMOVEOWNCONTENT", "space", "delete_own"),
+            ("remove-page", "REMOVEPAGE", "page", "delete"),
+            ("set-page-permissions", "SETPAGEPERMISSIONS", "space", "restrict"),
+            ("set-space-permissions", "SETSPACEPERMISSIONS", "space", "administer"),
+        ];
+        let actual: Vec<(&str, &str, &str, &str)> = PERMISSIONS.iter().map(|p| (p.slug, p.key, p.target, p.operation)).collect();
+        assert_eq!(actual, expected);
+    }
+
     #[test]
     fn entitlements_describe_the_space() {
         let fake = FakeTransport::default();
@@ -574,6 +635,69 @@ mod tests {
         assert_eq!(c.revoke(&grant).unwrap(), RevokeOutcome::AlreadyRevoked);
         assert_eq!(fake.sent_paths()[1], "/rpc/json-rpc/confluenceservice-v2/removeAnonymousPermissionFromSpace");
         assert_eq!(fake.sent.borrow()[1].body.as_deref(), Some(&br#"["VIEWSPACE","PUB"]"#[..]));
+    }
+
+    fn ada() -> Resource {
+        crate::user::user_resource(serde_json::from_str(r#"{"username":"ada","userKey":"k1"}"#).unwrap(), UserId::Username, None).unwrap()
+    }
+
+    /// The JSON-RPC methods a request called, for requests that are JSON-RPC calls.
+    fn rpc_methods(fake: &FakeTransport) -> Vec<String> {
+        fake.sent_paths().iter().filter_map(|p| p.strip_prefix("/rpc/json-rpc/confluenceservice-v2/").map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn json_rpc_grants_send_add_permissions_to_space_with_a_key_list() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, "[]"), FakeTransport::json(404, "{}"), FakeTransport::json(200, "true")]);
+        let kv = kv_with_version("8.5.0");
+        kv.set("username:ada", "k1");
+        assert_eq!(connector(&fake, &kv).grant(&view("ENG"), &ada()).unwrap(), GrantOutcome::Granted);
+        assert_eq!(
+            fake.sent_paths(),
+            vec![
+                "/rpc/json-rpc/confluenceservice-v2/getSpacePermissionSets",
+                "/rest/api/group/ada",
+                "/rpc/json-rpc/confluenceservice-v2/addPermissionsToSpace",
+            ]
+        );
+        assert_eq!(fake.sent.borrow()[2].body.as_deref(), Some(&br#"[["VIEWSPACE"],"ada","ENG"]"#[..]));
+    }
+
+    #[test]
+    fn a_user_named_like_a_group_is_refused_over_json_rpc() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, "[]"), FakeTransport::json(200, r#"{"type":"group","name":"Ada"}"#)]);
+        let kv = kv_with_version("8.5.0");
+        kv.set("username:ada", "k1");
+        let err = connector(&fake, &kv).grant(&view("ENG"), &ada()).unwrap_err();
+        let ConnectorError::Unimplemented(message) = &err else { panic!("wrong case: {err:?}") };
+        assert!(message.contains(r#""ada" is both a Confluence user and a Confluence group"#), "{message}");
+        assert!(message.contains("ambiguous over JSON-RPC") && message.contains("Confluence 8.5.0"), "{message}");
+        assert!(message.contains("space permission screen"), "{message}");
+        assert_eq!(rpc_methods(&fake), vec!["getSpacePermissionSets"], "no write is sent");
+    }
+
+    #[test]
+    fn a_group_named_like_a_user_is_refused_over_json_rpc() {
+        let held = r#"[{"type":"VIEWSPACE","spacePermissions":[{"type":"VIEWSPACE","userName":null,"groupName":"ada"}]}]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, held), FakeTransport::json(200, r#"{"username":"ada","userKey":"k1"}"#)]);
+        let kv = kv_with_version("7.19.0");
+        let grant = space_grant("ENG", by_slug("view").unwrap(), crate::group::group_resource("ada").id);
+        let err = connector(&fake, &kv).revoke(&grant).unwrap_err();
+        assert!(matches!(&err, ConnectorError::Unimplemented(m) if m.contains("ambiguous over JSON-RPC")), "{err:?}");
+        assert_eq!(fake.sent_paths()[1], "/rest/api/user?username=ada&expand=status");
+        assert_eq!(rpc_methods(&fake), vec!["getSpacePermissionSets"], "no write is sent");
+    }
+
+    #[test]
+    fn slash_groups_on_9_1_plus_check_for_a_same_named_user_then_use_json_rpc() {
+        let rest_held = r#"[{"operation":{"targetType":"page","operationKey":"create"},"subject":{"type":"group","name":"team/alpha"}}]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, rest_held), FakeTransport::json(404, "{}"), FakeTransport::json(200, "true")]);
+        let kv = kv_with_version("9.2.0");
+        let grant = space_grant("ENG", by_slug("edit-space").unwrap(), crate::group::group_resource("team/alpha").id);
+        assert_eq!(connector(&fake, &kv).revoke(&grant).unwrap(), RevokeOutcome::Revoked);
+        assert_eq!(fake.sent_paths()[1], "/rest/api/user?username=team%2Falpha&expand=status");
+        assert_eq!(rpc_methods(&fake), vec!["removePermissionFromSpace"]);
+        assert_eq!(fake.sent.borrow()[2].body.as_deref(), Some(&br#"["EDITSPACE","team/alpha","ENG"]"#[..]));
     }
 
     #[test]

@@ -142,6 +142,12 @@ pub fn lookup_user(cx: &Context, by: &str, value: &str) -> Result<Option<Conflue
     }
 }
 
+/// Whether Confluence has a user with this username (`/rest/api/user?username=`, on every
+/// supported version).
+pub fn exists(cx: &Context, username: &str) -> Result<bool, ConnectorError> {
+    Ok(lookup_user(cx, "username", username)?.is_some())
+}
+
 /// The username of a user resource id under the configured convention (a lookup by userKey
 /// when users are keyed that way); none when Confluence does not know the user.
 pub fn username_of(cx: &Context, user_id: &str) -> Result<Option<String>, ConnectorError> {

@@ -1,10 +1,12 @@
 //! Provisioning through the real component on every version profile: each change is visible in
 //! the simulator's state and in the next sync, repeating it succeeds without a change,
-//! non-administrators change nothing, and without `--provisioning` nothing is sent.
+//! non-administrators change nothing, writes carry the JSON and XSRF headers, REST is used where
+//! the version has it, a name that is both a user and a group is refused over JSON-RPC, and
+//! without `--provisioning` or with ids the sync lacks nothing is sent.
 
 use crate::util::{Run, run_host};
 use baton_c1z::C1zReader;
-use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, Subject, VERSION_PROFILES, token_for};
+use confluence_sim::{ADMIN_TOKEN, Dataset, RecordedRequest, SimConfig, Simulator, Subject, VERSION_PROFILES, token_for};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -26,6 +28,26 @@ fn change(sim: &Simulator, file: &Path, args: &[&str]) -> String {
     run.stdout
 }
 
+/// Runs a change that must fail; returns what it printed on stderr.
+fn refused_change(sim: &Simulator, file: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--provisioning"];
+    all.extend_from_slice(args);
+    let run = host(sim, file, ADMIN_TOKEN, &all);
+    assert!(!run.success, "{args:?} should fail:\n{}", run.output());
+    run.stderr
+}
+
+/// The grant flags for `entitlement` to `principal_type:principal`.
+fn grant_args<'a>(entitlement: &'a str, principal: &'a str, principal_type: &'a str) -> [&'a str; 6] {
+    ["--grant-entitlement", entitlement, "--grant-principal", principal, "--grant-principal-type", principal_type]
+}
+
+/// Writes that change state: every POST, PUT and DELETE but JSON-RPC reads (`get...` methods,
+/// which JSON-RPC sends as POSTs too).
+fn state_changing_requests(sim: &Simulator) -> Vec<RecordedRequest> {
+    sim.write_requests().into_iter().filter(|r| !r.path_and_query.contains("/rpc/json-rpc/confluenceservice-v2/get")).collect()
+}
+
 fn synced_grant_ids(sim: &Simulator, file: &Path) -> BTreeSet<String> {
     let run = host(sim, file, ADMIN_TOKEN, &[]);
     assert!(run.success, "{}", run.output());
@@ -45,38 +67,130 @@ fn grants_and_revokes_round_trip_on_every_version() {
         synced_grant_ids(&sim, &file);
 
         // Group membership.
-        let member = ["--grant-entitlement", "group:empty-group:member", "--grant-principal", "zoe.angstrom", "--grant-principal-type", "user"];
-        assert!(change(&sim, &file, &member).contains("granted group:empty-group:member to user:zoe.angstrom"), "{version}");
+        let member = grant_args("group:empty-group:member", "zoe.angstrom", "user");
+        assert_eq!(change(&sim, &file, &member), "granted group:empty-group:member to user:zoe.angstrom\n", "{version}");
         assert_eq!(sim.group_members("empty-group"), vec!["zoe.angstrom"], "{version}");
-        assert!(change(&sim, &file, &member).contains("already had"), "{version}: repeating is a success");
+        assert_eq!(
+            change(&sim, &file, &member),
+            "user:zoe.angstrom already had group:empty-group:member (nothing changed)\n",
+            "{version}: repeating is a success"
+        );
         let member_grant = "group:empty-group:member:user:zoe.angstrom";
         assert!(synced_grant_ids(&sim, &file).contains(member_grant), "{version}");
-        assert!(change(&sim, &file, &["--revoke-grant", member_grant]).contains("revoked"), "{version}");
+        assert_eq!(change(&sim, &file, &["--revoke-grant", member_grant]), format!("revoked {member_grant}\n"), "{version}");
         assert!(sim.group_members("empty-group").is_empty(), "{version}");
-        assert!(change(&sim, &file, &["--revoke-grant", member_grant]).contains("already revoked"), "{version}");
+        assert_eq!(
+            change(&sim, &file, &["--revoke-grant", member_grant]),
+            format!("{member_grant} was already revoked (nothing changed)\n"),
+            "{version}"
+        );
         assert!(!synced_grant_ids(&sim, &file).contains(member_grant), "{version}");
 
-        // Space permissions to a user, a group whose name has '/', and anonymous access.
+        // Space permissions to a user (not named like a group), a group whose name has '/',
+        // and anonymous access.
         let cases = [
-            ("space:EMPTY:view", "zoe.angstrom", "user", "VIEWSPACE", Subject::User("zoe.angstrom".into())),
+            ("space:EMPTY:view", "eigyo_taro", "user", "VIEWSPACE", Subject::User("eigyo_taro".into())),
             ("space:EMPTY:edit-space", "team/alpha", "group", "EDITSPACE", Subject::Group("team/alpha".into())),
             ("space:EMPTY:view", "anonymous", "anonymous", "VIEWSPACE", Subject::Anonymous),
         ];
         for (entitlement, principal, principal_type, key, subject) in cases {
-            let grant = ["--grant-entitlement", entitlement, "--grant-principal", principal, "--grant-principal-type", principal_type];
-            assert!(change(&sim, &file, &grant).contains("granted"), "{version} {entitlement} {principal}");
+            let grant = grant_args(entitlement, principal, principal_type);
+            let who = format!("{principal_type}:{principal}");
+            assert_eq!(change(&sim, &file, &grant), format!("granted {entitlement} to {who}\n"), "{version}");
             assert!(has_permission(&sim, "EMPTY", key, &subject), "{version}: {key} for {subject:?}");
-            assert!(change(&sim, &file, &grant).contains("already had"), "{version}");
-            let grant_id = format!("{entitlement}:{principal_type}:{principal}");
+            assert_eq!(change(&sim, &file, &grant), format!("{who} already had {entitlement} (nothing changed)\n"), "{version}");
+            let grant_id = format!("{entitlement}:{who}");
             assert!(synced_grant_ids(&sim, &file).contains(&grant_id), "{version}: {grant_id}");
-            assert!(change(&sim, &file, &["--revoke-grant", &grant_id]).contains("revoked"), "{version}");
+            assert_eq!(change(&sim, &file, &["--revoke-grant", &grant_id]), format!("revoked {grant_id}\n"), "{version}");
             assert!(!has_permission(&sim, "EMPTY", key, &subject), "{version}: {key} for {subject:?} revoked");
+
+            // Revoking again (the grant is still in the file) succeeds and changes nothing.
+            let after_revoke = sim.space_permissions("EMPTY");
+            let writes_before = state_changing_requests(&sim).len();
+            assert_eq!(
+                change(&sim, &file, &["--revoke-grant", &grant_id]),
+                format!("{grant_id} was already revoked (nothing changed)\n"),
+                "{version}: repeating a revoke is a success"
+            );
+            assert_eq!(sim.space_permissions("EMPTY"), after_revoke, "{version}: {grant_id} repeat changed nothing");
+            assert_eq!(state_changing_requests(&sim).len(), writes_before, "{version}: {grant_id} repeat sent no write");
             assert!(!synced_grant_ids(&sim, &file).contains(&grant_id), "{version}: {grant_id} gone");
         }
-        for request in sim.write_requests() {
-            assert_eq!(request.header("x-atlassian-token"), Some("no-check"), "{version}: {}", request.path_and_query);
+        assert_write_headers(&sim, version);
+    }
+}
+
+/// Every write (JSON-RPC reads included: they are POSTs) sends JSON both ways and the XSRF
+/// opt-out (reference 1.3, issue 5).
+fn assert_write_headers(sim: &Simulator, version: &str) {
+    let writes = sim.write_requests();
+    assert!(!writes.is_empty(), "{version}: writes were sent");
+    for request in writes {
+        let what = format!("{version}: {} {}", request.method, request.path_and_query);
+        assert_eq!(request.header("content-type"), Some("application/json"), "{what}");
+        assert_eq!(request.header("accept"), Some("application/json"), "{what}");
+        assert_eq!(request.header("x-atlassian-token"), Some("no-check"), "{what}");
+    }
+}
+
+#[test]
+fn group_space_permissions_use_rest_on_9_2_and_10_2() {
+    let group = "r&d + ops";
+    let subject = Subject::Group(group.into());
+    let grant_path = "/rest/api/space/EMPTY/permissions/group/r%26d%20%2B%20ops/grant";
+    for version in ["9.2.0", "10.2.0"] {
+        let sim = simulator(version);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        synced_grant_ids(&sim, &file);
+        sim.clear_requests();
+
+        let grant = grant_args("space:EMPTY:edit-space", group, "group");
+        assert_eq!(change(&sim, &file, &grant), format!("granted space:EMPTY:edit-space to group:{group}\n"), "{version}");
+        assert!(has_permission(&sim, "EMPTY", "EDITSPACE", &subject), "{version}: granted");
+        assert_eq!(rest_writes(&sim), vec![("PUT".to_string(), grant_path.to_string())], "{version}: one REST grant, no JSON-RPC");
+
+        let grant_id = format!("space:EMPTY:edit-space:group:{group}");
+        assert!(synced_grant_ids(&sim, &file).contains(&grant_id), "{version}: {grant_id}");
+        sim.clear_requests();
+        assert_eq!(change(&sim, &file, &["--revoke-grant", &grant_id]), format!("revoked {grant_id}\n"), "{version}");
+        assert!(!has_permission(&sim, "EMPTY", "EDITSPACE", &subject), "{version}: revoked");
+        assert_eq!(rest_writes(&sim), vec![("PUT".to_string(), grant_path.replace("/grant", "/revoke"))], "{version}: one REST revoke, no JSON-RPC");
+    }
+}
+
+/// (method, path) of every state-changing request (these simulators have no context path).
+fn rest_writes(sim: &Simulator) -> Vec<(String, String)> {
+    state_changing_requests(sim).into_iter().map(|r| (r.method, r.path_and_query)).collect()
+}
+
+#[test]
+fn a_name_both_user_and_group_is_refused_over_json_rpc_on_8_5() {
+    let sim = simulator("8.5.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let synced = synced_grant_ids(&sim, &file);
+    let before = (sim.space_permissions("DEV"), sim.space_permissions("EMPTY"));
+    sim.clear_requests();
+    let user_grant = grant_args("space:EMPTY:view", "zoe.angstrom", "user");
+    let group_grant = grant_args("space:EMPTY:view", "zoe.angstrom", "group");
+    let user_revoke = ["--revoke-grant", "space:DEV:view:user:zoe.angstrom"];
+    let group_revoke = ["--revoke-grant", "space:DEV:view:group:zoe.angstrom"];
+    assert!(synced.contains(user_revoke[1]) && synced.contains(group_revoke[1]), "the dataset has both grants");
+    for args in [&user_grant[..], &group_grant[..], &user_revoke[..], &group_revoke[..]] {
+        let stderr = refused_change(&sim, &file, args);
+        for expected in [
+            r#""zoe.angstrom" is both a Confluence user and a Confluence group"#,
+            "ambiguous over JSON-RPC",
+            "Confluence 8.5.0",
+            "nothing was changed",
+            "space permission screen",
+        ] {
+            assert!(stderr.contains(expected), "{args:?}: {expected:?} missing from:\n{stderr}");
         }
     }
+    assert_eq!((sim.space_permissions("DEV"), sim.space_permissions("EMPTY")), before, "state unchanged");
+    assert_eq!(rest_writes(&sim), Vec::<(String, String)>::new(), "no write was sent");
 }
 
 #[test]
@@ -107,7 +221,7 @@ fn create_account_on_every_version() {
 
 #[test]
 fn non_admins_change_nothing_and_are_told_why() {
-    for version in ["8.5.0", "9.2.0"] {
+    for version in VERSION_PROFILES {
         let sim = simulator(version);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sync.c1z");
@@ -147,4 +261,24 @@ fn without_provisioning_nothing_is_sent() {
     assert!(!unknown.success && unknown.stderr.contains("sync first"), "{}", unknown.stderr);
     let no_file = host(&sim, &dir.path().join("none.c1z"), ADMIN_TOKEN, &["--provisioning", "--revoke-grant", "x"]);
     assert!(!no_file.success && no_file.stderr.contains("run a sync into it first"), "{}", no_file.stderr);
+}
+
+#[test]
+fn unknown_entitlement_or_principal_is_refused_before_any_request() {
+    let sim = simulator("9.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    synced_grant_ids(&sim, &file);
+    let before = sim.space_permissions("EMPTY");
+    for (args, named) in [
+        (grant_args("space:NOPE:view", "admin", "user"), r#"entitlement "space:NOPE:view" is not in"#),
+        (grant_args("space:EMPTY:view", "ghost", "user"), r#"user "ghost" is not in"#),
+    ] {
+        sim.clear_requests();
+        let stderr = refused_change(&sim, &file, &args);
+        assert!(stderr.contains(named) && stderr.contains("sync first"), "{args:?}:\n{stderr}");
+        let sent: Vec<String> = sim.requests().into_iter().map(|r| format!("{} {}", r.method, r.path_and_query)).collect();
+        assert!(sent.is_empty(), "{args:?}: nothing is sent before the ids are found, yet: {sent:?}");
+    }
+    assert_eq!(sim.space_permissions("EMPTY"), before);
 }
