@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod dataset;
+pub mod fake_c1;
 pub mod fault_plan;
 pub mod mutations;
 pub mod new_user;

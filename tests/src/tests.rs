@@ -608,3 +608,4 @@ async fn async_simulator_serves_over_tcp() {
 mod directory;
 mod writes;
 mod fault_plan;
+mod fake_c1;
