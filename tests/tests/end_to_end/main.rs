@@ -6,12 +6,14 @@
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
 //! - `provisioning`: grant, revoke and create-account on every version profile;
-//! - `resilience`: retries, rate limits, bad answers, concurrency.
+//! - `resilience`: retries, rate limits, bad answers, concurrency;
+//! - `service`: service mode against a fake ConductorOne (tasks, upload, tokens, shutdown).
 
 mod access_model;
 mod c1z_file;
 mod provisioning;
 mod resilience;
+mod service;
 mod sandbox;
 mod sync;
 mod util;
