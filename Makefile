@@ -1,12 +1,17 @@
 # Build, test and demo the Confluence Data Center connector.
 #   make demo  - build everything, start the simulator, run a full sync through the sandboxed component
-#   make test  - all tests (unit, component, end to end)
-# Both install what they need (the wasm32-wasip2 Rust target) on a fresh machine.
+#   make test  - all tests (unit, component, end to end, Kubernetes manifests, container image)
+#   make image - the container image, built without a daemon (umoci), into target/image/oci
+# Both install what they need (the wasm32-wasip2 Rust target, Go modules, a Python venv) on a
+# fresh machine; `make test` and `make image` also need the Debian packages umoci, skopeo and
+# docker-registry, which .ci/run installs.
 
 CARGO ?= cargo
 GUEST_DIR := target/wasm32-wasip2/guest
+## debug (the default: what `make build` already built) or release.
+IMAGE_PROFILE ?= debug
 
-.PHONY: all setup component probe interop build test demo bench clean
+.PHONY: all setup component probe interop build test k8s-check image image-test demo bench clean
 
 all: build
 
@@ -30,8 +35,23 @@ interop:
 build: component
 	$(CARGO) build -p baton-confluence-datacenter -p confluence-tests --bins
 
-test: build probe interop
+test: build probe interop k8s-check image-test
 	$(CARGO) test --workspace --exclude probe-guest
+
+## deploy/kubernetes against the Kubernetes JSON schemas and k8s.io/api's types, plus the
+## deployment's security rules; broken copies must fail.
+k8s-check:
+	tests/interop/k8scheck/check.sh
+
+## The container image (OCI layout target/image/oci, tag latest), without a container daemon.
+## Same cargo invocation as `build` (debug) or `bench` (release), so nothing is rebuilt twice.
+image: component
+	$(CARGO) build $(if $(filter release,$(IMAGE_PROFILE)),--release) -p baton-confluence-datacenter -p confluence-tests --bins
+	scripts/image.sh $(IMAGE_PROFILE)
+
+## Push the image to a throwaway registry on 127.0.0.1, pull it back, run it unpacked.
+image-test: image
+	tests/image/test.sh
 
 demo: build
 	@scripts/demo.sh
