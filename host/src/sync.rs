@@ -62,14 +62,19 @@ pub struct TypeCount {
 }
 
 impl TypeCount {
-    fn of(resource_type: &str, resources: &[wit::Resource]) -> TypeCount {
-        let count = |status: wit::Status| resources.iter().filter(|r| r.status == status).count();
-        TypeCount {
-            resource_type: resource_type.to_string(),
-            total: resources.len(),
-            enabled: count(wit::Status::Enabled),
-            disabled: count(wit::Status::Disabled) + count(wit::Status::Deleted),
-        }
+    /// Counts the resources of a type in the file being written, one at a time (a large
+    /// directory is never all in memory for this).
+    fn of(resource_type: &str, writer: &C1zWriter) -> Result<TypeCount> {
+        let mut count = TypeCount { resource_type: resource_type.to_string(), ..TypeCount::default() };
+        writer.each_resource_of_type(resource_type, |resource| {
+            count.total += 1;
+            match convert::wit_resource(&resource).status {
+                wit::Status::Enabled => count.enabled += 1,
+                wit::Status::Disabled | wit::Status::Deleted => count.disabled += 1,
+                wit::Status::Unspecified => {}
+            }
+        })?;
+        Ok(count)
     }
 }
 
@@ -205,9 +210,9 @@ pub async fn full_sync<C: ConnectorCalls>(
         if !progress.listed {
             list_all_resources(&mut workers[0], &rt.id, &mut writer, &mut progress, &mut checkpoints).await?;
         }
-        let stored = writer.resources_of_type(&rt.id)?;
-        tracing::info!(resource_type = %rt.id, count = stored.len(), "listed resources");
+        tracing::info!(resource_type = %rt.id, "listed resources");
         if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
+            let stored = writer.resources_of_type(&rt.id)?;
             let resources: Vec<wit::Resource> = stored.iter().map(convert::wit_resource).collect();
             let fetch = Fetch { types: &pb_types, grants: !options.skip_grants };
             workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &fetch, &mut progress, &mut checkpoints).await?;
@@ -215,10 +220,7 @@ pub async fn full_sync<C: ConnectorCalls>(
         progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
         checkpoints.save(&mut writer, &progress, true)?;
     }
-    let counts = types
-        .iter()
-        .map(|rt| Ok(TypeCount::of(&rt.id, &writer.resources_of_type(&rt.id)?.iter().map(convert::wit_resource).collect::<Vec<_>>())))
-        .collect::<Result<Vec<_>>>()?;
+    let counts = types.iter().map(|rt| TypeCount::of(&rt.id, &writer)).collect::<Result<Vec<_>>>()?;
     let summary = writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
     Ok(SyncReport { summary, resource_types: counts })
 }

@@ -270,19 +270,24 @@ impl C1zWriter {
 
     /// The resources of one type written so far, in the order they were first written.
     pub fn resources_of_type(&self, resource_type: &str) -> Result<Vec<pb::Resource>, WriteError> {
+        let mut all = Vec::new();
+        self.each_resource_of_type(resource_type, |resource| all.push(resource))?;
+        Ok(all)
+    }
+
+    /// Hands the resources of one type written so far to `each`, one at a time and in the
+    /// order they were first written, without holding them all.
+    pub fn each_resource_of_type(&self, resource_type: &str, mut each: impl FnMut(pb::Resource)) -> Result<(), WriteError> {
         let mut query = self
             .conn
             .prepare("SELECT data FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2 ORDER BY id")
             .map_err(sqlite("reading resources back"))?;
-        let blobs = query
-            .query_map(params![self.sync_id, resource_type], |row| row.get::<_, Vec<u8>>(0))
-            .map_err(sqlite("reading resources back"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sqlite("reading resources back"))?;
-        blobs
-            .iter()
-            .map(|blob| pb::Resource::decode(blob.as_slice()).map_err(|_| invalid("resource", resource_type, "its stored row does not decode")))
-            .collect()
+        let mut rows = query.query(params![self.sync_id, resource_type]).map_err(sqlite("reading resources back"))?;
+        while let Some(row) = rows.next().map_err(sqlite("reading resources back"))? {
+            let blob = row.get_ref(0).map_err(sqlite("reading resources back"))?.as_blob().map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
+            each(pb::Resource::decode(blob).map_err(|_| invalid("resource", resource_type, "its stored row does not decode"))?);
+        }
+        Ok(())
     }
 
     /// The KSUID of the sync being written.
@@ -490,13 +495,13 @@ fn staging_path(out: &Path) -> PathBuf {
 const FAST_PRAGMAS: &str = "PRAGMA journal_mode = OFF;
      PRAGMA synchronous = OFF;
      PRAGMA locking_mode = EXCLUSIVE;
-     PRAGMA cache_size = -65536;";
+     PRAGMA cache_size = -16384;";
 
 /// Settings that survive the process being killed (not a power cut) at a small cost.
 const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
      PRAGMA synchronous = NORMAL;
      PRAGMA locking_mode = EXCLUSIVE;
-     PRAGMA cache_size = -65536;";
+     PRAGMA cache_size = -16384;";
 
 /// The settings, the tables, and the unique indexes the upserts rely on.
 fn prepare_database(conn: &Connection, pragmas: &str) -> Result<(), WriteError> {
