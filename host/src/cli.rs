@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// Connector instances of a sync. Measured in BENCHMARKS.md: against a server answering in
+/// 20 ms, 8 instances take 40 s where 4 took 67 s (16: 33 s); a server that pushes back gets
+/// fewer in flight (see `retry::InFlightLimit`).
+const DEFAULT_CONCURRENCY: &str = "8";
+
 /// File name of the connector component shipped beside the binary.
 pub const COMPONENT_FILE: &str = "confluence_connector.wasm";
 const NAME: &str = "baton-confluence-datacenter";
@@ -219,7 +224,7 @@ fn host_args() -> Command {
                 .long("concurrency")
                 .env("BATON_CONCURRENCY")
                 .value_name("N")
-                .default_value("4")
+                .default_value(DEFAULT_CONCURRENCY)
                 .value_parser(clap::value_parser!(u64).range(1..=64))
                 .help("Connector instances fetching entitlements and grants of different resources at once (all share the server's rate limit)"),
         )
@@ -281,7 +286,7 @@ fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
 }
 
 fn concurrency(matches: &ArgMatches) -> usize {
-    matches.get_one::<u64>("concurrency").copied().unwrap_or(4) as usize
+    matches.get_one::<u64>("concurrency").copied().unwrap_or(8) as usize
 }
 
 fn limits(matches: &ArgMatches) -> Limits {
