@@ -25,6 +25,9 @@ pub struct FakeC1Config {
     pub token_lifetime_seconds: u64,
     /// The first this-many otherwise valid uploads are answered `UNAVAILABLE` (for retries).
     pub fail_uploads: usize,
+    /// Serve TLS with a self-signed certificate for 127.0.0.1 (see [`super::FakeC1::ca_pem`])
+    /// instead of plain text.
+    pub tls: bool,
 }
 
 impl Default for FakeC1Config {
@@ -37,6 +40,7 @@ impl Default for FakeC1Config {
             cancel_on_heartbeat: HashSet::new(),
             token_lifetime_seconds: 3600,
             fail_uploads: 0,
+            tls: false,
         }
     }
 }

@@ -15,6 +15,7 @@ mod records;
 mod server;
 mod service;
 mod state;
+mod tls;
 mod token;
 mod upload;
 
@@ -45,6 +46,8 @@ const WAIT_STEP: Duration = Duration::from_millis(20);
 /// A running fake ConductorOne on 127.0.0.1. It stops when dropped.
 pub struct FakeC1 {
     address: SocketAddr,
+    /// The certificate served, when TLS is on.
+    ca_pem: Option<String>,
     state: Arc<FakeState>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -75,15 +78,23 @@ impl FakeC1 {
         let address = listener.local_addr()?;
         let seed = config.key_seed.unwrap_or_else(credentials::random_seed);
         let credentials = Credentials::new(seed, &address.to_string());
+        let tls = if config.tls { Some(tls::self_signed()?) } else { None };
         let state = Arc::new(FakeState::new(config, credentials));
         let (shutdown, stopped) = oneshot::channel();
-        let thread = server::serve_in_background(listener, Arc::clone(&state), stopped)?;
+        let ca_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
+        let thread = server::serve_in_background(listener, Arc::clone(&state), tls.map(|t| t.acceptor), stopped)?;
         Ok(FakeC1 {
             address,
+            ca_pem,
             state,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
+    }
+
+    /// The PEM of the self-signed certificate served with `tls: true` (for `--c1-ca-file`).
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
     }
 
     /// `"127.0.0.1:PORT"`: the value for `BATON_C1_API_HOST`.

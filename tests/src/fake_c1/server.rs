@@ -1,5 +1,5 @@
 //! One listener for both protocols: the token route (HTTP/1.1) and the gRPC service (HTTP/2
-//! prior knowledge, plain text) in one axum router, served on a background thread with its
+//! prior knowledge in plain text, or either by ALPN over TLS) in one axum router, served on a background thread with its
 //! own tokio runtime until the stop signal.
 
 use std::future::IntoFuture;
@@ -22,10 +22,12 @@ pub fn router(state: Arc<FakeState>) -> axum::Router {
     token::router(state).merge(grpc)
 }
 
-/// Serves `listener` from a new thread until `stopped` fires or its sender is dropped.
+/// Serves `listener` (over TLS with `acceptor`, else in plain text) from a new thread until
+/// `stopped` fires or its sender is dropped.
 pub fn serve_in_background(
     listener: std::net::TcpListener,
     state: Arc<FakeState>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     stopped: oneshot::Receiver<()>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
@@ -34,13 +36,14 @@ pub fn serve_in_background(
         .build()?;
     let thread = std::thread::Builder::new()
         .name("fake-c1".into())
-        .spawn(move || runtime.block_on(serve(listener, state, stopped)))?;
+        .spawn(move || runtime.block_on(serve(listener, state, acceptor, stopped)))?;
     Ok(thread)
 }
 
 async fn serve(
     listener: std::net::TcpListener,
     state: Arc<FakeState>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     stopped: oneshot::Receiver<()>,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -50,6 +53,13 @@ async fn serve(
             return;
         }
     };
+    if let Some(acceptor) = acceptor {
+        tokio::select! {
+            _ = super::tls::serve(listener, router(state), acceptor) => {}
+            _ = stopped => {}
+        }
+        return;
+    }
     let server = axum::serve(listener, router(state)).into_future();
     tokio::select! {
         result = server => {

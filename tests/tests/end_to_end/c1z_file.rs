@@ -66,6 +66,22 @@ fn an_independent_go_reader_agrees_with_the_simulator() {
     let expandable = grants.iter().filter(|g| g["expandable"] == true).count();
     assert_eq!(expandable, expected.space_grants_to_groups, "exactly the space grants to groups expand");
     assert!(grants.iter().any(|g| g["id"] == "space:DEV:view:group:team/alpha" && g["expandable"] == true));
+
+    // Ids, not only counts: what the Go reader found is what the simulator holds.
+    let ids_of = |list: &str, kind: &str| -> BTreeSet<String> {
+        read[list].as_array().unwrap().iter().filter(|r| list != "resources" || r["type"] == kind).map(|r| r["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids_of("resources", "group"), dataset.groups.iter().map(|g| g.name.clone()).collect());
+    assert_eq!(ids_of("resources", "space"), dataset.spaces.iter().map(|s| s.key.clone()).collect());
+    let memberships: BTreeSet<String> =
+        dataset.groups.iter().flat_map(|g| g.members.iter().map(move |m| format!("group:{}:member:user:{m}", g.name))).collect();
+    let read_memberships: BTreeSet<String> = ids_of("grants", "").into_iter().filter(|id| id.starts_with("group:")).collect();
+    assert_eq!(read_memberships, memberships, "every membership, by id");
+    let entitlements = ids_of("entitlements", "");
+    for space in &dataset.spaces {
+        let slugs = entitlements.iter().filter(|id| id.starts_with(&format!("space:{}:", space.key))).count();
+        assert_eq!(slugs, 14, "{}: fourteen permission entitlements", space.key);
+    }
 }
 
 #[test]

@@ -38,11 +38,14 @@ impl Service {
             ("BATON_CLIENT_ID", client_id.as_str()),
             ("BATON_CLIENT_SECRET", secret),
             ("BATON_C1_API_HOST", address.as_str()),
-            ("BATON_C1_PLAINTEXT_LOOPBACK", "true"),
             ("BATON_HOSTNAME", base_url.as_str()),
             ("BATON_ACCESS_TOKEN", ADMIN_TOKEN),
             ("BATON_LOG_LEVEL", "debug"),
         ];
+        // A TLS fake is reached the production way; a plain-text one needs the test-only flag.
+        if c1.ca_pem().is_none() {
+            env.push(("BATON_C1_PLAINTEXT_LOOPBACK", "true"));
+        }
         env.extend_from_slice(extra_env);
         let child = host_command(&[], &env)
             .env("TMPDIR", &tmp)
@@ -162,6 +165,11 @@ fn hello_carries_capabilities_and_a_sync_task_uploads_what_the_simulator_holds()
     assert_eq!(std::fs::read_dir(service.tmp()).unwrap().count(), 0, "no temporary files left");
     let log = service.log();
     assert!(!log.contains(&c1.client_secret()) && !log.contains(ADMIN_TOKEN), "no secret in the logs");
+    for request in c1.token_requests() {
+        if let confluence_sim::fake_c1::TokenOutcome::Issued { access_token } = request.outcome {
+            assert!(!log.contains(&access_token), "no C1 access token in the logs");
+        }
+    }
     assert!(log.lines().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with('{')), "JSON logs in service mode:\n{log}");
 }
 
@@ -354,4 +362,30 @@ fn the_health_check_reports_live_and_ready() {
     assert!(get("/healthz").starts_with("HTTP/1.1 200"));
     assert!(get("/readyz").starts_with("HTTP/1.1 200"));
     assert!(get("/nope").starts_with("HTTP/1.1 404"));
+}
+
+#[test]
+fn over_tls_the_operators_ca_is_trusted_and_an_unknown_one_is_not() {
+    let sim = simulator();
+    let c1 = FakeC1::start(FakeC1Config { tls: true, ..config(vec![FakeC1::hello_task(3)]) }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("c1-ca.pem");
+    std::fs::write(&ca, c1.ca_pem().unwrap()).unwrap();
+
+    let trusted = Service::start(&c1, &sim, &c1.client_secret(), &[("BATON_C1_CA_FILE", ca.to_str().unwrap())]);
+    let hellos = c1.wait_for_hellos(2, WAIT);
+    assert_eq!(hellos.len(), 2, "Hello at start and for the hello task, over TLS:\n{}", trusted.log());
+    assert!(c1.token_requests().iter().any(|t| t.accepted()), "the token came over TLS too");
+    drop(trusted);
+
+    // Without the CA the certificate is not trusted: a clear failure, nothing accepted.
+    let before = c1.token_requests().len();
+    let mut untrusted = Service::start(&c1, &sim, &c1.client_secret(), &[]);
+    let started = Instant::now();
+    while untrusted.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < WAIT, "still running against an untrusted certificate:\n{}", untrusted.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(untrusted.log().contains("cannot reach ConductorOne's token endpoint"), "{}", untrusted.log());
+    assert_eq!(c1.token_requests().len(), before, "no token request got through");
 }
