@@ -97,18 +97,17 @@ impl C1Client {
         self.with_token(request, |mut c, r| async move { c.finish_task(r).await }).await
     }
 
-    /// One upload stream (see [`super::upload`] for the attempts around it).
-    pub async fn upload_asset(&self, messages: Vec<pb::BatonServiceUploadAssetRequest>) -> Result<(), CallError> {
-        self.with_token(messages, |mut c, r| async move {
-            let (metadata, extensions, messages) = r.into_parts();
-            c.upload_asset(Request::from_parts(metadata, extensions, tokio_stream_iter(messages))).await
-        })
-        .await
-        .map(drop)
+    /// One upload stream (see [`super::upload`] for the attempts around it). A stream cannot
+    /// be sent twice, so a refused token is not retried here: the attempt fails, and the next
+    /// attempt gets a fresh token.
+    pub async fn upload_asset(&self, messages: impl futures_util::Stream<Item = pb::BatonServiceUploadAssetRequest> + Send + 'static) -> Result<(), CallError> {
+        let request = self.authorized(messages).await?;
+        match self.grpc.clone().upload_asset(request).await {
+            Err(status) if status.code() == Code::Unauthenticated => {
+                self.tokens.invalidate().await;
+                Err(CallError::Status(status))
+            }
+            other => other.map(drop).map_err(CallError::Status),
+        }
     }
-}
-
-/// The messages as the stream a client-streaming call takes.
-fn tokio_stream_iter<T: Send + 'static>(items: Vec<T>) -> impl futures_util::Stream<Item = T> + Send + 'static {
-    futures_util::stream::iter(items)
 }

@@ -9,8 +9,8 @@
 //! - [`tasks`]: running each task type and answering it; [`heartbeat`] and [`upload`] for syncs.
 //! - [`health`]: the liveness and readiness endpoint.
 //!
-//! The loop here: check the credentials (a bad secret fails at once), say Hello (retried with
-//! backoff), then poll GetTask, running up to `--task-concurrency` tasks at once. SIGTERM or
+//! The loop here: get a first token (a bad secret fails at once; an unreachable C1 is tried
+//! again with backoff), say Hello (retried with backoff), then poll GetTask, running up to `--task-concurrency` tasks at once. SIGTERM or
 //! Ctrl-C stops polling, lets running tasks finish for a grace period, then drops them (their
 //! temporary files go with them) and exits.
 
@@ -122,14 +122,13 @@ pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[w
     let address = connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &client_id.client_name)?;
     tracing::info!(c1 = %address.base_url(), client = %client_id.client_name, provisioning = options.provisioning, "starting in service mode");
     let client = C1Client::new(&address, client_id, secret, hello::host_id(options.host_id.as_deref()))?;
-    client.check_credentials().await?;
     let health = Arc::new(Health::default());
     if let Some(bind) = options.health_check {
         health::serve(bind, health.clone()).await?;
     }
     let mut shutdown = std::pin::pin!(shutdown_signal());
     tokio::select! {
-        hello = say_hello(&client, metadata, types) => hello?,
+        started = async { first_token(&client).await?; say_hello(&client, metadata, types).await } => started?,
         _ = &mut shutdown => return Ok(()),
     }
     health.set_ready(true);
@@ -153,6 +152,23 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutdown asked for: no new tasks");
+}
+
+/// The first token: refused credentials fail at once (nothing to wait for); an unreachable
+/// ConductorOne is tried again with backoff, so a network blip at start does not stop the pod.
+async fn first_token(client: &C1Client) -> Result<()> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match client.check_credentials().await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.downcast_ref::<token::Unreachable>().is_some() => {
+                tracing::warn!(error = %error, retry_in_s = wait.as_secs(), "ConductorOne is not reachable; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_HELLO_BACKOFF);
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// The start-up Hello, retried with backoff from 1 s to 5 min; given up on answers that will

@@ -4,7 +4,7 @@
 
 use super::connection::C1Address;
 use super::credentials::{ClientId, ClientSecret};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Signer;
@@ -16,6 +16,12 @@ use tokio::sync::Mutex;
 const ASSERTION_SKEW: u64 = 120;
 /// A token is renewed when less than this is left of it (or half its life, if shorter).
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
+
+/// The token endpoint could not be reached (worth trying again later), as opposed to every
+/// other failure (refused credentials, a bad answer), which waiting does not fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(String);
 
 /// Hands out a valid `authorization` value, asking for a new token only when needed.
 pub struct TokenSource {
@@ -80,7 +86,7 @@ impl TokenSource {
             .form(&form)
             .send()
             .await
-            .map_err(|e| anyhow!("cannot reach ConductorOne's token endpoint {}: {}", self.url, without_url(&e)))?;
+            .map_err(|e| unreachable_or_refused(&self.url, &e))?;
         let status = response.status();
         if !status.is_success() {
             bail!(
@@ -97,6 +103,32 @@ impl TokenSource {
         tracing::debug!(expires_in_s = lifetime.as_secs(), "got a ConductorOne access token");
         Ok(Cached { authorization: format!("{} {}", token_type(&token.token_type), token.access_token), renew_at })
     }
+}
+
+/// A failed token request: worth retrying when the network failed, final when TLS refused the
+/// server (an untrusted or wrong certificate does not fix itself).
+fn unreachable_or_refused(url: &str, error: &reqwest::Error) -> anyhow::Error {
+    let causes = causes(error);
+    let text = format!("cannot reach ConductorOne's token endpoint {url}: {causes}");
+    if causes.contains("certificate") || causes.contains("handshake") {
+        anyhow::anyhow!("{text}; the TLS handshake failed: if ConductorOne is behind a private CA, trust it with --c1-ca-file (or SSL_CERT_FILE)")
+    } else {
+        Unreachable(text).into()
+    }
+}
+
+/// The error and its causes, without the URL (already said).
+fn causes(error: &reqwest::Error) -> String {
+    let mut parts = vec![without_url(error)];
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// As Go's oauth2 does: `bearer` or nothing means `Bearer`.

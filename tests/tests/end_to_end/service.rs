@@ -386,6 +386,22 @@ fn over_tls_the_operators_ca_is_trusted_and_an_unknown_one_is_not() {
         assert!(started.elapsed() < WAIT, "still running against an untrusted certificate:\n{}", untrusted.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(untrusted.log().contains("cannot reach ConductorOne's token endpoint"), "{}", untrusted.log());
+    assert!(untrusted.log().contains("the TLS handshake failed") && untrusted.log().contains("--c1-ca-file"), "{}", untrusted.log());
     assert_eq!(c1.token_requests().len(), before, "no token request got through");
+}
+
+#[test]
+fn an_unreachable_c1_at_start_is_retried_not_fatal() {
+    let sim = simulator();
+    let c1 = FakeC1::start(config(vec![])).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nowhere = format!("127.0.0.1:{port}");
+    let mut service = Service::start(&c1, &sim, &c1.client_secret(), &[("BATON_C1_API_HOST", nowhere.as_str())]);
+    let started = Instant::now();
+    while !service.log().contains("ConductorOne is not reachable; trying again") {
+        assert!(service.child.try_wait().unwrap().is_none(), "gave up instead of retrying:\n{}", service.log());
+        assert!(started.elapsed() < WAIT, "no retry reported:\n{}", service.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(service.terminate(Duration::from_secs(10)), "stops cleanly while waiting:\n{}", service.log());
 }
