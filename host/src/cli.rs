@@ -346,7 +346,7 @@ fn json_logs(matches: &ArgMatches) -> bool {
         Some("json") => true,
         Some(_) => false,
         // Service mode logs JSON unless told otherwise, as baton does.
-        None => matches.contains_id("client-id") && matches.get_one::<String>("client-id").is_some() || !std::io::stdout().is_terminal(),
+        None => matches.get_one::<String>("client-id").is_some() || !std::io::stdout().is_terminal(),
     }
 }
 

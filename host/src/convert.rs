@@ -209,7 +209,8 @@ pub fn wit_resource(r: &pb::Resource) -> wit::Resource {
     }
 }
 
-fn wit_profile(profile: Option<&prost_types::Struct>) -> Vec<wit::ProfileField> {
+/// A protobuf profile's text, number and flag fields as the contract's profile fields.
+pub fn wit_profile(profile: Option<&prost_types::Struct>) -> Vec<wit::ProfileField> {
     let Some(profile) = profile else { return Vec::new() };
     profile
         .fields

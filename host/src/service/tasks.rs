@@ -198,29 +198,10 @@ fn account_info(info: &pb::AccountInfo, resource_type_id: &str) -> Result<wit::A
     if info.login.trim().is_empty() {
         bail!("the account to create has no login");
     }
-    let profile = info
-        .profile
-        .as_ref()
-        .map(|p| {
-            p.fields
-                .iter()
-                .filter_map(|(key, value)| {
-                    use prost_types::value::Kind;
-                    let value = match value.kind.as_ref()? {
-                        Kind::StringValue(s) => wit::ProfileValue::Text(s.clone()),
-                        Kind::BoolValue(b) => wit::ProfileValue::Flag(*b),
-                        Kind::NumberValue(n) => wit::ProfileValue::Number(*n),
-                        _ => return None,
-                    };
-                    Some(wit::ProfileField { key: key.clone(), value })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(wit::AccountInfo {
         login: info.login.clone(),
         emails: info.emails.iter().map(|e| wit::Email { address: e.address.clone(), is_primary: e.is_primary }).collect(),
-        profile,
+        profile: convert::wit_profile(info.profile.as_ref()),
         resource_type_id: if resource_type_id.is_empty() { "user".into() } else { resource_type_id.into() },
     })
 }
