@@ -54,6 +54,9 @@ pub struct SimConfig {
     /// Faults injected into every request (default: none); see [`FaultPlan`]. Change it at
     /// runtime with `Simulator::set_faults`.
     pub faults: FaultPlan,
+    /// Whether `/rpc/json-rpc/confluenceservice-v2` answers at all. Its presence on 10.x is
+    /// unconfirmed (reference 6.1), so tests run 10.x both with and without it.
+    pub json_rpc: bool,
 }
 
 impl Default for SimConfig {
@@ -71,6 +74,7 @@ impl Default for SimConfig {
             licence_seats: None,
             dataset: Dataset::generate(25),
             faults: FaultPlan::default(),
+            json_rpc: true,
         }
     }
 }

@@ -228,7 +228,9 @@ pub fn decode_segment(raw: &str) -> String {
 /// Answers an authenticated request whose path is already below the context path.
 pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let wants_json = request.wants_json();
-    let Some(endpoint) = Endpoint::resolve(&request.path).filter(|e| e.exists_in(state.version))
+    let Some(endpoint) = Endpoint::resolve(&request.path)
+        .filter(|e| e.exists_in(state.version))
+        .filter(|e| state.config.json_rpc || !matches!(e, Endpoint::JsonRpc(_)))
     else {
         return not_found(wants_json);
     };

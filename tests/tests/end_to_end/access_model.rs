@@ -150,3 +150,33 @@ fn a_non_admin_token_is_told_to_use_an_administrator() {
         assert!(!file.exists(), "{version}: no partial file");
     }
 }
+
+/// JSON-RPC on 10.x is unconfirmed (reference 6.1): 10.2 must sync the whole model without it,
+/// and a version that needs it for a part says so, naming the version and the missing API.
+#[test]
+fn without_json_rpc_10_2_syncs_everything_and_8_5_says_what_is_missing() {
+    let dataset = Dataset::generate(USERS);
+    let expected = expected_counts(&dataset);
+    let without_rpc = |version: &str| {
+        Simulator::start_background(SimConfig { version: version.into(), max_limit: 9, dataset: dataset.clone(), json_rpc: false, ..SimConfig::default() }).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    let sim = without_rpc("10.2.0");
+    let file = dir.path().join("modern.c1z");
+    let run = sync(&sim, &file, ADMIN_TOKEN, &[]);
+    assert!(run.success, "10.2 without JSON-RPC:\n{}", run.output());
+    assert_eq!(counts(&C1zReader::open(&file).unwrap()).0, expected, "the whole model, from REST alone");
+    assert!(!sim.requests().iter().any(|r| r.path_and_query.contains("/rpc/json-rpc/")), "no JSON-RPC was needed");
+
+    let sim = without_rpc("8.5.0");
+    let file = dir.path().join("old.c1z");
+    let run = sync(&sim, &file, ADMIN_TOKEN, &[]);
+    assert!(!run.success, "8.5 cannot read space permissions without JSON-RPC");
+    assert!(
+        run.stderr.contains("Confluence 8.5.0 has no REST space permissions (added in 9.1)") && run.stderr.contains("getSpacePermissionSets"),
+        "{}",
+        run.stderr
+    );
+    assert!(!file.exists(), "no partial output");
+}
