@@ -323,7 +323,8 @@ fn a_bad_secret_fails_fast_with_a_clear_message() {
 #[test]
 fn sigterm_mid_sync_exits_cleanly_and_leaves_no_temp_files() {
     let sim = simulator();
-    sim.set_faults(FaultPlan { latency_ms: 40, ..FaultPlan::default() });
+    // Slow enough that the sync outlasts the one-second grace period by far.
+    sim.set_faults(FaultPlan { latency_ms: 300, ..FaultPlan::default() });
     let c1 = FakeC1::start(config(vec![FakeC1::sync_full_task(1)])).unwrap();
     let mut service = Service::start(&c1, &sim, &c1.client_secret(), &[("BATON_SHUTDOWN_GRACE_SECONDS", "1")]);
     c1.wait_for_heartbeats(1, WAIT);
