@@ -361,7 +361,12 @@ fn the_health_check_reports_live_and_ready() {
         }
     };
     assert!(get("/healthz").starts_with("HTTP/1.1 200"));
-    assert!(get("/readyz").starts_with("HTTP/1.1 200"));
+    // Ready once the Hello's answer is back (the fake records the Hello a moment before).
+    let deadline = Instant::now() + WAIT;
+    while !get("/readyz").starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(get("/nope").starts_with("HTTP/1.1 404"));
 }
 
