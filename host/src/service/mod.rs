@@ -42,6 +42,8 @@ use tonic::Code;
 
 /// The longest wait between two polls, whatever the server says.
 const MAX_POLL: Duration = Duration::from_secs(300);
+/// The shortest: a server answering `next_poll = 0` must not turn the loop into a busy one.
+const MIN_POLL: Duration = Duration::from_millis(100);
 /// The longest wait between two Hello attempts.
 const MAX_HELLO_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -227,7 +229,7 @@ impl Loop<'_> {
                     match answer {
                         Ok(response) => {
                             errors = 0;
-                            next_poll = Instant::now() + heartbeat::duration(response.next_poll.as_ref()).min(MAX_POLL);
+                            next_poll = Instant::now() + heartbeat::duration(response.next_poll.as_ref()).clamp(MIN_POLL, MAX_POLL);
                             if let Some(task) = response.task.filter(|t| t.task_type.is_some()) {
                                 let next_heartbeat = heartbeat::duration(response.next_heartbeat.as_ref());
                                 running.push(self.task(task, next_heartbeat));
