@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// Connector instances of a sync. Measured in BENCHMARKS.md: against a server answering in
 /// 20 ms, 8 instances take 40 s where 4 took 67 s (16: 33 s); a server that pushes back gets
 /// fewer in flight (see `retry::InFlightLimit`).
-const DEFAULT_CONCURRENCY: &str = "8";
+const DEFAULT_CONCURRENCY: u64 = 8;
 
 /// File name of the connector component shipped beside the binary.
 pub const COMPONENT_FILE: &str = "confluence_connector.wasm";
@@ -73,27 +73,26 @@ async fn run() -> Result<()> {
             print_out(&(serde_json::to_string_pretty(&capabilities::document(&metadata, &types))? + "\n"))
         }
         Some((name, sub)) => inspect_command(name, sub, &file),
-        None if service::requested(&matches).is_some() => {
-            let options = service::requested(&matches).ok_or_else(|| anyhow!("service mode needs --client-id"))?;
-            if provision::requested(&matches).is_some() {
-                return Err(anyhow!("one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"));
-            }
-            let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches)).map_err(|why| anyhow!("{why}"))?;
-            let types = offline.resource_types().await?;
-            let connector = Connector { runtime: &runtime, limits: limits(&matches), settings, concurrency: concurrency(&matches) };
-            service::run(&connector, &metadata, &types, options).await
-        }
         None => {
+            let service = service::requested(&matches);
             let change = provision::requested(&matches);
-            if let Some(change) = &change {
-                provision::check_allowed(change, matches.get_flag("provisioning"))?;
+            match (&service, &change) {
+                (Some(_), Some(_)) => {
+                    return Err(anyhow!("one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"));
+                }
+                (None, Some(change)) => provision::check_allowed(change, matches.get_flag("provisioning"))?,
+                _ => {}
             }
             let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
                 .map_err(|why| anyhow!("{why}"))?;
             let connector = Connector { runtime: &runtime, limits: limits(&matches), settings, concurrency: concurrency(&matches) };
-            match change {
-                Some(change) => one_shot_change(&connector, &file, &change).await,
-                None => {
+            match (service, change) {
+                (Some(options), _) => {
+                    let types = offline.resource_types().await?;
+                    service::run(&connector, &metadata, &types, options).await
+                }
+                (None, Some(change)) => one_shot_change(&connector, &file, &change).await,
+                (None, None) => {
                     let console = !json_logs(&matches) && std::io::stderr().is_terminal();
                     one_shot_sync(&connector, console, &file).await
                 }
@@ -160,7 +159,7 @@ async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provis
 
 async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) -> Result<()> {
     let started = Instant::now();
-    let context = connector.run_context(connector.concurrency);
+    let context = connector.sync_context();
     let observer = SyncProgress::new(context.hooks.clone(), console);
     let report = connector.sync(&context, file, &sync::SyncOptions::default(), &observer).await;
     observer.finish();
@@ -224,7 +223,7 @@ fn host_args() -> Command {
                 .long("concurrency")
                 .env("BATON_CONCURRENCY")
                 .value_name("N")
-                .default_value(DEFAULT_CONCURRENCY)
+                .default_value(DEFAULT_CONCURRENCY.to_string())
                 .value_parser(clap::value_parser!(u64).range(1..=64))
                 .help("Connector instances fetching entitlements and grants of different resources at once (all share the server's rate limit)"),
         )
@@ -286,7 +285,7 @@ fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
 }
 
 fn concurrency(matches: &ArgMatches) -> usize {
-    matches.get_one::<u64>("concurrency").copied().unwrap_or(8) as usize
+    matches.get_one::<u64>("concurrency").copied().unwrap_or(DEFAULT_CONCURRENCY) as usize
 }
 
 fn limits(matches: &ArgMatches) -> Limits {

@@ -22,9 +22,15 @@ pub struct Connector<'a> {
 }
 
 impl Connector<'_> {
+    /// What every instance of one sync shares (see [`Self::run_context`]), for this
+    /// connector's concurrency.
+    pub fn sync_context(&self) -> InstanceContext {
+        self.run_context(self.concurrency)
+    }
+
     /// What every instance of one run shares: configuration, egress hooks (with the retry
     /// counters and the in-flight limit) and the per-sync store.
-    pub fn run_context(&self, concurrency: usize) -> InstanceContext {
+    fn run_context(&self, concurrency: usize) -> InstanceContext {
         let settings = &self.settings;
         InstanceContext {
             config: Arc::new(settings.guest_config.clone()),
@@ -41,8 +47,7 @@ impl Connector<'_> {
         Ok(instance)
     }
 
-    /// Syncs into `out` with the instances of `context` (from [`Self::run_context`] with this
-    /// connector's concurrency). `out` is replaced only when the sync completes, and resumed
+    /// Syncs into `out` with the instances of `context` (from [`Self::sync_context`]). `out` is replaced only when the sync completes, and resumed
     /// from its checkpoint if an earlier run into the same `out` was interrupted.
     pub async fn sync(&self, context: &InstanceContext, out: &Path, options: &SyncOptions, observer: &dyn Observer) -> Result<SyncReport> {
         tracing::info!(base_url = %self.settings.origin.base_url(), auth = %self.settings.auth_description, file = %out.display(), "starting a sync");

@@ -130,7 +130,7 @@ fn sync_options(task: &task::SyncFullTask) -> SyncOptions {
 async fn sync_full(cx: &TaskContext<'_>, task_id: &str, task: task::SyncFullTask) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("baton-sdk-sync-upload").tempdir().context("cannot create a temporary directory for the sync")?;
     let file = dir.path().join("sync.c1z");
-    let context = cx.connector.run_context(cx.connector.concurrency);
+    let context = cx.connector.sync_context();
     let report = cx.connector.sync(&context, &file, &sync_options(&task), &sync::Quiet).await?;
     tracing::info!(task_id, resources = report.summary.resources, grants = report.summary.grants, bytes = report.summary.file_bytes, "synced; uploading");
     upload::upload(cx.client, task_id, &file).await
