@@ -6,7 +6,7 @@
 
 use crate::syncer::{Context, ResourceSyncer};
 use crate::types::{
-    ConnectorError, GroupTrait, Resource, ResourceId, ResourcePage, ResourceTrait, ResourceType, Status,
+    Capability, ConnectorError, GroupTrait, Resource, ResourceId, ResourcePage, ResourceTrait, ResourceType, Status,
 };
 
 /// Resource type id (and the single resource's id) of anonymous access.
@@ -24,7 +24,7 @@ impl ResourceSyncer for AnonymousSyncer {
     fn resource_type(&self) -> ResourceType {
         ResourceType {
             id: ANONYMOUS.into(),
-            display_name: "Anonymous access".into(),
+        display_name: "Anonymous access".into(),
             description: "Anyone, including people who are not logged in to Confluence".into(),
             traits: vec![ResourceTrait::Group],
             skip_entitlements_and_grants: true,
@@ -32,17 +32,32 @@ impl ResourceSyncer for AnonymousSyncer {
     }
 
     fn list(&self, _cx: &Context, _parent: Option<&ResourceId>, _token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-        let everyone = Resource {
-            id: anonymous_id(),
-            parent: None,
-            display_name: "Anonymous (anyone, even not logged in)".into(),
-            description: "Permissions granted to anonymous users apply to everyone who can reach Confluence".into(),
-            status: Status::Unspecified,
-            user: None,
-            group: Some(GroupTrait { source: "confluence-anonymous".into() }),
-            profile: vec![],
-            external_link: None,
-        };
-        Ok(ResourcePage { items: vec![everyone], next_page_token: None })
+        Ok(ResourcePage { items: vec![everyone()], next_page_token: None })
+    }
+
+    fn get(&self, _cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        if id.resource != ANONYMOUS {
+            return Err(ConnectorError::NotFound(format!("there is one anonymous principal, {ANONYMOUS:?}, not {:?}", id.resource)));
+        }
+        Ok(everyone())
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![Capability::Sync, Capability::TargetedSync]
+    }
+}
+
+/// The one principal that stands for everyone.
+fn everyone() -> Resource {
+    Resource {
+        id: anonymous_id(),
+        parent: None,
+        display_name: "Anonymous (anyone, even not logged in)".into(),
+        description: "Permissions granted to anonymous users apply to everyone who can reach Confluence".into(),
+        status: Status::Unspecified,
+        user: None,
+        group: Some(GroupTrait { source: "confluence-anonymous".into() }),
+        profile: vec![],
+        external_link: None,
     }
 }

@@ -69,6 +69,28 @@ impl<'t> Client<'t> {
     /// Calls a JSON-RPC method in light mode (`POST /rpc/json-rpc/confluenceservice-v2/<method>`
     /// with the positional parameters as a JSON array) and decodes the result.
     pub fn json_rpc<T: DeserializeOwned>(&self, method: &str, params: serde_json::Value) -> Result<T, ConnectorError> {
+        let (path, response) = self.send_json_rpc(method, params)?;
+        let response = ensure_success("POST", &path, response)?;
+        if let Some(message) = json_rpc_error(&response.body) {
+            return Err(ConnectorError::Internal(format!("JSON-RPC {method} failed: {message}")));
+        }
+        decode_json_rpc(method, &response.body)
+    }
+
+    /// A JSON-RPC lookup: like [`Self::json_rpc`], but an error answer of the API itself (a
+    /// body with `error`, whatever the status: how the remote API says "no such object") is
+    /// none, with its message logged.
+    pub fn json_rpc_lookup<T: DeserializeOwned>(&self, method: &str, params: serde_json::Value) -> Result<Option<T>, ConnectorError> {
+        let (path, response) = self.send_json_rpc(method, params)?;
+        if let Some(message) = json_rpc_error(&response.body) {
+            crate::guest_log::debug("the JSON-RPC lookup found nothing", &[("method", method), ("answer", &message)]);
+            return Ok(None);
+        }
+        let response = ensure_success("POST", &path, response)?;
+        decode_json_rpc(method, &response.body).map(Some)
+    }
+
+    fn send_json_rpc(&self, method: &str, params: serde_json::Value) -> Result<(String, Response), ConnectorError> {
         let path = format!("/rpc/json-rpc/confluenceservice-v2/{method}");
         let mut headers = write_headers();
         if method.starts_with("get") {
@@ -76,13 +98,8 @@ impl<'t> Client<'t> {
             headers.push(("x-baton-retry-safe".into(), "1".into()));
         }
         let request = Request { method: Method::Post, path_and_query: path.clone(), headers, body: Some(params.to_string().into_bytes()) };
-        let response = ensure_success("POST", &path, self.transport.send(&request)?)?;
-        if let Some(message) = json_rpc_error(&response.body) {
-            return Err(ConnectorError::Internal(format!("JSON-RPC {method} failed: {message}")));
-        }
-        serde_json::from_slice(&response.body).map_err(|err| {
-            ConnectorError::Internal(format!("Confluence's answer to JSON-RPC {method} is not the JSON expected: {err}"))
-        })
+        let response = self.transport.send(&request)?;
+        Ok((path, response))
     }
 
     /// GETs one page of an offset-paged list. `next` is the path of the following page, or none
@@ -105,6 +122,10 @@ pub fn write_headers() -> Vec<(String, String)> {
         ("accept".into(), "application/json".into()),
         ("x-atlassian-token".into(), "no-check".into()),
     ]
+}
+
+fn decode_json_rpc<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, ConnectorError> {
+    serde_json::from_slice(body).map_err(|err| ConnectorError::Internal(format!("Confluence's answer to JSON-RPC {method} is not the JSON expected: {err}")))
 }
 
 /// The message of a JSON-RPC error body (`{"error": {...}}`), if the body is one.

@@ -37,6 +37,10 @@ impl Guest for Component {
         with_connector(|c| c.list_resources(&type_id, parent.as_ref(), token.as_deref()))
     }
 
+    fn get_resource(id: ResourceId, parent: Option<ResourceId>) -> Result<Resource, ConnectorError> {
+        with_connector(|c| c.get_resource(&id, parent.as_ref()))
+    }
+
     fn list_entitlements(resource: Resource, token: Option<String>) -> Result<EntitlementPage, ConnectorError> {
         with_connector(|c| c.list_entitlements(&resource, token.as_deref()))
     }

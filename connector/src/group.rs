@@ -110,9 +110,43 @@ impl ResourceSyncer for GroupSyncer {
         Ok(RevokeOutcome::Revoked)
     }
 
-    fn capabilities(&self) -> Vec<Capability> {
-        vec![Capability::Sync, Capability::Provision]
+    fn get(&self, cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        let name = &id.resource;
+        let found = if !name.contains('/') {
+            read_group(cx, &format!("/rest/api/group/{}", encode_component(name)))?
+        } else if cx.version()?.has_group_query_endpoints() {
+            read_group(cx, &format!("/rest/api/group/info?groupName={}", encode_component(name)))?
+        } else {
+            find_in_group_list(cx, name)?
+        };
+        found.map(|n| group_resource(&n)).ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no group {name:?}")))
     }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![Capability::Sync, Capability::Provision, Capability::TargetedSync]
+    }
+}
+
+/// The stored name of one group (Confluence matches names case-insensitively); none when absent.
+fn read_group(cx: &Context, path: &str) -> Result<Option<String>, ConnectorError> {
+    match cx.client.get_json::<ConfluenceGroup>(path) {
+        Ok(group) => Ok(group.name.filter(|n| !n.is_empty())),
+        Err(ConnectorError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// A group whose name holds `/`, before 10.2: no endpoint addresses it, so the list is read.
+fn find_in_group_list(cx: &Context, name: &str) -> Result<Option<String>, ConnectorError> {
+    let mut path = Some(first_group_list_path(cx.options.page_size));
+    while let Some(current) = path {
+        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
+        if let Some(found) = page.items.into_iter().filter_map(|g| g.name).find(|n| n.eq_ignore_ascii_case(name)) {
+            return Ok(Some(found));
+        }
+        path = page.next;
+    }
+    Ok(None)
 }
 
 /// Whether a write adds or removes access.
@@ -294,6 +328,33 @@ mod tests {
     fn members(users: &str, next: Option<&str>) -> crate::transport::Response {
         let next = next.map(|n| format!(r#","next":"{n}""#)).unwrap_or_default();
         FakeTransport::json(200, &format!(r#"{{"results":[{users}],"size":1,"_links":{{"base":"http://x"{next}}}}}"#))
+    }
+
+    fn group_id(name: &str) -> ResourceId {
+        ResourceId { resource_type: GROUP.into(), resource: name.into() }
+    }
+
+    #[test]
+    fn get_reads_a_group_by_path_and_keeps_its_stored_name() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, r#"{"type":"group","name":"Developers"}"#)]);
+        let kv = kv_with_version("9.2.0");
+        let group = connector(&fake, &kv).get_resource(&group_id("developers"), None).unwrap();
+        assert_eq!(group.id.resource, "Developers");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/group/developers"]);
+    }
+
+    #[test]
+    fn get_of_a_slash_group_reads_the_list_before_10_2_and_the_query_form_after() {
+        let list = FakeTransport::json(200, r#"{"results":[{"name":"a"},{"name":"team/alpha"}],"_links":{}}"#);
+        let fake = FakeTransport::new(vec![list]);
+        let kv = kv_with_version("9.2.0");
+        assert_eq!(connector(&fake, &kv).get_resource(&group_id("team/alpha"), None).unwrap().id.resource, "team/alpha");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/group?limit=1000&start=0"]);
+        let fake = FakeTransport::new(vec![FakeTransport::json(404, r#"{"statusCode":404,"message":"no group"}"#)]);
+        let kv = kv_with_version("10.2.0");
+        let err = connector(&fake, &kv).get_resource(&group_id("team/beta"), None).unwrap_err();
+        assert!(matches!(err, ConnectorError::NotFound(_)), "{err:?}");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/group/info?groupName=team%2Fbeta"]);
     }
 
     #[test]

@@ -124,6 +124,18 @@ impl ResourceSyncer for SpaceSyncer {
         Ok(ResourcePage { items, next_page_token })
     }
 
+    fn get(&self, cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        let key = &id.resource;
+        let not_found = || ConnectorError::NotFound(format!("Confluence has no space {key:?} that these credentials can see"));
+        let space = match cx.client.get_json::<ConfluenceSpace>(&format!("/rest/api/space/{}", encode_component(key))) {
+            Ok(space) => space,
+            Err(ConnectorError::NotFound(_)) => return Err(not_found()),
+            Err(other) => return Err(other),
+        };
+        let resource = space_resource(space).ok_or_else(not_found)?;
+        Ok(Resource { external_link: space_link(cx.options.web_base.as_deref(), &resource.id.resource), ..resource })
+    }
+
     fn entitlements(&self, _cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
         let items = PERMISSIONS.iter().map(|p| space_entitlement(resource, p)).collect();
         Ok(EntitlementPage { items, next_page_token: None })
@@ -167,7 +179,7 @@ impl ResourceSyncer for SpaceSyncer {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        vec![Capability::Sync, Capability::Provision]
+        vec![Capability::Sync, Capability::Provision, Capability::TargetedSync]
     }
 }
 
@@ -499,6 +511,20 @@ mod tests {
 
     fn space(key: &str) -> Resource {
         space_resource(ConfluenceSpace { id: Some(1), key: Some(key.into()), name: Some("Engineering".into()), kind: Some("global".into()), status: Some("current".into()) }).unwrap()
+    }
+
+    #[test]
+    fn get_reads_one_space_and_an_invisible_one_is_not_found() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(200, r#"{"id":7,"key":"ENG","name":"Engineering","type":"global","status":"current"}"#),
+            FakeTransport::json(404, r#"{"statusCode":404,"message":"No space with key : NOPE"}"#),
+        ]);
+        let kv = kv_with_version("9.2.0");
+        let c = connector(&fake, &kv);
+        let id = |key: &str| ResourceId { resource_type: SPACE.into(), resource: key.into() };
+        assert_eq!(c.get_resource(&id("ENG"), None).unwrap().display_name, "Engineering");
+        assert!(matches!(c.get_resource(&id("NOPE"), None), Err(ConnectorError::NotFound(_))));
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG", "/rest/api/space/NOPE"]);
     }
 
     #[test]

@@ -42,6 +42,12 @@ pub trait ResourceSyncer {
     /// One page of resources.
     fn list(&self, cx: &Context, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError>;
 
+    /// One resource of this type, read from Confluence now (`not-found` when it has none).
+    /// Types that implement it declare [`Capability::TargetedSync`].
+    fn get(&self, _cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        Err(ConnectorError::Unimplemented(format!("looking up a single {} resource is not supported", id.resource_type)))
+    }
+
     /// One page of the entitlements a resource offers.
     fn entitlements(&self, _cx: &Context, _resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
         Ok(EntitlementPage { items: vec![], next_page_token: None })
@@ -119,6 +125,10 @@ impl<'t> Connector<'t> {
 
     pub fn list_resources(&self, type_id: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
         self.syncer(type_id)?.list(&self.cx, parent, token)
+    }
+
+    pub fn get_resource(&self, id: &ResourceId, parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        self.syncer(&id.resource_type)?.get(&self.cx, id, parent)
     }
 
     pub fn list_entitlements(&self, resource: &Resource, token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {

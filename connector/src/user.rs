@@ -73,13 +73,62 @@ impl ResourceSyncer for UserSyncer {
         Ok(ResourcePage { items, next_page_token: page.next })
     }
 
+    fn get(&self, cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        let by = match cx.options.user_id {
+            UserId::Username => "username",
+            UserId::UserKey => "key",
+        };
+        let found = match lookup_user(cx, by, &id.resource)? {
+            Some(user) => Some(user),
+            None if !cx.version()?.has_user_list() => lookup_user_over_json_rpc(cx, by, &id.resource)?,
+            None => None,
+        };
+        found
+            .and_then(|user| remember_and_map(cx, user))
+            .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user with {by} {:?}", id.resource)))
+    }
+
     fn create_account(&self, cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
         crate::account::create(cx, account)
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        vec![Capability::Sync, Capability::AccountProvisioning]
+        vec![Capability::Sync, Capability::AccountProvisioning, Capability::TargetedSync]
     }
+}
+
+/// A user as JSON-RPC `getUser` / `getUserByKey` answers (the remote API's `RemoteUser`). It
+/// carries no status, so a user found this way has status unspecified.
+#[derive(Debug, Deserialize)]
+struct RemoteUser {
+    name: Option<String>,
+    fullname: Option<String>,
+    email: Option<String>,
+    key: Option<String>,
+}
+
+/// Before 8.4, the remote API's own single-user lookup, for a user the REST lookup did not find.
+/// Its error answer (the API's way of saying "no such user") and a missing API both read as
+/// none.
+fn lookup_user_over_json_rpc(cx: &Context, by: &str, value: &str) -> Result<Option<ConfluenceUser>, ConnectorError> {
+    let method = if by == "key" { "getUserByKey" } else { "getUser" };
+    let remote: RemoteUser = match cx.client.json_rpc_lookup(method, serde_json::json!([value])) {
+        Ok(Some(remote)) => remote,
+        Ok(None) | Err(ConnectorError::NotFound(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let Some(username) = remote.name.filter(|n| !n.is_empty()) else { return Ok(None) };
+    if let Some(email) = remote.email.filter(|e| !e.is_empty()) {
+        cx.kv.set(&kv::email_of(&username), &email);
+    }
+    Ok(Some(ConfluenceUser {
+        kind: Some("known".into()),
+        user_key: remote.key.or_else(|| (by == "key").then(|| value.to_string())),
+        username: Some(username),
+        display_name: remote.fullname,
+        status: None,
+        email: None,
+    }))
 }
 
 fn first_page_path(page_size: u32) -> String {
@@ -379,6 +428,57 @@ mod tests {
         let rpc = &fake.sent.borrow()[0];
         assert_eq!(rpc.body.as_deref(), Some(&b"[true]"[..]));
         assert!(rpc.headers.iter().any(|(k, v)| k == "x-atlassian-token" && v == "no-check"));
+    }
+
+    fn user_id(id: &str) -> ResourceId {
+        ResourceId { resource_type: USER.into(), resource: id.into() }
+    }
+
+    #[test]
+    fn get_reads_one_user_with_its_status() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, BOB)]);
+        let kv = kv_with_version("8.5.0");
+        let bob = connector(&fake, &kv).get_resource(&user_id("bob"), None).unwrap();
+        assert_eq!(bob.id.resource, "bob");
+        assert_eq!(bob.status, Status::Disabled, "deactivated is disabled");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user?username=bob&expand=status"]);
+    }
+
+    #[test]
+    fn get_of_an_unknown_user_is_not_found() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(404, r#"{"statusCode":404,"message":"No user found with username : zed"}"#)]);
+        let kv = kv_with_version("9.2.0");
+        let err = connector(&fake, &kv).get_resource(&user_id("zed"), None).unwrap_err();
+        assert!(matches!(err, ConnectorError::NotFound(ref m) if m.contains("zed")), "{err:?}");
+        assert_eq!(fake.sent_paths().len(), 1, "no JSON-RPC fallback on 8.4+");
+    }
+
+    #[test]
+    fn before_8_4_get_falls_back_to_json_rpc_without_a_status() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(404, r#"{"statusCode":404,"message":"no user"}"#),
+            FakeTransport::json(200, r#"{"name":"old","fullname":"Old Timer","email":"old@example.com","key":"k9"}"#),
+        ]);
+        let kv = kv_with_version("7.19.0");
+        let old = connector(&fake, &kv).get_resource(&user_id("old"), None).unwrap();
+        assert_eq!(old.status, Status::Unspecified, "the remote API cannot tell");
+        assert_eq!(old.display_name, "Old Timer");
+        assert_eq!(old.user.as_ref().unwrap().emails[0].address, "old@example.com");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user?username=old&expand=status", "/rpc/json-rpc/confluenceservice-v2/getUser"]);
+        assert_eq!(kv.get("user-key:k9").as_deref(), Some("old"));
+    }
+
+    #[test]
+    fn before_8_4_a_json_rpc_error_is_not_found() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(404, r#"{"statusCode":404,"message":"no user"}"#),
+            FakeTransport::json(500, r#"{"error":{"code":-32000,"message":"No user with key 'k0' found"}}"#),
+        ]);
+        let kv = kv_with_version("7.19.0");
+        let options = crate::settings::Options { user_id: UserId::UserKey, ..crate::settings::Options::default() };
+        let err = crate::syncer::Connector::new(&fake, &kv, options).get_resource(&user_id("k0"), None).unwrap_err();
+        assert!(matches!(err, ConnectorError::NotFound(_)), "{err:?}");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user?key=k0&expand=status", "/rpc/json-rpc/confluenceservice-v2/getUserByKey"]);
     }
 
     #[test]

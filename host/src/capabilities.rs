@@ -76,6 +76,7 @@ fn capability_name(c: wit::Capability) -> (u8, &'static str) {
         wit::Capability::Provision => (1, "CAPABILITY_PROVISION"),
         wit::Capability::Sync => (2, "CAPABILITY_SYNC"),
         wit::Capability::AccountProvisioning => (5, "CAPABILITY_ACCOUNT_PROVISIONING"),
+        wit::Capability::TargetedSync => (11, "CAPABILITY_TARGETED_SYNC"),
     }
 }
 

@@ -85,7 +85,13 @@ async fn run() -> Result<()> {
             }
             let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
                 .map_err(|why| anyhow!("{why}"))?;
-            let connector = Connector { runtime: &runtime, limits: limits(&matches), settings, concurrency: concurrency(&matches) };
+            let connector = Connector {
+                runtime: &runtime,
+                limits: limits(&matches),
+                settings,
+                concurrency: concurrency(&matches),
+                strict: matches.get_flag("strict"),
+            };
             match (service, change) {
                 (Some(options), _) => {
                     let types = offline.resource_types().await?;
@@ -169,8 +175,9 @@ async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) ->
     let per_type: Vec<String> = report.resource_types.iter().map(|t| t.to_string()).collect();
     let (_, lowest, max) = context.hooks.concurrency_levels();
     let lowered = if lowest < max { format!("; rate limits lowered concurrency to {lowest} of {max}") } else { String::new() };
+    let principals = principals_line(&report.principals);
     print_out(&format!(
-        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s; {requests} requests, {retries} retries, {rate_limit_waits} rate-limit waits ({:.1} s waited){lowered}\n",
+        "Synced {}; {} entitlements, {} grants -> {} ({} bytes, sync {}) in {:.1} s; {requests} requests, {retries} retries, {rate_limit_waits} rate-limit waits ({:.1} s waited){lowered}{principals}\n",
         per_type.join(", "),
         summary.entitlements,
         summary.grants,
@@ -180,6 +187,26 @@ async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) ->
         started.elapsed().as_secs_f64(),
         waited_ms as f64 / 1000.0
     ))
+}
+
+/// The summary's words on principals that grants named but no list returned (nothing when
+/// there were none).
+fn principals_line(check: &sync::PrincipalCheck) -> String {
+    let mut line = String::new();
+    if check.looked_up > 0 {
+        line.push_str(&format!("; {} principals named by grants were looked up one by one", check.looked_up));
+    }
+    if !check.dangling.is_empty() {
+        let shown: Vec<&str> = check.dangling.iter().take(10).map(String::as_str).collect();
+        let more = check.dangling.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        line.push_str(&format!(
+            "\nwarning: {} grants name principals the connector cannot find (not resources in the file): {}{more}; --strict makes this fail",
+            check.dangling.len(),
+            shown.join(", ")
+        ));
+    }
+    line
 }
 
 fn metadata_only_context() -> InstanceContext {
@@ -226,6 +253,14 @@ fn host_args() -> Command {
                 .default_value(DEFAULT_CONCURRENCY.to_string())
                 .value_parser(clap::value_parser!(u64).range(1..=64))
                 .help("Connector instances fetching entitlements and grants of different resources at once (all share the server's rate limit)"),
+        )
+        .arg(
+            Arg::new("strict")
+                .long("strict")
+                .env("BATON_STRICT")
+                .action(ArgAction::SetTrue)
+                .value_parser(clap::builder::BoolishValueParser::new())
+                .help("Fail a sync (keeping the previous file) when a grant names a principal the connector cannot find, instead of reporting it"),
         )
         .arg(
             Arg::new("component")
@@ -353,13 +388,12 @@ fn init_logging(matches: &ArgMatches) {
     let level = matches.get_one::<String>("log-level").map(String::as_str).unwrap_or("info");
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = json_logs(matches);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let console = if json_logs(matches) { console.json().with_filter(filter).boxed() } else { console.with_filter(filter).boxed() };
+    tracing_subscriber::registry().with(console).with(service::debug_log::layer()).init();
 }
 
 #[cfg(test)]

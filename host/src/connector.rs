@@ -19,6 +19,8 @@ pub struct Connector<'a> {
     pub settings: Settings,
     /// Instances fetching at once during a sync.
     pub concurrency: usize,
+    /// Every sync is strict about principals a grant names (see [`SyncOptions::strict`]).
+    pub strict: bool,
 }
 
 impl Connector<'_> {
@@ -56,7 +58,8 @@ impl Connector<'_> {
         for _ in 1..self.concurrency {
             workers.push(self.runtime.instantiate(context.clone(), &self.limits).await?);
         }
-        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, options, observer).await?;
+        let options = SyncOptions { strict: options.strict || self.strict, ..options.clone() };
+        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, observer).await?;
         let summary = &report.summary;
         let (requests, retries, rate_limit_waits, _) = context.hooks.stats().snapshot();
         tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");

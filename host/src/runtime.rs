@@ -367,6 +367,11 @@ impl Instance {
         guest_call!(self, &name, |g, s| g.call_list_resources(s, type_id, parent, token))
     }
 
+    pub async fn get_resource(&mut self, id: &wit::ResourceId, parent: Option<&wit::ResourceId>) -> Result<wit::Resource, CallError> {
+        let name = format!("get-resource({}:{})", id.resource_type, id.resource);
+        guest_call!(self, &name, |g, s| g.call_get_resource(s, id, parent))
+    }
+
     pub async fn list_entitlements(&mut self, resource: &wit::Resource, token: Option<&str>) -> Result<wit::EntitlementPage, CallError> {
         let name = format!("list-entitlements({}:{})", resource.id.resource_type, resource.id.resource);
         guest_call!(self, &name, |g, s| g.call_list_entitlements(s, resource, token))

@@ -26,6 +26,7 @@ pub trait ConnectorCalls {
         parent: Option<&wit::ResourceId>,
         token: Option<&str>,
     ) -> impl Future<Output = Result<wit::ResourcePage, CallError>>;
+    fn get_resource(&mut self, id: &wit::ResourceId, parent: Option<&wit::ResourceId>) -> impl Future<Output = Result<wit::Resource, CallError>>;
     fn list_entitlements(&mut self, resource: &wit::Resource, token: Option<&str>) -> impl Future<Output = Result<wit::EntitlementPage, CallError>>;
     fn list_grants(&mut self, resource: &wit::Resource, token: Option<&str>) -> impl Future<Output = Result<wit::GrantPage, CallError>>;
 }
@@ -37,6 +38,9 @@ impl ConnectorCalls for Instance {
     async fn list_resources(&mut self, type_id: &str, parent: Option<&wit::ResourceId>, token: Option<&str>) -> Result<wit::ResourcePage, CallError> {
         Instance::list_resources(self, type_id, parent, token).await
     }
+    async fn get_resource(&mut self, id: &wit::ResourceId, parent: Option<&wit::ResourceId>) -> Result<wit::Resource, CallError> {
+        Instance::get_resource(self, id, parent).await
+    }
     async fn list_entitlements(&mut self, resource: &wit::Resource, token: Option<&str>) -> Result<wit::EntitlementPage, CallError> {
         Instance::list_entitlements(self, resource, token).await
     }
@@ -45,11 +49,22 @@ impl ConnectorCalls for Instance {
     }
 }
 
-/// What a sync wrote: the file's summary and, per resource type, how many resources by status.
+/// What a sync wrote: the file's summary, per resource type how many resources by status, and
+/// how the principals named by grants were accounted for.
 #[derive(Debug)]
 pub struct SyncReport {
     pub summary: Summary,
     pub resource_types: Vec<TypeCount>,
+    pub principals: PrincipalCheck,
+}
+
+/// The referential-integrity pass: principals that grants named but no list returned.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PrincipalCheck {
+    /// Looked up one by one with `get-resource` and written.
+    pub looked_up: usize,
+    /// Still not resources in the file (`type:id`): the connector could not find them.
+    pub dangling: Vec<String>,
 }
 
 /// Resources of one type, by status.
@@ -118,6 +133,29 @@ pub struct SyncOptions {
     pub skip_entitlements_and_grants: bool,
     /// Entitlements but no grants.
     pub skip_grants: bool,
+    /// A targeted sync: only these resources (read with `get-resource`) and their
+    /// entitlements and grants. Empty means a sync by type.
+    pub targets: Vec<Target>,
+    /// A principal that a grant names and the connector cannot find fails the sync (the
+    /// previous output stays as it was) instead of being reported.
+    pub strict: bool,
+}
+
+/// One resource a targeted sync asks for, with its parent when its type lives under one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: (String, String),
+    pub parent: Option<(String, String)>,
+}
+
+impl Target {
+    fn wit_id(&self) -> wit::ResourceId {
+        wit::ResourceId { resource_type: self.id.0.clone(), resource: self.id.1.clone() }
+    }
+
+    fn wit_parent(&self) -> Option<wit::ResourceId> {
+        self.parent.as_ref().map(|(t, r)| wit::ResourceId { resource_type: t.clone(), resource: r.clone() })
+    }
 }
 
 impl SyncOptions {
@@ -129,7 +167,7 @@ impl SyncOptions {
     fn sync_type(&self) -> &'static str {
         if self.skip_entitlements_and_grants {
             "resources_only"
-        } else if self.resource_type_ids.is_empty() && !self.skip_grants {
+        } else if self.resource_type_ids.is_empty() && !self.skip_grants && self.targets.is_empty() {
             "full"
         } else {
             "partial"
@@ -206,23 +244,110 @@ pub async fn full_sync<C: ConnectorCalls>(
     for (_, pb_type) in pb_types.iter().filter(|(id, _)| options.includes(id)) {
         writer.put_resource_type(pb_type)?;
     }
-    for (index, rt) in types.iter().enumerate().skip(progress.type_index) {
-        if !progress.listed {
-            list_all_resources(&mut workers[0], &rt.id, &mut writer, &mut progress, &mut checkpoints).await?;
+    let fetch = Fetch { types: &pb_types, grants: !options.skip_grants };
+    if options.targets.is_empty() {
+        for (index, rt) in types.iter().enumerate().skip(progress.type_index) {
+            if !progress.listed {
+                list_all_resources(&mut workers[0], &rt.id, &mut writer, &mut progress, &mut checkpoints).await?;
+            }
+            tracing::info!(resource_type = %rt.id, "listed resources");
+            if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
+                let stored = writer.resources_of_type(&rt.id)?;
+                let resources: Vec<wit::Resource> = stored.iter().map(convert::wit_resource).collect();
+                workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &fetch, &mut progress, &mut checkpoints).await?;
+            }
+            progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
+            checkpoints.save(&mut writer, &progress, true)?;
         }
-        tracing::info!(resource_type = %rt.id, "listed resources");
-        if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
-            let stored = writer.resources_of_type(&rt.id)?;
-            let resources: Vec<wit::Resource> = stored.iter().map(convert::wit_resource).collect();
-            let fetch = Fetch { types: &pb_types, grants: !options.skip_grants };
-            workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &fetch, &mut progress, &mut checkpoints).await?;
-        }
-        progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
+    } else if progress.type_index == 0 {
+        workers = sync_targets(workers, &types, options, &mut writer, &fetch, &mut progress, &mut checkpoints).await?;
+        progress = Progress { type_index: 1, ..Progress::fresh(&fingerprint) };
         checkpoints.save(&mut writer, &progress, true)?;
+    }
+    let principals = account_for_principals(&mut workers[0], &mut writer, &types).await?;
+    if options.strict && !principals.dangling.is_empty() {
+        bail!(
+            "{} principal(s) named by grants are not resources the connector can find ({}); with --strict this fails the sync and the previous output is kept",
+            principals.dangling.len(),
+            abbreviated(&principals.dangling)
+        );
     }
     let counts = types.iter().map(|rt| TypeCount::of(&rt.id, &writer)).collect::<Result<Vec<_>>>()?;
     let summary = writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(SyncReport { summary, resource_types: counts })
+    Ok(SyncReport { summary, resource_types: counts, principals })
+}
+
+/// A targeted sync: each target read with `get-resource` and written, then the entitlements
+/// and grants of those whose type has any. Targets are re-read on resume (they are few and
+/// the call is idempotent); entitlements and grants resume where the checkpoint says.
+async fn sync_targets<C: ConnectorCalls>(
+    mut workers: Vec<C>,
+    types: &[wit::ResourceType],
+    options: &SyncOptions,
+    writer: &mut C1zWriter,
+    fetch: &Fetch<'_>,
+    progress: &mut Progress,
+    checkpoints: &mut Checkpoints<'_>,
+) -> Result<Vec<C>> {
+    let mut with_grants = Vec::new();
+    for target in &options.targets {
+        let Some(rt) = types.iter().find(|t| t.id == target.id.0) else {
+            bail!("the targeted resource {}:{} is of a type the connector does not offer", target.id.0, target.id.1);
+        };
+        let resource = workers[0]
+            .get_resource(&target.wit_id(), target.wit_parent().as_ref())
+            .await
+            .with_context(|| format!("cannot read the targeted resource {}:{}", target.id.0, target.id.1))?;
+        writer.put_resource(&convert::resource(&resource))?;
+        if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
+            with_grants.push(resource);
+        }
+    }
+    tracing::info!(resources = options.targets.len(), "read the targeted resources");
+    let converted: Vec<pb::Resource> = with_grants.iter().map(convert::resource).collect();
+    workers = sync_entitlements_and_grants(workers, writer, &with_grants, &converted, fetch, progress, checkpoints).await?;
+    Ok(workers)
+}
+
+/// Makes every principal a grant names a resource in the file: each one no list returned is
+/// asked for with `get-resource` and written; those the connector cannot find (not-found, or
+/// a type without single lookups) stay dangling and are reported. Principals of types this
+/// sync does not cover (a sync of some types only) are out of its scope.
+async fn account_for_principals(connector: &mut impl ConnectorCalls, writer: &mut C1zWriter, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
+    let mut check = PrincipalCheck::default();
+    let missing = writer.principals_without_resource()?;
+    for principal in missing.iter().filter(|p| types.iter().any(|t| t.id == p.resource_type)) {
+        let id = wit::ResourceId { resource_type: principal.resource_type.clone(), resource: principal.resource.clone() };
+        let name = format!("{}:{}", id.resource_type, id.resource);
+        match connector.get_resource(&id, None).await {
+            Ok(resource) if resource.id.resource_type == id.resource_type && resource.id.resource == id.resource => {
+                writer.put_resource(&convert::resource(&resource))?;
+                check.looked_up += 1;
+            }
+            Ok(other) => {
+                tracing::warn!(principal = %name, returned = %format!("{}:{}", other.id.resource_type, other.id.resource), "get-resource answered with another resource; the principal stays unresolved");
+                check.dangling.push(name);
+            }
+            Err(CallError::Connector { error: wit::ConnectorError::NotFound(_) | wit::ConnectorError::Unimplemented(_), .. }) => check.dangling.push(name),
+            Err(other) => return Err(anyhow::Error::new(other).context(format!("cannot look up the principal {name} that a grant names"))),
+        }
+    }
+    if check.looked_up > 0 {
+        tracing::info!(principals = check.looked_up, "looked up principals that grants name but no list returned");
+    }
+    if !check.dangling.is_empty() {
+        tracing::warn!(count = check.dangling.len(), principals = %abbreviated(&check.dangling), "grants name principals the connector cannot find; the grants are kept, the principals are not resources in the file");
+    }
+    Ok(check)
+}
+
+/// At most ten names, then how many more.
+fn abbreviated(names: &[String]) -> String {
+    let mut text = names.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 10 {
+        text.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    text
 }
 
 impl Progress {
@@ -392,6 +517,148 @@ fn next_token(current: Option<&str>, next: Option<String>, call: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baton_c1z::C1zReader;
+
+    /// A connector of two types held in memory: `user` (listed: ada) and `group` (listed: eng,
+    /// whose members are ada, bob and ghost). `get-resource` finds ada, bob and eng; ghost is
+    /// not found. Every call is recorded.
+    #[derive(Default, Clone)]
+    struct Fake {
+        calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Fake {
+        fn record(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    fn id(resource_type: &str, resource: &str) -> wit::ResourceId {
+        wit::ResourceId { resource_type: resource_type.into(), resource: resource.into() }
+    }
+
+    fn resource(resource_type: &str, name: &str) -> wit::Resource {
+        let user = (resource_type == "user").then(|| wit::UserTrait {
+            login: name.into(),
+            emails: vec![],
+            status: wit::Status::Enabled,
+            account_type: wit::AccountType::Human,
+        });
+        wit::Resource {
+            id: id(resource_type, name),
+            parent: None,
+            display_name: name.into(),
+            description: String::new(),
+            status: wit::Status::Enabled,
+            user,
+            group: None,
+            profile: vec![],
+            external_link: None,
+        }
+    }
+
+    fn resource_type(id: &str, traits: Vec<wit::ResourceTrait>, skip: bool) -> wit::ResourceType {
+        wit::ResourceType { id: id.into(), display_name: id.into(), description: String::new(), traits, skip_entitlements_and_grants: skip }
+    }
+
+    impl ConnectorCalls for Fake {
+        async fn resource_types(&mut self) -> Result<Vec<wit::ResourceType>, CallError> {
+            Ok(vec![resource_type("user", vec![wit::ResourceTrait::User], true), resource_type("group", vec![wit::ResourceTrait::Group], false)])
+        }
+        async fn list_resources(&mut self, type_id: &str, _: Option<&wit::ResourceId>, _: Option<&str>) -> Result<wit::ResourcePage, CallError> {
+            self.record(format!("list {type_id}"));
+            let items = match type_id {
+                "user" => vec![resource("user", "ada")],
+                _ => vec![resource("group", "eng")],
+            };
+            Ok(wit::ResourcePage { items, next_page_token: None })
+        }
+        async fn get_resource(&mut self, id: &wit::ResourceId, _: Option<&wit::ResourceId>) -> Result<wit::Resource, CallError> {
+            self.record(format!("get {}:{}", id.resource_type, id.resource));
+            match (id.resource_type.as_str(), id.resource.as_str()) {
+                ("user", "ada" | "bob") | ("group", "eng") => Ok(resource(&id.resource_type, &id.resource)),
+                _ => Err(CallError::Connector { call: "get-resource".into(), error: wit::ConnectorError::NotFound("no such user".into()) }),
+            }
+        }
+        async fn list_entitlements(&mut self, r: &wit::Resource, _: Option<&str>) -> Result<wit::EntitlementPage, CallError> {
+            let member = wit::Entitlement {
+                id: format!("group:{}:member", r.id.resource),
+                resource: r.id.clone(),
+                slug: "member".into(),
+                display_name: "Member".into(),
+                description: String::new(),
+                purpose: wit::Purpose::Assignment,
+                grantable_to: vec!["user".into()],
+            };
+            Ok(wit::EntitlementPage { items: vec![member], next_page_token: None })
+        }
+        async fn list_grants(&mut self, r: &wit::Resource, _: Option<&str>) -> Result<wit::GrantPage, CallError> {
+            let grant = |user: &str| wit::Grant {
+                id: format!("group:{}:member:user:{user}", r.id.resource),
+                entitlement_id: format!("group:{}:member", r.id.resource),
+                entitlement_resource: r.id.clone(),
+                principal: id("user", user),
+                expansion: None,
+            };
+            Ok(wit::GrantPage { items: vec![grant("ada"), grant("bob"), grant("ghost")], next_page_token: None })
+        }
+    }
+
+
+    fn resource_ids(file: &Path) -> Vec<String> {
+        let reader = C1zReader::open(file).unwrap();
+        let mut ids: Vec<String> = reader.resources(None).unwrap().iter().map(|r| r.id.as_ref().map(|i| format!("{}:{}", i.resource_type, i.resource)).unwrap_or_default()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn principals_no_list_returned_are_looked_up_and_the_rest_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let fake = Fake::default();
+        let report = full_sync(vec![fake.clone()], &file, &SharedStore::default(), "fake", &SyncOptions::default(), &Quiet).await.unwrap();
+        assert_eq!(report.principals, PrincipalCheck { looked_up: 1, dangling: vec!["user:ghost".into()] });
+        assert_eq!(*fake.calls.lock().unwrap(), vec!["list user", "list group", "get user:bob", "get user:ghost"]);
+        assert_eq!(resource_ids(&file), vec!["group:eng", "user:ada", "user:bob"]);
+        assert_eq!(C1zReader::open(&file).unwrap().grants().unwrap().len(), 3, "the grant to ghost is kept");
+    }
+
+    #[tokio::test]
+    async fn strict_fails_on_a_dangling_principal_and_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        std::fs::write(&out, b"the last good file").unwrap();
+        let options = SyncOptions { strict: true, ..SyncOptions::default() };
+        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &options, &Quiet).await.unwrap_err();
+        assert!(error.to_string().contains("user:ghost"), "{error:#}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"the last good file");
+    }
+
+    #[tokio::test]
+    async fn a_targeted_sync_reads_only_its_targets_and_their_principals() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let options = SyncOptions { targets: vec![Target { id: ("group".into(), "eng".into()), parent: None }], ..SyncOptions::default() };
+        let fake = Fake::default();
+        let report = full_sync(vec![fake.clone()], &out, &SharedStore::default(), "fake", &options, &Quiet).await.unwrap();
+        assert_eq!(report.principals, PrincipalCheck { looked_up: 2, dangling: vec!["user:ghost".into()] });
+        assert_eq!(*fake.calls.lock().unwrap(), vec!["get group:eng", "get user:ada", "get user:bob", "get user:ghost"], "nothing is listed");
+        assert_eq!(resource_ids(&out), vec!["group:eng", "user:ada", "user:bob"]);
+        let reader = C1zReader::open_with(&out, &Default::default()).unwrap();
+        assert_eq!(reader.sync_runs().unwrap()[0].sync_type, "partial");
+        assert_eq!(reader.entitlements().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_target_the_connector_cannot_find_fails_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let options = SyncOptions { targets: vec![Target { id: ("group".into(), "nope".into()), parent: None }], ..SyncOptions::default() };
+        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &options, &Quiet).await.unwrap_err();
+        assert!(format!("{error:#}").contains("group:nope"), "{error:#}");
+        assert!(!out.exists());
+    }
 
     #[test]
     fn unchanged_tokens_are_refused() {

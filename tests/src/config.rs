@@ -57,6 +57,9 @@ pub struct SimConfig {
     /// Whether `/rpc/json-rpc/confluenceservice-v2` answers at all. Its presence on 10.x is
     /// unconfirmed (reference 6.1), so tests run 10.x both with and without it.
     pub json_rpc: bool,
+    /// JSON-RPC `getActiveUsers(true)`: every user, deactivated ones included (true, the
+    /// default), or only the active ones (false). The real behaviour is unconfirmed.
+    pub view_all_includes_deactivated: bool,
 }
 
 impl Default for SimConfig {
@@ -75,6 +78,7 @@ impl Default for SimConfig {
             dataset: Dataset::generate(25),
             faults: FaultPlan::default(),
             json_rpc: true,
+            view_all_includes_deactivated: true,
         }
     }
 }

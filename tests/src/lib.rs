@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod cut_proxy;
 pub mod dataset;
 pub mod fake_c1;
 pub mod fault_plan;

@@ -290,6 +290,25 @@ impl C1zWriter {
         Ok(())
     }
 
+    /// The principals that grants written so far name but that are not resources of this sync,
+    /// each once, ordered by type and id.
+    pub fn principals_without_resource(&self) -> Result<Vec<pb::ResourceId>, WriteError> {
+        let mut query = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT g.principal_resource_type_id, g.principal_resource_id FROM v1_grants g
+                 WHERE g.sync_id = ?1 AND NOT EXISTS (
+                   SELECT 1 FROM v1_resources r
+                   WHERE r.sync_id = ?1 AND r.external_id = g.principal_resource_type_id || ':' || g.principal_resource_id)
+                 ORDER BY 1, 2",
+            )
+            .map_err(sqlite("finding principals without a resource"))?;
+        let rows = query
+            .query_map(params![self.sync_id], |row| Ok(pb::ResourceId { resource_type: row.get(0)?, resource: row.get(1)?, ..Default::default() }))
+            .map_err(sqlite("finding principals without a resource"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sqlite("finding principals without a resource"))
+    }
+
     /// The KSUID of the sync being written.
     pub fn sync_id(&self) -> &str {
         &self.sync_id

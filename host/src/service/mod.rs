@@ -8,6 +8,7 @@
 //! - [`hello`]: what Hello says about the connector, build and OS.
 //! - [`tasks`]: running each task type and answering it; [`heartbeat`] and [`upload`] for syncs.
 //! - [`health`]: the liveness and readiness endpoint.
+//! - [`debug_log`]: the log of a task C1 asked to debug, uploaded beside its sync.
 //!
 //! The loop here: get a first token (a bad secret fails at once; an unreachable C1 is tried
 //! again with backoff), say Hello (retried with backoff), then poll GetTask, running up to `--task-concurrency` tasks at once. SIGTERM or
@@ -17,6 +18,7 @@
 pub mod client;
 pub mod connection;
 pub mod credentials;
+pub mod debug_log;
 pub mod health;
 pub mod heartbeat;
 pub mod hello;
@@ -134,8 +136,30 @@ pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[w
         _ = &mut shutdown => return Ok(()),
     }
     health.set_ready(true);
-    let cx = Loop { client: &client, connector, metadata, types, options: &options, health: &health };
+    let secrets = secrets_to_redact(connector, &options);
+    let cx = Loop { client: &client, connector, metadata, types, options: &options, health: &health, secrets: &secrets };
     cx.run(shutdown).await
+}
+
+/// Every secret this process holds, as it could appear in text: the C1 client secret, and the
+/// Confluence credential both as the header carries it and decoded (a bearer token; basic
+/// authentication's base64 and its password). A debug log is cleaned of them before upload.
+fn secrets_to_redact(connector: &Connector<'_>, options: &ServiceOptions) -> Vec<String> {
+    use base64::Engine;
+    let mut secrets = vec![options.client_secret.clone()];
+    if let Some(header) = connector.settings.authorization.as_ref().and_then(|h| h.to_str().ok()) {
+        if let Some(token) = header.strip_prefix("Bearer ") {
+            secrets.push(token.to_string());
+        } else if let Some(encoded) = header.strip_prefix("Basic ") {
+            secrets.push(encoded.to_string());
+            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok().and_then(|d| String::from_utf8(d).ok());
+            if let Some((_, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+                secrets.push(password.to_string());
+            }
+        }
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -206,6 +230,7 @@ struct Loop<'a> {
     types: &'a [wit::ResourceType],
     options: &'a ServiceOptions,
     health: &'a Health,
+    secrets: &'a [String],
 }
 
 impl Loop<'_> {
@@ -230,7 +255,7 @@ impl Loop<'_> {
                         Ok(response) => {
                             errors = 0;
                             next_poll = Instant::now() + heartbeat::duration(response.next_poll.as_ref()).clamp(MIN_POLL, MAX_POLL);
-                            if let Some(task) = response.task.filter(|t| t.task_type.is_some()) {
+                            if let Some(task) = response.task.filter(|t| !tasks::is_no_task(t)) {
                                 let next_heartbeat = heartbeat::duration(response.next_heartbeat.as_ref());
                                 running.push(self.task(task, next_heartbeat));
                             }
@@ -259,6 +284,7 @@ impl Loop<'_> {
                 types: self.types,
                 provisioning: self.options.provisioning,
                 next_heartbeat,
+                secrets: self.secrets,
             };
             tasks::run(&cx, task).await
         }

@@ -1,16 +1,19 @@
 //! Running one ConductorOne task and answering it: `hello` (a fresh Hello, no FinishTask),
 //! `sync_full` (a sync into a temporary `.c1z`, uploaded, with heartbeats that can cancel
 //! it), `grant`, `revoke` and `create_account` (through the same calls as the one-shot
-//! flags, answered with baton's response messages), and anything else as an unsupported task
-//! type. Provisioning tasks are refused unless `--provisioning` is on.
+//! flags, answered with baton's response messages), and anything else (a type this build does
+//! not know included) as an unsupported task type. Provisioning tasks are refused unless
+//! `--provisioning` is on. A task marked `debug` runs with its log captured; a sync uploads
+//! that log after the file, as baton-sdk does.
 
 use super::client::C1Client;
-use super::{hello, upload};
+use super::{debug_log, hello, upload};
+use tracing::Instrument;
 use crate::connector::Connector;
 use crate::convert;
 use crate::provision::{self, Outcome, Prepared};
 use crate::runtime::wit;
-use crate::sync::{self, SyncOptions};
+use crate::sync::{self, SyncOptions, Target};
 use anyhow::{Context, Result, anyhow, bail};
 use baton_c1api::pb::baton_service_finish_task_request::{Error as TaskError, FinalState, Success};
 use baton_c1api::pb::task::{self, TaskType};
@@ -29,6 +32,8 @@ pub struct TaskContext<'a> {
     pub provisioning: bool,
     /// Heartbeat interval the server asked for with the task (0 means 30 s).
     pub next_heartbeat: Duration,
+    /// Values never to appear in an uploaded debug log.
+    pub secrets: &'a [String],
 }
 
 /// How a task ended, for FinishTask.
@@ -41,9 +46,24 @@ enum Ending {
 pub async fn run(cx: &TaskContext<'_>, task: Task) {
     let id = task.id.clone();
     let kind = kind_name(task.task_type.as_ref());
-    tracing::info!(task_id = %id, task = kind, "task started");
+    if is_no_task(&task) {
+        tracing::debug!("no task for now");
+        return;
+    }
+    let capture = task.debug.then(|| debug_log::Capture::start(&id));
+    let span = capture.as_ref().map(|c| c.span().clone()).unwrap_or_else(tracing::Span::none);
+    run_in(cx, task, kind, capture.as_ref()).instrument(span).await
+}
+
+/// Runs a task (inside its debug span, if any) and finishes it.
+async fn run_in(cx: &TaskContext<'_>, task: Task, kind: &'static str, capture: Option<&debug_log::Capture>) {
+    let id = task.id.clone();
+    tracing::info!(task_id = %id, task = kind, debug = task.debug, "task started");
     let ending = match task.task_type {
-        None | Some(TaskType::None(_)) => return,
+        // A type this build does not know (added to C1 later) arrives as no known case; like
+        // baton-sdk, it is finished as unsupported rather than left for C1 to time out.
+        None => unsupported(),
+        Some(TaskType::None(_)) => return,
         Some(TaskType::Hello(_)) => {
             let request = hello::request(cx.client.host_id(), &id, hello::connector_metadata(cx.metadata, cx.types));
             if let Err(error) = cx.client.hello(request).await {
@@ -51,25 +71,68 @@ pub async fn run(cx: &TaskContext<'_>, task: Task) {
             }
             return;
         }
-        Some(TaskType::SyncFull(sync)) => ended(super::heartbeat::while_running(cx.client, &id, cx.next_heartbeat, sync_full(cx, &id, sync)).await),
+        Some(TaskType::SyncFull(sync)) => ended(super::heartbeat::while_running(cx.client, &id, cx.next_heartbeat, sync_full(cx, &id, sync, capture)).await),
         Some(TaskType::Grant(grant)) => provisioning(cx, async { grant_task(cx, grant).await }).await,
         Some(TaskType::Revoke(revoke)) => provisioning(cx, async { revoke_task(cx, revoke).await }).await,
         Some(TaskType::CreateAccount(create)) => provisioning(cx, async { create_account_task(cx, create).await }).await,
-        Some(_) => Ending::Failure { code: tonic::Code::Unknown, message: "unsupported task type".into(), non_retryable: false },
+        Some(_) => unsupported(),
     };
     if let Ending::Failure { message, .. } = &ending {
         tracing::warn!(task_id = %id, task = kind, error = %message, "task failed");
     } else {
         tracing::info!(task_id = %id, task = kind, "task finished");
     }
-    if let Err(error) = cx.client.finish_task(finish_request(cx.client.host_id(), &id, ending)).await {
-        tracing::warn!(task_id = %id, error = %error, "FinishTask failed");
+    finish(cx, &id, finish_request(cx.client.host_id(), &id, ending)).await;
+}
+
+/// Attempts at FinishTask when the connection to C1 fails: a task that ran must be reported,
+/// or C1 waits for it until it times out.
+const FINISH_ATTEMPTS: u32 = 6;
+
+/// Sends FinishTask, again with backoff (1 s, doubling) while C1 cannot be reached; an answer
+/// from C1 (accepted or refused) ends it.
+async fn finish(cx: &TaskContext<'_>, id: &str, request: BatonServiceFinishTaskRequest) {
+    let mut wait = Duration::from_secs(1);
+    for attempt in 1..=FINISH_ATTEMPTS {
+        match cx.client.finish_task(request.clone()).await {
+            Ok(_) => return,
+            Err(error) if attempt < FINISH_ATTEMPTS && is_transient(error.code()) => {
+                tracing::warn!(task_id = %id, error = %error, attempt, retry_in_s = wait.as_secs(), "FinishTask failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(error) => {
+                tracing::warn!(task_id = %id, error = %error, attempt, "FinishTask failed");
+                return;
+            }
+        }
     }
+}
+
+/// Codes that mean the call did not get through (or C1 could not take it now).
+fn is_transient(code: tonic::Code) -> bool {
+    matches!(code, tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::DeadlineExceeded | tonic::Code::Aborted | tonic::Code::ResourceExhausted)
+}
+
+/// An answer without work: the explicit `none` case, or nothing at all (no id, no type). A
+/// task with an id but no case this build knows is a task of a newer type, not "no task".
+pub fn is_no_task(task: &Task) -> bool {
+    match task.task_type {
+        Some(TaskType::None(_)) => true,
+        None => task.id.is_empty(),
+        Some(_) => false,
+    }
+}
+
+/// baton-sdk's answer to a task type it cannot run (code Unknown, retryable).
+fn unsupported() -> Ending {
+    Ending::Failure { code: tonic::Code::Unknown, message: "unsupported task type".into(), non_retryable: false }
 }
 
 fn kind_name(task_type: Option<&TaskType>) -> &'static str {
     match task_type {
-        None | Some(TaskType::None(_)) => "none",
+        None => "unknown",
+        Some(TaskType::None(_)) => "none",
         Some(TaskType::Hello(_)) => "hello",
         Some(TaskType::SyncFull(_)) => "sync_full",
         Some(TaskType::Grant(_)) => "grant",
@@ -113,27 +176,41 @@ fn finish_request(host_id: &str, task_id: &str, ending: Ending) -> BatonServiceF
     BatonServiceFinishTaskRequest { host_id: host_id.into(), task_id: task_id.into(), status, final_state: Some(final_state) }
 }
 
-/// What a sync task asks for, as sync options.
-fn sync_options(task: &task::SyncFullTask) -> SyncOptions {
-    if !task.targeted_sync_resources.is_empty() {
-        tracing::warn!(resources = task.targeted_sync_resources.len(), "targeted sync is not supported by this connector; syncing everything");
-    }
-    SyncOptions {
+/// What a sync task asks for, as sync options. Targeted resources without an id are refused.
+fn sync_options(task: &task::SyncFullTask) -> Result<SyncOptions> {
+    let targets = task.targeted_sync_resources.iter().map(target).collect::<Result<Vec<_>>>()?;
+    Ok(SyncOptions {
         resource_type_ids: task.sync_resource_type_ids.clone(),
         skip_entitlements_and_grants: task.skip_entitlements_and_grants,
         skip_grants: task.skip_grants,
-    }
+        targets,
+        strict: false,
+    })
+}
+
+/// One resource of a targeted sync, with its parent if it names one.
+fn target(resource: &pb::Resource) -> Result<Target> {
+    let pair = |id: &pb::ResourceId| (id.resource_type.clone(), id.resource.clone());
+    let id = resource.id.as_ref().filter(|id| !id.resource_type.is_empty() && !id.resource.is_empty());
+    let id = id.ok_or_else(|| anyhow!("a targeted resource of the task has no id: the task cannot be run"))?;
+    Ok(Target { id: pair(id), parent: resource.parent_resource_id.as_ref().filter(|p| !p.resource.is_empty()).map(pair) })
 }
 
 /// Syncs into a temporary file, uploads it, and removes it (also when cancelled: the
 /// directory goes with the future).
-async fn sync_full(cx: &TaskContext<'_>, task_id: &str, task: task::SyncFullTask) -> Result<()> {
+async fn sync_full(cx: &TaskContext<'_>, task_id: &str, task: task::SyncFullTask, capture: Option<&debug_log::Capture>) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("baton-sdk-sync-upload").tempdir().context("cannot create a temporary directory for the sync")?;
     let file = dir.path().join("sync.c1z");
     let context = cx.connector.sync_context();
-    let report = cx.connector.sync(&context, &file, &sync_options(&task), &sync::Quiet).await?;
+    let report = cx.connector.sync(&context, &file, &sync_options(&task)?, &sync::Quiet).await?;
     tracing::info!(task_id, resources = report.summary.resources, grants = report.summary.grants, bytes = report.summary.file_bytes, "synced; uploading");
-    upload::upload(cx.client, task_id, &file).await
+    upload::upload(cx.client, task_id, &file).await?;
+    if let Some(capture) = capture {
+        let log = dir.path().join("debug.log");
+        std::fs::write(&log, capture.text(cx.secrets)).context("cannot write the task's debug log")?;
+        upload::upload(cx.client, task_id, &log).await.context("uploading the task's debug log failed")?;
+    }
+    Ok(())
 }
 
 fn required<T>(value: Option<T>, what: &str) -> Result<T> {
@@ -204,4 +281,44 @@ fn account_info(info: &pb::AccountInfo, resource_type_id: &str) -> Result<wit::A
         profile: convert::wit_profile(info.profile.as_ref()),
         resource_type_id: if resource_type_id.is_empty() { "user".into() } else { resource_type_id.into() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// A task as a newer C1 sends it: an id and a `task_type` case (field 150) this build lacks.
+    fn future_task_bytes(id: &str) -> Vec<u8> {
+        let mut bytes = Task { id: id.into(), ..Default::default() }.encode_to_vec();
+        // Field 150, length-delimited (an empty message): key varint 0xB2 0x09, length 0.
+        bytes.extend_from_slice(&[0xB2, 0x09, 0x00]);
+        bytes
+    }
+
+    #[test]
+    fn a_task_of_an_unknown_type_is_a_task() {
+        let task = Task::decode(future_task_bytes("task00000000000000000000001").as_slice()).unwrap();
+        assert!(task.task_type.is_none(), "prost drops the unknown case");
+        assert!(!is_no_task(&task));
+        assert_eq!(kind_name(task.task_type.as_ref()), "unknown");
+    }
+
+    #[test]
+    fn none_and_empty_answers_are_no_task() {
+        assert!(is_no_task(&Task::default()));
+        let none = Task { id: "task00000000000000000000002".into(), task_type: Some(TaskType::None(task::NoneTask::default())), ..Default::default() };
+        assert!(is_no_task(&none));
+        let hello = Task { task_type: Some(TaskType::Hello(task::HelloTask::default())), ..Default::default() };
+        assert!(!is_no_task(&hello));
+    }
+
+    #[test]
+    fn unsupported_is_retryable_with_baton_words() {
+        let request = finish_request("host", "task00000000000000000000003", unsupported());
+        let status = request.status.unwrap();
+        assert_eq!(status.message, "unsupported task type");
+        assert_eq!(status.code, tonic::Code::Unknown as i32);
+        assert!(matches!(request.final_state, Some(FinalState::Error(TaskError { non_retryable: false, .. }))));
+    }
 }

@@ -25,6 +25,9 @@ pub struct FakeC1Config {
     pub token_lifetime_seconds: u64,
     /// The first this-many otherwise valid uploads are answered `UNAVAILABLE` (for retries).
     pub fail_uploads: usize,
+    /// How long GetTask waits before it takes the next task and answers (a long poll); a call
+    /// whose connection is dropped while it waits takes nothing.
+    pub poll_delay: Duration,
     /// Serve TLS with a self-signed certificate for 127.0.0.1 (see [`super::FakeC1::ca_pem`])
     /// instead of plain text.
     pub tls: bool,
@@ -40,6 +43,7 @@ impl Default for FakeC1Config {
             cancel_on_heartbeat: HashSet::new(),
             token_lifetime_seconds: 3600,
             fail_uploads: 0,
+            poll_delay: Duration::ZERO,
             tls: false,
         }
     }

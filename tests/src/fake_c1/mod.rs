@@ -5,12 +5,14 @@
 //! Modules: `config` (what a test scripts), `credentials` (key pair, client id and secret),
 //! `assertion` (client-assertion checks), `token` (the token route), `checks` (request
 //! rules), `upload` (the UploadAsset stream), `service` (the gRPC service), `state` (shared
-//! state), `records` (what is remembered), `server` (one listener, background thread).
+//! state), `records` (what is remembered), `server` (one listener, background thread),
+//! `future` (task types this build does not know, put on the wire).
 
 mod assertion;
 mod checks;
 mod config;
 mod credentials;
+mod future;
 mod records;
 mod server;
 mod service;
@@ -34,6 +36,7 @@ pub use checks::TASK_ID_LENGTH;
 pub use config::FakeC1Config;
 pub use credentials::{CLIENT_NAME, SECRET_PREFIX, client_secret_for, signing_key_from_secret};
 pub use records::{RpcCall, TokenOutcome, TokenRequestRecord, UnauthenticatedCall, UploadRecord};
+pub use future::{FUTURE_FIELD, rewrite_frame};
 pub use token::TOKEN_PATH;
 pub use upload::MAX_CHUNK_BYTES;
 
@@ -145,6 +148,12 @@ impl FakeC1 {
     /// A `sync_full` task with id [`FakeC1::task_id`]`(n)` and every option at its default.
     pub fn sync_full_task(n: u64) -> Task {
         scripted_task(n, task::TaskType::SyncFull(task::SyncFullTask::default()))
+    }
+
+    /// A task of a type this build does not know (see `future.rs`): on the wire it carries the
+    /// unknown case [`FUTURE_FIELD`]; decoded, it is an id without a `task_type`.
+    pub fn future_task(n: u64) -> Task {
+        Task { id: FakeC1::task_id(n), status: task::Status::Pending as i32, debug: false, task_type: None }
     }
 
     /// Appends a task to the script (after the ones not yet handed out).

@@ -19,7 +19,9 @@ pub fn router(state: Arc<FakeState>) -> axum::Router {
         state: Arc::clone(&state),
     }))
     .into_axum_router();
-    token::router(state).merge(grpc)
+    token::router(state)
+        .merge(grpc)
+        .layer(axum::middleware::from_fn(super::future::add_future_task_types))
 }
 
 /// Serves `listener` (over TLS with `acceptor`, else in plain text) from a new thread until

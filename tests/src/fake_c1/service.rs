@@ -48,6 +48,9 @@ impl BatonService for FakeBatonService {
         self.state
             .with_logs(|logs| logs.polls.push(call(token, request, &verdict)));
         verdict.map_err(Status::invalid_argument)?;
+        if !self.state.poll_delay.is_zero() {
+            tokio::time::sleep(self.state.poll_delay).await;
+        }
         Ok(Response::new(BatonServiceGetTaskResponse {
             task: self.state.next_task(),
             next_poll: Some(proto_duration(self.state.next_poll)),

@@ -18,6 +18,7 @@ pub struct FakeState {
     pub credentials: Credentials,
     pub next_poll: Duration,
     pub next_heartbeat: Duration,
+    pub poll_delay: Duration,
     token_lifetime: Duration,
     inner: Mutex<Inner>,
 }
@@ -49,6 +50,7 @@ impl FakeState {
             credentials,
             next_poll: config.next_poll,
             next_heartbeat: config.next_heartbeat,
+            poll_delay: config.poll_delay,
             token_lifetime: Duration::from_secs(config.token_lifetime_seconds),
             inner: Mutex::new(Inner {
                 pending_tasks: config.tasks.into(),

@@ -113,6 +113,8 @@ fn call(
     match method {
         "getSpacePermissionSets" => space_permission_sets(state, caller, params),
         "getActiveUsers" => active_users(state, params),
+        "getUser" => remote_user(state, params, false),
+        "getUserByKey" => remote_user(state, params, true),
         "getGroups" => Ok(groups(state)),
         "getUserGroups" => user_groups(state, params),
         other => Err(RpcError::new(
@@ -192,7 +194,29 @@ fn permission_row(key: &str, subject: &Subject) -> Value {
     json!({"type": key, "userName": user_name, "groupName": group_name})
 }
 
-/// `[viewAll]`: every username when true, only non-deactivated ones otherwise.
+/// `[username]` (or `[userKey]` for `getUserByKey`) -> the remote API's user bean
+/// `{name, fullname, email, url, key}`; an unknown user is a server error, as for other
+/// lookups. The bean has no status.
+fn remote_user(state: &SimState, params: &[Value], by_key: bool) -> Result<Value, RpcError> {
+    let value = string_param(params, 0, if by_key { "userKey" } else { "username" })?;
+    let directory = state.directory();
+    let user = if by_key { directory.user_by_key(value) } else { directory.user_by_username(value) };
+    let Some(user) = user else {
+        let what = if by_key { "key" } else { "username" };
+        return Err(RpcError::server(format!("No user with {what} '{value}' found")));
+    };
+    Ok(json!({
+        "name": user.username,
+        "fullname": user.display_name.clone().unwrap_or_default(),
+        "email": user.email.clone().unwrap_or_default(),
+        "url": state.absolute_link(&format!("/display/~{}", user.username)),
+        "key": user.user_key,
+    }))
+}
+
+/// `[viewAll]`: every username when true, only non-deactivated ones otherwise. Whether
+/// `viewAll = true` really includes deactivated users is unconfirmed (reference 4), so
+/// [`crate::SimConfig::view_all_includes_deactivated`] chooses.
 fn active_users(state: &SimState, params: &[Value]) -> Result<Value, RpcError> {
     let view_all = match params.first() {
         None | Some(Value::Null) => false,
@@ -203,7 +227,7 @@ fn active_users(state: &SimState, params: &[Value]) -> Result<Value, RpcError> {
     let names: Vec<&str> = directory
         .users
         .iter()
-        .filter(|u| view_all || !u.is_deactivated())
+        .filter(|u| (view_all && state.config.view_all_includes_deactivated) || !u.is_deactivated())
         .map(|u| u.username.as_str())
         .collect();
     Ok(json!(names))

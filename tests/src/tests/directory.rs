@@ -475,6 +475,37 @@ async fn json_rpc_space_permission_sets_on_every_version() {
 }
 
 #[tokio::test]
+async fn view_all_can_leave_deactivated_users_out_and_get_user_finds_them() {
+    let state = state_with(SimConfig {
+        version: "7.19.0".into(),
+        view_all_includes_deactivated: false,
+        ..config(12)
+    });
+    let admin = bearer(ADMIN_TOKEN);
+    let rpc = "/rpc/json-rpc/confluenceservice-v2";
+    let all = post(&state, &format!("{rpc}/getActiveUsers"), &admin, "[true]")
+        .await
+        .json();
+    assert_eq!(all.as_array().unwrap().len(), 11);
+    assert!(!all.as_array().unwrap().contains(&Value::from("shalom-cohen")));
+    let user = post(&state, &format!("{rpc}/getUser"), &admin, r#"["shalom-cohen"]"#)
+        .await
+        .json();
+    assert_eq!(user["name"], "shalom-cohen");
+    assert_eq!(user["fullname"], "שלום כהן");
+    assert!(user.get("status").is_none(), "the remote user bean has no status");
+    let key = user["key"].as_str().unwrap().to_string();
+    let by_key = post(&state, &format!("{rpc}/getUserByKey"), &admin, &format!("[\"{key}\"]"))
+        .await
+        .json();
+    assert_eq!(by_key["name"], "shalom-cohen");
+    let missing = post(&state, &format!("{rpc}/getUser"), &admin, r#"["nobody"]"#)
+        .await
+        .json();
+    assert!(missing["error"]["message"].as_str().unwrap().contains("nobody"), "{missing}");
+}
+
+#[tokio::test]
 async fn json_rpc_users_groups_errors_and_envelope() {
     let state = versioned("7.19.0", 12);
     let admin = bearer(ADMIN_TOKEN);

@@ -14,7 +14,7 @@ use baton_c1api::pb::baton_service_upload_asset_request::{
 };
 use baton_c1api::pb::{
     BatonServiceFinishTaskRequest, BatonServiceGetTaskRequest, BatonServiceHeartbeatRequest,
-    BatonServiceHelloRequest, BatonServiceUploadAssetRequest, task,
+    BatonServiceGetTaskResponse, BatonServiceHelloRequest, BatonServiceUploadAssetRequest, task,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
@@ -23,7 +23,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
-use crate::fake_c1::{FakeC1, FakeC1Config, SECRET_PREFIX, signing_key_from_secret};
+use crate::fake_c1::{
+    FUTURE_FIELD, FakeC1, FakeC1Config, SECRET_PREFIX, rewrite_frame, signing_key_from_secret,
+};
+use prost::Message;
 
 const HOST_ID: &str = "test-host";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -777,4 +780,46 @@ async fn injected_upload_failures_come_first_then_uploads_succeed() {
         .collect();
     let injected = Some("injected upload failure".to_string());
     assert_eq!(outcomes, [injected.clone(), injected, None]);
+}
+
+/// A scripted future task reaches a client as a task with an id and no case it knows, and on
+/// the wire it really carries the unknown field (a client with that case would decode it).
+#[tokio::test]
+async fn a_future_task_carries_an_unknown_case_on_the_wire() {
+    let fake = start(FakeC1Config {
+        tasks: vec![FakeC1::future_task(7), FakeC1::hello_task(8)],
+        ..FakeC1Config::default()
+    });
+    let token = access_token(&fake).await;
+    let mut client = client(&fake).await;
+    let first = client.get_task(authed(poll(), &token)).await.unwrap().into_inner();
+    let task = first.task.expect("a task");
+    assert_eq!(task.id, FakeC1::task_id(7));
+    assert!(task.task_type.is_none(), "no case this build knows");
+    assert!(first.next_poll.is_some(), "the other fields survive the rewrite");
+    let second = client.get_task(authed(poll(), &token)).await.unwrap().into_inner();
+    assert!(matches!(second.task.unwrap().task_type, Some(task::TaskType::Hello(_))), "known tasks pass untouched");
+
+    /// What a newer build would decode: the task with the case numbered FUTURE_FIELD.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct NewerTask {
+        #[prost(string, tag = "1")]
+        id: String,
+        #[prost(message, optional, tag = "150")]
+        future: Option<()>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct NewerResponse {
+        #[prost(message, optional, tag = "1")]
+        task: Option<NewerTask>,
+    }
+    let plain = BatonServiceGetTaskResponse { task: Some(FakeC1::future_task(9)), ..Default::default() }.encode_to_vec();
+    let mut framed = vec![0];
+    framed.extend_from_slice(&(plain.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&plain);
+    let rewritten = rewrite_frame(&framed).expect("rewritten");
+    let newer = NewerResponse::decode(&rewritten[5..]).unwrap();
+    let newer_task = newer.task.unwrap();
+    assert_eq!(newer_task.id, FakeC1::task_id(9));
+    assert!(newer_task.future.is_some(), "field {FUTURE_FIELD} is on the wire");
 }

@@ -128,14 +128,14 @@ fn inspection_commands_show_the_synced_data() {
     assert_eq!(
         per_type,
         [
-            ("anonymous".to_string(), caps(&["SYNC"])),
-            ("group".to_string(), caps(&["SYNC", "PROVISION"])),
-            ("space".to_string(), caps(&["SYNC", "PROVISION"])),
-            ("user".to_string(), caps(&["SYNC", "ACCOUNT_PROVISIONING"])),
+            ("anonymous".to_string(), caps(&["SYNC", "TARGETED_SYNC"])),
+            ("group".to_string(), caps(&["SYNC", "PROVISION", "TARGETED_SYNC"])),
+            ("space".to_string(), caps(&["SYNC", "PROVISION", "TARGETED_SYNC"])),
+            ("user".to_string(), caps(&["SYNC", "ACCOUNT_PROVISIONING", "TARGETED_SYNC"])),
         ]
     );
     // Deprovisioning is not offered: no RESOURCE_DELETE anywhere.
-    assert_eq!(capabilities["connectorCapabilities"], serde_json::json!(caps(&["PROVISION", "SYNC", "ACCOUNT_PROVISIONING"])));
+    assert_eq!(capabilities["connectorCapabilities"], serde_json::json!(caps(&["PROVISION", "SYNC", "ACCOUNT_PROVISIONING", "TARGETED_SYNC"])));
     assert_eq!(
         capabilities["credentialDetails"]["capabilityAccountProvisioning"]["preferredCredentialOption"],
         "CAPABILITY_DETAIL_CREDENTIAL_OPTION_NO_PASSWORD"

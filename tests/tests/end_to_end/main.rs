@@ -7,13 +7,16 @@
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
 //! - `provisioning`: grant, revoke and create-account on every version profile;
 //! - `resilience`: retries, rate limits, bad answers, concurrency;
-//! - `service`: service mode against a fake ConductorOne (tasks, upload, tokens, shutdown).
+//! - `service`: service mode against a fake ConductorOne (tasks, upload, tokens, shutdown);
+//! - `service_session`: a whole scripted C1 session, idle polling, dropped connections,
+//!   debug logs and targeted syncs.
 
 mod access_model;
 mod c1z_file;
 mod provisioning;
 mod resilience;
 mod service;
+mod service_session;
 mod sandbox;
 mod sync;
 mod util;

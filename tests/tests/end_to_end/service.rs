@@ -18,18 +18,18 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn simulator() -> Simulator {
+pub(crate) fn simulator() -> Simulator {
     Simulator::start_background(SimConfig { version: "9.2.0".into(), dataset: Dataset::generate(16), ..SimConfig::default() }).unwrap()
 }
 
 /// A running host in service mode, its output going to files in its own temp dir.
-struct Service {
+pub(crate) struct Service {
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Service {
-    fn start(c1: &FakeC1, sim: &Simulator, secret: &str, extra_env: &[(&str, &str)]) -> Service {
+    pub(crate) fn start(c1: &FakeC1, sim: &Simulator, secret: &str, extra_env: &[(&str, &str)]) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let tmp = dir.path().join("tmp");
         std::fs::create_dir(&tmp).unwrap();
@@ -56,16 +56,16 @@ impl Service {
         Service { child, dir }
     }
 
-    fn tmp(&self) -> PathBuf {
+    pub(crate) fn tmp(&self) -> PathBuf {
         self.dir.path().join("tmp")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits for the exit; true when it exited successfully in time.
-    fn terminate(&mut self, within: Duration) -> bool {
+    pub(crate) fn terminate(&mut self, within: Duration) -> bool {
         let pid = self.child.id().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let started = Instant::now();
@@ -86,16 +86,16 @@ impl Drop for Service {
     }
 }
 
-fn config(tasks: Vec<Task>) -> FakeC1Config {
+pub(crate) fn config(tasks: Vec<Task>) -> FakeC1Config {
     FakeC1Config { tasks, ..FakeC1Config::default() }
 }
 
-fn task(n: u64, task_type: TaskType) -> Task {
+pub(crate) fn task(n: u64, task_type: TaskType) -> Task {
     Task { id: FakeC1::task_id(n), task_type: Some(task_type), ..Task::default() }
 }
 
 /// The FinishTask for task `n`, waiting for it.
-fn finished(c1: &FakeC1, service: &Service, n: u64) -> BatonServiceFinishTaskRequest {
+pub(crate) fn finished(c1: &FakeC1, service: &Service, n: u64) -> BatonServiceFinishTaskRequest {
     let id = FakeC1::task_id(n);
     let deadline = Instant::now() + WAIT;
     loop {
@@ -108,20 +108,20 @@ fn finished(c1: &FakeC1, service: &Service, n: u64) -> BatonServiceFinishTaskReq
     }
 }
 
-fn success_response<M: Message + Default>(finish: &BatonServiceFinishTaskRequest, type_name: &str) -> M {
+pub(crate) fn success_response<M: Message + Default>(finish: &BatonServiceFinishTaskRequest, type_name: &str) -> M {
     let Some(FinalState::Success(success)) = &finish.final_state else { panic!("not a success: {finish:?}") };
     let any = success.response.as_ref().expect("a response");
     assert_eq!(any.type_url, format!("type.googleapis.com/c1.connector.v2.{type_name}"));
     M::decode(any.value.as_slice()).unwrap()
 }
 
-fn failure_message(finish: &BatonServiceFinishTaskRequest) -> (String, bool) {
+pub(crate) fn failure_message(finish: &BatonServiceFinishTaskRequest) -> (String, bool) {
     let Some(FinalState::Error(error)) = &finish.final_state else { panic!("not an error: {finish:?}") };
     (finish.status.as_ref().map(|s| s.message.clone()).unwrap_or_default(), error.non_retryable)
 }
 
 /// Resources and grants of a `.c1z`, by id.
-fn ids(path: &Path) -> (Vec<String>, Vec<String>) {
+pub(crate) fn ids(path: &Path) -> (Vec<String>, Vec<String>) {
     let reader = C1zReader::open(path).unwrap();
     let resources = reader.resources(None).unwrap().iter().filter_map(|r| r.id.as_ref().map(|i| format!("{}:{}", i.resource_type, i.resource))).collect();
     let grants = reader.grants().unwrap().into_iter().map(|g| g.id).collect();
@@ -140,8 +140,8 @@ fn hello_carries_capabilities_and_a_sync_task_uploads_what_the_simulator_holds()
     let capabilities = hello.connector_metadata.as_ref().unwrap().capabilities.as_ref().unwrap();
     let per_type: Vec<(String, Vec<i32>)> =
         capabilities.resource_type_capabilities.iter().map(|t| (t.resource_type.as_ref().unwrap().id.clone(), t.capabilities.clone())).collect();
-    assert_eq!(per_type, [("anonymous".into(), vec![2]), ("group".into(), vec![2, 1]), ("space".into(), vec![2, 1]), ("user".into(), vec![2, 5])]);
-    assert_eq!(capabilities.connector_capabilities, [1, 2, 5]);
+    assert_eq!(per_type, [("anonymous".into(), vec![2, 11]), ("group".into(), vec![2, 1, 11]), ("space".into(), vec![2, 1, 11]), ("user".into(), vec![2, 5, 11])]);
+    assert_eq!(capabilities.connector_capabilities, [1, 2, 5, 11]);
 
     let finish = finished(&c1, &service, 1);
     assert!(matches!(finish.final_state, Some(FinalState::Success(_))), "{finish:?}\n{}", service.log());
@@ -181,19 +181,7 @@ fn provisioning_tasks_change_the_simulator_and_are_answered_as_baton_does() {
     let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
     assert!(run.success, "{}", run.output());
     // What C1 would send: an entitlement and a user from the last sync, not yet related.
-    let reader = C1zReader::open(&file).unwrap();
-    let held: std::collections::BTreeSet<String> = reader.grants().unwrap().into_iter().map(|g| g.id).collect();
-    let users = reader.resources(Some("user")).unwrap();
-    let (entitlement, user) = reader
-        .entitlements()
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.slug == "member")
-        .find_map(|e| {
-            let free = users.iter().find(|u| !held.contains(&format!("{}:user:{}", e.id, u.id.as_ref().unwrap().resource)))?.clone();
-            Some((e, free))
-        })
-        .expect("a group membership to grant");
+    let (entitlement, user) = crate::service_session::free_membership(&C1zReader::open(&file).unwrap());
     let group = entitlement.resource.as_ref().unwrap().id.as_ref().unwrap().resource.clone();
     let login = user.id.as_ref().unwrap().resource.clone();
     let grant_id = format!("{}:user:{login}", entitlement.id);

@@ -79,6 +79,10 @@ impl Guest for Probe {
         Ok(ResourcePage { items: vec![], next_page_token: None })
     }
 
+    fn get_resource(_: ResourceId, _: Option<ResourceId>) -> Result<Resource, ConnectorError> {
+        Err(ConnectorError::Unimplemented("probe".into()))
+    }
+
     fn list_entitlements(_: Resource, _: Option<String>) -> Result<EntitlementPage, ConnectorError> {
         Ok(EntitlementPage { items: vec![], next_page_token: None })
     }
