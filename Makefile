@@ -2,21 +2,25 @@
 #   make demo  - build everything, start the simulator, run a full sync through the sandboxed component
 #   make test  - all tests (unit, component, end to end, Kubernetes manifests, container image)
 #   make image - the container image, built without a daemon (umoci), into target/image/oci
-# Both install what they need (the wasm32-wasip2 Rust target, Go modules, a Python venv) on a
-# fresh machine; `make test` and `make image` also need the Debian packages umoci, skopeo and
-# docker-registry, which .ci/run installs.
+# Both install what they need on a fresh machine: the wasm32-wasip2 Rust target, Go modules, a
+# Python venv, and for `make test` and `make image` the Debian packages umoci, skopeo and
+# docker-registry (scripts/install-deps.sh, only when one is missing).
 
 CARGO ?= cargo
 GUEST_DIR := target/wasm32-wasip2/guest
 ## debug (the default: what `make build` already built) or release.
 IMAGE_PROFILE ?= debug
 
-.PHONY: all setup component probe interop build test k8s-check image image-test demo bench clean
+.PHONY: all setup deps component probe interop build test k8s-check image image-test demo bench clean
 
 all: build
 
 setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+## Everything the tests and the image need (idempotent: installs only what is missing).
+deps: setup
+	@scripts/install-deps.sh
 
 ## The Confluence connector component (small, optimised).
 component: setup
@@ -35,7 +39,7 @@ interop:
 build: component
 	$(CARGO) build -p baton-confluence-datacenter -p confluence-tests --bins
 
-test: build probe interop k8s-check image-test
+test: deps build probe interop k8s-check image-test
 	$(CARGO) test --workspace --exclude probe-guest
 
 ## deploy/kubernetes against the Kubernetes JSON schemas and k8s.io/api's types, plus the
@@ -45,7 +49,7 @@ k8s-check:
 
 ## The container image (OCI layout target/image/oci, tag latest), without a container daemon.
 ## Same cargo invocation as `build` (debug) or `bench` (release), so nothing is rebuilt twice.
-image: component
+image: deps component
 	$(CARGO) build $(if $(filter release,$(IMAGE_PROFILE)),--release) -p baton-confluence-datacenter -p confluence-tests --bins
 	scripts/image.sh $(IMAGE_PROFILE)
 
