@@ -45,7 +45,6 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
         Err(ConnectorError::Internal(message) | ConnectorError::Unavailable(message)) if message.to_lowercase().contains("already exists") => {
             Ok(already_exists(cx, login)?)
         }
-        Err(ConnectorError::PermissionDenied(message)) if message.contains("licence") => Err(ConnectorError::PermissionDenied(message)),
         Err(ConnectorError::PermissionDenied(message) | ConnectorError::Unauthenticated(message)) => Err(ConnectorError::PermissionDenied(
             format!("creating users needs a Confluence administrator's token or account ({message})"),
         )),

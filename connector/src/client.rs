@@ -184,7 +184,7 @@ pub fn error_for_status(method: &str, path: &str, response: &Response) -> Connec
         }),
         500..=599 => ConnectorError::Unavailable(format!("{what}{detail}")),
         400 => ConnectorError::InvalidArgument(format!("{what}{detail}")),
-        402 => ConnectorError::PermissionDenied(format!("{what}{detail}: no Confluence licence seat is free; free one or extend the licence")),
+        402 => ConnectorError::ResourceExhausted(format!("{what}{detail}: no Confluence licence seat is free; free one or extend the licence")),
         409 => ConnectorError::AlreadyExists(format!("{what}{detail}")),
         _ => ConnectorError::Internal(format!("{what}{detail}")),
     }

@@ -4,7 +4,7 @@
 use crate::exports::baton::connector::connector::Guest;
 use crate::syncer::Connector;
 use crate::types::{
-    AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage,
+    AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult,
     Metadata, Resource, ResourceId, ResourcePage, ResourceType, RevokeOutcome,
 };
 use crate::baton::connector::config;
@@ -49,7 +49,7 @@ impl Guest for Component {
         with_connector(|c| c.list_grants(&resource, token.as_deref()))
     }
 
-    fn grant_entitlement(entitlement: Entitlement, principal: Resource) -> Result<GrantOutcome, ConnectorError> {
+    fn grant_entitlement(entitlement: Entitlement, principal: Resource) -> Result<GrantResult, ConnectorError> {
         with_connector(|c| c.grant(&entitlement, &principal))
     }
 

@@ -13,7 +13,7 @@ use crate::guest_log;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::transport::Method;
 use crate::types::{
-    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, GroupTrait, Purpose, Resource,
+    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, GrantResult, GroupTrait, Purpose, Resource,
     ResourceId, ResourcePage, ResourceTrait, ResourceType, RevokeOutcome, Status,
 };
 use crate::user::{self, ConfluenceUser, USER};
@@ -90,14 +90,15 @@ impl ResourceSyncer for GroupSyncer {
         Ok(GrantPage { items, next_page_token: page.next })
     }
 
-    fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+    fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
         let group = &entitlement.resource.resource;
         let username = member_username(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()), group)?;
+        let grants = vec![member_grant(group, &principal.id.resource)];
         if is_member(cx, &username, group)? {
-            return Ok(GrantOutcome::AlreadyGranted);
+            return Ok(GrantResult { outcome: GrantOutcome::AlreadyGranted, grants });
         }
         change_membership(cx, &username, group, Change::Add)?;
-        Ok(GrantOutcome::Granted)
+        Ok(GrantResult { outcome: GrantOutcome::Granted, grants })
     }
 
     fn revoke(&self, cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
@@ -424,8 +425,10 @@ mod tests {
         let fake = FakeTransport::new(vec![memberof(r#"{"name":"other"}"#), FakeTransport::json(204, ""), memberof(r#"{"name":"Devs"}"#)]);
         let kv = kv_with_version("8.5.0");
         let c = connector(&fake, &kv);
-        assert_eq!(c.grant(&member_entitlement("devs"), &ada()).unwrap(), GrantOutcome::Granted);
-        assert_eq!(c.grant(&member_entitlement("devs"), &ada()).unwrap(), GrantOutcome::AlreadyGranted, "names compare case-insensitively");
+        let granted = c.grant(&member_entitlement("devs"), &ada()).unwrap();
+        assert_eq!(granted.outcome, GrantOutcome::Granted);
+        assert_eq!(granted.grants.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), ["group:devs:member:user:ada"], "the grant made, with the sync's id");
+        assert_eq!(c.grant(&member_entitlement("devs"), &ada()).unwrap().outcome, GrantOutcome::AlreadyGranted, "names compare case-insensitively");
         let sent = fake.sent.borrow();
         assert_eq!(sent[1].method, Method::Put);
         assert_eq!(sent[1].path_and_query, "/rest/api/user/ada/group/devs");

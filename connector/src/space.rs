@@ -20,7 +20,7 @@ use crate::settings::UserId;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::transport::Method;
 use crate::types::{
-    Capability, ConnectorError, Entitlement, EntitlementPage, Expansion, Grant, GrantOutcome, GrantPage, Purpose, Resource,
+    Capability, ConnectorError, Entitlement, EntitlementPage, Expansion, Grant, GrantOutcome, GrantPage, GrantResult, Purpose, Resource,
     ResourceId, ResourcePage, ResourceType, RevokeOutcome, Status,
 };
 use crate::user::{self, USER};
@@ -155,15 +155,16 @@ impl ResourceSyncer for SpaceSyncer {
         Ok(GrantPage { items: grants.into_values().collect(), next_page_token: None })
     }
 
-    fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+    fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
         let key = &entitlement.resource.resource;
         let permission = permission_of(&entitlement.slug, &entitlement.id)?;
         let holder = holder_of(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()))?;
+        let grants = vec![space_grant(key, permission, principal.id.clone())];
         if holds(cx, key, permission, &holder)? {
-            return Ok(GrantOutcome::AlreadyGranted);
+            return Ok(GrantResult { outcome: GrantOutcome::AlreadyGranted, grants });
         }
         change_permission(cx, key, permission, &holder, Change::Add)?;
-        Ok(GrantOutcome::Granted)
+        Ok(GrantResult { outcome: GrantOutcome::Granted, grants })
     }
 
     fn revoke(&self, cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
@@ -642,8 +643,8 @@ mod tests {
         kv.set("username:ada", "k1");
         let ada = crate::user::user_resource(serde_json::from_str(r#"{"username":"ada","userKey":"k1"}"#).unwrap(), UserId::Username, None).unwrap();
         let c = connector(&fake, &kv);
-        assert_eq!(c.grant(&view("ENG"), &ada).unwrap(), GrantOutcome::Granted);
-        assert_eq!(c.grant(&view("ENG"), &ada).unwrap(), GrantOutcome::AlreadyGranted);
+        assert_eq!(c.grant(&view("ENG"), &ada).unwrap().outcome, GrantOutcome::Granted);
+        assert_eq!(c.grant(&view("ENG"), &ada).unwrap().outcome, GrantOutcome::AlreadyGranted);
         let sent = fake.sent.borrow();
         assert_eq!(sent[1].path_and_query, "/rest/api/space/ENG/permissions/user/k1/grant");
         assert_eq!(sent[1].body.as_deref(), Some(&br#"[{"operationKey":"read","targetType":"space"}]"#[..]));
@@ -677,7 +678,7 @@ mod tests {
         let fake = FakeTransport::new(vec![FakeTransport::json(200, "[]"), FakeTransport::json(404, "{}"), FakeTransport::json(200, "true")]);
         let kv = kv_with_version("8.5.0");
         kv.set("username:ada", "k1");
-        assert_eq!(connector(&fake, &kv).grant(&view("ENG"), &ada()).unwrap(), GrantOutcome::Granted);
+        assert_eq!(connector(&fake, &kv).grant(&view("ENG"), &ada()).unwrap().outcome, GrantOutcome::Granted);
         assert_eq!(
             fake.sent_paths(),
             vec![

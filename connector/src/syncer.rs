@@ -12,7 +12,7 @@ use crate::settings::{self, Options};
 use crate::space::SpaceSyncer;
 use crate::transport::Transport;
 use crate::types::{
-    AccountInfo, Capability, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, Metadata, Resource,
+    AccountInfo, Capability, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult, Metadata, Resource,
     ResourceId, ResourcePage, ResourceType, ResourceTypeCapability, RevokeOutcome,
 };
 use crate::user::UserSyncer;
@@ -59,7 +59,7 @@ pub trait ResourceSyncer {
     }
 
     /// Gives a principal an entitlement of this type's resources.
-    fn grant(&self, _cx: &Context, entitlement: &Entitlement, _principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+    fn grant(&self, _cx: &Context, entitlement: &Entitlement, _principal: &Resource) -> Result<GrantResult, ConnectorError> {
         Err(ConnectorError::Unimplemented(format!("granting {} is not supported", entitlement.id)))
     }
 
@@ -139,7 +139,7 @@ impl<'t> Connector<'t> {
         self.syncer(&resource.id.resource_type)?.grants(&self.cx, resource, token)
     }
 
-    pub fn grant(&self, entitlement: &Entitlement, principal: &Resource) -> Result<GrantOutcome, ConnectorError> {
+    pub fn grant(&self, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
         self.syncer(&entitlement.resource.resource_type)?.grant(&self.cx, entitlement, principal)
     }
 

@@ -20,17 +20,25 @@ use std::time::{Duration, Instant};
 /// fewer in flight (see `retry::InFlightLimit`).
 const DEFAULT_CONCURRENCY: u64 = 8;
 
-/// File name of the connector component shipped beside the binary.
-pub const COMPONENT_FILE: &str = "confluence_connector.wasm";
-const NAME: &str = "baton-confluence-datacenter";
+/// Who this program is. The binary that embeds the host names it (`main.rs`), so the host
+/// library names no product; everything else about the connector comes from its component.
+#[derive(Debug, Clone, Copy)]
+pub struct Product {
+    /// The program's name: its `--help`, the compile cache folder, the user agent.
+    pub name: &'static str,
+    /// The program's version.
+    pub version: &'static str,
+    /// File name of the component shipped beside the binary, used unless `--component` names one.
+    pub component_file: &'static str,
+}
 
-/// Runs the command line and maps the outcome to an exit code.
-pub fn main() -> ExitCode {
+/// Runs the command line for `product` and maps the outcome to an exit code.
+pub fn main(product: Product) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return fail(anyhow!("cannot start the async runtime: {err}")),
     };
-    match runtime.block_on(run()) {
+    match runtime.block_on(run(product)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => fail(err),
@@ -56,12 +64,12 @@ fn fail(err: anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn run() -> Result<()> {
-    let component = component_path()?;
-    let runtime = Runtime::load(&component)?;
+async fn run(product: Product) -> Result<()> {
+    let component = component_path(&product)?;
+    let runtime = Runtime::load(&component, product.name)?;
     let mut offline = runtime.instantiate(metadata_only_context(), &Limits::default()).await?;
     let metadata = offline.metadata().await?;
-    let matches = match full_command(&metadata).try_get_matches() {
+    let matches = match full_command(&metadata, &product).try_get_matches() {
         Ok(matches) => matches,
         Err(err) => err.exit(),
     };
@@ -74,13 +82,13 @@ async fn run() -> Result<()> {
         }
         Some((name, sub)) => inspect_command(name, sub, &file),
         None => {
-            let service = service::requested(&matches);
+            let service = service::requested(&matches, &format!("{}/{}", product.name, product.version));
             let change = provision::requested(&matches);
             match (&service, &change) {
                 (Some(_), Some(_)) => {
                     return Err(anyhow!("one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"));
                 }
-                (None, Some(change)) => provision::check_allowed(change, matches.get_flag("provisioning"))?,
+                (None, Some(change)) => provision::check_allowed(change, matches.get_flag("provisioning"), &metadata.display_name)?,
                 _ => {}
             }
             let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
@@ -97,7 +105,10 @@ async fn run() -> Result<()> {
                     let types = offline.resource_types().await?;
                     service::run(&connector, &metadata, &types, options).await
                 }
-                (None, Some(change)) => one_shot_change(&connector, &file, &change).await,
+                (None, Some(change)) => {
+                    let types = offline.resource_types().await?;
+                    one_shot_change(&connector, &file, &change, &types).await
+                }
                 (None, None) => {
                     let console = !json_logs(&matches) && std::io::stderr().is_terminal();
                     one_shot_sync(&connector, console, &file).await
@@ -154,9 +165,9 @@ fn subcommands() -> Vec<Command> {
     ]
 }
 
-async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change) -> Result<()> {
+async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change, types: &[crate::runtime::wit::ResourceType]) -> Result<()> {
     tracing::info!(change = ?change, "applying a one-shot change");
-    let prepared = provision::prepare(change, file)?;
+    let prepared = provision::prepare(change, file, types)?;
     let outcome = connector.change(&prepared).await?;
     let done = provision::describe(&prepared, &outcome);
     tracing::info!("{done}");
@@ -214,8 +225,8 @@ fn metadata_only_context() -> InstanceContext {
 }
 
 /// The flags the host itself owns (baton's standard ones that apply, and the sandbox's).
-fn host_args() -> Command {
-    Command::new(NAME)
+fn host_args(product: &Product) -> Command {
+    Command::new(product.name)
         .arg(
             Arg::new("file")
                 .short('f')
@@ -268,7 +279,7 @@ fn host_args() -> Command {
                 .env("BATON_COMPONENT")
                 .value_name("PATH")
                 .help_heading("Sandbox")
-                .help(format!("The connector component (.wasm) [default: {COMPONENT_FILE} beside this program]")),
+                .help(format!("The connector component (.wasm) [default: {} beside this program]", product.component_file)),
         )
         .arg(
             Arg::new("max-memory-mb")
@@ -302,17 +313,17 @@ fn host_args() -> Command {
         )
 }
 
-fn full_command(metadata: &crate::runtime::wit::Metadata) -> Command {
-    host_args()
+fn full_command(metadata: &crate::runtime::wit::Metadata, product: &Product) -> Command {
+    host_args(product)
         .about(format!("{}: {}", metadata.display_name, metadata.description))
         .long_about(format!(
             "{}: {}\n\nRuns a full sync into --file. Secrets (tokens, passwords) stay in this process: the sandboxed connector never sees them, and requests may reach only the configured base URL.",
             metadata.display_name, metadata.description
         ))
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(product.version)
         .args(settings::schema_args(metadata))
         .subcommands(subcommands())
-        .args(provision::args())
+        .args(provision::args(&metadata.display_name))
         .group(provision::group())
         .args(service::args())
         .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
@@ -338,15 +349,15 @@ fn limits(matches: &ArgMatches) -> Limits {
 /// `--component` / `BATON_COMPONENT`, else the file beside this program, else the workspace's
 /// guest build. The flag is read before the full parse because the component declares the
 /// other flags; clap still owns it for help and validation.
-fn component_path() -> Result<PathBuf> {
+fn component_path(product: &Product) -> Result<PathBuf> {
     if let Some(path) = component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()) {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().context("cannot locate this program")?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     let candidates = [
-        dir.join(COMPONENT_FILE),
-        dir.join("..").join("wasm32-wasip2").join("guest").join(COMPONENT_FILE),
+        dir.join(product.component_file),
+        dir.join("..").join("wasm32-wasip2").join("guest").join(product.component_file),
     ];
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         anyhow!(

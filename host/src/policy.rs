@@ -1,7 +1,7 @@
 //! Egress policy, in one place: the outgoing-request hook every guest HTTP call passes through.
 //!
 //! A request is sent only when its scheme, host and port equal the configured origin and its
-//! path stays under the configured path prefix (the Confluence context path). Only then is the
+//! path stays under the configured path prefix (a context path such as `/wiki`). Only then is the
 //! `Authorization` header attached, by the host; a guest can neither set that header (it is
 //! forbidden, so `fields` refuses it) nor reach any other destination (refused with
 //! `HttpRequestDenied`, and logged with the setting that would allow it).
@@ -25,7 +25,7 @@ pub struct Origin {
     pub host: String,
     /// Effective port (the scheme's default when not given).
     pub port: u16,
-    /// Path prefix without trailing slash (`""` or e.g. `/confluence`).
+    /// Path prefix without trailing slash (`""` or e.g. `/wiki`).
     pub path_prefix: String,
 }
 
@@ -85,7 +85,7 @@ impl Origin {
         let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         if https != self.https || host != self.host || port != self.port {
-            return Err("it is not the configured Confluence origin".into());
+            return Err("it is not the configured origin".into());
         }
         let path = uri.path();
         if has_dot_segment(path) {
@@ -207,7 +207,7 @@ impl WasiHttpHooks for EgressHooks {
             tracing::warn!(
                 destination = %redacted_uri(request.uri()),
                 allowed = %self.allowed(),
-                "refused an outgoing request because {why}; only the Confluence base URL set by --{} may be reached",
+                "refused an outgoing request because {why}; only the base URL set by --{} may be reached",
                 self.origin_setting
             );
             drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
@@ -344,24 +344,24 @@ mod tests {
 
     #[test]
     fn admits_only_the_configured_origin_and_prefix() {
-        let o = origin("http://127.0.0.1:8090/confluence/");
-        assert_eq!(o.path_prefix, "/confluence");
+        let o = origin("http://127.0.0.1:8090/wiki/");
+        assert_eq!(o.path_prefix, "/wiki");
         let ok = |u: &str| o.admit(&u.parse().unwrap()).is_ok();
-        assert!(ok("http://127.0.0.1:8090/confluence/rest/api/user/current"));
-        assert!(!ok("http://127.0.0.1:8091/confluence/rest/api/user/current"), "other port");
-        assert!(!ok("https://127.0.0.1:8090/confluence/rest/api/user/current"), "other scheme");
-        assert!(!ok("http://localhost:8090/confluence/rest"), "other host name");
-        assert!(!ok("http://127.0.0.1:8090/confluencex/rest"), "prefix must end at a segment");
+        assert!(ok("http://127.0.0.1:8090/wiki/rest/api/user/current"));
+        assert!(!ok("http://127.0.0.1:8091/wiki/rest/api/user/current"), "other port");
+        assert!(!ok("https://127.0.0.1:8090/wiki/rest/api/user/current"), "other scheme");
+        assert!(!ok("http://localhost:8090/wiki/rest"), "other host name");
+        assert!(!ok("http://127.0.0.1:8090/wikix/rest"), "prefix must end at a segment");
         assert!(!ok("http://127.0.0.1:8090/rest/api"), "outside the prefix");
-        assert!(!ok("http://127.0.0.1:8090/confluence/../admin"), "dot segments");
-        assert!(!ok("http://127.0.0.1:8090/confluence/%2E%2E/admin"), "encoded dot segments");
+        assert!(!ok("http://127.0.0.1:8090/wiki/../admin"), "dot segments");
+        assert!(!ok("http://127.0.0.1:8090/wiki/%2E%2E/admin"), "encoded dot segments");
     }
 
     #[test]
     fn default_ports_match_explicit_ones() {
-        let o = origin("https://Confluence.Example.com");
-        assert!(o.admit(&"https://confluence.example.com:443/rest/api".parse().unwrap()).is_ok());
-        assert_eq!(o.base_url(), "https://confluence.example.com");
+        let o = origin("https://Wiki.Example.com");
+        assert!(o.admit(&"https://wiki.example.com:443/rest/api".parse().unwrap()).is_ok());
+        assert_eq!(o.base_url(), "https://wiki.example.com");
     }
 
     #[test]

@@ -20,11 +20,12 @@ pub enum Change {
     Delete { resource: String },
 }
 
-/// The provisioning flags (baton's names and environment variables).
-pub fn args() -> Vec<Arg> {
-    let text = |name: &'static str, help: &'static str| {
-        Arg::new(name).long(name).env(crate::settings::env_name(name)).value_name("ID").help(help).help_heading("Provisioning")
-    };
+/// The provisioning flags (baton's names and environment variables); `source` is the
+/// component's display name, for the help texts.
+pub fn args(source: &str) -> Vec<Arg> {
+    fn text(name: &'static str, help: impl Into<String>) -> Arg {
+        Arg::new(name).long(name).env(crate::settings::env_name(name)).value_name("ID").help(help.into()).help_heading("Provisioning")
+    }
     vec![
         Arg::new("provisioning")
             .short('p')
@@ -33,18 +34,18 @@ pub fn args() -> Vec<Arg> {
             .action(ArgAction::SetTrue)
             .value_parser(clap::builder::BoolishValueParser::new())
             .help_heading("Provisioning")
-            .help("Allow changes to Confluence (without it, provisioning flags are refused and nothing is sent)"),
+            .help(format!("Allow changes to {source} (without it, provisioning flags are refused and nothing is sent)")),
         text("grant-entitlement", "Grant this entitlement (from --file) ...").requires_all(["grant-principal", "grant-principal-type"]),
         text("grant-principal", "... to this principal id (from --file) ...").requires("grant-entitlement"),
-        text("grant-principal-type", "... of this resource type (user, group, anonymous)").value_name("TYPE").requires("grant-entitlement"),
+        text("grant-principal-type", "... of this resource type (see the resource-types command)").value_name("TYPE").requires("grant-entitlement"),
         text("revoke-grant", "Revoke this grant (from --file)"),
-        text("create-account-login", "Create a Confluence user with this username").value_name("LOGIN"),
-        text("create-account-email", "Email of the user to create").value_name("EMAIL").requires("create-account-login"),
-        text("create-account-profile", "Profile of the user to create, as a JSON object (full_name, ...)")
+        text("create-account-login", "Create an account with this login").value_name("LOGIN"),
+        text("create-account-email", "Email of the account to create").value_name("EMAIL").requires("create-account-login"),
+        text("create-account-profile", "Profile of the account to create, as a JSON object (full_name, ...)")
             .value_name("JSON")
             .requires("create-account-login"),
-        text("delete-resource", "Not supported: deprovision in Confluence directly"),
-        text("delete-resource-type", "Not supported: deprovision in Confluence directly").value_name("TYPE"),
+        text("delete-resource", format!("Not supported: deprovision in {source} directly")),
+        text("delete-resource-type", format!("Not supported: deprovision in {source} directly")).value_name("TYPE"),
     ]
 }
 
@@ -73,13 +74,13 @@ pub fn requested(matches: &ArgMatches) -> Option<Change> {
 }
 
 /// Refuses what must be refused before any request: deprovisioning, and anything without
-/// `--provisioning`.
-pub fn check_allowed(change: &Change, provisioning: bool) -> Result<()> {
+/// `--provisioning`. `source` is the component's display name.
+pub fn check_allowed(change: &Change, provisioning: bool, source: &str) -> Result<()> {
     if let Change::Delete { resource } = change {
-        bail!("deleting {resource} is not supported: this connector does not deprovision; deprovision in Confluence directly");
+        bail!("deleting {resource} is not supported: this connector does not deprovision; deprovision in {source} directly");
     }
     if !provisioning {
-        bail!("provisioning is off, so nothing was changed: add --provisioning (or BATON_PROVISIONING=true) to let this run change Confluence");
+        bail!("provisioning is off, so nothing was changed: add --provisioning (or BATON_PROVISIONING=true) to let this run change {source}");
     }
     Ok(())
 }
@@ -94,7 +95,7 @@ pub enum Prepared {
 
 /// Looks up what the change names in the sync in `file` (and checks the account's profile), so
 /// that an unknown entitlement, principal or grant is refused before any request is sent.
-pub fn prepare(change: &Change, file: &Path) -> Result<Prepared> {
+pub fn prepare(change: &Change, file: &Path, types: &[wit::ResourceType]) -> Result<Prepared> {
     match change {
         Change::Grant { entitlement, principal, principal_type } => {
             let reader = open_sync(file)?;
@@ -106,7 +107,7 @@ pub fn prepare(change: &Change, file: &Path) -> Result<Prepared> {
         }
         Change::Revoke { grant } => Ok(Prepared::Revoke { grant: find_grant(&open_sync(file)?, grant, file)? }),
         Change::CreateAccount { login, email, profile } => {
-            Ok(Prepared::CreateAccount { account: account_info(login, email.as_deref(), profile.as_deref())? })
+            Ok(Prepared::CreateAccount { account: account_info(login, email.as_deref(), profile.as_deref(), &account_type(types)?)? })
         }
         Change::Delete { .. } => Err(anyhow!("deprovisioning is not supported")),
     }
@@ -115,8 +116,9 @@ pub fn prepare(change: &Change, file: &Path) -> Result<Prepared> {
 /// What a change did.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Granted,
-    AlreadyGranted,
+    /// The grants the principal now holds the entitlement through, as the component names them.
+    Granted(Vec<wit::Grant>),
+    AlreadyGranted(Vec<wit::Grant>),
     Revoked,
     AlreadyRevoked,
     /// The new user.
@@ -129,9 +131,10 @@ pub enum Outcome {
 pub async fn send(instance: &mut Instance, prepared: &Prepared) -> Result<Outcome> {
     Ok(match prepared {
         Prepared::Grant { entitlement, principal, .. } => {
-            match instance.grant(&convert::wit_entitlement(entitlement), &convert::wit_resource(principal)).await? {
-                wit::GrantOutcome::Granted => Outcome::Granted,
-                wit::GrantOutcome::AlreadyGranted => Outcome::AlreadyGranted,
+            let result = instance.grant(&convert::wit_entitlement(entitlement), &convert::wit_resource(principal)).await?;
+            match result.outcome {
+                wit::GrantOutcome::Granted => Outcome::Granted(result.grants),
+                wit::GrantOutcome::AlreadyGranted => Outcome::AlreadyGranted(result.grants),
             }
         }
         Prepared::Revoke { grant } => match instance.revoke(&convert::wit_grant(grant)).await? {
@@ -151,7 +154,7 @@ pub fn describe(prepared: &Prepared, outcome: &Outcome) -> String {
         (Prepared::Grant { entitlement, principal, principal_type }, outcome) => {
             let who = format!("{principal_type}:{}", principal.id.as_ref().map(|i| i.resource.as_str()).unwrap_or_default());
             match outcome {
-                Outcome::AlreadyGranted => format!("{who} already had {} (nothing changed)", entitlement.id),
+                Outcome::AlreadyGranted(_) => format!("{who} already had {} (nothing changed)", entitlement.id),
                 _ => format!("granted {} to {who}", entitlement.id),
             }
         }
@@ -191,8 +194,17 @@ fn find_resource(reader: &C1zReader, resource_type: &str, id: &str, file: &Path)
         .ok_or_else(|| anyhow!("{resource_type} {id:?} is not in {}: sync first, or list them with `resources -t {resource_type}`", file.display()))
 }
 
+/// The resource type accounts are created as: the component's type with the user trait.
+pub fn account_type(types: &[wit::ResourceType]) -> Result<String> {
+    types
+        .iter()
+        .find(|t| t.traits.contains(&wit::ResourceTrait::User))
+        .map(|t| t.id.clone())
+        .ok_or_else(|| anyhow!("the connector has no resource type with the user trait, so it cannot create accounts"))
+}
+
 /// The account to create: login, email (flag or profile) and the profile's text fields.
-fn account_info(login: &str, email: Option<&str>, profile: Option<&str>) -> Result<wit::AccountInfo> {
+fn account_info(login: &str, email: Option<&str>, profile: Option<&str>, resource_type_id: &str) -> Result<wit::AccountInfo> {
     let profile: serde_json::Map<String, serde_json::Value> = match profile {
         Some(json) => serde_json::from_str(json).context("--create-account-profile must be a JSON object, e.g. {\"full_name\":\"Ada Lovelace\"}")?,
         None => Default::default(),
@@ -214,7 +226,7 @@ fn account_info(login: &str, email: Option<&str>, profile: Option<&str>) -> Resu
         login: login.to_string(),
         emails: email.into_iter().map(|address| wit::Email { address, is_primary: true }).collect(),
         profile: fields,
-        resource_type_id: "user".into(),
+        resource_type_id: resource_type_id.into(),
     })
 }
 
@@ -225,27 +237,42 @@ mod tests {
     #[test]
     fn refuses_without_provisioning_and_always_refuses_deletes() {
         let grant = Change::Revoke { grant: "g".into() };
-        assert!(check_allowed(&grant, false).unwrap_err().to_string().contains("--provisioning"));
-        assert!(check_allowed(&grant, true).is_ok());
+        assert!(check_allowed(&grant, false, "Wiki").unwrap_err().to_string().contains("--provisioning"));
+        assert!(check_allowed(&grant, true, "Wiki").is_ok());
         let delete = Change::Delete { resource: "user:ada".into() };
-        assert!(check_allowed(&delete, true).unwrap_err().to_string().contains("deprovision in Confluence directly"));
+        assert!(check_allowed(&delete, true, "Wiki").unwrap_err().to_string().contains("deprovision in Wiki directly"));
     }
 
     #[test]
     fn prepare_refuses_what_it_cannot_find_without_an_instance() {
         let missing = Path::new("/nonexistent/sync.c1z");
         let grant = Change::Grant { entitlement: "space:ENG:view".into(), principal: "ada".into(), principal_type: "user".into() };
-        assert!(prepare(&grant, missing).unwrap_err().to_string().contains("run a sync into it first"));
+        let types = [account_type_fixture()];
+        assert!(prepare(&grant, missing, &types).unwrap_err().to_string().contains("run a sync into it first"));
         let revoke = Change::Revoke { grant: "space:ENG:view:user:ada".into() };
-        assert!(prepare(&revoke, missing).unwrap_err().to_string().contains("run a sync into it first"));
+        assert!(prepare(&revoke, missing, &types).unwrap_err().to_string().contains("run a sync into it first"));
         let create = Change::CreateAccount { login: "ada".into(), email: None, profile: Some("not json".into()) };
-        assert!(prepare(&create, missing).unwrap_err().to_string().contains("must be a JSON object"));
+        assert!(prepare(&create, missing, &types).unwrap_err().to_string().contains("must be a JSON object"));
+        let create = Change::CreateAccount { login: "ada".into(), email: None, profile: None };
+        assert!(prepare(&create, missing, &[]).unwrap_err().to_string().contains("user trait"));
+        let Prepared::CreateAccount { account } = prepare(&create, missing, &types).unwrap() else { panic!() };
+        assert_eq!(account.resource_type_id, "member", "the type with the user trait");
+    }
+
+    fn account_type_fixture() -> wit::ResourceType {
+        wit::ResourceType {
+            id: "member".into(),
+            display_name: "Member".into(),
+            description: String::new(),
+            traits: vec![wit::ResourceTrait::User],
+            skip_entitlements_and_grants: true,
+        }
     }
 
     #[test]
     fn account_profile_must_be_json() {
-        assert!(account_info("ada", None, Some("not json")).is_err());
-        let account = account_info("ada", None, Some(r#"{"full_name":"Ada","email":"ada@example.com"}"#)).unwrap();
+        assert!(account_info("ada", None, Some("not json"), "user").is_err());
+        let account = account_info("ada", None, Some(r#"{"full_name":"Ada","email":"ada@example.com"}"#), "user").unwrap();
         assert_eq!(account.emails[0].address, "ada@example.com");
     }
 }

@@ -2,7 +2,7 @@
 //! reqwest-retry splits them): [`classify`] says whether an outcome is worth another attempt,
 //! [`RetryPolicy`] says how long to wait before it, and the loop in [`crate::policy`] does it.
 //! [`Pacer`] slows all instances of a sync down before the server has to refuse them, from the
-//! `X-RateLimit-*` headers Confluence sends.
+//! `X-RateLimit-*` headers servers send.
 //!
 //! Rules: 429, and 503 with `Retry-After`, mean the server did not do the work, so any method
 //! is retried after the time it asked for. Other 5xx, connection failures and timeouts are

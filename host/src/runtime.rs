@@ -75,10 +75,12 @@ pub struct InstanceContext {
 
 impl Runtime {
     /// Compiles (or loads from the cache) the component at `path`.
-    pub fn load(path: &Path) -> Result<Runtime> {
+    /// Loads the component at `path`; compiled code is cached under the user's cache directory
+    /// in a folder named `program`.
+    pub fn load(path: &Path, program: &str) -> Result<Runtime> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the connector component {}", path.display()))?;
-        let engine = Engine::new(&engine_config()).map_err(anyhow::Error::from)?;
+        let engine = Engine::new(&engine_config(program)).map_err(anyhow::Error::from)?;
         let component = Component::new(&engine, &bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} is not a valid connector component", path.display()))?;
@@ -110,18 +112,18 @@ impl Drop for Runtime {
     }
 }
 
-fn engine_config() -> Config {
+fn engine_config(program: &str) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true);
-    if let Some(cache) = compile_cache() {
+    if let Some(cache) = compile_cache(program) {
         config.cache(Some(cache));
     }
     config
 }
 
 /// wasmtime's on-disk compile cache under the user's cache directory, when there is one.
-fn compile_cache() -> Option<Cache> {
-    let dir = cache_dir()?;
+fn compile_cache(program: &str) -> Option<Cache> {
+    let dir = cache_dir(program)?;
     let mut cache_config = CacheConfig::new();
     cache_config.with_directory(dir);
     match Cache::new(cache_config) {
@@ -133,11 +135,11 @@ fn compile_cache() -> Option<Cache> {
     }
 }
 
-fn cache_dir() -> Option<PathBuf> {
+fn cache_dir(program: &str) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("baton-confluence-datacenter").join("wasmtime"))
+    Some(base.join(program).join("wasmtime"))
 }
 
 fn link(engine: &Engine, component: &Component) -> Result<ConnectorHostPre<State>> {
@@ -382,7 +384,7 @@ impl Instance {
         guest_call!(self, &name, |g, s| g.call_list_grants(s, resource, token))
     }
 
-    pub async fn grant(&mut self, entitlement: &wit::Entitlement, principal: &wit::Resource) -> Result<wit::GrantOutcome, CallError> {
+    pub async fn grant(&mut self, entitlement: &wit::Entitlement, principal: &wit::Resource) -> Result<wit::GrantResult, CallError> {
         let name = format!("grant({} to {}:{})", entitlement.id, principal.id.resource_type, principal.id.resource);
         guest_call!(self, &name, |g, s| g.call_grant_entitlement(s, entitlement, principal))
     }
@@ -426,6 +428,7 @@ pub fn describe(error: &ConnectorError) -> String {
         ConnectorError::InvalidArgument(m) => format!("invalid argument: {m}"),
         ConnectorError::Unimplemented(m) => format!("not supported: {m}"),
         ConnectorError::AlreadyExists(m) => format!("already exists: {m}"),
+        ConnectorError::ResourceExhausted(m) => format!("a limit is used up: {m}"),
         ConnectorError::Denied(m) => format!("refused by the host: {m}"),
         ConnectorError::Internal(m) => format!("internal error: {m}"),
     }

@@ -225,9 +225,9 @@ mod tests {
 
     #[test]
     fn token_wins_and_never_reaches_the_guest() {
-        let s = resolve(&metadata(), given(&[("hostname", "confluence.example.com/wiki/"), ("access-token", "s3cr3t"), ("username", "u"), ("password", "p")])).unwrap();
+        let s = resolve(&metadata(), given(&[("hostname", "wiki.example.com/wiki/"), ("access-token", "s3cr3t"), ("username", "u"), ("password", "p")])).unwrap();
         assert_eq!(s.authorization.unwrap().to_str().unwrap(), "Bearer s3cr3t");
-        assert_eq!(s.guest_config.get("hostname").unwrap(), "https://confluence.example.com/wiki");
+        assert_eq!(s.guest_config.get("hostname").unwrap(), "https://wiki.example.com/wiki");
         assert!(!s.guest_config.contains_key("access-token"));
         assert!(!s.guest_config.contains_key("password"));
         assert!(!format!("{:?}", s.guest_config).contains("s3cr3t"));

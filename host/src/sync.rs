@@ -1,4 +1,4 @@
-//! The sync engine. It knows baton's model, not Confluence: resource types, then each type's
+//! The sync engine. It knows baton's model, not the source system: resource types, then each type's
 //! resources page by page, then each resource's entitlements and grants, written into a
 //! `.c1z`, checkpointed so a killed run resumes. It guards against connector bugs (a page
 //! token that does not change) and reports counts. The output file is replaced only when the

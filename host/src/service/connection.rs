@@ -28,7 +28,7 @@ pub struct C1Address {
 impl C1Address {
     /// `token_host` from the client id, replaced by `api_host` when set; port 443 unless given.
     /// `plaintext` is refused for anything but a loopback address.
-    pub fn new(token_host: &str, api_host: Option<&str>, plaintext: bool, extra_ca_file: Option<&PathBuf>, client_name: &str) -> Result<C1Address> {
+    pub fn new(token_host: &str, api_host: Option<&str>, plaintext: bool, extra_ca_file: Option<&PathBuf>, user_agent: &str) -> Result<C1Address> {
         let authority = api_host.map(str::trim).filter(|h| !h.is_empty()).unwrap_or(token_host).to_string();
         let url = url::Url::parse(&format!("https://{authority}"))
             .ok()
@@ -43,8 +43,7 @@ impl C1Address {
             None => None,
         };
         let authority = if url.port().is_some() { authority } else { format!("{authority}:443") };
-        let user_agent = format!("{client_name} baton-confluence-datacenter/{}", env!("CARGO_PKG_VERSION"));
-        Ok(C1Address { authority, host, plaintext, extra_ca, user_agent })
+        Ok(C1Address { authority, host, plaintext, extra_ca, user_agent: user_agent.to_string() })
     }
 
     /// `https://host:port` (or `http://` to a loopback test server).

@@ -62,6 +62,8 @@ pub struct ServiceOptions {
     pub task_concurrency: usize,
     pub grace: Duration,
     pub provisioning: bool,
+    /// `name/version` of this program, for the user agent.
+    pub program: String,
 }
 
 /// The service-mode flags (baton's names and variables where baton has them).
@@ -97,8 +99,8 @@ pub fn args() -> Vec<Arg> {
     ]
 }
 
-/// The service options, if `--client-id` was given.
-pub fn requested(matches: &ArgMatches) -> Option<ServiceOptions> {
+/// The service options, if `--client-id` was given; `program` is `name/version` of this program.
+pub fn requested(matches: &ArgMatches, program: &str) -> Option<ServiceOptions> {
     let text = |name: &str| matches.get_one::<String>(name).cloned().filter(|v| !v.trim().is_empty());
     let client_id = text("client-id")?;
     let health_check = matches.get_flag("health-check").then(|| {
@@ -116,6 +118,7 @@ pub fn requested(matches: &ArgMatches) -> Option<ServiceOptions> {
         task_concurrency: matches.get_one::<u64>("task-concurrency").copied().unwrap_or(3) as usize,
         grace: Duration::from_secs(matches.get_one::<u64>("shutdown-grace-seconds").copied().unwrap_or(30)),
         provisioning: matches.get_flag("provisioning"),
+        program: program.to_string(),
     })
 }
 
@@ -123,7 +126,8 @@ pub fn requested(matches: &ArgMatches) -> Option<ServiceOptions> {
 pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[wit::ResourceType], options: ServiceOptions) -> Result<()> {
     let client_id = credentials::ClientId::parse(&options.client_id).map_err(|why| anyhow!("{why}"))?;
     let secret = credentials::ClientSecret::parse(&options.client_secret).map_err(|why| anyhow!("{why}"))?;
-    let address = connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &client_id.client_name)?;
+    let user_agent = format!("{} {}", client_id.client_name, options.program);
+    let address = connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &user_agent)?;
     tracing::info!(c1 = %address.base_url(), client = %client_id.client_name, provisioning = options.provisioning, "starting in service mode");
     let client = C1Client::new(&address, client_id, secret, hello::host_id(options.host_id.as_deref()))?;
     let health = Arc::new(Health::default());
@@ -142,7 +146,7 @@ pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[w
 }
 
 /// Every secret this process holds, as it could appear in text: the C1 client secret, and the
-/// Confluence credential both as the header carries it and decoded (a bearer token; basic
+/// source's credential both as the header carries it and decoded (a bearer token; basic
 /// authentication's base64 and its password). A debug log is cleaned of them before upload.
 fn secrets_to_redact(connector: &Connector<'_>, options: &ServiceOptions) -> Vec<String> {
     use base64::Engine;

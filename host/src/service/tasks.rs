@@ -155,7 +155,7 @@ async fn provisioning(cx: &TaskContext<'_>, work: impl Future<Output = Result<(p
     if !cx.provisioning {
         return Ending::Failure {
             code: tonic::Code::FailedPrecondition,
-            message: "provisioning is off on this connector: start it with --provisioning (BATON_PROVISIONING=true) to let it change Confluence".into(),
+            message: format!("provisioning is off on this connector: start it with --provisioning (BATON_PROVISIONING=true) to let it change {}", cx.metadata.display_name),
             non_retryable: true,
         };
     }
@@ -227,17 +227,18 @@ async fn grant_task(cx: &TaskContext<'_>, task: task::GrantTask) -> Result<(pros
     let prepared = Prepared::Grant { entitlement: entitlement.clone(), principal: principal.clone(), principal_type: principal_id.resource_type.clone() };
     let outcome = cx.connector.change(&prepared).await?;
     tracing::info!("{}", provision::describe(&prepared, &outcome));
-    let grant = pb::Grant {
-        id: format!("{}:{}:{}", entitlement.id, principal_id.resource_type, principal_id.resource),
-        entitlement: Some(entitlement),
-        principal: Some(principal),
-        ..Default::default()
+    // The grants as the component names them, on the task's own entitlement and principal.
+    let (made, annotations) = match outcome {
+        Outcome::Granted(grants) => (grants, Vec::new()),
+        Outcome::AlreadyGranted(grants) => (grants, vec![any(&pb::GrantAlreadyExists {})]),
+        other => bail!("the grant ended as {other:?}"),
     };
-    let annotations = match outcome {
-        Outcome::AlreadyGranted => vec![any(&pb::GrantAlreadyExists {})],
-        _ => Vec::new(),
-    };
-    let response = pb::GrantManagerServiceGrantResponse { annotations: annotations.clone(), grants: vec![grant] };
+    let on = entitlement.resource.clone().unwrap_or_default();
+    let grants = made
+        .iter()
+        .map(|made| pb::Grant { entitlement: Some(entitlement.clone()), principal: Some(principal.clone()), ..convert::grant(made, &on) })
+        .collect();
+    let response = pb::GrantManagerServiceGrantResponse { annotations: annotations.clone(), grants };
     Ok((any(&response), annotations))
 }
 
@@ -258,7 +259,8 @@ async fn revoke_task(cx: &TaskContext<'_>, task: task::RevokeTask) -> Result<(pr
 
 async fn create_account_task(cx: &TaskContext<'_>, task: task::CreateAccountTask) -> Result<(prost_types::Any, Vec<prost_types::Any>)> {
     let info = required(task.account_info, "account info")?;
-    let prepared = Prepared::CreateAccount { account: account_info(&info, &task.resource_type_id)? };
+    let resource_type_id = if task.resource_type_id.is_empty() { provision::account_type(cx.types)? } else { task.resource_type_id.clone() };
+    let prepared = Prepared::CreateAccount { account: account_info(&info, &resource_type_id)? };
     let outcome = cx.connector.change(&prepared).await?;
     tracing::info!("{}", provision::describe(&prepared, &outcome));
     use pb::create_account_response::{AlreadyExistsResult, Result as Created, SuccessResult};
@@ -279,7 +281,7 @@ fn account_info(info: &pb::AccountInfo, resource_type_id: &str) -> Result<wit::A
         login: info.login.clone(),
         emails: info.emails.iter().map(|e| wit::Email { address: e.address.clone(), is_primary: e.is_primary }).collect(),
         profile: convert::wit_profile(info.profile.as_ref()),
-        resource_type_id: if resource_type_id.is_empty() { "user".into() } else { resource_type_id.into() },
+        resource_type_id: resource_type_id.into(),
     })
 }
 

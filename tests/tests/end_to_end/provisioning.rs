@@ -254,7 +254,7 @@ fn without_provisioning_nothing_is_sent() {
     assert!(run.stderr.contains("--provisioning"), "{}", run.stderr);
     let run = host(&sim, &file, ADMIN_TOKEN, &["--provisioning", "--delete-resource", "user:admin"]);
     assert!(!run.success);
-    assert!(run.stderr.contains("deprovision in Confluence directly"), "{}", run.stderr);
+    assert!(run.stderr.contains("deprovision in Confluence Data Center directly"), "{}", run.stderr);
     assert!(sim.requests().is_empty(), "nothing was sent");
 
     let unknown = host(&sim, &file, ADMIN_TOKEN, &["--provisioning", "--revoke-grant", "group:nope:member:user:admin"]);

@@ -91,7 +91,7 @@ impl Guest for Probe {
         Ok(GrantPage { items: vec![], next_page_token: None })
     }
 
-    fn grant_entitlement(_: Entitlement, _: Resource) -> Result<GrantOutcome, ConnectorError> {
+    fn grant_entitlement(_: Entitlement, _: Resource) -> Result<GrantResult, ConnectorError> {
         Err(ConnectorError::Unimplemented("probe".into()))
     }
 
