@@ -41,7 +41,8 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
             Ok(CreateAccountOutcome::Created(resource))
         }
         Err(ConnectorError::AlreadyExists(_)) => Ok(already_exists(cx, login)?),
-        // JSON-RPC reports a duplicate as a failed call (HTTP 500) whose message says so.
+        // JSON-RPC reports a duplicate as a failed call whose message says so (the simulator
+        // answers HTTP 500; the real status is unconfirmed, docs/confluence-dc.md §9.3).
         Err(ConnectorError::Internal(message) | ConnectorError::Unavailable(message)) if message.to_lowercase().contains("already exists") => {
             Ok(already_exists(cx, login)?)
         }

@@ -1,7 +1,7 @@
 //! Talking to Confluence: JSON GETs, the offset-paged envelope (`results`, `size`, `_links.next`)
 //! and the one edge where HTTP answers become the typed `connector-error`.
 //!
-//! Quirks handled here (facts in `shared/reference/confluence-dc-api.md` 2.3):
+//! Quirks handled here (facts in `docs/confluence-dc.md` §4.2-§4.4):
 //! - `_links.next` may be relative without the context path (the common form), relative with it,
 //!   or absolute with the server's own "base URL" (which may name another host behind a proxy).
 //!   We keep the configured origin and context path and take only the part from `/rest/` on.

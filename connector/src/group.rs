@@ -2,7 +2,8 @@
 //! the group's users.
 //!
 //! Sources: `GET /rest/api/group` (paged) and `GET /rest/api/group/{name}/member` (paged,
-//! administrators only: Confluence answers 401 on 8.5 and 403 elsewhere to others). Group names
+//! administrators only: others get 401 on some 8.5 releases and 403 elsewhere, so both read as
+//! "needs an administrator", docs/confluence-dc.md §3.3). Group names
 //! go into paths percent-encoded, but a name containing `/` cannot be addressed by path on any
 //! version (Tomcat rejects `%2F`). On 10.2+ such groups use `/rest/api/group/member?groupName=`;
 //! before that their members are found by asking every user for their groups

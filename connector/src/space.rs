@@ -46,7 +46,7 @@ const fn permission(key: &'static str, slug: &'static str, target: &'static str,
     Permission { key, slug, target, operation, label, allows }
 }
 
-/// The fourteen space permissions of Confluence Data Center (reference 6.2).
+/// The fourteen space permissions of Confluence Data Center (docs/confluence-dc.md §8.1).
 pub const PERMISSIONS: [Permission; 14] = [
     permission("VIEWSPACE", "view", "space", "read", "View", "view space"),
     permission("EDITSPACE", "edit-space", "page", "create", "Add pages", "add pages in space"),
@@ -264,9 +264,10 @@ fn change_over_rest(cx: &Context, key: &str, permission: &Permission, holder: &H
     Ok(())
 }
 
-/// The JSON-RPC methods of reference 6.1: `addPermissionsToSpace` `[[KEY], entity, space]` (the
-/// method the older Go connector proves against 8.6) and `removePermissionFromSpace`
-/// `[KEY, entity, space]` for users (by username) and groups, the anonymous pair otherwise.
+/// The JSON-RPC methods of docs/confluence-dc.md §9.2: `addPermissionsToSpace`
+/// `[[KEY], entity, space]` (the method the older Go connector proves against 8.6) and
+/// `removePermissionFromSpace` `[KEY, entity, space]` for users (by username) and groups, the
+/// anonymous pair otherwise.
 fn change_over_json_rpc(cx: &Context, key: &str, permission: &Permission, holder: &Holder, change: Change) -> Result<(), ConnectorError> {
     refuse_ambiguous_entity(cx, holder)?;
     let (method, params) = match (holder, change) {
@@ -283,8 +284,8 @@ fn change_over_json_rpc(cx: &Context, key: &str, permission: &Permission, holder
     Ok(())
 }
 
-/// JSON-RPC names a user or a group by one `remoteEntityName`, and which one Confluence picks
-/// when a user and a group share the name is unconfirmed (reference 6.1). Such a change is
+/// JSON-RPC names a user or a group by one `remoteEntityName`, and which one Confluence picks when
+/// a user and a group share the name is unconfirmed (docs/confluence-dc.md §9.4). Such a change is
 /// refused before anything is sent, rather than risk changing the other principal's access.
 fn refuse_ambiguous_entity(cx: &Context, holder: &Holder) -> Result<(), ConnectorError> {
     let (name, shared) = match holder {
@@ -555,8 +556,8 @@ mod tests {
         assert!(by_operation("custom-type", "read").is_none());
     }
 
-    /// Every (slug, legacy key, REST targetType, REST operationKey) exactly as reference 6.2 and
-    /// issue 3 agree them, so swapping any two fails.
+    /// Every (slug, legacy key, REST targetType, REST operationKey) exactly as the table of
+    /// docs/confluence-dc.md §8.1 lists them, so swapping any two fails.
     #[test]
     fn every_permission_maps_slug_key_and_rest_pair_as_agreed() {
         let expected = [

@@ -2,10 +2,12 @@
 //!
 //! Sources by version (see `version.rs`): `GET /rest/api/user/list?expand=status` on 8.4+ (every
 //! registered user, disabled ones included); before 8.4 there is no list endpoint, so the
-//! usernames come from JSON-RPC `getActiveUsers(true)` (all users, deactivated included) and
-//! each user's details from `GET /rest/api/user?username=` — one request per user, the price of
-//! missing no one (a union of group members would miss users in no group). Emails exist only on
-//! 9.3+ (`/rest/api/admin/users/list/active`); they are never invented.
+//! usernames come from JSON-RPC `getActiveUsers(true)` and each user's details from
+//! `GET /rest/api/user?username=` — one request per user, the price of missing no one (a union
+//! of group members would miss users in no group). Whether `getActiveUsers(true)` includes
+//! deactivated users is unconfirmed (docs/confluence-dc.md §5.5); those it leaves out are still
+//! found through `get` when a grant names them. Emails exist only on 9.3+
+//! (`/rest/api/admin/users/list/active`); they are never invented.
 //!
 //! Resource id = username by default (the older Go connector's convention, so review history
 //! carries over), or the userKey with `user-id=user-key`. Status: `current` -> enabled, any

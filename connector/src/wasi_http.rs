@@ -1,7 +1,7 @@
 //! The [`Transport`] over `wasi:http/outgoing-handler`: the only place the component touches the
 //! network. It addresses the configured origin and context path; the host adds credentials and
 //! refuses anything else. A request without a body finishes that (empty) body before `handle`,
-//! so no write races the response (see `shared/reference/wasm-stack.md`, gotcha 6).
+//! so no write races the response (see `docs/wasm-notes.md` §3).
 
 use crate::baton::connector::config;
 use crate::settings::{BaseUrl, HOSTNAME};

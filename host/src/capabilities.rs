@@ -2,7 +2,8 @@
 //! of `c1.connector.v2.ConnectorCapabilities`, computed from what the component declares (its
 //! resource types and per-type capabilities), never written by hand. The structs below are
 //! declared in protobuf field order, so the JSON keys come out in the order protojson writes
-//! them and the file diffs cleanly against one written by a Go connector.
+//! them and the file diffs cleanly against one written by a Go connector (docs/c1z-and-c1.md
+//! §3.7).
 
 use crate::runtime::wit;
 use baton_c1z::pb;

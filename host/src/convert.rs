@@ -1,7 +1,8 @@
 //! From the connector contract's types (WIT) to baton's protobuf messages, as the baton SDK
 //! would build them: traits as annotations (and their status/profile also on the resource, for
 //! both old and new readers), `SkipEntitlementsAndGrants` on types, full resources inside
-//! entitlements, and `GrantExpandable` on grants that pass to a group's members.
+//! entitlements, and `GrantExpandable` on grants that pass to a group's members
+//! (docs/c1z-and-c1.md §3).
 
 use crate::runtime::wit;
 use baton_c1z::any;

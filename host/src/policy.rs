@@ -222,8 +222,8 @@ impl WasiHttpHooks for EgressHooks {
             let (parts, body) = request.into_parts();
             let body = if parts.method == Method::GET || parts.method == Method::HEAD {
                 // Hand hyper an explicit empty body and drain the guest's (empty) one ourselves,
-                // so a late write from the guest never races the connection (wasm-stack.md,
-                // gotcha 6).
+                // so a late write from the guest never races the connection
+                // (docs/wasm-notes.md §3.3).
                 drain_in_background(body);
                 Bytes::new()
             } else {

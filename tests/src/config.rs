@@ -45,7 +45,7 @@ pub struct SimConfig {
     pub space_status_default_all: bool,
     /// JSON-RPC permission writes name a user or a group by one `entity` string; when both
     /// exist, the group wins (true) or the user wins (false, the default; the real
-    /// resolution is unconfirmed, reference §6.1).
+    /// resolution is unconfirmed, docs/confluence-dc.md §9.4).
     pub rpc_entity_prefers_group: bool,
     /// Licence seats for user creation: `None` = unlimited; `Some(n)` = at most `n` licensed
     /// active users, so creating one more answers 402.
@@ -55,7 +55,7 @@ pub struct SimConfig {
     /// runtime with `Simulator::set_faults`.
     pub faults: FaultPlan,
     /// Whether `/rpc/json-rpc/confluenceservice-v2` answers at all. Its presence on 10.x is
-    /// unconfirmed (reference 6.1), so tests run 10.x both with and without it.
+    /// unconfirmed (docs/confluence-dc.md §9.1), so tests run 10.x both with and without it.
     pub json_rpc: bool,
     /// JSON-RPC `getActiveUsers(true)`: every user, deactivated ones included (true, the
     /// default), or only the active ones (false). The real behaviour is unconfirmed.
@@ -148,7 +148,8 @@ impl ServerVersion {
         format!("{}.{}.{}", self.major, self.minor, self.patch)
     }
 
-    /// 8.x answers a non-admin `group/{g}/member` call with 401 instead of 403 (JAC-98582).
+    /// 8.x answers a non-admin `group/{g}/member` call with 401 instead of 403
+    /// (docs/confluence-dc.md §3.3).
     pub fn denies_with_401(&self) -> bool {
         self.major == 8
     }
@@ -159,7 +160,8 @@ impl ServerVersion {
     }
 }
 
-/// Version-gated features (reference §0). Endpoints of a missing capability answer 404.
+/// Version-gated features (docs/confluence-dc.md §2.1). Endpoints of a missing capability
+/// answer 404.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
     /// `GET /rest/api/user/list` (8.4+).

@@ -1,7 +1,7 @@
 //! Test data: the users, groups, spaces and space permissions the simulator starts with,
-//! `Dataset::generate`, a deterministic generator full of edge cases (reference §10), and
-//! `Dataset::expected`, the ground truth a connector's sync is compared against.
-//! Group and space generation live in the `groups` and `spaces` submodules.
+//! `Dataset::generate`, a deterministic generator full of edge cases (docs/confluence-dc.md §11),
+//! and `Dataset::expected`, the ground truth a connector's sync is compared against. Group and
+//! space generation live in the `groups` and `spaces` submodules.
 
 mod bench;
 mod expected;

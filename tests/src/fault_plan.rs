@@ -1,7 +1,7 @@
 //! A deterministic, configurable fault plan ([`FaultPlan`], set with `SimConfig::faults` or
 //! `Simulator::set_faults`): extra latency, every-Nth 429/503, a 429 burst, dropped
 //! connections, truncated and malformed JSON bodies, slow requests and a real token bucket
-//! (reference §7). The one-shot [`crate::Fault`] queue takes precedence over the plan.
+//! (docs/confluence-dc.md §10). The one-shot [`crate::Fault`] queue takes precedence over the plan.
 //!
 //! Requests are numbered 1, 2, 3… from the moment the plan was installed (server start or
 //! the last `set_faults`), counting every request that reaches the router, whatever it is
@@ -19,8 +19,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use crate::recording::Fault;
 use crate::responses::{HttpResponse, JSON_CONTENT_TYPE, with_body};
 
-/// A real token bucket (reference §7): `capacity` tokens, `fill_rate` tokens added every
-/// `interval_seconds` (0 is treated as 1). Each request takes one token; an empty bucket
+/// A real token bucket (docs/confluence-dc.md §10): `capacity` tokens, `fill_rate` tokens added
+/// every `interval_seconds` (0 is treated as 1). Each request takes one token; an empty bucket
 /// answers 429 with `Retry-After` = seconds until the next token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenBucket {

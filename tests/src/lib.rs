@@ -1,5 +1,5 @@
 //! `confluence_sim`: an in-process simulator of a self-hosted Confluence Data Center REST
-//! API, faithful to the shapes in the shared API reference, for end-to-end tests of the
+//! API, faithful to the shapes in `docs/confluence-dc.md`, for end-to-end tests of the
 //! connector. Start one with [`Simulator::start`] or [`Simulator::start_background`].
 //!
 //! Modules: `config` (knobs, version gating), `dataset` (initial users, groups, spaces,

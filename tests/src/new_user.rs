@@ -1,6 +1,6 @@
-//! A user about to be created (`NewUser`), the create-user validation rules of reference §4
-//! (shared by `POST /rest/api/admin/user` and JSON-RPC `addUser`), and the [`SimUser`] it
-//! becomes.
+//! A user about to be created (`NewUser`), the create-user validation rules of
+//! docs/confluence-dc.md §5.6 (shared by `POST /rest/api/admin/user` and JSON-RPC `addUser`), and
+//! the [`SimUser`] it becomes.
 
 use crate::dataset::{SimUser, user_key_for};
 

@@ -1,5 +1,5 @@
-//! Offset pagination of the v1 REST API: parsing `start`/`limit` (with the server-side
-//! clamp) and writing the page envelope `{results,start,limit,size,_links}` (reference §2.3).
+//! Offset pagination of the v1 REST API: parsing `start`/`limit` (with the server-side clamp) and
+//! writing the page envelope `{results,start,limit,size,_links}` (docs/confluence-dc.md §4).
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};

@@ -1,7 +1,8 @@
-//! Space permission keys: the 14 legacy keys a connector understands, and their mapping to the
-//! 9.1+ REST `(targetType, operationKey)` pairs (reference §6.2), including the odd keys.
+//! Space permission keys: the 14 legacy keys a connector understands, and their mapping to the 9.1+
+//! REST `(targetType, operationKey)` pairs (docs/confluence-dc.md §8.1), including the odd keys
+//! (§8.2).
 
-/// The 14 legacy space permission keys (reference §6.2), in UI order.
+/// The 14 legacy space permission keys (docs/confluence-dc.md §8.1), in UI order.
 pub const SPACE_PERMISSION_KEYS: [&str; 14] = [
     "VIEWSPACE",
     "REMOVEOWNCONTENT",
@@ -43,7 +44,7 @@ pub fn is_known_key(key: &str) -> bool {
 }
 
 /// The legacy key of a REST `(targetType, operationKey)` pair: only the 14 pairs of the
-/// reference §6.2 table (case-sensitive, as the server's enums are lower case).
+/// docs/confluence-dc.md §8.1 table (case-sensitive, as the server's enums are lower case).
 pub fn legacy_key(target_type: &str, operation_key: &str) -> Option<&'static str> {
     REST_PAIRS
         .iter()
@@ -51,8 +52,9 @@ pub fn legacy_key(target_type: &str, operation_key: &str) -> Option<&'static str
         .map(|index| SPACE_PERMISSION_KEYS[index])
 }
 
-/// `(targetType, operationKey)` for a stored key: the §6.2 table, `EXPORTPAGE` -> page/export,
-/// add-on keys `<op>~<contentType>` -> (contentType, op), anything else -> ("space", lowercase key).
+/// `(targetType, operationKey)` for a stored key: the docs/confluence-dc.md §8.1 table, then (§8.2)
+/// `EXPORTPAGE` -> page/export, add-on keys `<op>~<contentType>` -> (contentType, op), anything
+/// else -> ("space", lowercase key).
 pub fn rest_operation(key: &str) -> (String, String) {
     if let Some(index) = SPACE_PERMISSION_KEYS.iter().position(|k| *k == key) {
         let (target, operation) = REST_PAIRS[index];

@@ -37,7 +37,7 @@ pub struct Fault {
 }
 
 impl Fault {
-    /// 429 with `Retry-After` and the rate-limit headers of reference §7.
+    /// 429 with `Retry-After` and the rate-limit headers of docs/confluence-dc.md §10.
     pub fn rate_limited(retry_after_seconds: u64) -> Fault {
         Fault {
             status: 429,

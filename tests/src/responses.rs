@@ -43,7 +43,7 @@ fn reason_phrase(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Unknown")
 }
 
-/// The `RestError` envelope (reference §1.2).
+/// The `RestError` envelope (docs/confluence-dc.md §3.2).
 pub fn rest_error_body(status: StatusCode, message: &str) -> Value {
     json!({
         "statusCode": status.as_u16(),

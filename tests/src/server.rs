@@ -139,7 +139,7 @@ fn answer(state: &SimState, parts: &Parts, body: Bytes) -> HttpResponse {
     response
 }
 
-/// Tomcat rejects `%2F` (and `%5C`) in a path by default (reference §3.3).
+/// Tomcat rejects `%2F` (and `%5C`) in a path by default (docs/confluence-dc.md §6.2).
 fn has_encoded_slash(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     lower.contains("%2f") || lower.contains("%5c")

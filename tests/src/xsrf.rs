@@ -1,7 +1,7 @@
-//! The XSRF rule of atlassian-rest (reference §1.3): a mutating request (POST, PUT, DELETE)
-//! whose body type is one a browser form can send (`application/x-www-form-urlencoded`,
-//! `multipart/form-data`, `text/plain`) must carry `X-Atlassian-Token: no-check` (or
-//! `nocheck`); otherwise it is answered 403 `XSRF check failed` in plain text. JSON passes.
+//! The XSRF rule of atlassian-rest (docs/confluence-dc.md §3.4): a mutating request (POST, PUT,
+//! DELETE) whose body type is one a browser form can send (`application/x-www-form-urlencoded`,
+//! `multipart/form-data`, `text/plain`) must carry `X-Atlassian-Token: no-check` (or `nocheck`);
+//! otherwise it is answered 403 `XSRF check failed` in plain text. JSON passes.
 
 use axum::http::{Method, StatusCode};
 

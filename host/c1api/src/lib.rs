@@ -1,6 +1,7 @@
 //! ConductorOne's service-mode protocol, as a library: the generated `BatonService` gRPC
 //! client and server ([`pb`]). The host's service mode uses the client; the tests' fake C1
-//! uses the server, so both sides speak the same generated messages.
+//! uses the server, so both sides speak the same generated messages. The protocol is
+//! described in docs/c1z-and-c1.md §4–§5.
 
 /// Generated code, nested by protobuf package so that its relative paths resolve.
 #[allow(clippy::all, missing_docs)]

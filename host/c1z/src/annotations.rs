@@ -1,6 +1,6 @@
 //! Annotations: packing messages into `google.protobuf.Any` the way Go's
 //! `anypb.New` does, and finding, decoding, replacing or removing them in an
-//! annotation list.
+//! annotation list (docs/c1z-and-c1.md §3.1, §3.5).
 
 use prost::{Message, Name};
 use prost_types::Any;

@@ -1,6 +1,6 @@
 //! Reads and writes baton `.c1z` sync files in the v1 format: the magic
 //! `C1ZF\0` followed by one zstd stream holding a SQLite database whose rows
-//! carry `c1.connector.v2` protobuf blobs.
+//! carry `c1.connector.v2` protobuf blobs (docs/c1z-and-c1.md §2).
 //!
 //! - [`pb`]: generated protobuf types.
 //! - [`annotations`]: packing and finding `google.protobuf.Any` annotations.

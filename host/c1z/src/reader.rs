@@ -1,6 +1,6 @@
 //! [`C1zReader`]: opens a v1 `.c1z` file by decompressing it into a private
 //! temporary SQLite file, then lists the rows of one sync (by default the one
-//! baton's `resolveSyncID` would pick) as decoded protobuf messages.
+//! baton's readers would pick, docs/c1z-and-c1.md §2.5) as decoded protobuf messages.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -15,7 +15,8 @@ use tempfile::TempDir;
 use crate::annotations::upsert_annotation;
 use crate::{C1Z_V1_MAGIC, C1Z_V3_MAGIC, pb, schema, timefmt};
 
-/// Default cap on the decompressed database size (the Go SDK v0.7.27 default).
+/// Default cap on the decompressed database size (the Go SDK v0.7.27 default;
+/// docs/c1z-and-c1.md §2.1).
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 3 << 30;
 /// How recent an unfinished sync must be to be picked when no full sync finished.
 const UNFINISHED_SYNC_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -1,6 +1,6 @@
 //! The v1 SQLite schema, verbatim from baton-sdk (table, column and index
 //! names included), split into what the writer creates before loading rows
-//! and what it creates after.
+//! and what it creates after (docs/c1z-and-c1.md §2.4).
 
 /// `CREATE TABLE` statements for all seven v1 tables.
 pub(crate) const TABLES: &str = "

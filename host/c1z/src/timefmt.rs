@@ -1,6 +1,7 @@
 //! Timestamps in the text form the Go SDK stores in `datetime` columns:
 //! local wall-clock time, `%Y-%m-%d %H:%M:%S`, then `.` and the nanoseconds
-//! with trailing zeros trimmed (no fraction at all when it is zero).
+//! with trailing zeros trimmed (no fraction at all when it is zero); see
+//! docs/c1z-and-c1.md §2.6 for why.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

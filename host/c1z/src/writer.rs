@@ -401,7 +401,7 @@ impl C1zWriter {
 
     /// Stores a grant; `entitlement`, `entitlement.resource.id` and
     /// `principal.id` must be set. A GrantExpandable annotation is moved out
-    /// of the blob into the `expansion` column, as the SDK does.
+    /// of the blob into the `expansion` column, as the SDK does (docs/c1z-and-c1.md §2.8).
     pub fn put_grant(&mut self, grant: &pb::Grant) -> Result<(), WriteError> {
         let keys = GrantKeys::of(grant)?;
         let (expansion, blob) = split_expansion(grant)?;

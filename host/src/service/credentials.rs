@@ -1,6 +1,7 @@
 //! ConductorOne client credentials: the client id (`name@tenant-host/suffix`) and the client
 //! secret (`secret-token:conductorone.com:v1:<base64url JWK>`, an Ed25519 private key). Parsing
-//! says which part is wrong and never repeats the secret; `Debug` never shows the key.
+//! says which part is wrong and never repeats the secret; `Debug` never shows the key
+//! (formats: docs/c1z-and-c1.md §4.1–4.2).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

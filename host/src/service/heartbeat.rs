@@ -1,7 +1,7 @@
 //! Heartbeats while a long task runs: one before it starts, then one every `next_heartbeat`
 //! (0 means 30 s; otherwise clamped to 1 s .. 5 min). ConductorOne answering `cancelled`, or
 //! ten failed heartbeats in a row, stops the task: its future is dropped, which also removes
-//! its temporary files.
+//! its temporary files (docs/c1z-and-c1.md §5.5).
 
 use super::client::C1Client;
 use anyhow::{Result, bail};

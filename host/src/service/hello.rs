@@ -1,6 +1,6 @@
 //! What Hello tells ConductorOne about this process: the connector's metadata (with its
 //! capabilities), the build and the operating system. Every field is filled: older
-//! ConductorOne validation rejected empty ones.
+//! ConductorOne validation rejected empty ones (docs/c1z-and-c1.md §5.2).
 
 use crate::capabilities;
 use crate::runtime::wit;

@@ -124,7 +124,7 @@ pub fn is_no_task(task: &Task) -> bool {
     }
 }
 
-/// baton-sdk's answer to a task type it cannot run (code Unknown, retryable).
+/// baton-sdk's answer to a task type it cannot run (code Unknown, retryable; docs/c1z-and-c1.md §5.4).
 fn unsupported() -> Ending {
     Ending::Failure { code: tonic::Code::Unknown, message: "unsupported task type".into(), non_retryable: false }
 }

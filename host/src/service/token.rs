@@ -1,6 +1,7 @@
 //! The access token for ConductorOne: an RFC 7523 client assertion (a JWS signed with the
 //! client secret's Ed25519 key) exchanged at `/auth/v1/token`, cached until shortly before it
-//! expires. Neither the assertion nor the token is ever logged or put into an error.
+//! expires (docs/c1z-and-c1.md §4.3–4.4). Neither the assertion nor the token is ever logged
+//! or put into an error.
 
 use super::connection::C1Address;
 use super::credentials::{ClientId, ClientSecret};

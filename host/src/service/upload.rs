@@ -1,6 +1,6 @@
 //! Uploading a `.c1z` to ConductorOne: one `UploadAsset` client stream of metadata, 512 KiB
 //! chunks and an EOF carrying the sha256 of the whole file; up to three attempts, each
-//! reading the file from the start.
+//! reading the file from the start (docs/c1z-and-c1.md §5.8).
 
 use super::client::C1Client;
 use anyhow::{Context, Result, bail};

@@ -1,5 +1,5 @@
-//! Generated groups: the edge-case groups of reference §10 (Unicode, `&`, `+`, `%`, `#`,
-//! a slash, an empty group, a big group, a group named like a user) plus `n/50` generic ones.
+//! Generated groups: the edge-case groups of docs/confluence-dc.md §11 (Unicode, `&`, `+`, `%`,
+//! `#`, a slash, an empty group, a big group, a group named like a user) plus `n/50` generic ones.
 
 use std::collections::HashSet;
 
@@ -21,7 +21,7 @@ pub(super) fn generate(users: &[SimUser]) -> Vec<SimGroup> {
         group("team/alpha", &["zoe.angstrom", "no_display.name", "admin"]),
         group("empty-group", &[]),
         group("big-group", &everyone),
-        // Same name as a user: the JSON-RPC entity ambiguity of reference §6.1.
+        // Same name as a user: the JSON-RPC entity ambiguity of docs/confluence-dc.md §9.4.
         group("zoe.angstrom", &["admin", "shalom-cohen", "zoe.angstrom"]),
     ];
     // Only the hand-written groups can name users a small dataset lacks; generic groups

@@ -1,7 +1,7 @@
-//! Checks a client assertion (a compact JWS, reference §6.1) the way the fake's token
-//! endpoint demands: header exactly `{"alg":"EdDSA","nonce":<32 lowercase hex>}`, an Ed25519
-//! signature by our key, and claims exactly `iss`, `sub`, `aud`, `exp`, `nbf`, `iat` with
-//! the expected values and times (a few seconds of skew allowed).
+//! Checks a client assertion (a compact JWS, docs/c1z-and-c1.md §4.3) the way the fake's
+//! token endpoint demands: header exactly `{"alg":"EdDSA","nonce":<32 lowercase hex>}`, an
+//! Ed25519 signature by our key, and claims exactly `iss`, `sub`, `aud`, `exp`, `nbf`, `iat`
+//! with the expected values and times (a few seconds of skew allowed).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

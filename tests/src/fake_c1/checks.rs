@@ -1,6 +1,7 @@
-//! The request rules the fake enforces like ConductorOne's validation (reference §6.2–6.3):
-//! host ids of 1 to 256 characters, task ids of 27 letters or digits, required messages and
-//! Hello's every build and OS field non-empty. Each returns why a request breaks a rule.
+//! The request rules the fake enforces like ConductorOne's validation (docs/c1z-and-c1.md
+//! §4.5, §5.1–5.2, §5.6): host ids of 1 to 256 characters, task ids of 27 letters or digits,
+//! required messages and Hello's every build and OS field non-empty. Each returns why a
+//! request breaks a rule.
 
 use baton_c1api::pb::{
     BatonServiceFinishTaskRequest, BatonServiceHelloRequest, baton_service_hello_request,

@@ -1,6 +1,6 @@
 //! The fake's test credentials: an Ed25519 key pair, the client id that names the fake as
 //! its token host, and the client secret (the private key as a JWK) that the host is given,
-//! in the formats of reference §6.1.
+//! in the formats of docs/c1z-and-c1.md §4.1–4.2.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

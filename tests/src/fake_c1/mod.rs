@@ -1,6 +1,6 @@
-//! A fake ConductorOne for tests of service mode (reference §6): one plain-text port that
-//! serves the token exchange (`POST /auth/v1/token`) and the `BatonService` gRPC API, with
-//! test credentials, scripted tasks, and a record of every call.
+//! A fake ConductorOne for tests of service mode (docs/c1z-and-c1.md §4–§5): one plain-text
+//! port that serves the token exchange (`POST /auth/v1/token`) and the `BatonService` gRPC
+//! API, with test credentials, scripted tasks, and a record of every call.
 //!
 //! Modules: `config` (what a test scripts), `credentials` (key pair, client id and secret),
 //! `assertion` (client-assertion checks), `token` (the token route), `checks` (request

@@ -1,6 +1,6 @@
-//! `POST /auth/v1/token`: the RFC 7523 client-assertion exchange of reference §6.1. Checks
-//! the form fields and the assertion, issues a random bearer token or answers 401 with a JSON
-//! error, and records every request either way.
+//! `POST /auth/v1/token`: the RFC 7523 client-assertion exchange of docs/c1z-and-c1.md §4.4.
+//! Checks the form fields and the assertion, issues a random bearer token or answers 401 with
+//! a JSON error, and records every request either way.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,4 +1,4 @@
-//! Receiving one UploadAsset stream (reference §6.3, §6.4 step 5.3): metadata first, then
+//! Receiving one UploadAsset stream (docs/c1z-and-c1.md §5.8): metadata first, then
 //! data chunks of 1 byte to 1 MiB, then an eof carrying the sha256 of the whole file, then
 //! the end of the stream. Fills an [`UploadRecord`] as it goes and says what went wrong.
 

@@ -1,4 +1,4 @@
-//! User creation over REST (8.4+, reference §4): `POST /rest/api/admin/user` with
+//! User creation over REST (8.4+, docs/confluence-dc.md §5.6): `POST /rest/api/admin/user` with
 //! `{"userName","fullName","email","password"?,"notifyViaEmail"}` -> 201 `{"userKey"}`.
 //! Invalid fields -> 400 naming the field; existing userName -> 409; no licence seat
 //! -> 402 ([`crate::SimConfig::licence_seats`]); malformed JSON -> 400.

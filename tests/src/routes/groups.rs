@@ -1,4 +1,4 @@
-//! Group endpoints (reference §3): `/rest/api/group` (paged list), `/group/{name}`,
+//! Group endpoints (docs/confluence-dc.md §6): `/rest/api/group` (paged list), `/group/{name}`,
 //! `/group/{name}/member` (admin only; 401 on 8.x, 403 elsewhere), the 10.2+ query-parameter
 //! forms `/group/info?groupName=` and `/group/member?groupName=`, and the Group JSON shape.
 
@@ -19,7 +19,7 @@ use crate::state::SimState;
 
 const GROUP_LIST_PATH: &str = "/rest/api/group";
 const MEMBER_QUERY_PATH: &str = "/rest/api/group/member";
-/// Default page size of the group endpoints (reference §3.1).
+/// Default page size of the group endpoints (docs/confluence-dc.md §6.1).
 pub const GROUP_DEFAULT_LIMIT: usize = 200;
 
 /// Characters escaped in a path segment (everything but unreserved ones).
@@ -99,8 +99,8 @@ pub fn members_by_query(state: &SimState, request: &SimRequest, caller: &Caller)
     }
 }
 
-/// The members of `name`, paged (admin only). A name holding a literal `%2F` (sent as
-/// `%252F`) answers an empty page, as real servers do for that "wrong group" (reference §3.3).
+/// The members of `name`, paged (admin only). A name holding a literal `%2F` (sent as `%252F`)
+/// answers an empty page, as real servers do for that "wrong group" (docs/confluence-dc.md §6.2).
 fn members(
     state: &SimState,
     request: &SimRequest,

@@ -1,9 +1,10 @@
-//! Legacy JSON-RPC (reference §6.1), all versions: light mode
+//! Legacy JSON-RPC (docs/confluence-dc.md §9), all versions: light mode
 //! `POST /rpc/json-rpc/confluenceservice-v2/<method>` with a JSON array of positional params
 //! (answer = the raw return value; failures = HTTP 4xx/5xx with `{"error":{"message"}}`) and
 //! envelope mode `POST /rpc/json-rpc/confluenceservice-v2` with `{"jsonrpc","method","params","id"}`
 //! (always HTTP 200 with `result` or `error`). Methods: `getSpacePermissionSets`,
-//! `getActiveUsers`, `getGroups`, `getUserGroups`, and the writes of [`super::jsonrpc_writes`].
+//! `getActiveUsers`, `getUser`, `getUserByKey`, `getGroups`, `getUserGroups`, and the writes of
+//! [`super::jsonrpc_writes`].
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -215,8 +216,8 @@ fn remote_user(state: &SimState, params: &[Value], by_key: bool) -> Result<Value
 }
 
 /// `[viewAll]`: every username when true, only non-deactivated ones otherwise. Whether
-/// `viewAll = true` really includes deactivated users is unconfirmed (reference 4), so
-/// [`crate::SimConfig::view_all_includes_deactivated`] chooses.
+/// `viewAll = true` really includes deactivated users is unconfirmed (docs/confluence-dc.md
+/// §5.5), so [`crate::SimConfig::view_all_includes_deactivated`] chooses.
 fn active_users(state: &SimState, params: &[Value]) -> Result<Value, RpcError> {
     let view_all = match params.first() {
         None | Some(Value::Null) => false,

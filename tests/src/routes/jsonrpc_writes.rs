@@ -1,4 +1,4 @@
-//! JSON-RPC writes (all versions, reference §4 and §6.1), each answering `true`:
+//! JSON-RPC writes (all versions, docs/confluence-dc.md §9.2), each answering `true`:
 //! `addUserToGroup` / `removeUserFromGroup` `["username","group"]` (idempotent; any group
 //! name, including ones with `/`), `addPermissionToSpace` / `removePermissionFromSpace`
 //! `["PERMKEY","entity","SPACEKEY"]`, `addPermissionsToSpace` `[["PERMKEY",...],"entity","SPACEKEY"]`,

@@ -1,4 +1,4 @@
-//! REST group-membership writes (8.2+, reference §4): `PUT` and `DELETE`
+//! REST group-membership writes (8.2+, docs/confluence-dc.md §6.4): `PUT` and `DELETE`
 //! `/rest/api/user/{username}/group/{groupName}` -> 204, idempotent; unknown user or group
 //! -> 404. Both names are percent-decoded path segments.
 

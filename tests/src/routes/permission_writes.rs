@@ -1,4 +1,4 @@
-//! REST space-permission writes (9.1+, reference §6.3):
+//! REST space-permission writes (9.1+, docs/confluence-dc.md §8.3):
 //! `PUT /rest/api/space/{key}/permissions/{user/{userKey}|group/{groupName}|anonymous}/grant`
 //! and `/revoke` with a JSON array of `{"targetType","operationKey"}`. Grants skip held
 //! operations, revokes skip missing ones; 204. Pairs map to the 14 legacy keys, which is

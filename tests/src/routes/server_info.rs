@@ -1,5 +1,5 @@
 //! Version discovery: `/rest/api/server-information` (9.1+) and the applinks manifest
-//! (all versions; JSON when asked for, XML otherwise) — reference §8.
+//! (all versions; JSON when asked for, XML otherwise) — docs/confluence-dc.md §2.2.
 
 use serde_json::{Value, json};
 

@@ -1,6 +1,7 @@
-//! Space endpoints (reference §5, §6.3): `/rest/api/space` (paged, `type`/`status`/`spaceKey`
-//! filters), `/space/{key}`, and the 9.1+ `/space/{key}/permissions` bare array.
-//! Signed-in callers see every space; anonymous callers only spaces with anonymous VIEWSPACE.
+//! Space endpoints (docs/confluence-dc.md §7, §8.3): `/rest/api/space` (paged,
+//! `type`/`status`/`spaceKey` filters), `/space/{key}`, and the 9.1+ `/space/{key}/permissions`
+//! bare array. Signed-in callers see every space; anonymous callers only spaces with anonymous
+//! VIEWSPACE.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -15,7 +16,7 @@ use crate::responses::{HttpResponse, bad_request, forbidden, ok_json, rest_error
 use crate::state::{Directory, SimState};
 
 const SPACE_LIST_PATH: &str = "/rest/api/space";
-/// Default page size of `/rest/api/space` (reference §5.1).
+/// Default page size of `/rest/api/space` (docs/confluence-dc.md §7.1).
 const SPACE_DEFAULT_LIMIT: usize = 25;
 
 /// `{"id","key","name","type","status","_links":{"webui","self"}}`.

@@ -1,6 +1,6 @@
 //! User endpoints: `/rest/api/user/current`, `/user/anonymous`, `/user/list`, `/user`,
 //! `/user/memberof`, the 9.3+ admin `/admin/users/list/active`, and the KnownUser /
-//! anonymous JSON shapes (reference §2.2).
+//! anonymous JSON shapes (docs/confluence-dc.md §5.2).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};

@@ -195,8 +195,9 @@ fn a_non_admin_token_is_told_to_use_an_administrator() {
     }
 }
 
-/// JSON-RPC on 10.x is unconfirmed (reference 6.1): 10.2 must sync the whole model without it,
-/// and a version that needs it for a part says so, naming the version and the missing API.
+/// JSON-RPC on 10.x is unconfirmed (docs/confluence-dc.md §9.1): 10.2 must sync the whole model
+/// without it, and a version that needs it for a part says so, naming the version and the missing
+/// API.
 #[test]
 fn without_json_rpc_10_2_syncs_everything_and_8_5_says_what_is_missing() {
     let dataset = Dataset::generate(USERS);

@@ -121,7 +121,7 @@ fn grants_and_revokes_round_trip_on_every_version() {
 }
 
 /// Every write (JSON-RPC reads included: they are POSTs) sends JSON both ways and the XSRF
-/// opt-out (reference 1.3, issue 5).
+/// opt-out (docs/confluence-dc.md §3.4).
 fn assert_write_headers(sim: &Simulator, version: &str) {
     let writes = sim.write_requests();
     assert!(!writes.is_empty(), "{version}: writes were sent");
