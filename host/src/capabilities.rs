@@ -5,7 +5,7 @@
 //! them and the file diffs cleanly against one written by a Go connector (docs/c1z-and-c1.md
 //! §3.7).
 
-use crate::runtime::wit;
+use baton_sandbox::wit;
 use baton_c1z::pb;
 use serde::Serialize;
 
@@ -155,7 +155,7 @@ pub fn proto(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> pb::Conne
             .per_type
             .iter()
             .map(|(rt, caps)| pb::ResourceTypeCapability {
-                resource_type: Some(crate::convert::resource_type(rt)),
+                resource_type: Some(baton_sync::convert::resource_type(rt)),
                 capabilities: numbers(caps),
                 permissions: Some(pb::CapabilityPermissions::default()),
                 ..Default::default()

@@ -3,11 +3,11 @@
 //! own flags, and the full parse runs. Thin on purpose: the work lives in the other modules.
 
 use crate::connector::Connector;
-use crate::policy::EgressHooks;
-use crate::runtime::{InstanceContext, Limits, Runtime};
+use baton_sandbox::egress::EgressHooks;
+use baton_sandbox::runtime::{InstanceContext, Limits, Runtime};
 use crate::{capabilities, inspect, provision, service};
 use crate::settings;
-use crate::sync;
+use baton_sync as sync;
 use anyhow::{Context, Result, anyhow};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::IsTerminal;
@@ -165,7 +165,7 @@ fn subcommands() -> Vec<Command> {
     ]
 }
 
-async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change, types: &[crate::runtime::wit::ResourceType]) -> Result<()> {
+async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change, types: &[baton_sandbox::wit::ResourceType]) -> Result<()> {
     tracing::info!(change = ?change, "applying a one-shot change");
     let prepared = provision::prepare(change, file, types)?;
     let outcome = connector.change(&prepared).await?;
@@ -182,9 +182,10 @@ async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) ->
     observer.finish();
     let report = report?;
     let summary = &report.summary;
-    let (requests, retries, rate_limit_waits, waited_ms) = context.hooks.stats().snapshot();
+    let egress = context.hooks.report();
+    let (requests, retries, rate_limit_waits) = (egress.requests, egress.retries, egress.rate_limit_waits);
     let per_type: Vec<String> = report.resource_types.iter().map(|t| t.to_string()).collect();
-    let (_, lowest, max) = context.hooks.concurrency_levels();
+    let (_, lowest, max) = egress.in_flight;
     let lowered = if lowest < max { format!("; rate limits lowered concurrency to {lowest} of {max}") } else { String::new() };
     let principals = principals_line(&report.principals);
     print_out(&format!(
@@ -196,7 +197,7 @@ async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) ->
         summary.file_bytes,
         summary.sync_id,
         started.elapsed().as_secs_f64(),
-        waited_ms as f64 / 1000.0
+        egress.waited.as_secs_f64()
     ))
 }
 
@@ -313,7 +314,7 @@ fn host_args(product: &Product) -> Command {
         )
 }
 
-fn full_command(metadata: &crate::runtime::wit::Metadata, product: &Product) -> Command {
+fn full_command(metadata: &baton_sandbox::wit::Metadata, product: &Product) -> Command {
     host_args(product)
         .about(format!("{}: {}", metadata.display_name, metadata.description))
         .long_about(format!(
@@ -446,8 +447,8 @@ impl SyncProgress {
     }
 
     fn report(&self, message: String) {
-        let (requests, retries, waits, _) = self.hooks.stats().snapshot();
-        let message = format!("{message}; {requests} requests, {retries} retries, {waits} rate-limit waits");
+        let egress = self.hooks.report();
+        let message = format!("{message}; {} requests, {} retries, {} rate-limit waits", egress.requests, egress.retries, egress.rate_limit_waits);
         match &self.bar {
             Some(bar) => bar.set_message(message),
             None => {

@@ -3,11 +3,11 @@
 //! account). The one-shot command line and service mode both go through here, so a sync or a
 //! change behaves the same whichever asked for it.
 
-use crate::policy::EgressHooks;
+use baton_sandbox::egress::EgressHooks;
 use crate::provision::{self, Prepared};
-use crate::runtime::{Instance, InstanceContext, Limits, Runtime};
+use baton_sandbox::runtime::{Instance, InstanceContext, Limits, Runtime};
 use crate::settings::Settings;
-use crate::sync::{self, Observer, SyncOptions, SyncReport};
+use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use anyhow::{Result, anyhow};
 use std::path::Path;
 use std::sync::Arc;
@@ -61,8 +61,16 @@ impl Connector<'_> {
         let options = SyncOptions { strict: options.strict || self.strict, ..options.clone() };
         let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, observer).await?;
         let summary = &report.summary;
-        let (requests, retries, rate_limit_waits, _) = context.hooks.stats().snapshot();
-        tracing::info!(sync_id = %summary.sync_id, resources = summary.resources, grants = summary.grants, requests, retries, rate_limit_waits, "sync finished");
+        let egress = context.hooks.report();
+        tracing::info!(
+            sync_id = %summary.sync_id,
+            resources = summary.resources,
+            grants = summary.grants,
+            requests = egress.requests,
+            retries = egress.retries,
+            rate_limit_waits = egress.rate_limit_waits,
+            "sync finished"
+        );
         Ok(report)
     }
 

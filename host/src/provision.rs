@@ -4,8 +4,8 @@
 //! component makes the change. Nothing is sent unless `--provisioning` is on; deleting accounts
 //! or resources is refused: this connector does not deprovision.
 
-use crate::convert;
-use crate::runtime::{Instance, wit};
+use baton_sync::convert;
+use baton_sandbox::{Instance, wit};
 use anyhow::{Context, Result, anyhow, bail};
 use baton_c1z::{C1zReader, pb};
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches};

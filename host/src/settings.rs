@@ -4,8 +4,8 @@
 //! origin credentials may go to, and the `Authorization` value. Every check happens here,
 //! before any request is made; secrets never appear in messages.
 
-use crate::policy::Origin;
-use crate::runtime::wit::{AuthScheme, ConfigField, FieldKind, Metadata};
+use baton_sandbox::egress::Origin;
+use baton_sandbox::wit::{AuthScheme, ConfigField, FieldKind, Metadata};
 use base64::Engine as _;
 use clap::{Arg, ArgAction, ArgMatches};
 use http::HeaderValue;
@@ -191,7 +191,7 @@ fn describe_field(metadata: &Metadata, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::wit::{Auth, BasicAuth, ConfigRule};
+    use baton_sandbox::wit::{Auth, BasicAuth, ConfigRule};
 
     fn field(name: &str, required: bool, secret: bool) -> ConfigField {
         ConfigField { name: name.into(), description: format!("the {name}"), kind: FieldKind::Text, required, secret, default_value: None }

@@ -3,7 +3,7 @@
 //! ConductorOne validation rejected empty ones (docs/c1z-and-c1.md §5.2).
 
 use crate::capabilities;
-use crate::runtime::wit;
+use baton_sandbox::wit;
 use baton_c1api::pb::BatonServiceHelloRequest;
 use baton_c1api::pb::baton_service_hello_request::{BuildInfo, OsInfo};
 use baton_c1z::pb::ConnectorMetadata;

@@ -27,7 +27,7 @@ pub mod token;
 pub mod upload;
 
 use crate::connector::Connector;
-use crate::runtime::wit;
+use baton_sandbox::wit;
 use anyhow::{Result, anyhow, bail};
 use clap::{Arg, ArgAction, ArgMatches};
 use client::{C1Client, CallError};

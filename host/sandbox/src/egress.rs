@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
-use crate::retry::{self, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
+use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
 use http_body_util::{BodyExt, Empty, Full};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,14 +150,9 @@ impl EgressHooks {
         self
     }
 
-    /// Requests allowed in flight: (now, the lowest it has been, the maximum).
-    pub fn concurrency_levels(&self) -> (usize, usize, usize) {
-        self.retry.in_flight.levels()
-    }
-
-    /// Request counts so far (shared by all clones of these hooks).
-    pub fn stats(&self) -> &Stats {
-        &self.retry.stats
+    /// What the requests of these hooks (and all their clones) did so far.
+    pub fn report(&self) -> EgressReport {
+        self.retry.stats.report(&self.retry.in_flight)
     }
 
     /// Hooks that refuse every request (for calls that must not touch the network, such as

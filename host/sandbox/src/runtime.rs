@@ -1,6 +1,6 @@
 //! The sandbox: wasmtime wiring for one connector component. Owns the engine (with a compile
 //! cache, so a second start does not recompile), the linker (WASI without files, env or
-//! sockets; wasi-http through [`crate::policy`]; our `config`, `log` and `kv` imports), and
+//! sockets; wasi-http through [`crate::egress`]; our `config`, `log` and `kv` imports), and
 //! per-instance limits: a memory cap and a CPU-time budget per call, counted in epoch ticks
 //! while guest code runs, plus a wall-clock timeout per call.
 //!
@@ -8,7 +8,7 @@
 //! typed answer; a [`CallError::Sandbox`] means the instance was stopped (trap, cap, timeout)
 //! and must not be used again.
 
-use crate::policy::EgressHooks;
+use crate::egress::EgressHooks;
 use crate::store::SharedStore;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -21,14 +21,8 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, Updat
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "baton:connector/connector-host",
-    exports: { default: async },
-});
-
-pub use baton::connector::types as wit;
-use baton::connector::log::Level;
+use crate::bindings::baton::connector::log::Level;
+use crate::bindings::{ConnectorHost, ConnectorHostPre, baton, wit};
 use wit::ConnectorError;
 
 /// How often the epoch advances; the CPU budget is counted in these ticks.

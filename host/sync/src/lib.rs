@@ -4,18 +4,19 @@
 //! token that does not change) and reports counts. The output file is replaced only when the
 //! whole sync succeeded: on any error the previous file is left untouched.
 
-use crate::convert;
-use crate::runtime::{CallError, Instance, wit};
+use baton_sandbox::{CallError, Instance, wit};
 use anyhow::{Context, Result, bail};
 use baton_c1z::{C1zWriter, Summary, pb};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use crate::store::SharedStore;
+use baton_sandbox::store::SharedStore;
 use serde::{Deserialize, Serialize};
 
 use std::path::Path;
+
+pub mod convert;
 
 /// The calls the engine makes; [`Instance`] implements it over the component.
 pub trait ConnectorCalls {

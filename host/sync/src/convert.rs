@@ -4,7 +4,7 @@
 //! entitlements, and `GrantExpandable` on grants that pass to a group's members
 //! (docs/c1z-and-c1.md §3).
 
-use crate::runtime::wit;
+use baton_sandbox::wit;
 use baton_c1z::any;
 use baton_c1z::pb;
 use prost_types::value::Kind;

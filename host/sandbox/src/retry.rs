@@ -1,6 +1,6 @@
 //! Retrying and pacing outgoing requests, for every connector, in three separate concerns (as
 //! reqwest-retry splits them): [`classify`] says whether an outcome is worth another attempt,
-//! [`RetryPolicy`] says how long to wait before it, and the loop in [`crate::policy`] does it.
+//! [`RetryPolicy`] says how long to wait before it, and the loop in [`crate::egress`] does it.
 //! [`Pacer`] slows all instances of a sync down before the server has to refuse them, from the
 //! `X-RateLimit-*` headers servers send.
 //!
@@ -261,7 +261,22 @@ impl InFlightLimit {
     }
 }
 
-/// Counts for the end-of-sync summary.
+/// What the egress of one sync did so far, in one report: its counters and the in-flight limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EgressReport {
+    /// Requests sent (each attempt counts).
+    pub requests: u64,
+    /// Attempts that were sent again.
+    pub retries: u64,
+    /// Waits because the server asked for them (429, 503, rate-limit headers).
+    pub rate_limit_waits: u64,
+    /// Time spent in those waits and backoffs.
+    pub waited: Duration,
+    /// Requests allowed in flight now, the lowest it has been, and the configured maximum.
+    pub in_flight: (usize, usize, usize),
+}
+
+/// The counters behind [`EgressReport`].
 #[derive(Debug, Default)]
 pub struct Stats {
     pub requests: AtomicU64,
@@ -275,10 +290,16 @@ impl Stats {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// requests, retries, rate-limit waits, milliseconds waited.
-    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+    /// The counters with `in_flight`'s levels, as one report.
+    pub fn report(&self, in_flight: &InFlightLimit) -> EgressReport {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        (get(&self.requests), get(&self.retries), get(&self.rate_limit_waits), get(&self.waited_ms))
+        EgressReport {
+            requests: get(&self.requests),
+            retries: get(&self.retries),
+            rate_limit_waits: get(&self.rate_limit_waits),
+            waited: Duration::from_millis(get(&self.waited_ms)),
+            in_flight: in_flight.levels(),
+        }
     }
 }
 

@@ -1,0 +1,19 @@
+//! The sandbox a baton connector component runs in. The component is untrusted: it may come
+//! from a registry, and one host may run many tenants' components. This crate decides what an
+//! instance can reach and use; it knows no product.
+//!
+//! - [`bindings`]: the `baton:connector` world as Rust types ([`wit`]).
+//! - [`runtime`]: the wasmtime engine, linker, per-instance limits, typed calls.
+//! - [`egress`]: the one outgoing-request hook: admission of a request to the configured
+//!   origin, credential injection, then [`retry`] (classify, back off, pace, the adaptive
+//!   in-flight limit) around the send.
+//! - [`store`]: the per-sync key-value store the component reads and writes.
+
+pub mod bindings;
+pub mod egress;
+pub mod retry;
+pub mod runtime;
+pub mod store;
+
+pub use bindings::wit;
+pub use runtime::{CallError, Instance, InstanceContext, Limits, Runtime};
