@@ -1,4 +1,5 @@
-//! Creating Confluence accounts (the `user` type's create-account).
+//! Creating Confluence accounts: the `user` type's create-account, built on `directory::users`
+//! (looking the new user up, mapping it), not on `user`, which routes to it.
 //!
 //! 8.4+: `POST /rest/api/admin/user` with `notifyViaEmail: true` and no password: Confluence
 //! emails the new user a link to set their own, so no password exists anywhere in this system.
@@ -9,10 +10,10 @@
 //! "Forgot password" or an administrator resets it.
 //! The username rules are checked before anything is sent.
 
+use crate::directory::users::{self, ConfluenceUser};
 use crate::syncer::Context;
 use crate::transport::Method;
 use crate::types::{AccountInfo, ConnectorError, CreateAccountOutcome, ProfileValue};
-use crate::user::{self, ConfluenceUser};
 
 /// Characters Confluence refuses in usernames.
 const FORBIDDEN_IN_USERNAME: [char; 7] = ['\\', ',', '+', '<', '>', '\'', '"'];
@@ -36,7 +37,7 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
             let user = fetch(cx, login)?.ok_or_else(|| {
                 ConnectorError::Internal(format!("Confluence accepted user {login:?} but does not return it"))
             })?;
-            let resource = user::user_resource(user, cx.options.user_id, Some(email))
+            let resource = users::user_resource(user, cx.options.user_id, Some(email))
                 .ok_or_else(|| ConnectorError::Internal(format!("the new user {login:?} has no usable id")))?;
             Ok(CreateAccountOutcome::Created(resource))
         }
@@ -54,12 +55,12 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
 }
 
 fn already_exists(cx: &Context, login: &str) -> Result<CreateAccountOutcome, ConnectorError> {
-    let existing = fetch(cx, login)?.and_then(|u| user::user_resource(u, cx.options.user_id, None));
+    let existing = fetch(cx, login)?.and_then(|u| users::user_resource(u, cx.options.user_id, None));
     Ok(CreateAccountOutcome::AlreadyExists(existing))
 }
 
 fn fetch(cx: &Context, login: &str) -> Result<Option<ConfluenceUser>, ConnectorError> {
-    user::lookup_user(cx, "username", login)
+    users::lookup_user(cx, "username", login)
 }
 
 /// Confluence's username rules: non-blank, lowercase, no whitespace, none of `\ , + < > ' "`,
@@ -134,7 +135,7 @@ fn random_bytes(n: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syncer::tests::{connector, kv_with_version};
+    use crate::registry::tests::{connector, kv_with_version};
     use crate::transport::FakeTransport;
     use crate::types::{Email, ProfileField};
 

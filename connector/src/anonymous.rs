@@ -3,28 +3,23 @@
 //! one resource type `anonymous` (group trait: it stands for a set of people, everyone) with one
 //! resource `anonymous`. A grant `space:ENG:view:anonymous:anonymous` then reads as "anyone, even
 //! unauthenticated, can view space ENG" in a review. It has no members to expand to.
+//!
+//! The type id and the principal's id are `directory::ids`' (space grants name them too).
 
+use crate::directory::ids::{ANONYMOUS, anonymous_id};
 use crate::syncer::{Context, ResourceSyncer};
 use crate::types::{
     Capability, ConnectorError, GroupTrait, Resource, ResourceId, ResourcePage, ResourceTrait, ResourceType, Status,
 };
 
-/// Resource type id (and the single resource's id) of anonymous access.
-pub const ANONYMOUS: &str = "anonymous";
-
 /// Lists the one anonymous principal.
 pub struct AnonymousSyncer;
-
-/// The id of the anonymous principal.
-pub fn anonymous_id() -> ResourceId {
-    ResourceId { resource_type: ANONYMOUS.into(), resource: ANONYMOUS.into() }
-}
 
 impl ResourceSyncer for AnonymousSyncer {
     fn resource_type(&self) -> ResourceType {
         ResourceType {
             id: ANONYMOUS.into(),
-        display_name: "Anonymous access".into(),
+            display_name: "Anonymous access".into(),
             description: "Anyone, including people who are not logged in to Confluence".into(),
             traits: vec![ResourceTrait::Group],
             skip_entitlements_and_grants: true,

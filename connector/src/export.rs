@@ -1,8 +1,9 @@
-//! The component's exports: each WIT call builds a [`Connector`] over the wasi-http transport
-//! and delegates. No state survives between calls (the world's rule: calls are self-contained).
+//! The top layer, inside the component only: the WIT exports. Each call builds the registry's
+//! [`Connector`] over the wasi-http transport and the host's store, and delegates. No state
+//! survives between calls (the world's rule: calls are self-contained).
 
 use crate::exports::baton::connector::connector::Guest;
-use crate::syncer::Connector;
+use crate::Connector;
 use crate::types::{
     AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult,
     Metadata, Resource, ResourceId, ResourcePage, ResourceType, RevokeOutcome,
@@ -16,7 +17,7 @@ struct Component;
 
 fn with_connector<T>(call: impl FnOnce(&Connector) -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
     let transport = WasiHttp::from_config()?;
-    let options = Options::read(|name| config::get(name))?;
+    let options = Options::read(config::get)?;
     call(&Connector::new(&transport, &HostKv, options))
 }
 

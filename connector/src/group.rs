@@ -1,5 +1,6 @@
-//! Confluence groups as `group` resources, each with one `member` entitlement whose grants are
-//! the group's users.
+//! The `group` resource type: [`GroupSyncer`] lists Confluence groups, each with one `member`
+//! entitlement whose grants are the group's users, reads one group, and grants and revokes
+//! memberships. Reading groups, names and a user's groups is `directory::groups`'.
 //!
 //! Sources: `GET /rest/api/group` (paged) and `GET /rest/api/group/{name}/member` (paged,
 //! administrators only: others get 401 on some 8.5 releases and 403 elsewhere, so both read as
@@ -8,38 +9,27 @@
 //! version (Tomcat rejects `%2F`). On 10.2+ such groups use `/rest/api/group/member?groupName=`;
 //! before that their members are found by asking every user for their groups
 //! (`/rest/api/user/memberof`), once per sync, only when such a group exists (logged with its cost).
+//! Memberships change over REST on 8.2+ (`PUT/DELETE /rest/api/user/{u}/group/{g}`), over
+//! JSON-RPC before and for names with `/`. Page tokens are REST next paths.
 
 use crate::client::encode_component;
+use crate::directory::Change;
+use crate::directory::groups::{self, ConfluenceGroup, group_resource};
+use crate::directory::ids::{GROUP, MEMBER, USER, member_entitlement_id};
+use crate::directory::keys;
+use crate::directory::users::{self, ConfluenceUser};
 use crate::guest_log;
+use crate::page_token::PageToken;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::transport::Method;
 use crate::types::{
-    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, GrantResult, GroupTrait, Purpose, Resource,
-    ResourceId, ResourcePage, ResourceTrait, ResourceType, RevokeOutcome, Status,
+    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantOutcome, GrantPage, GrantResult, Purpose, Resource, ResourceId, ResourcePage,
+    ResourceTrait, ResourceType, RevokeOutcome,
 };
-use crate::user::{self, ConfluenceUser, USER};
-use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Resource type id of groups.
-pub const GROUP: &str = "group";
-/// Slug of the membership entitlement.
-pub const MEMBER: &str = "member";
-const KV_SLASH_MEMBERS_DONE: &str = "slash-members-computed";
 
 /// Lists groups and their members.
 pub struct GroupSyncer;
-
-/// A group as Confluence returns it.
-#[derive(Debug, Deserialize)]
-pub struct ConfluenceGroup {
-    pub name: Option<String>,
-}
-
-/// The id of a group's `member` entitlement.
-pub fn member_entitlement_id(group: &str) -> String {
-    format!("{GROUP}:{group}:{MEMBER}")
-}
 
 impl ResourceSyncer for GroupSyncer {
     fn resource_type(&self) -> ResourceType {
@@ -53,10 +43,10 @@ impl ResourceSyncer for GroupSyncer {
     }
 
     fn list(&self, cx: &Context, _parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-        let path = token.map(str::to_string).unwrap_or_else(|| first_group_list_path(cx.options.page_size));
+        let path = PageToken::path_of(token, "groups")?.unwrap_or_else(|| groups::first_group_list_path(cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceGroup>(&path)?;
         let items = page.items.into_iter().filter_map(|g| g.name).filter(|n| !n.is_empty()).map(|n| group_resource(&n)).collect();
-        Ok(ResourcePage { items, next_page_token: page.next })
+        Ok(ResourcePage { items, next_page_token: page.next.map(|next| PageToken::Path(next).encode()) })
     }
 
     fn entitlements(&self, _cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
@@ -80,22 +70,22 @@ impl ResourceSyncer for GroupSyncer {
             let items = members.iter().map(|id| member_grant(name, id)).collect();
             return Ok(GrantPage { items, next_page_token: None });
         }
-        let path = token.map(str::to_string).unwrap_or_else(|| first_member_path(name, cx.options.page_size));
+        let path = PageToken::path_of(token, "group members")?.unwrap_or_else(|| first_member_path(name, cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceUser>(&path).map_err(|err| needs_admin(err, name))?;
         let items = page
             .items
             .iter()
-            .filter_map(|u| user::user_id_of(u, cx.options.user_id))
+            .filter_map(|u| users::user_id_of(u, cx.options.user_id))
             .map(|id| member_grant(name, &id))
             .collect();
-        Ok(GrantPage { items, next_page_token: page.next })
+        Ok(GrantPage { items, next_page_token: page.next.map(|next| PageToken::Path(next).encode()) })
     }
 
     fn grant(&self, cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
         let group = &entitlement.resource.resource;
         let username = member_username(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()), group)?;
         let grants = vec![member_grant(group, &principal.id.resource)];
-        if is_member(cx, &username, group)? {
+        if groups::is_member(cx, &username, group)? {
             return Ok(GrantResult { outcome: GrantOutcome::AlreadyGranted, grants });
         }
         change_membership(cx, &username, group, Change::Add)?;
@@ -105,7 +95,7 @@ impl ResourceSyncer for GroupSyncer {
     fn revoke(&self, cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
         let group = &grant.entitlement_resource.resource;
         let username = member_username(cx, &grant.principal, None, group)?;
-        if !is_member(cx, &username, group)? {
+        if !groups::is_member(cx, &username, group)? {
             return Ok(RevokeOutcome::AlreadyRevoked);
         }
         change_membership(cx, &username, group, Change::Remove)?;
@@ -115,11 +105,11 @@ impl ResourceSyncer for GroupSyncer {
     fn get(&self, cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
         let name = &id.resource;
         let found = if !name.contains('/') {
-            read_group(cx, &format!("/rest/api/group/{}", encode_component(name)))?
+            groups::read_group(cx, &format!("/rest/api/group/{}", encode_component(name)))?
         } else if cx.version()?.has_group_query_endpoints() {
-            read_group(cx, &format!("/rest/api/group/info?groupName={}", encode_component(name)))?
+            groups::read_group(cx, &format!("/rest/api/group/info?groupName={}", encode_component(name)))?
         } else {
-            find_in_group_list(cx, name)?
+            groups::find_in_group_list(cx, name)?
         };
         found.map(|n| group_resource(&n)).ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no group {name:?}")))
     }
@@ -127,35 +117,6 @@ impl ResourceSyncer for GroupSyncer {
     fn capabilities(&self) -> Vec<Capability> {
         vec![Capability::Sync, Capability::Provision, Capability::TargetedSync]
     }
-}
-
-/// The stored name of one group (Confluence matches names case-insensitively); none when absent.
-fn read_group(cx: &Context, path: &str) -> Result<Option<String>, ConnectorError> {
-    match cx.client.get_json::<ConfluenceGroup>(path) {
-        Ok(group) => Ok(group.name.filter(|n| !n.is_empty())),
-        Err(ConnectorError::NotFound(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
-}
-
-/// A group whose name holds `/`, before 10.2: no endpoint addresses it, so the list is read.
-fn find_in_group_list(cx: &Context, name: &str) -> Result<Option<String>, ConnectorError> {
-    let mut path = Some(first_group_list_path(cx.options.page_size));
-    while let Some(current) = path {
-        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
-        if let Some(found) = page.items.into_iter().filter_map(|g| g.name).find(|n| n.eq_ignore_ascii_case(name)) {
-            return Ok(Some(found));
-        }
-        path = page.next;
-    }
-    Ok(None)
-}
-
-/// Whether a write adds or removes access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    Add,
-    Remove,
 }
 
 /// The username of a membership principal: only users can be members.
@@ -169,44 +130,8 @@ fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, gr
     if let Some(login) = login.filter(|l| !l.is_empty()) {
         return Ok(login.to_string());
     }
-    user::username_of(cx, &principal.resource)?
+    users::username_of(cx, &principal.resource)?
         .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))
-}
-
-/// Whether `username` is in `group` (by the user's group list).
-fn is_member(cx: &Context, username: &str, group: &str) -> Result<bool, ConnectorError> {
-    Ok(groups_of(cx, username)?.iter().any(|n| same_name(n, group)))
-}
-
-/// Whether two group names name the same group: Confluence compares them case-insensitively.
-pub fn same_name(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
-}
-
-/// Whether Confluence has a group of this name. `GET /rest/api/group/{name}` exists on every
-/// supported version; a name with `/`, which no path can carry, is looked for in the group list.
-pub fn exists(cx: &Context, name: &str) -> Result<bool, ConnectorError> {
-    if name.contains('/') {
-        return is_listed(cx, name);
-    }
-    match cx.client.get_json::<ConfluenceGroup>(&format!("/rest/api/group/{}", encode_component(name))) {
-        Ok(_) => Ok(true),
-        Err(ConnectorError::NotFound(_)) => Ok(false),
-        Err(other) => Err(other),
-    }
-}
-
-/// Whether the group list (`/rest/api/group`, read until the name is found) has this name.
-fn is_listed(cx: &Context, name: &str) -> Result<bool, ConnectorError> {
-    let mut path = Some(first_group_list_path(cx.options.page_size));
-    while let Some(current) = path {
-        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
-        if page.items.iter().filter_map(|g| g.name.as_deref()).any(|n| same_name(n, name)) {
-            return Ok(true);
-        }
-        path = page.next;
-    }
-    Ok(false)
 }
 
 /// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
@@ -226,43 +151,12 @@ fn change_membership(cx: &Context, username: &str, group: &str, change: Change) 
     Ok(())
 }
 
-/// The group as a resource.
-pub fn group_resource(name: &str) -> Resource {
-    Resource {
-        id: ResourceId { resource_type: GROUP.into(), resource: name.into() },
-        parent: None,
-        display_name: name.into(),
-        description: String::new(),
-        status: Status::Unspecified,
-        user: None,
-        group: Some(GroupTrait { source: String::new() }),
-        profile: vec![user::text("name", name)],
-        external_link: None,
-    }
-}
-
-fn first_group_list_path(page_size: u32) -> String {
-    format!("/rest/api/group?limit={page_size}&start=0")
-}
-
 fn first_member_path(name: &str, page_size: u32) -> String {
     if name.contains('/') {
         format!("/rest/api/group/member?groupName={}&limit={page_size}&start=0&expand=status", encode_component(name))
     } else {
         format!("/rest/api/group/{}/member?limit={page_size}&start=0&expand=status", encode_component(name))
     }
-}
-
-/// The names of the groups a user is in (`/rest/api/user/memberof`, every page).
-fn groups_of(cx: &Context, username: &str) -> Result<Vec<String>, ConnectorError> {
-    let mut names = Vec::new();
-    let mut path = Some(format!("/rest/api/user/memberof?username={}&limit={}&start=0", encode_component(username), cx.options.page_size));
-    while let Some(current) = path {
-        let page = cx.client.get_page::<ConfluenceGroup>(&current)?;
-        names.extend(page.items.into_iter().filter_map(|g| g.name));
-        path = page.next;
-    }
-    Ok(names)
 }
 
 fn member_grant(group: &str, user_id: &str) -> Grant {
@@ -290,18 +184,14 @@ fn needs_admin(err: ConnectorError, group: &str) -> ConnectorError {
 /// query-parameter endpoints: every user's group list is read once per sync and the members of
 /// every such group are kept in the per-sync store.
 fn slash_group_members(cx: &Context, group: &str) -> Result<Vec<String>, ConnectorError> {
-    if cx.kv.get(KV_SLASH_MEMBERS_DONE).is_none() {
+    if cx.kv.get(keys::SLASH_MEMBERS_DONE).is_none() {
         compute_slash_group_members(cx, group)?;
     }
-    Ok(cx.kv.get(&slash_key(group)).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
-}
-
-fn slash_key(group: &str) -> String {
-    format!("slash-group-members:{group}")
+    Ok(cx.kv.get(&keys::slash_group_members(group)).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
 }
 
 fn compute_slash_group_members(cx: &Context, first_group: &str) -> Result<(), ConnectorError> {
-    let usernames = user::all_usernames(cx)?;
+    let usernames = users::all_usernames(cx)?;
     guest_log::write(
         guest_log::Level::Warn,
         "a group name contains '/', which this Confluence version cannot address by path; reading every user's group list to find its members",
@@ -309,22 +199,23 @@ fn compute_slash_group_members(cx: &Context, first_group: &str) -> Result<(), Co
     );
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for username in &usernames {
-        let Some(user_id) = user::user_id_for_username(cx, username)? else { continue };
-        for name in groups_of(cx, username)?.into_iter().filter(|n| n.contains('/')) {
+        let Some(user_id) = users::user_id_for_username(cx, username)? else { continue };
+        for name in groups::groups_of(cx, username)?.into_iter().filter(|n| n.contains('/')) {
             members.entry(name).or_default().push(user_id.clone());
         }
     }
     for (group, ids) in &members {
-        cx.kv.set(&slash_key(group), &serde_json::to_string(ids).unwrap_or_default());
+        cx.kv.set(&keys::slash_group_members(group), &serde_json::to_string(ids).unwrap_or_default());
     }
-    cx.kv.set(KV_SLASH_MEMBERS_DONE, "1");
+    cx.kv.set(keys::SLASH_MEMBERS_DONE, "1");
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syncer::tests::{connector, kv_with_version};
+    use crate::directory::groups::exists;
+    use crate::registry::tests::{connector, kv_with_version};
     use crate::transport::FakeTransport;
 
     fn members(users: &str, next: Option<&str>) -> crate::transport::Response {
@@ -407,7 +298,7 @@ mod tests {
     }
 
     fn ada() -> Resource {
-        crate::user::user_resource(
+        crate::directory::users::user_resource(
             serde_json::from_str(r#"{"username":"ada","userKey":"k1","status":"current"}"#).unwrap(),
             crate::settings::UserId::Username,
             None,

@@ -1,9 +1,8 @@
-//! The seam between Confluence logic and the network: one `send` method, so the mapping and
-//! paging code is unit-tested natively with [`FakeTransport`] while the component uses wasi-http.
+//! The seam between Confluence logic and the network: the request and response types and the
+//! one-method [`Transport`] trait. The component's transport is `wasi_http`; unit tests use the
+//! scripted `FakeTransport`, which exists only in test builds.
 
 use crate::types::ConnectorError;
-use std::cell::RefCell;
-use std::collections::VecDeque;
 
 /// HTTP methods the connector uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,40 +69,52 @@ pub trait Transport {
     fn send(&self, request: &Request) -> Result<Response, ConnectorError>;
 }
 
-/// A scripted transport for tests: answers requests in order and records them.
-#[derive(Default)]
-pub struct FakeTransport {
-    pub answers: RefCell<VecDeque<Response>>,
-    pub sent: RefCell<Vec<Request>>,
-}
+#[cfg(test)]
+pub use fake::FakeTransport;
 
-impl FakeTransport {
-    /// A fake that answers with these responses, in order.
-    pub fn new(answers: Vec<Response>) -> FakeTransport {
-        FakeTransport { answers: RefCell::new(answers.into()), sent: RefCell::new(Vec::new()) }
+/// The test double (test builds only).
+#[cfg(test)]
+mod fake {
+    use super::{Request, Response, Transport};
+    use crate::types::ConnectorError;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    /// A scripted transport for tests: answers requests in order and records them.
+    #[derive(Default)]
+    pub struct FakeTransport {
+        pub answers: RefCell<VecDeque<Response>>,
+        pub sent: RefCell<Vec<Request>>,
     }
 
-    /// A JSON response with the given status.
-    pub fn json(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.as_bytes().to_vec(),
+    impl FakeTransport {
+        /// A fake that answers with these responses, in order.
+        pub fn new(answers: Vec<Response>) -> FakeTransport {
+            FakeTransport { answers: RefCell::new(answers.into()), sent: RefCell::new(Vec::new()) }
+        }
+
+        /// A JSON response with the given status.
+        pub fn json(status: u16, body: &str) -> Response {
+            Response {
+                status,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.as_bytes().to_vec(),
+            }
+        }
+
+        /// The path-and-query of every request sent so far.
+        pub fn sent_paths(&self) -> Vec<String> {
+            self.sent.borrow().iter().map(|r| r.path_and_query.clone()).collect()
         }
     }
 
-    /// The path-and-query of every request sent so far.
-    pub fn sent_paths(&self) -> Vec<String> {
-        self.sent.borrow().iter().map(|r| r.path_and_query.clone()).collect()
-    }
-}
-
-impl Transport for FakeTransport {
-    fn send(&self, request: &Request) -> Result<Response, ConnectorError> {
-        self.sent.borrow_mut().push(request.clone());
-        self.answers
-            .borrow_mut()
-            .pop_front()
-            .ok_or_else(|| ConnectorError::Internal(format!("fake transport: no answer for {}", request.path_and_query)))
+    impl Transport for FakeTransport {
+        fn send(&self, request: &Request) -> Result<Response, ConnectorError> {
+            self.sent.borrow_mut().push(request.clone());
+            self.answers
+                .borrow_mut()
+                .pop_front()
+                .ok_or_else(|| ConnectorError::Internal(format!("fake transport: no answer for {}", request.path_and_query)))
+        }
     }
 }

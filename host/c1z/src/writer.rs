@@ -290,6 +290,30 @@ impl C1zWriter {
         Ok(())
     }
 
+    /// At most `limit` resources of one type, from the `offset`-th on, in the order they were
+    /// first written: a long list read back in batches, never all at once.
+    pub fn resources_of_type_page(&self, resource_type: &str, offset: usize, limit: usize) -> Result<Vec<pb::Resource>, WriteError> {
+        let mut query = self
+            .conn
+            .prepare_cached("SELECT data FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2 ORDER BY id LIMIT ?3 OFFSET ?4")
+            .map_err(sqlite("reading resources back"))?;
+        let mut rows = query.query(params![self.sync_id, resource_type, limit as i64, offset as i64]).map_err(sqlite("reading resources back"))?;
+        let mut page = Vec::new();
+        while let Some(row) = rows.next().map_err(sqlite("reading resources back"))? {
+            let blob = row.get_ref(0).map_err(sqlite("reading resources back"))?.as_blob().map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
+            page.push(pb::Resource::decode(blob).map_err(|_| invalid("resource", resource_type, "its stored row does not decode"))?);
+        }
+        Ok(page)
+    }
+
+    /// How many resources of one type are written so far.
+    pub fn count_resources_of_type(&self, resource_type: &str) -> Result<usize, WriteError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2", params![self.sync_id, resource_type], |row| row.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(sqlite("counting resources"))
+    }
+
     /// The principals that grants written so far name but that are not resources of this sync,
     /// each once, ordered by type and id.
     pub fn principals_without_resource(&self) -> Result<Vec<pb::ResourceId>, WriteError> {

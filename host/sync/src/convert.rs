@@ -185,13 +185,17 @@ pub fn wit_resource_id(id: Option<&pb::ResourceId>) -> wit::ResourceId {
     wit::ResourceId { resource_type: id.resource_type, resource: id.resource }
 }
 
-/// A stored resource as the contract's resource (identity, names, status and traits).
+/// A stored resource as the contract's resource, everything [`resource`] wrote carried back
+/// (identity, names, status, traits with the account type, profile, https link), so what the
+/// component is handed again is what it returned.
+#[allow(deprecated)] // UserTrait.status: written beside the resource status, read back from it
 pub fn wit_resource(r: &pb::Resource) -> wit::Resource {
+    let resource_status = wit_status(r.status.as_ref().map(|s| s.status).unwrap_or(0));
     let user = baton_c1z::find_annotation::<pb::UserTrait>(&r.annotations).ok().flatten().map(|t| wit::UserTrait {
+        status: t.status.as_ref().map(|s| wit_user_status(s.status)).unwrap_or(resource_status),
+        account_type: wit_account_type(t.account_type),
         login: t.login,
         emails: t.emails.into_iter().map(|e| wit::Email { address: e.address, is_primary: e.is_primary }).collect(),
-        status: wit_status(r.status.as_ref().map(|s| s.status).unwrap_or(0)),
-        account_type: wit::AccountType::Unspecified,
     });
     let group = baton_c1z::find_annotation::<pb::GroupTrait>(&r.annotations)
         .ok()
@@ -202,7 +206,7 @@ pub fn wit_resource(r: &pb::Resource) -> wit::Resource {
         parent: r.parent_resource_id.as_ref().map(|p| wit_resource_id(Some(p))),
         display_name: r.display_name.clone(),
         description: r.description.clone(),
-        status: wit_status(r.status.as_ref().map(|s| s.status).unwrap_or(0)),
+        status: resource_status,
         user,
         group,
         profile: wit_profile(r.profile.as_ref()),
@@ -226,6 +230,26 @@ pub fn wit_profile(profile: Option<&prost_types::Struct>) -> Vec<wit::ProfileFie
             Some(wit::ProfileField { key: key.clone(), value })
         })
         .collect()
+}
+
+fn wit_user_status(status: i32) -> wit::Status {
+    use pb::user_trait::status::Status;
+    match Status::try_from(status) {
+        Ok(Status::Enabled) => wit::Status::Enabled,
+        Ok(Status::Disabled) => wit::Status::Disabled,
+        Ok(Status::Deleted) => wit::Status::Deleted,
+        _ => wit::Status::Unspecified,
+    }
+}
+
+fn wit_account_type(account_type: i32) -> wit::AccountType {
+    use pb::user_trait::AccountType;
+    match AccountType::try_from(account_type) {
+        Ok(AccountType::Human) => wit::AccountType::Human,
+        Ok(AccountType::Service) => wit::AccountType::Service,
+        Ok(AccountType::System) => wit::AccountType::System,
+        _ => wit::AccountType::Unspecified,
+    }
 }
 
 fn wit_status(status: i32) -> wit::Status {
@@ -303,5 +327,35 @@ mod tests {
         assert!(r.profile.unwrap().fields.contains_key("user_key"));
         assert!(trait_.profile.is_some());
         assert_eq!(r.annotations.len(), 1, "non-https links are not annotated");
+    }
+
+    /// What the engine hands back to the component is what the component returned.
+    #[test]
+    fn a_resource_survives_the_trip_through_the_file() {
+        let mut service = user();
+        service.parent = Some(wit::ResourceId { resource_type: "org".into(), resource: "o1".into() });
+        service.external_link = Some("https://wiki.example.com/u/ada".into());
+        service.description = "a bot".into();
+        let trait_ = service.user.as_mut().unwrap();
+        trait_.account_type = wit::AccountType::Service;
+        trait_.emails = vec![wit::Email { address: "ada@example.com".into(), is_primary: true }];
+        service.profile.push(wit::ProfileField { key: "seats".into(), value: wit::ProfileValue::Number(3.0) });
+        service.profile.push(wit::ProfileField { key: "admin".into(), value: wit::ProfileValue::Flag(true) });
+        let back = wit_resource(&resource(&service));
+        assert_eq!(format!("{back:?}"), format!("{:?}", sorted_profile(service)));
+        let group = wit::Resource {
+            user: None,
+            group: Some(wit::GroupTrait { source: String::new() }),
+            id: wit::ResourceId { resource_type: "group".into(), resource: "eng".into() },
+            external_link: None, // only https links are kept (see `resource`)
+            ..user()
+        };
+        assert_eq!(format!("{:?}", wit_resource(&resource(&group))), format!("{:?}", sorted_profile(group)));
+    }
+
+    /// Profiles come back in key order (a protobuf Struct is a map).
+    fn sorted_profile(mut r: wit::Resource) -> wit::Resource {
+        r.profile.sort_by(|a, b| a.key.cmp(&b.key));
+        r
     }
 }

@@ -78,16 +78,18 @@ pub struct TypeCount {
 }
 
 impl TypeCount {
-    /// Counts the resources of a type in the file being written, one at a time (a large
-    /// directory is never all in memory for this).
+    /// Counts the resources of a type in the file being written, one row at a time (a large
+    /// directory is never all in memory for this). Counted from the file rather than while
+    /// listing, so a resource a paged list returned twice (offset paging while the directory
+    /// changes) counts once, as it is stored once, and a resumed sync counts what it resumed.
     fn of(resource_type: &str, writer: &C1zWriter) -> Result<TypeCount> {
         let mut count = TypeCount { resource_type: resource_type.to_string(), ..TypeCount::default() };
         writer.each_resource_of_type(resource_type, |resource| {
             count.total += 1;
-            match convert::wit_resource(&resource).status {
-                wit::Status::Enabled => count.enabled += 1,
-                wit::Status::Disabled | wit::Status::Deleted => count.disabled += 1,
-                wit::Status::Unspecified => {}
+            match resource.status.map(|s| pb::ResourceStatus::try_from(s.status)) {
+                Some(Ok(pb::ResourceStatus::Enabled)) => count.enabled += 1,
+                Some(Ok(pb::ResourceStatus::Disabled | pb::ResourceStatus::Deleted)) => count.disabled += 1,
+                _ => {}
             }
         })?;
         Ok(count)
@@ -253,9 +255,7 @@ pub async fn full_sync<C: ConnectorCalls>(
             }
             tracing::info!(resource_type = %rt.id, "listed resources");
             if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
-                let stored = writer.resources_of_type(&rt.id)?;
-                let resources: Vec<wit::Resource> = stored.iter().map(convert::wit_resource).collect();
-                workers = sync_entitlements_and_grants(workers, &mut writer, &resources, &stored, &fetch, &mut progress, &mut checkpoints).await?;
+                workers = sync_type_entitlements_and_grants(workers, &rt.id, &mut writer, &fetch, &mut progress, &mut checkpoints).await?;
             }
             progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
             checkpoints.save(&mut writer, &progress, true)?;
@@ -306,7 +306,8 @@ async fn sync_targets<C: ConnectorCalls>(
     }
     tracing::info!(resources = options.targets.len(), "read the targeted resources");
     let converted: Vec<pb::Resource> = with_grants.iter().map(convert::resource).collect();
-    workers = sync_entitlements_and_grants(workers, writer, &with_grants, &converted, fetch, progress, checkpoints).await?;
+    let batch = Batch { first: 0, resources: &with_grants, converted: &converted, total: with_grants.len() };
+    workers = sync_entitlements_and_grants(workers, writer, &batch, fetch, progress, checkpoints).await?;
     Ok(workers)
 }
 
@@ -425,13 +426,49 @@ struct Fetched {
     grants: Vec<wit::Grant>,
 }
 
-/// Fetches every resource's entitlements and grants on all workers at once and writes them in
-/// resource order; gives the workers back.
+/// Resources read back from the file at a time for their entitlements and grants: memory stays
+/// bounded however large a type is.
+const BATCH: usize = 512;
+
+/// The entitlements and grants of every resource of one type, the resources read back from
+/// the file in batches of [`BATCH`] from where the checkpoint left off.
+async fn sync_type_entitlements_and_grants<C: ConnectorCalls>(
+    mut workers: Vec<C>,
+    type_id: &str,
+    writer: &mut C1zWriter,
+    fetch: &Fetch<'_>,
+    progress: &mut Progress,
+    checkpoints: &mut Checkpoints<'_>,
+) -> Result<Vec<C>> {
+    let total = writer.count_resources_of_type(type_id)?;
+    while progress.resources_done < total {
+        let first = progress.resources_done;
+        let converted = writer.resources_of_type_page(type_id, first, BATCH)?;
+        if converted.is_empty() {
+            break;
+        }
+        let resources: Vec<wit::Resource> = converted.iter().map(convert::wit_resource).collect();
+        let batch = Batch { first, resources: &resources, converted: &converted, total };
+        workers = sync_entitlements_and_grants(workers, writer, &batch, fetch, progress, checkpoints).await?;
+    }
+    Ok(workers)
+}
+
+/// Consecutive resources of one type, from the `first`-th of `total`: as the contract hands
+/// them to the component, and as they are stored.
+struct Batch<'a> {
+    first: usize,
+    resources: &'a [wit::Resource],
+    converted: &'a [pb::Resource],
+    total: usize,
+}
+
+/// Fetches the entitlements and grants of a batch's resources on all workers at once and
+/// writes them in resource order, from where `progress` says; gives the workers back.
 async fn sync_entitlements_and_grants<C: ConnectorCalls>(
     workers: Vec<C>,
     writer: &mut C1zWriter,
-    resources: &[wit::Resource],
-    converted: &[pb::Resource],
+    batch: &Batch<'_>,
     fetch: &Fetch<'_>,
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
@@ -439,7 +476,9 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
     let mut idle = workers;
     let mut running = FuturesUnordered::new();
     let mut ready: BTreeMap<usize, Fetched> = BTreeMap::new();
-    let (mut next_to_start, mut next_to_write) = (progress.resources_done, progress.resources_done);
+    let start = progress.resources_done.saturating_sub(batch.first);
+    let (mut next_to_start, mut next_to_write) = (start, start);
+    let resources = batch.resources;
     while next_to_write < resources.len() {
         while next_to_start < resources.len() {
             let Some(mut worker) = idle.pop() else { break };
@@ -454,7 +493,7 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
         idle.push(worker);
         ready.insert(index, fetched?);
         while let Some(fetched) = ready.remove(&next_to_write) {
-            let on = &converted[next_to_write];
+            let on = &batch.converted[next_to_write];
             for entitlement in &fetched.entitlements {
                 writer.put_entitlement(&convert::entitlement(entitlement, on, fetch.types))?;
             }
@@ -462,8 +501,8 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
                 writer.put_grant(&convert::grant(grant, on))?;
             }
             next_to_write += 1;
-            progress.resources_done = next_to_write;
-            checkpoints.observer.fetching(&on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default(), next_to_write, resources.len());
+            progress.resources_done = batch.first + next_to_write;
+            checkpoints.observer.fetching(&on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default(), progress.resources_done, batch.total);
             checkpoints.save(writer, progress, false)?;
         }
     }

@@ -1,0 +1,199 @@
+//! The registry: the [`Connector`] that holds one [`ResourceSyncer`] per Confluence resource type
+//! (users first: later types use what listing users stores) and routes the world's calls to
+//! them, plus the calls no resource type owns (metadata, validate). An unknown resource type is
+//! `not-found`; like baton-sdk's connectorbuilder, a resource type registered twice is an error
+//! (`internal`, when it is called), and a test keeps the real registry free of that.
+
+use crate::anonymous::AnonymousSyncer;
+use crate::client::Client;
+use crate::directory::ids::USER;
+use crate::group::GroupSyncer;
+use crate::kv::KeyValue;
+use crate::settings::{self, Options};
+use crate::space::SpaceSyncer;
+use crate::syncer::{Context, ResourceSyncer};
+use crate::transport::Transport;
+use crate::types::{
+    AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult, Metadata, Resource, ResourceId,
+    ResourcePage, ResourceType, ResourceTypeCapability, RevokeOutcome,
+};
+use crate::user::UserSyncer;
+use serde::Deserialize;
+
+/// The Confluence connector: the registered syncers over one transport and store.
+pub struct Connector<'t> {
+    cx: Context<'t>,
+    syncers: Vec<Box<dyn ResourceSyncer>>,
+}
+
+impl<'t> Connector<'t> {
+    /// The connector with every resource type registered.
+    pub fn new(transport: &'t dyn Transport, kv: &'t dyn KeyValue, options: Options) -> Connector<'t> {
+        Connector::with_syncers(transport, kv, options, all_syncers())
+    }
+
+    fn with_syncers(transport: &'t dyn Transport, kv: &'t dyn KeyValue, options: Options, syncers: Vec<Box<dyn ResourceSyncer>>) -> Connector<'t> {
+        Connector { cx: Context { client: Client::new(transport), kv, options }, syncers }
+    }
+
+    /// The declared schema, auth and capabilities (no requests made).
+    pub fn metadata() -> Metadata {
+        let capabilities = all_syncers()
+            .iter()
+            .map(|s| ResourceTypeCapability { resource_type_id: s.resource_type().id, capabilities: s.capabilities() })
+            .collect();
+        settings::metadata(capabilities)
+    }
+
+    /// Checks the credentials (they must act as a known, not anonymous, user) and detects the
+    /// server version.
+    pub fn validate(&self) -> Result<String, ConnectorError> {
+        let me: CurrentUser = self.cx.client.get_json("/rest/api/user/current")?;
+        if me.kind.as_deref() != Some("known") || me.user_key.as_deref().unwrap_or("").is_empty() {
+            return Err(ConnectorError::Unauthenticated(
+                "Confluence treated the request as anonymous (GET /rest/api/user/current answered type \"anonymous\"): the credentials were not accepted; check the access token or username and password".into(),
+            ));
+        }
+        let version = self.cx.version()?;
+        let username = me.username.unwrap_or_default();
+        Ok(format!(
+            "authenticated as {username} ({}) on Confluence {version}",
+            me.display_name.unwrap_or_else(|| username.clone())
+        ))
+    }
+
+    /// The resource types, in registration order (users first: later types use what listing
+    /// users stores). Needs no configuration.
+    pub fn all_resource_types() -> Vec<ResourceType> {
+        all_syncers().iter().map(|s| s.resource_type()).collect()
+    }
+
+    pub fn list_resources(&self, type_id: &str, parent: Option<&ResourceId>, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+        self.syncer(type_id)?.list(&self.cx, parent, token)
+    }
+
+    pub fn get_resource(&self, id: &ResourceId, parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
+        self.syncer(&id.resource_type)?.get(&self.cx, id, parent)
+    }
+
+    pub fn list_entitlements(&self, resource: &Resource, token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
+        self.syncer(&resource.id.resource_type)?.entitlements(&self.cx, resource, token)
+    }
+
+    pub fn list_grants(&self, resource: &Resource, token: Option<&str>) -> Result<GrantPage, ConnectorError> {
+        self.syncer(&resource.id.resource_type)?.grants(&self.cx, resource, token)
+    }
+
+    pub fn grant(&self, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
+        self.syncer(&entitlement.resource.resource_type)?.grant(&self.cx, entitlement, principal)
+    }
+
+    pub fn revoke(&self, grant: &Grant) -> Result<RevokeOutcome, ConnectorError> {
+        self.syncer(&grant.entitlement_resource.resource_type)?.revoke(&self.cx, grant)
+    }
+
+    /// Creates an account (of the `user` type unless another is named).
+    pub fn create_account(&self, account: &AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
+        let type_id = if account.resource_type_id.is_empty() { USER } else { account.resource_type_id.as_str() };
+        self.syncer(type_id)?.create_account(&self.cx, account)
+    }
+
+    /// The one syncer registered for a type.
+    fn syncer(&self, type_id: &str) -> Result<&dyn ResourceSyncer, ConnectorError> {
+        let mut registered = self.syncers.iter().filter(|s| s.resource_type().id == type_id);
+        match (registered.next(), registered.next()) {
+            (Some(syncer), None) => Ok(syncer.as_ref()),
+            (None, _) => Err(ConnectorError::NotFound(format!("unknown resource type {type_id:?}"))),
+            (Some(_), Some(_)) => Err(ConnectorError::Internal(format!("resource type {type_id:?} is registered more than once"))),
+        }
+    }
+}
+
+/// Every syncer, in sync order.
+fn all_syncers() -> Vec<Box<dyn ResourceSyncer>> {
+    vec![Box::new(UserSyncer), Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(SpaceSyncer)]
+}
+
+/// The fields of `/rest/api/user/current` that validation reads.
+#[derive(Deserialize)]
+struct CurrentUser {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(rename = "userKey")]
+    user_key: Option<String>,
+    username: Option<String>,
+    #[serde(rename = "displayName")]
+    display_name: Option<String>,
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use crate::transport::FakeTransport;
+
+    /// A connector over a fake transport and an in-memory store, with default options.
+    pub fn connector<'a>(fake: &'a FakeTransport, kv: &'a MemoryKv) -> Connector<'a> {
+        Connector::new(fake, kv, Options::default())
+    }
+
+    /// A store that already knows the server version, so no detection requests are made.
+    pub fn kv_with_version(version: &str) -> MemoryKv {
+        let kv = MemoryKv::default();
+        kv.set("server-version", version);
+        kv
+    }
+
+    #[test]
+    fn validate_accepts_a_known_user_and_detects_the_version() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(200, r#"{"type":"known","username":"admin","userKey":"abc","displayName":"Admin"}"#),
+            FakeTransport::json(200, r#"{"version":"9.2.3","buildNumber":9203}"#),
+        ]);
+        let kv = MemoryKv::default();
+        assert_eq!(connector(&fake, &kv).validate().unwrap(), "authenticated as admin (Admin) on Confluence 9.2.3");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user/current", "/rest/api/server-information"]);
+    }
+
+    #[test]
+    fn validate_refuses_anonymous() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, r#"{"type":"anonymous","displayName":"Anonymous"}"#)]);
+        let kv = MemoryKv::default();
+        let err = connector(&fake, &kv).validate().unwrap_err();
+        assert!(matches!(err, ConnectorError::Unauthenticated(ref m) if m.contains("anonymous")), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_resource_type_is_not_found() {
+        let fake = FakeTransport::default();
+        let kv = MemoryKv::default();
+        let err = connector(&fake, &kv).list_resources("nope", None, None).unwrap_err();
+        assert!(matches!(err, ConnectorError::NotFound(_)));
+    }
+
+    #[test]
+    fn resource_type_ids_are_unique_and_users_come_first() {
+        let fake = FakeTransport::default();
+        let kv = MemoryKv::default();
+        let _ = connector(&fake, &kv);
+        let ids: Vec<String> = Connector::all_resource_types().into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, vec!["user", "anonymous", "group", "space"]);
+        let meta = Connector::metadata();
+        assert_eq!(meta.capabilities.len(), 4);
+    }
+
+    #[test]
+    fn a_resource_type_registered_twice_is_an_error() {
+        let mut ids: Vec<String> = all_syncers().iter().map(|s| s.resource_type().id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all_syncers().len(), "the real registry has no duplicate");
+        let fake = FakeTransport::default();
+        let kv = MemoryKv::default();
+        let twice = Connector::with_syncers(&fake, &kv, Options::default(), vec![Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(AnonymousSyncer)]);
+        let err = twice.list_resources("anonymous", None, None).unwrap_err();
+        assert!(matches!(&err, ConnectorError::Internal(m) if m.contains("more than once")), "{err:?}");
+        assert_eq!(twice.syncer("group").unwrap().resource_type().id, "group", "other types are unaffected");
+        assert!(matches!(twice.list_resources("space", None, None), Err(ConnectorError::NotFound(_))));
+    }
+}

@@ -1,0 +1,380 @@
+//! Reading spaces: listing them (`GET /rest/api/space`, asked once for `status=current` and once
+//! for `status=archived`, since whether an unfiltered list includes archived spaces is
+//! unconfirmed; `type=global` when personal spaces are skipped; the page token names the status
+//! and the next path), reading one, and reading who holds which permission: REST
+//! `GET /rest/api/space/{key}/permissions` on 9.1+ (users there are userKeys, mapped back to
+//! usernames), JSON-RPC `getSpacePermissionSets` before (users by username; both names null means
+//! anonymous). Unknown or add-on keys (`EXPORTPAGE`, `<op>~<type>`) are skipped with a debug log.
+//! Holders ([`Subject`]s) become principals under the configured user id, and grants; a grant
+//! to a group carries expansion to the group's `member` entitlement, so access is attributed to
+//! its members.
+
+use crate::client::encode_component;
+use crate::directory::ids::{GROUP, SPACE, USER, anonymous_id, member_entitlement_id};
+use crate::directory::profile::text;
+use crate::directory::users;
+use crate::guest_log;
+use crate::page_token::PageToken;
+use crate::settings::UserId;
+use crate::space::catalogue::{Permission, by_key, by_operation, entitlement_id};
+use crate::syncer::Context;
+use crate::types::{ConnectorError, Expansion, Grant, GrantPage, Resource, ResourceId, ResourcePage, Status};
+use crate::version::ServerVersion;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A space as Confluence returns it.
+#[derive(Debug, Deserialize)]
+pub struct ConfluenceSpace {
+    pub(super) id: Option<i64>,
+    pub(super) key: Option<String>,
+    pub(super) name: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) kind: Option<String>,
+    pub(super) status: Option<String>,
+}
+
+/// One page of spaces: the token names the status being listed and the next page's path; after
+/// the last page of one status comes the first of the next.
+pub fn list(cx: &Context, token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+    let statuses = statuses(cx);
+    let (status, path) = match PageToken::decode_optional(token)? {
+        Some(PageToken::SpacePage { status, path }) => (status, path),
+        None => (statuses[0].to_string(), first_space_path(cx, statuses[0])),
+        Some(other) => return Err(other.not_for("spaces")),
+    };
+    let page = cx.client.get_page::<ConfluenceSpace>(&path)?;
+    let items = page
+        .items
+        .into_iter()
+        .filter(|s| !(cx.options.skip_personal_spaces && s.kind.as_deref() == Some("personal")))
+        .filter_map(space_resource)
+        .map(|r| Resource { external_link: space_link(cx.options.web_base.as_deref(), &r.id.resource), ..r })
+        .collect();
+    let next_page_token = match page.next {
+        Some(next) => Some(PageToken::SpacePage { status, path: next }.encode()),
+        None => next_status(&statuses, &status).map(|s| PageToken::SpacePage { status: s.to_string(), path: first_space_path(cx, s) }.encode()),
+    };
+    Ok(ResourcePage { items, next_page_token })
+}
+
+/// One space by key; `not-found` when these credentials cannot see it.
+pub fn get(cx: &Context, key: &str) -> Result<Resource, ConnectorError> {
+    let not_found = || ConnectorError::NotFound(format!("Confluence has no space {key:?} that these credentials can see"));
+    let space = match cx.client.get_json::<ConfluenceSpace>(&format!("/rest/api/space/{}", encode_component(key))) {
+        Ok(space) => space,
+        Err(ConnectorError::NotFound(_)) => return Err(not_found()),
+        Err(other) => return Err(other),
+    };
+    let resource = space_resource(space).ok_or_else(not_found)?;
+    Ok(Resource { external_link: space_link(cx.options.web_base.as_deref(), &resource.id.resource), ..resource })
+}
+
+/// Every grant on a space (one page), in grant id order, without duplicates.
+pub fn grants(cx: &Context, key: &str) -> Result<GrantPage, ConnectorError> {
+    let mut grants = BTreeMap::new();
+    for (permission, subject) in held(cx, key)? {
+        if let Some(principal) = principal_of(cx, subject)? {
+            let grant = space_grant(key, permission, principal);
+            grants.insert(grant.id.clone(), grant);
+        }
+    }
+    Ok(GrantPage { items: grants.into_values().collect(), next_page_token: None })
+}
+
+/// Who holds which of the fourteen permissions on a space now: REST on 9.1+, JSON-RPC before.
+pub fn held(cx: &Context, key: &str) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
+    let version = cx.version()?;
+    if version.has_space_permission_rest() { rest_permissions(cx, key) } else { json_rpc_permissions(cx, key, &version) }
+}
+
+fn statuses(cx: &Context) -> Vec<&'static str> {
+    if cx.options.skip_archived_spaces { vec!["current"] } else { vec!["current", "archived"] }
+}
+
+fn next_status(statuses: &[&'static str], current: &str) -> Option<&'static str> {
+    let index = statuses.iter().position(|s| *s == current)?;
+    statuses.get(index + 1).copied()
+}
+
+fn first_space_path(cx: &Context, status: &str) -> String {
+    let type_filter = if cx.options.skip_personal_spaces { "&type=global" } else { "" };
+    format!("/rest/api/space?limit={}&start=0&status={status}{type_filter}", cx.options.page_size)
+}
+
+/// Maps one space; entries without a key are skipped.
+pub fn space_resource(space: ConfluenceSpace) -> Option<Resource> {
+    let key = space.key.filter(|k| !k.is_empty())?;
+    let name = space.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| key.clone());
+    let kind = space.kind.unwrap_or_default();
+    let status = space.status.unwrap_or_default();
+    let description = match (kind.as_str(), status.as_str()) {
+        ("personal", "archived") => "Archived personal space".to_string(),
+        ("personal", _) => "Personal space".to_string(),
+        (_, "archived") => "Archived space".to_string(),
+        _ => String::new(),
+    };
+    let mut profile = vec![text("key", &key)];
+    profile.extend((!kind.is_empty()).then(|| text("type", &kind)));
+    profile.extend((!status.is_empty()).then(|| text("status", &status)));
+    profile.extend(space.id.map(|id| text("id", &id.to_string())));
+    Some(Resource {
+        id: ResourceId { resource_type: SPACE.into(), resource: key },
+        parent: None,
+        display_name: name,
+        description,
+        status: Status::Unspecified,
+        user: None,
+        group: None,
+        profile,
+        external_link: None,
+    })
+}
+
+/// The space's home page, when Confluence is served over https.
+pub fn space_link(web_base: Option<&str>, key: &str) -> Option<String> {
+    web_base.map(|base| format!("{base}/display/{}", encode_component(key)))
+}
+
+/// Who holds a permission, as the source names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    UserKey(String),
+    Username(String),
+    Group(String),
+    Anonymous,
+}
+
+#[derive(Deserialize)]
+struct RestPermission {
+    operation: RestOperation,
+    subject: RestSubject,
+}
+
+#[derive(Deserialize)]
+struct RestOperation {
+    #[serde(rename = "targetType")]
+    target: String,
+    #[serde(rename = "operationKey")]
+    operation: String,
+}
+
+#[derive(Deserialize)]
+struct RestSubject {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "userKey")]
+    user_key: Option<String>,
+    name: Option<String>,
+}
+
+fn rest_permissions(cx: &Context, key: &str) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
+    let path = format!("/rest/api/space/{}/permissions", encode_component(key));
+    let listed: Vec<RestPermission> = cx.client.get_json(&path).map_err(|err| needs_admin(err, key))?;
+    let mut held = Vec::new();
+    for item in listed {
+        let Some(permission) = by_operation(&item.operation.target, &item.operation.operation) else {
+            guest_log::debug("skipping an unknown space permission", &[("space", key), ("target", &item.operation.target), ("operation", &item.operation.operation)]);
+            continue;
+        };
+        let subject = match (item.subject.kind.as_str(), item.subject.user_key, item.subject.name) {
+            ("user", Some(user_key), _) => Subject::UserKey(user_key),
+            ("group", _, Some(name)) => Subject::Group(name),
+            ("anonymous", _, _) => Subject::Anonymous,
+            (kind, _, _) => {
+                guest_log::debug("skipping a permission with an unknown subject", &[("space", key), ("subject", kind)]);
+                continue;
+            }
+        };
+        held.push((permission, subject));
+    }
+    Ok(held)
+}
+
+#[derive(Deserialize)]
+struct PermissionSet {
+    #[serde(rename = "spacePermissions", default)]
+    space_permissions: Vec<RpcPermission>,
+}
+
+#[derive(Deserialize)]
+struct RpcPermission {
+    #[serde(rename = "type")]
+    key: String,
+    #[serde(rename = "userName")]
+    user_name: Option<String>,
+    #[serde(rename = "groupName")]
+    group_name: Option<String>,
+}
+
+fn json_rpc_permissions(
+    cx: &Context,
+    key: &str,
+    version: &ServerVersion,
+) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
+    let sets: Vec<PermissionSet> = cx.client.json_rpc("getSpacePermissionSets", serde_json::json!([key])).map_err(|err| match err {
+        ConnectorError::NotFound(_) => ConnectorError::Unimplemented(format!(
+            "Confluence {version} has no REST space permissions (added in 9.1) and its JSON-RPC API (getSpacePermissionSets) is not available: enable the remote API or upgrade"
+        )),
+        other => needs_admin(other, key),
+    })?;
+    let mut held = Vec::new();
+    for item in sets.into_iter().flat_map(|set| set.space_permissions) {
+        let Some(permission) = by_key(&item.key) else {
+            guest_log::debug("skipping an unknown or add-on space permission key", &[("space", key), ("key", &item.key)]);
+            continue;
+        };
+        let subject = match (item.user_name.filter(|n| !n.is_empty()), item.group_name.filter(|n| !n.is_empty())) {
+            (Some(username), _) => Subject::Username(username),
+            (None, Some(group)) => Subject::Group(group),
+            (None, None) => Subject::Anonymous,
+        };
+        held.push((permission, subject));
+    }
+    Ok(held)
+}
+
+/// The principal of a subject under the configured user id; none for a user Confluence no
+/// longer knows.
+fn principal_of(cx: &Context, subject: Subject) -> Result<Option<ResourceId>, ConnectorError> {
+    let user = |id: String| ResourceId { resource_type: USER.into(), resource: id };
+    Ok(match subject {
+        Subject::Anonymous => Some(anonymous_id()),
+        Subject::Group(name) => Some(ResourceId { resource_type: GROUP.into(), resource: name }),
+        Subject::Username(username) => users::user_id_for_username(cx, &username)?.map(user),
+        Subject::UserKey(key) => match cx.options.user_id {
+            UserId::UserKey => Some(user(key)),
+            UserId::Username => users::username_for_key(cx, &key)?.map(user),
+        },
+    })
+}
+
+/// The grant of a permission on a space to a principal; a group's carries expansion to the
+/// group's `member` entitlement.
+pub fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId) -> Grant {
+    let entitlement_id = entitlement_id(space_key, permission);
+    let expansion = (principal.resource_type == GROUP).then(|| Expansion {
+        entitlement_ids: vec![member_entitlement_id(&principal.resource)],
+        shallow: false,
+        resource_type_ids: vec![],
+    });
+    Grant {
+        id: format!("{entitlement_id}:{}:{}", principal.resource_type, principal.resource),
+        entitlement_id,
+        entitlement_resource: ResourceId { resource_type: SPACE.into(), resource: space_key.into() },
+        principal,
+        expansion,
+    }
+}
+
+/// Permission reads and writes need an administrator: say so instead of "bad credentials".
+pub fn needs_admin(err: ConnectorError, space: &str) -> ConnectorError {
+    match err {
+        ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
+            "reading or changing the permissions of space {space} needs a Confluence administrator's token or account ({m})"
+        )),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::KeyValue;
+    use crate::registry::tests::{connector, kv_with_version};
+    use crate::space::fixtures::space;
+    use crate::transport::FakeTransport;
+
+    #[test]
+    fn get_reads_one_space_and_an_invisible_one_is_not_found() {
+        let fake = FakeTransport::new(vec![
+            FakeTransport::json(200, r#"{"id":7,"key":"ENG","name":"Engineering","type":"global","status":"current"}"#),
+            FakeTransport::json(404, r#"{"statusCode":404,"message":"No space with key : NOPE"}"#),
+        ]);
+        let kv = kv_with_version("9.2.0");
+        let c = connector(&fake, &kv);
+        let id = |key: &str| ResourceId { resource_type: SPACE.into(), resource: key.into() };
+        assert_eq!(c.get_resource(&id("ENG"), None).unwrap().display_name, "Engineering");
+        assert!(matches!(c.get_resource(&id("NOPE"), None), Err(ConnectorError::NotFound(_))));
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG", "/rest/api/space/NOPE"]);
+    }
+
+    #[test]
+    fn links_only_over_https() {
+        assert_eq!(space_link(Some("https://c.example.com/wiki"), "~ada").as_deref(), Some("https://c.example.com/wiki/display/~ada"));
+        assert_eq!(crate::directory::users::user_link(Some("https://c"), "a b").as_deref(), Some("https://c/users/viewuserprofile.action?username=a%20b"));
+        assert!(space_link(None, "ENG").is_none());
+    }
+
+    #[test]
+    fn rest_permissions_map_user_keys_groups_and_anonymous() {
+        let body = r#"[
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"k1"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"k1"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"page","operationKey":"create"},"subject":{"type":"group","name":"devs"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"anonymous"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"page","operationKey":"export"},"subject":{"type":"group","name":"devs"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"gone"},"spaceKey":"ENG"}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body), FakeTransport::json(404, "{}")]);
+        let kv = kv_with_version("9.2.0");
+        kv.set("user-key:k1", "ada");
+        let grants = connector(&fake, &kv).list_grants(&space("ENG"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, vec!["space:ENG:edit-space:group:devs", "space:ENG:view:anonymous:anonymous", "space:ENG:view:user:ada"]);
+        let group_grant = &grants[0];
+        assert_eq!(group_grant.expansion.as_ref().unwrap().entitlement_ids, vec!["group:devs:member"]);
+        assert!(grants[1].expansion.is_none());
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG/permissions", "/rest/api/user?key=gone&expand=status"]);
+    }
+
+    #[test]
+    fn json_rpc_permissions_before_9_1() {
+        let body = r#"[
+            {"type":"VIEWSPACE","spacePermissions":[{"type":"VIEWSPACE","userName":"ada","groupName":null},{"type":"VIEWSPACE","userName":null,"groupName":null}]},
+            {"type":"EXPORTPAGE","spacePermissions":[{"type":"EXPORTPAGE","userName":"ada","groupName":null}]},
+            {"type":"read~custom","spacePermissions":[{"type":"read~custom","userName":"ada","groupName":null}]},
+            {"type":"SETSPACEPERMISSIONS","spacePermissions":[{"type":"SETSPACEPERMISSIONS","userName":null,"groupName":"team/alpha"}]}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body)]);
+        let kv = kv_with_version("8.5.0");
+        let grants = connector(&fake, &kv).list_grants(&space("~ada"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, vec!["space:~ada:set-space-permissions:group:team/alpha", "space:~ada:view:anonymous:anonymous", "space:~ada:view:user:ada"]);
+        assert_eq!(fake.sent.borrow()[0].body.as_deref(), Some(&br#"["~ada"]"#[..]));
+    }
+
+    #[test]
+    fn lists_current_then_archived_spaces() {
+        let page = |items: &str| FakeTransport::json(200, &format!(r#"{{"results":[{items}],"_links":{{}}}}"#));
+        let fake = FakeTransport::new(vec![
+            page(r#"{"key":"ENG","name":"Engineering","type":"global","status":"current"}"#),
+            page(r#"{"key":"OLD","name":"Old","type":"global","status":"archived"}"#),
+        ]);
+        let kv = kv_with_version("9.2.0");
+        let c = connector(&fake, &kv);
+        let first = c.list_resources(SPACE, None, None).unwrap();
+        assert_eq!(first.items[0].id.resource, "ENG");
+        let second = c.list_resources(SPACE, None, first.next_page_token.as_deref()).unwrap();
+        assert_eq!(second.items[0].description, "Archived space");
+        assert!(second.next_page_token.is_none());
+        assert_eq!(
+            fake.sent_paths(),
+            vec!["/rest/api/space?limit=1000&start=0&status=current", "/rest/api/space?limit=1000&start=0&status=archived"]
+        );
+    }
+
+    #[test]
+    fn resumes_from_a_legacy_space_token_and_refuses_garbage() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, r#"{"results":[{"key":"OLD","name":"Old","type":"global","status":"archived"}],"_links":{}}"#)]);
+        let kv = kv_with_version("9.2.0");
+        let c = connector(&fake, &kv);
+        let page = c.list_resources(SPACE, None, Some("archived|/rest/api/space?limit=1000&start=0&status=archived")).unwrap();
+        assert_eq!(page.items[0].id.resource, "OLD");
+        assert!(page.next_page_token.is_none(), "archived is the last status");
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space?limit=1000&start=0&status=archived"]);
+        assert!(matches!(c.list_resources(SPACE, None, Some("archived")), Err(ConnectorError::InvalidArgument(_))));
+        assert!(matches!(c.list_resources(SPACE, None, Some(r#"{"offset":3}"#)), Err(ConnectorError::InvalidArgument(_))));
+        assert_eq!(fake.sent_paths().len(), 1, "nothing sent for a bad token");
+    }
+}
