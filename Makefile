@@ -11,7 +11,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 ## debug (the default: what `make build` already built) or release.
 IMAGE_PROFILE ?= debug
 
-.PHONY: all setup deps component probe interop build test k8s-check image image-test demo bench clean
+.PHONY: all setup deps lint component probe interop build test k8s-check image image-test demo bench clean
 
 all: build
 
@@ -21,6 +21,13 @@ setup:
 ## Everything the tests and the image need (idempotent: installs only what is missing).
 deps: setup
 	@scripts/install-deps.sh
+
+## Style: rustfmt (rustfmt.toml) and clippy with warnings as errors, for the host and tests
+## natively and for the components on their wasm target.
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --exclude probe-guest --all-targets -- -D warnings
+	$(CARGO) clippy -p confluence-connector -p probe-guest --target wasm32-wasip2 --all-targets -- -D warnings
 
 ## The Confluence connector component (small, optimised).
 component: setup
@@ -40,7 +47,7 @@ build: component
 	$(CARGO) build -p baton-confluence-datacenter -p confluence-tests --bins
 
 test: deps build probe interop k8s-check image-test
-	$(CARGO) test --workspace --exclude probe-guest
+	CARGO=$(CARGO) scripts/cargo-test.sh --workspace --exclude probe-guest
 
 ## deploy/kubernetes against the Kubernetes JSON schemas and k8s.io/api's types, plus the
 ## deployment's security rules; broken copies must fail.

@@ -34,9 +34,7 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
     };
     match created {
         Ok(()) => {
-            let user = fetch(cx, login)?.ok_or_else(|| {
-                ConnectorError::Internal(format!("Confluence accepted user {login:?} but does not return it"))
-            })?;
+            let user = fetch(cx, login)?.ok_or_else(|| ConnectorError::Internal(format!("Confluence accepted user {login:?} but does not return it")))?;
             let resource = users::user_resource(user, cx.options.user_id, Some(email))
                 .ok_or_else(|| ConnectorError::Internal(format!("the new user {login:?} has no usable id")))?;
             Ok(CreateAccountOutcome::Created(resource))
@@ -47,9 +45,9 @@ pub fn create(cx: &Context, account: &AccountInfo) -> Result<CreateAccountOutcom
         Err(ConnectorError::Internal(message) | ConnectorError::Unavailable(message)) if message.to_lowercase().contains("already exists") => {
             Ok(already_exists(cx, login)?)
         }
-        Err(ConnectorError::PermissionDenied(message) | ConnectorError::Unauthenticated(message)) => Err(ConnectorError::PermissionDenied(
-            format!("creating users needs a Confluence administrator's token or account ({message})"),
-        )),
+        Err(ConnectorError::PermissionDenied(message) | ConnectorError::Unauthenticated(message)) => {
+            Err(ConnectorError::PermissionDenied(format!("creating users needs a Confluence administrator's token or account ({message})")))
+        }
         Err(other) => Err(other),
     }
 }
@@ -115,10 +113,13 @@ fn full_name_of(account: &AccountInfo, login: &str) -> Result<String, ConnectorE
 /// 24 random bytes as 32 URL-safe characters.
 fn random_password() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    random_bytes(24).chunks(3).flat_map(|c| {
-        let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        [18, 12, 6, 0].map(|shift| ALPHABET[((n >> shift) & 63) as usize] as char)
-    }).collect()
+    random_bytes(24)
+        .chunks(3)
+        .flat_map(|c| {
+            let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+            [18, 12, 6, 0].map(|shift| ALPHABET[((n >> shift) & 63) as usize] as char)
+        })
+        .collect()
 }
 
 #[cfg(target_arch = "wasm32")]

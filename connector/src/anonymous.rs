@@ -8,9 +8,7 @@
 
 use crate::directory::ids::{ANONYMOUS, anonymous_id};
 use crate::syncer::{Context, ResourceSyncer};
-use crate::types::{
-    Capability, ConnectorError, GroupTrait, Resource, ResourceId, ResourcePage, ResourceTrait, ResourceType, Status,
-};
+use crate::types::{Capability, ConnectorError, GroupTrait, Resource, ResourceId, ResourcePage, ResourceTrait, ResourceType, Status};
 
 /// Lists the one anonymous principal.
 pub struct AnonymousSyncer;

@@ -57,12 +57,7 @@ impl<'t> Client<'t> {
     /// Sends a write (`PUT`, `POST`, `DELETE`) with the write headers and an optional JSON body;
     /// non-2xx answers become typed errors.
     pub fn write(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<Response, ConnectorError> {
-        let request = Request {
-            method,
-            path_and_query: path.to_string(),
-            headers: write_headers(),
-            body: body.map(|b| b.to_string().into_bytes()),
-        };
+        let request = Request { method, path_and_query: path.to_string(), headers: write_headers(), body: body.map(|b| b.to_string().into_bytes()) };
         ensure_success(method.as_str(), path, self.transport.send(&request)?)
     }
 
@@ -106,22 +101,14 @@ impl<'t> Client<'t> {
     /// when this page is the last one.
     pub fn get_page<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Page<T>, ConnectorError> {
         let envelope: Envelope<T> = self.get_json(path_and_query)?;
-        let next = if envelope.results.is_empty() {
-            None
-        } else {
-            envelope.links.next.as_deref().map(rest_path_of_link).filter(|next| next != path_and_query)
-        };
+        let next = if envelope.results.is_empty() { None } else { envelope.links.next.as_deref().map(rest_path_of_link).filter(|next| next != path_and_query) };
         Ok(Page { items: envelope.results, next })
     }
 }
 
 /// Headers of every write: JSON both ways and the XSRF opt-out Atlassian REST expects.
 pub fn write_headers() -> Vec<(String, String)> {
-    vec![
-        ("content-type".into(), "application/json".into()),
-        ("accept".into(), "application/json".into()),
-        ("x-atlassian-token".into(), "no-check".into()),
-    ]
+    vec![("content-type".into(), "application/json".into()), ("accept".into(), "application/json".into()), ("x-atlassian-token".into(), "no-check".into())]
 }
 
 fn decode_json_rpc<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, ConnectorError> {
@@ -166,22 +153,18 @@ pub fn error_for_status(method: &str, path: &str, response: &Response) -> Connec
     let detail = server_message(&response.body).map(|m| format!(" ({m})")).unwrap_or_default();
     match status {
         401 => {
-            let reason = response
-                .header("x-seraph-loginreason")
-                .map(|r| format!(" [X-Seraph-LoginReason: {r}]"))
-                .unwrap_or_default();
+            let reason = response.header("x-seraph-loginreason").map(|r| format!(" [X-Seraph-LoginReason: {r}]")).unwrap_or_default();
             ConnectorError::Unauthenticated(format!(
                 "{what}{detail}{reason}: the credentials were refused; check the access token (or username and password) and that the account is not locked"
             ))
         }
-        403 => ConnectorError::PermissionDenied(format!(
-            "{what}{detail}: the account lacks a permission this needs; use a Confluence administrator's credentials"
-        )),
+        403 => {
+            ConnectorError::PermissionDenied(format!("{what}{detail}: the account lacks a permission this needs; use a Confluence administrator's credentials"))
+        }
         404 => ConnectorError::NotFound(format!("{what}{detail}")),
-        429 => ConnectorError::RateLimited(RateLimit {
-            retry_after_ms: retry_after_ms(response).unwrap_or(0),
-            message: format!("{what}{detail}: rate limited"),
-        }),
+        429 => {
+            ConnectorError::RateLimited(RateLimit { retry_after_ms: retry_after_ms(response).unwrap_or(0), message: format!("{what}{detail}: rate limited") })
+        }
         500..=599 => ConnectorError::Unavailable(format!("{what}{detail}")),
         400 => ConnectorError::InvalidArgument(format!("{what}{detail}")),
         402 => ConnectorError::ResourceExhausted(format!("{what}{detail}: no Confluence licence seat is free; free one or extend the licence")),
@@ -210,12 +193,8 @@ fn server_message(body: &[u8]) -> Option<String> {
 }
 
 fn decode_json<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ConnectorError> {
-    serde_json::from_slice(body).map_err(|err| {
-        ConnectorError::Internal(format!(
-            "Confluence's answer to GET {} is not the JSON expected: {err}",
-            path_without_query(path)
-        ))
-    })
+    serde_json::from_slice(body)
+        .map_err(|err| ConnectorError::Internal(format!("Confluence's answer to GET {} is not the JSON expected: {err}", path_without_query(path))))
 }
 
 /// Percent-encodes one path segment or query value (UTF-8; everything but unreserved characters).
@@ -233,14 +212,8 @@ mod tests {
     #[test]
     fn next_links_keep_only_the_rest_path() {
         assert_eq!(rest_path_of_link("/rest/api/user/list?limit=5&start=5"), "/rest/api/user/list?limit=5&start=5");
-        assert_eq!(
-            rest_path_of_link("/confluence/rest/api/user/list?start=5"),
-            "/rest/api/user/list?start=5"
-        );
-        assert_eq!(
-            rest_path_of_link("https://proxy.example.com:8443/confluence/rest/api/user/list?start=5"),
-            "/rest/api/user/list?start=5"
-        );
+        assert_eq!(rest_path_of_link("/confluence/rest/api/user/list?start=5"), "/rest/api/user/list?start=5");
+        assert_eq!(rest_path_of_link("https://proxy.example.com:8443/confluence/rest/api/user/list?start=5"), "/rest/api/user/list?start=5");
     }
 
     #[test]
@@ -266,10 +239,8 @@ mod tests {
 
     #[test]
     fn empty_page_with_next_ends_the_list() {
-        let fake = FakeTransport::new(vec![FakeTransport::json(
-            200,
-            r#"{"results":[],"size":0,"limit":0,"_links":{"next":"/rest/api/user/list/?limit=0&start=0"}}"#,
-        )]);
+        let fake =
+            FakeTransport::new(vec![FakeTransport::json(200, r#"{"results":[],"size":0,"limit":0,"_links":{"next":"/rest/api/user/list/?limit=0&start=0"}}"#)]);
         let page: Page<serde_json::Value> = Client::new(&fake).get_page("/rest/api/user/list?start=0").unwrap();
         assert!(page.next.is_none());
     }

@@ -2,15 +2,15 @@
 //! [`Connector`] over the wasi-http transport and the host's store, and delegates. No state
 //! survives between calls (the world's rule: calls are self-contained).
 
-use crate::exports::baton::connector::connector::Guest;
 use crate::Connector;
-use crate::types::{
-    AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult,
-    Metadata, Resource, ResourceId, ResourcePage, ResourceType, RevokeOutcome,
-};
 use crate::baton::connector::config;
+use crate::exports::baton::connector::connector::Guest;
 use crate::kv::HostKv;
 use crate::settings::Options;
+use crate::types::{
+    AccountInfo, ConnectorError, CreateAccountOutcome, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult, Metadata, Resource, ResourceId,
+    ResourcePage, ResourceType, RevokeOutcome,
+};
 use crate::wasi_http::WasiHttp;
 
 struct Component;

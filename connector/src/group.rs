@@ -72,12 +72,7 @@ impl ResourceSyncer for GroupSyncer {
         }
         let path = PageToken::path_of(token, "group members")?.unwrap_or_else(|| first_member_path(name, cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceUser>(&path).map_err(|err| needs_admin(err, name))?;
-        let items = page
-            .items
-            .iter()
-            .filter_map(|u| users::user_id_of(u, cx.options.user_id))
-            .map(|id| member_grant(name, &id))
-            .collect();
+        let items = page.items.iter().filter_map(|u| users::user_id_of(u, cx.options.user_id)).map(|id| member_grant(name, &id)).collect();
         Ok(GrantPage { items, next_page_token: page.next.map(|next| PageToken::Path(next).encode()) })
     }
 
@@ -130,8 +125,7 @@ fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, gr
     if let Some(login) = login.filter(|l| !l.is_empty()) {
         return Ok(login.to_string());
     }
-    users::username_of(cx, &principal.resource)?
-        .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))
+    users::username_of(cx, &principal.resource)?.ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))
 }
 
 /// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
@@ -144,10 +138,7 @@ fn change_membership(cx: &Context, username: &str, group: &str, change: Change) 
         let method = if change == Change::Add { "addUserToGroup" } else { "removeUserFromGroup" };
         let _: serde_json::Value = cx.client.json_rpc(method, serde_json::json!([username, group])).map_err(|err| needs_admin(err, group))?;
     }
-    guest_log::info(
-        if change == Change::Add { "added a user to a group" } else { "removed a user from a group" },
-        &[("user", username), ("group", group)],
-    );
+    guest_log::info(if change == Change::Add { "added a user to a group" } else { "removed a user from a group" }, &[("user", username), ("group", group)]);
     Ok(())
 }
 
@@ -330,7 +321,8 @@ mod tests {
 
     #[test]
     fn old_versions_and_slash_groups_use_json_rpc() {
-        let fake = FakeTransport::new(vec![memberof(""), FakeTransport::json(200, "true"), memberof(r#"{"name":"team/alpha"}"#), FakeTransport::json(200, "true")]);
+        let fake =
+            FakeTransport::new(vec![memberof(""), FakeTransport::json(200, "true"), memberof(r#"{"name":"team/alpha"}"#), FakeTransport::json(200, "true")]);
         let kv = kv_with_version("7.19.0");
         let c = connector(&fake, &kv);
         c.grant(&member_entitlement("devs"), &ada()).unwrap();

@@ -38,10 +38,8 @@ impl<'t> Connector<'t> {
 
     /// The declared schema, auth and capabilities (no requests made).
     pub fn metadata() -> Metadata {
-        let capabilities = all_syncers()
-            .iter()
-            .map(|s| ResourceTypeCapability { resource_type_id: s.resource_type().id, capabilities: s.capabilities() })
-            .collect();
+        let capabilities =
+            all_syncers().iter().map(|s| ResourceTypeCapability { resource_type_id: s.resource_type().id, capabilities: s.capabilities() }).collect();
         settings::metadata(capabilities)
     }
 
@@ -56,10 +54,7 @@ impl<'t> Connector<'t> {
         }
         let version = self.cx.version()?;
         let username = me.username.unwrap_or_default();
-        Ok(format!(
-            "authenticated as {username} ({}) on Confluence {version}",
-            me.display_name.unwrap_or_else(|| username.clone())
-        ))
+        Ok(format!("authenticated as {username} ({}) on Confluence {version}", me.display_name.unwrap_or_else(|| username.clone())))
     }
 
     /// The resource types, in registration order (users first: later types use what listing

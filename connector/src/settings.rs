@@ -1,9 +1,7 @@
 //! The connector's configuration: the schema it declares to the host (fields, rules, how secrets
 //! are applied) and the non-secret values it reads back.
 
-use crate::types::{
-    Auth, AuthScheme, BasicAuth, ConfigField, ConfigRule, FieldKind, Metadata, ResourceTypeCapability,
-};
+use crate::types::{Auth, AuthScheme, BasicAuth, ConfigField, ConfigRule, FieldKind, Metadata, ResourceTypeCapability};
 
 /// Field holding the Confluence base URL; credentials go to this origin only.
 pub const HOSTNAME: &str = "hostname";
@@ -49,13 +47,7 @@ fn config_fields() -> Vec<ConfigField> {
             true,
             false,
         ),
-        field(
-            ACCESS_TOKEN,
-            "Personal access token of a Confluence administrator (Profile > Settings > Personal Access Tokens)",
-            FieldKind::Text,
-            false,
-            true,
-        ),
+        field(ACCESS_TOKEN, "Personal access token of a Confluence administrator (Profile > Settings > Personal Access Tokens)", FieldKind::Text, false, true),
         field(USERNAME, "Username of a Confluence administrator, for basic authentication", FieldKind::Text, false, false),
         field(PASSWORD, "Password of that user, for basic authentication", FieldKind::Text, false, true),
         field(SKIP_PERSONAL_SPACES, "Leave personal spaces (~username) out of the sync", FieldKind::Boolean, false, false),
@@ -116,14 +108,10 @@ impl Options {
             None | Some("") | Some("username") => UserId::Username,
             Some("user-key") | Some("userkey") | Some("user_key") => UserId::UserKey,
             Some(other) => {
-                return Err(crate::types::ConnectorError::InvalidArgument(format!(
-                    "{USER_ID} is {other:?}; use username or user-key"
-                )));
+                return Err(crate::types::ConnectorError::InvalidArgument(format!("{USER_ID} is {other:?}; use username or user-key")));
             }
         };
-        let web_base = lookup(HOSTNAME)
-            .map(|h| h.trim().trim_end_matches('/').to_string())
-            .filter(|h| h.to_ascii_lowercase().starts_with("https://"));
+        let web_base = lookup(HOSTNAME).map(|h| h.trim().trim_end_matches('/').to_string()).filter(|h| h.to_ascii_lowercase().starts_with("https://"));
         let page_size = match lookup(PAGE_SIZE).map(|v| v.trim().parse::<u32>()) {
             None => crate::client::DEFAULT_PAGE_SIZE,
             Some(Ok(size)) if (1..=10_000).contains(&size) => size,
@@ -131,13 +119,7 @@ impl Options {
                 return Err(crate::types::ConnectorError::InvalidArgument(format!("{PAGE_SIZE} must be a number from 1 to 10000")));
             }
         };
-        Ok(Options {
-            user_id,
-            skip_personal_spaces: flag(SKIP_PERSONAL_SPACES),
-            skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES),
-            web_base,
-            page_size,
-        })
+        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES), web_base, page_size })
     }
 }
 

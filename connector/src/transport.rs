@@ -37,12 +37,7 @@ pub struct Request {
 impl Request {
     /// A GET asking for JSON.
     pub fn get_json(path_and_query: impl Into<String>) -> Request {
-        Request {
-            method: Method::Get,
-            path_and_query: path_and_query.into(),
-            headers: vec![("accept".into(), "application/json".into())],
-            body: None,
-        }
+        Request { method: Method::Get, path_and_query: path_and_query.into(), headers: vec![("accept".into(), "application/json".into())], body: None }
     }
 }
 
@@ -57,10 +52,7 @@ pub struct Response {
 impl Response {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -95,11 +87,7 @@ mod fake {
 
         /// A JSON response with the given status.
         pub fn json(status: u16, body: &str) -> Response {
-            Response {
-                status,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: body.as_bytes().to_vec(),
-            }
+            Response { status, headers: vec![("content-type".into(), "application/json".into())], body: body.as_bytes().to_vec() }
         }
 
         /// The path-and-query of every request sent so far.
@@ -111,10 +99,7 @@ mod fake {
     impl Transport for FakeTransport {
         fn send(&self, request: &Request) -> Result<Response, ConnectorError> {
             self.sent.borrow_mut().push(request.clone());
-            self.answers
-                .borrow_mut()
-                .pop_front()
-                .ok_or_else(|| ConnectorError::Internal(format!("fake transport: no answer for {}", request.path_and_query)))
+            self.answers.borrow_mut().pop_front().ok_or_else(|| ConnectorError::Internal(format!("fake transport: no answer for {}", request.path_and_query)))
         }
     }
 }

@@ -155,10 +155,7 @@ mod tests {
 
     #[test]
     fn follows_next_links_past_short_pages_until_none() {
-        let fake = FakeTransport::new(vec![
-            page(&format!("{ADA},{BOB}"), Some("/rest/api/user/list?expand=status&limit=2&start=2")),
-            page(CY, None),
-        ]);
+        let fake = FakeTransport::new(vec![page(&format!("{ADA},{BOB}"), Some("/rest/api/user/list?expand=status&limit=2&start=2")), page(CY, None)]);
         let kv = kv_with_version("8.5.0");
         let connector = connector(&fake, &kv);
         let first = connector.list_resources(USER, None, None).unwrap();
@@ -167,10 +164,7 @@ mod tests {
         let second = connector.list_resources(USER, None, Some(&token)).unwrap();
         assert_eq!(second.items.len(), 1);
         assert!(second.next_page_token.is_none());
-        assert_eq!(
-            fake.sent_paths(),
-            vec!["/rest/api/user/list?limit=1000&start=0&expand=status", "/rest/api/user/list?expand=status&limit=2&start=2"]
-        );
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user/list?limit=1000&start=0&expand=status", "/rest/api/user/list?expand=status&limit=2&start=2"]);
         assert_eq!(kv.get("user-key:k3").as_deref(), Some("cy"), "userKeys are remembered");
     }
 
@@ -192,10 +186,7 @@ mod tests {
 
     #[test]
     fn emails_come_from_the_admin_list_on_9_3() {
-        let fake = FakeTransport::new(vec![
-            page(r#"{"username":"ada","userKey":"k1","email":"ada@example.com"}"#, None),
-            page(&format!("{ADA},{BOB}"), None),
-        ]);
+        let fake = FakeTransport::new(vec![page(r#"{"username":"ada","userKey":"k1","email":"ada@example.com"}"#, None), page(&format!("{ADA},{BOB}"), None)]);
         let kv = kv_with_version("9.3.0");
         let items = connector(&fake, &kv).list_resources(USER, None, None).unwrap().items;
         assert_eq!(items[0].user.as_ref().unwrap().emails[0].address, "ada@example.com");

@@ -102,10 +102,7 @@ pub fn server_version(client: &Client, kv: &dyn KeyValue) -> Result<ServerVersio
     }
     let version = detect(client)?;
     kv.set(KV_VERSION, &version.to_string());
-    guest_log::info(
-        "detected the Confluence version",
-        &[("version", &version.to_string()), ("strategy", &version.strategy())],
-    );
+    guest_log::info("detected the Confluence version", &[("version", &version.to_string()), ("strategy", &version.strategy())]);
     Ok(version)
 }
 
@@ -122,8 +119,7 @@ fn detect(client: &Client) -> Result<ServerVersion, ConnectorError> {
             .version
             .ok_or_else(|| ConnectorError::Internal("the applinks manifest has no version".into()))?,
     };
-    ServerVersion::parse(&text)
-        .ok_or_else(|| ConnectorError::Internal(format!("Confluence reported a version that is not one: {text:?}")))
+    ServerVersion::parse(&text).ok_or_else(|| ConnectorError::Internal(format!("Confluence reported a version that is not one: {text:?}")))
 }
 
 #[cfg(test)]

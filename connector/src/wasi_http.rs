@@ -8,9 +8,7 @@ use crate::settings::{BaseUrl, HOSTNAME};
 use crate::transport::{Method, Request, Response, Transport};
 use crate::types::ConnectorError;
 use crate::wasi::http::outgoing_handler;
-use crate::wasi::http::types::{
-    ErrorCode, Fields, HeaderError, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, Scheme,
-};
+use crate::wasi::http::types::{ErrorCode, Fields, HeaderError, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, Scheme};
 use crate::wasi::io::streams::StreamError;
 
 /// Largest response body accepted, so a runaway answer fails clearly instead of exhausting memory.
@@ -24,14 +22,12 @@ pub struct WasiHttp {
 impl WasiHttp {
     /// The transport for the `hostname` in the host's configuration.
     pub fn from_config() -> Result<WasiHttp, ConnectorError> {
-        let value = config::get(HOSTNAME)
-            .ok_or_else(|| ConnectorError::InvalidArgument(format!("{HOSTNAME} is not set: give the Confluence base URL")))?;
+        let value = config::get(HOSTNAME).ok_or_else(|| ConnectorError::InvalidArgument(format!("{HOSTNAME} is not set: give the Confluence base URL")))?;
         Ok(WasiHttp { base: BaseUrl::parse(&value)? })
     }
 
     fn outgoing(&self, request: &Request) -> Result<OutgoingRequest, ConnectorError> {
-        let headers: Vec<(String, Vec<u8>)> =
-            request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+        let headers: Vec<(String, Vec<u8>)> = request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
         let fields = Fields::from_list(&headers).map_err(|e| header_error(e, request))?;
         let outgoing = OutgoingRequest::new(fields);
         let path = format!("{}{}", self.base.context_path, request.path_and_query);
@@ -82,12 +78,7 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), ConnectorError> {
 
 fn read_response(response: IncomingResponse) -> Result<Response, ConnectorError> {
     let status = response.status();
-    let headers = response
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-        .collect();
+    let headers = response.headers().entries().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
     let incoming = response.consume().map_err(|()| internal("the response body was already taken"))?;
     let body = {
         let stream = incoming.stream().map_err(|()| internal("the response body stream was already taken"))?;
@@ -121,10 +112,9 @@ fn wasi_method(method: Method) -> WasiMethod {
 
 fn header_error(error: HeaderError, request: &Request) -> ConnectorError {
     match error {
-        HeaderError::Forbidden => ConnectorError::Denied(format!(
-            "the host forbids a header of the request to {} (credentials are the host's job)",
-            request.path_and_query
-        )),
+        HeaderError::Forbidden => {
+            ConnectorError::Denied(format!("the host forbids a header of the request to {} (credentials are the host's job)", request.path_and_query))
+        }
         other => ConnectorError::InvalidArgument(format!("invalid header for {}: {other:?}", request.path_and_query)),
     }
 }
@@ -132,9 +122,7 @@ fn header_error(error: HeaderError, request: &Request) -> ConnectorError {
 fn network_error(code: ErrorCode, request: &Request) -> ConnectorError {
     let target = format!("{} {}", request.method.as_str(), request.path_and_query);
     match code {
-        ErrorCode::HttpRequestDenied => {
-            ConnectorError::Denied(format!("the host refused {target}: the destination is not the configured Confluence"))
-        }
+        ErrorCode::HttpRequestDenied => ConnectorError::Denied(format!("the host refused {target}: the destination is not the configured Confluence")),
         other => ConnectorError::Unavailable(format!("{target} failed: {other:?}")),
     }
 }

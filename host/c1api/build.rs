@@ -9,10 +9,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=../c1z/proto");
     let descriptors = protox::compile(PROTO_FILES, INCLUDES)?;
-    tonic_prost_build::configure()
-        .extern_path(".c1.connector.v2", "::baton_c1z::pb")
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(descriptors)?;
+    tonic_prost_build::configure().extern_path(".c1.connector.v2", "::baton_c1z::pb").build_client(true).build_server(true).compile_fds(descriptors)?;
     Ok(())
 }

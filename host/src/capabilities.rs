@@ -5,8 +5,8 @@
 //! them and the file diffs cleanly against one written by a Go connector (docs/c1z-and-c1.md
 //! §3.7).
 
-use baton_sandbox::wit;
 use baton_c1z::pb;
+use baton_sandbox::wit;
 use serde::Serialize;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/c1.connector.v2.";
@@ -120,8 +120,7 @@ struct Computed<'a> {
 fn compute<'a>(metadata: &wit::Metadata, types: &'a [wit::ResourceType]) -> Computed<'a> {
     let mut sorted: Vec<&wit::ResourceType> = types.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let per_type: Vec<_> =
-        sorted.into_iter().map(|rt| (rt, type_capabilities(metadata.capabilities.iter().find(|c| c.resource_type_id == rt.id)))).collect();
+    let per_type: Vec<_> = sorted.into_iter().map(|rt| (rt, type_capabilities(metadata.capabilities.iter().find(|c| c.resource_type_id == rt.id)))).collect();
     let mut all: Vec<(u8, &'static str)> = per_type.iter().flat_map(|(_, caps)| caps.iter().copied()).collect();
     all.sort();
     all.dedup();
@@ -263,7 +262,10 @@ mod tests {
 
     #[test]
     fn the_protobuf_form_carries_the_same_numbers() {
-        let metadata = metadata(vec![declared("user", vec![Capability::AccountProvisioning, Capability::Sync]), declared("group", vec![Capability::Provision, Capability::Sync])]);
+        let metadata = metadata(vec![
+            declared("user", vec![Capability::AccountProvisioning, Capability::Sync]),
+            declared("group", vec![Capability::Provision, Capability::Sync]),
+        ]);
         let types = [rt("user", vec![ResourceTrait::User], true), rt("group", vec![ResourceTrait::Group], false)];
         let caps = proto(&metadata, &types);
         let per_type: Vec<(String, Vec<i32>)> =

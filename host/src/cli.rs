@@ -3,12 +3,12 @@
 //! own flags, and the full parse runs. Thin on purpose: the work lives in the other modules.
 
 use crate::connector::Connector;
+use crate::settings;
+use crate::{capabilities, inspect, provision, service};
+use anyhow::{Context, Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::runtime::{InstanceContext, Limits, Runtime};
-use crate::{capabilities, inspect, provision, service};
-use crate::settings;
 use baton_sync as sync;
-use anyhow::{Context, Result, anyhow};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -86,20 +86,16 @@ async fn run(product: Product) -> Result<()> {
             let change = provision::requested(&matches);
             match (&service, &change) {
                 (Some(_), Some(_)) => {
-                    return Err(anyhow!("one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"));
+                    return Err(anyhow!(
+                        "one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"
+                    ));
                 }
                 (None, Some(change)) => provision::check_allowed(change, matches.get_flag("provisioning"), &metadata.display_name)?,
                 _ => {}
             }
-            let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches))
-                .map_err(|why| anyhow!("{why}"))?;
-            let connector = Connector {
-                runtime: &runtime,
-                limits: limits(&matches),
-                settings,
-                concurrency: concurrency(&matches),
-                strict: matches.get_flag("strict"),
-            };
+            let settings = settings::resolve(&metadata, settings::given_values(&metadata, &matches)).map_err(|why| anyhow!("{why}"))?;
+            let connector =
+                Connector { runtime: &runtime, limits: limits(&matches), settings, concurrency: concurrency(&matches), strict: matches.get_flag("strict") };
             match (service, change) {
                 (Some(options), _) => {
                     let types = offline.resource_types().await?;
@@ -337,9 +333,7 @@ fn concurrency(matches: &ArgMatches) -> usize {
 
 fn limits(matches: &ArgMatches) -> Limits {
     let defaults = Limits::default();
-    let seconds = |name: &str, default: Duration| {
-        matches.get_one::<u64>(name).map(|s| Duration::from_secs(*s)).unwrap_or(default)
-    };
+    let seconds = |name: &str, default: Duration| matches.get_one::<u64>(name).map(|s| Duration::from_secs(*s)).unwrap_or(default);
     Limits {
         memory_bytes: matches.get_one::<u64>("max-memory-mb").map(|mb| (*mb as usize) << 20).unwrap_or(defaults.memory_bytes),
         cpu_per_call: seconds("max-cpu-seconds", defaults.cpu_per_call),
@@ -356,10 +350,7 @@ fn component_path(product: &Product) -> Result<PathBuf> {
     }
     let exe = std::env::current_exe().context("cannot locate this program")?;
     let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [
-        dir.join(product.component_file),
-        dir.join("..").join("wasm32-wasip2").join("guest").join(product.component_file),
-    ];
+    let candidates = [dir.join(product.component_file), dir.join("..").join("wasm32-wasip2").join("guest").join(product.component_file)];
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         anyhow!(
             "cannot find the connector component: looked for {} and {}; build it with `make component` or pass --component PATH",
@@ -398,31 +389,14 @@ fn json_logs(matches: &ArgMatches) -> bool {
 
 fn init_logging(matches: &ArgMatches) {
     let level = matches.get_one::<String>("log-level").map(String::as_str).unwrap_or("info");
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn")).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let console = if json_logs(matches) { console.json().with_filter(filter).boxed() } else { console.with_filter(filter).boxed() };
     tracing_subscriber::registry().with(console).with(service::debug_log::layer()).init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
-    }
-
-    #[test]
-    fn component_flag_is_found_anywhere_before_a_double_dash() {
-        assert_eq!(component_flag(args(&["bin", "--hostname", "h", "--component", "c.wasm"])), Some("c.wasm".into()));
-        assert_eq!(component_flag(args(&["bin", "--component=c.wasm"])), Some("c.wasm".into()));
-        assert_eq!(component_flag(args(&["bin", "--", "--component", "c.wasm"])), None);
-        assert_eq!(component_flag(args(&["bin"])), None);
-    }
 }
 
 /// Sync progress: a progress bar on a terminal, a log line every few seconds otherwise.
@@ -475,5 +449,22 @@ impl sync::Observer for SyncProgress {
 
     fn fetching(&self, resource_type: &str, done: usize, total: usize) {
         self.report(format!("entitlements and grants of {resource_type}: {done}/{total}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn component_flag_is_found_anywhere_before_a_double_dash() {
+        assert_eq!(component_flag(args(&["bin", "--hostname", "h", "--component", "c.wasm"])), Some("c.wasm".into()));
+        assert_eq!(component_flag(args(&["bin", "--component=c.wasm"])), Some("c.wasm".into()));
+        assert_eq!(component_flag(args(&["bin", "--", "--component", "c.wasm"])), None);
+        assert_eq!(component_flag(args(&["bin"])), None);
     }
 }

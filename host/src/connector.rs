@@ -3,12 +3,12 @@
 //! account). The one-shot command line and service mode both go through here, so a sync or a
 //! change behaves the same whichever asked for it.
 
-use baton_sandbox::egress::EgressHooks;
 use crate::provision::{self, Prepared};
-use baton_sandbox::runtime::{Instance, InstanceContext, Limits, Runtime};
 use crate::settings::Settings;
-use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use anyhow::{Result, anyhow};
+use baton_sandbox::egress::EgressHooks;
+use baton_sandbox::runtime::{Instance, InstanceContext, Limits, Runtime};
+use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use std::path::Path;
 use std::sync::Arc;
 

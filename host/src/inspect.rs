@@ -88,10 +88,7 @@ pub fn resource_types(reader: &C1zReader) -> Result<Listing> {
     let mut listing = Listing::new("resourceTypes", vec!["ID", "DISPLAY NAME", "TRAITS"]);
     for rt in reader.resource_types()? {
         let traits = trait_names(&rt);
-        listing.push(
-            vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")],
-            json!({"id": rt.id, "displayName": rt.display_name, "traits": traits}),
-        );
+        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], json!({"id": rt.id, "displayName": rt.display_name, "traits": traits}));
     }
     Ok(listing)
 }
@@ -108,11 +105,7 @@ fn status_name(resource: &pb::Resource) -> String {
 }
 
 fn emails(resource: &pb::Resource) -> Vec<String> {
-    find_annotation::<pb::UserTrait>(&resource.annotations)
-        .ok()
-        .flatten()
-        .map(|t| t.emails.into_iter().map(|e| e.address).collect())
-        .unwrap_or_default()
+    find_annotation::<pb::UserTrait>(&resource.annotations).ok().flatten().map(|t| t.emails.into_iter().map(|e| e.address).collect()).unwrap_or_default()
 }
 
 /// `resources [--resource-type T]`.
@@ -189,8 +182,7 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
     if !by_entitlement.contains_key(entitlement) && !reader.entitlements()?.iter().any(|e| e.id == entitlement) {
         bail!("no entitlement {entitlement:?} in this file: list them with the entitlements command");
     }
-    let names: BTreeMap<String, String> =
-        reader.resources(None)?.into_iter().map(|r| (id_text(r.id.as_ref()), r.display_name)).collect();
+    let names: BTreeMap<String, String> = reader.resources(None)?.into_iter().map(|r| (id_text(r.id.as_ref()), r.display_name)).collect();
     let mut listing = Listing::new("principals", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"]);
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([(entitlement.to_string(), String::from("direct"))]);

@@ -3,11 +3,7 @@
 use baton_host::cli::{self, Product};
 
 /// This binary: the generic host with the Confluence component beside it.
-const PRODUCT: Product = Product {
-    name: "baton-confluence-datacenter",
-    version: env!("CARGO_PKG_VERSION"),
-    component_file: "confluence_connector.wasm",
-};
+const PRODUCT: Product = Product { name: "baton-confluence-datacenter", version: env!("CARGO_PKG_VERSION"), component_file: "confluence_connector.wasm" };
 
 fn main() -> std::process::ExitCode {
     cli::main(PRODUCT)

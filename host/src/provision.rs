@@ -4,10 +4,10 @@
 //! component makes the change. Nothing is sent unless `--provisioning` is on; deleting accounts
 //! or resources is refused: this connector does not deprovision.
 
-use baton_sync::convert;
-use baton_sandbox::{Instance, wit};
 use anyhow::{Context, Result, anyhow, bail};
 use baton_c1z::{C1zReader, pb};
+use baton_sandbox::{Instance, wit};
+use baton_sync::convert;
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches};
 use std::path::Path;
 
@@ -173,9 +173,11 @@ fn open_sync(file: &Path) -> Result<C1zReader> {
 }
 
 fn find_entitlement(reader: &C1zReader, id: &str, file: &Path) -> Result<pb::Entitlement> {
-    reader.entitlements()?.into_iter().find(|e| e.id == id).ok_or_else(|| {
-        anyhow!("entitlement {id:?} is not in {}: sync first, or list entitlements with the entitlements command", file.display())
-    })
+    reader
+        .entitlements()?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| anyhow!("entitlement {id:?} is not in {}: sync first, or list entitlements with the entitlements command", file.display()))
 }
 
 fn find_grant(reader: &C1zReader, id: &str, file: &Path) -> Result<pb::Grant> {

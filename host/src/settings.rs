@@ -4,9 +4,9 @@
 //! origin credentials may go to, and the `Authorization` value. Every check happens here,
 //! before any request is made; secrets never appear in messages.
 
+use base64::Engine as _;
 use baton_sandbox::egress::Origin;
 use baton_sandbox::wit::{AuthScheme, ConfigField, FieldKind, Metadata};
-use base64::Engine as _;
 use clap::{Arg, ArgAction, ArgMatches};
 use http::HeaderValue;
 use std::collections::BTreeMap;
@@ -83,11 +83,9 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     check_required(metadata, &given)?;
     check_rules(metadata, &given)?;
     let origin_field = metadata.auth.origin_field.clone();
-    let origin_value = given
-        .get(&origin_field)
-        .ok_or_else(|| format!("{} is not set: {}", flag_and_env(&origin_field), describe_field(metadata, &origin_field)))?;
-    let origin = Origin::parse(&with_default_scheme(origin_value))
-        .map_err(|why| format!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
+    let origin_value =
+        given.get(&origin_field).ok_or_else(|| format!("{} is not set: {}", flag_and_env(&origin_field), describe_field(metadata, &origin_field)))?;
+    let origin = Origin::parse(&with_default_scheme(origin_value)).map_err(|why| format!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
     let withheld = withheld_fields(metadata);
@@ -136,8 +134,7 @@ fn check_rules(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<
         }
         let complete = rule.alternatives.iter().any(|alt| alt.iter().all(|f| given.contains_key(f)));
         if !complete {
-            let options: Vec<String> =
-                rule.alternatives.iter().map(|alt| alt.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" + ")).collect();
+            let options: Vec<String> = rule.alternatives.iter().map(|alt| alt.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" + ")).collect();
             return Err(format!("credentials are missing: set {}", options.join(", or ")));
         }
     }
@@ -162,16 +159,11 @@ fn authorization(metadata: &Metadata, given: &BTreeMap<String, String>) -> Resul
             }
         }
     }
-    if metadata.auth.schemes.is_empty() {
-        Ok((None, "none".into()))
-    } else {
-        Err("no credentials are set for any supported authentication scheme".into())
-    }
+    if metadata.auth.schemes.is_empty() { Ok((None, "none".into())) } else { Err("no credentials are set for any supported authentication scheme".into()) }
 }
 
 fn header_value(value: &str, field: &str) -> Result<HeaderValue, String> {
-    let mut header = HeaderValue::from_str(value)
-        .map_err(|_| format!("{} contains characters that cannot be sent in an HTTP header", flag_and_env(field)))?;
+    let mut header = HeaderValue::from_str(value).map_err(|_| format!("{} contains characters that cannot be sent in an HTTP header", flag_and_env(field)))?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -225,7 +217,8 @@ mod tests {
 
     #[test]
     fn token_wins_and_never_reaches_the_guest() {
-        let s = resolve(&metadata(), given(&[("hostname", "wiki.example.com/wiki/"), ("access-token", "s3cr3t"), ("username", "u"), ("password", "p")])).unwrap();
+        let s =
+            resolve(&metadata(), given(&[("hostname", "wiki.example.com/wiki/"), ("access-token", "s3cr3t"), ("username", "u"), ("password", "p")])).unwrap();
         assert_eq!(s.authorization.unwrap().to_str().unwrap(), "Bearer s3cr3t");
         assert_eq!(s.guest_config.get("hostname").unwrap(), "https://wiki.example.com/wiki");
         assert!(!s.guest_config.contains_key("access-token"));

@@ -43,24 +43,14 @@ pub enum AuthFailure {
 
 /// Resolves the caller from the `Authorization` header value.
 /// Unknown schemes are ignored (anonymous), as Seraph does.
-pub fn authenticate(
-    authorization: Option<&str>,
-    directory: &Directory,
-    anonymous_access: bool,
-) -> Result<Caller, AuthFailure> {
-    let anonymous = if anonymous_access {
-        Ok(Caller::Anonymous)
-    } else {
-        Err(AuthFailure::AnonymousDisabled)
-    };
+pub fn authenticate(authorization: Option<&str>, directory: &Directory, anonymous_access: bool) -> Result<Caller, AuthFailure> {
+    let anonymous = if anonymous_access { Ok(Caller::Anonymous) } else { Err(AuthFailure::AnonymousDisabled) };
     let Some(authorization) = authorization.map(str::trim).filter(|a| !a.is_empty()) else {
         return anonymous;
     };
     let (scheme, credentials) = authorization.split_once(' ').unwrap_or((authorization, ""));
     let username = if scheme.eq_ignore_ascii_case("bearer") {
-        directory
-            .username_for_token(credentials.trim())
-            .map(str::to_string)
+        directory.username_for_token(credentials.trim()).map(str::to_string)
     } else if scheme.eq_ignore_ascii_case("basic") {
         username_for_basic(credentials.trim(), directory)
     } else {
@@ -95,51 +85,25 @@ mod tests {
         let dir = directory();
         let admin = authenticate(Some(&format!("Bearer {ADMIN_TOKEN}")), &dir, true).unwrap();
         assert!(admin.is_admin());
-        let basic = format!(
-            "Basic {}",
-            STANDARD.encode("zoe.angstrom:password-zoe.angstrom")
-        );
-        assert_eq!(
-            authenticate(Some(&basic), &dir, false)
-                .unwrap()
-                .header_name(),
-            "zoe.angstrom"
-        );
+        let basic = format!("Basic {}", STANDARD.encode("zoe.angstrom:password-zoe.angstrom"));
+        assert_eq!(authenticate(Some(&basic), &dir, false).unwrap().header_name(), "zoe.angstrom");
     }
 
     #[test]
     fn bad_credentials_and_deactivated_users_fail() {
         let dir = directory();
-        assert_eq!(
-            authenticate(Some("Bearer nope"), &dir, true),
-            Err(AuthFailure::BadCredentials)
-        );
-        assert_eq!(
-            authenticate(Some("Basic !!!"), &dir, true),
-            Err(AuthFailure::BadCredentials)
-        );
+        assert_eq!(authenticate(Some("Bearer nope"), &dir, true), Err(AuthFailure::BadCredentials));
+        assert_eq!(authenticate(Some("Basic !!!"), &dir, true), Err(AuthFailure::BadCredentials));
         let wrong = format!("Basic {}", STANDARD.encode("admin:wrong"));
-        assert_eq!(
-            authenticate(Some(&wrong), &dir, true),
-            Err(AuthFailure::BadCredentials)
-        );
-        let deactivated = format!(
-            "Basic {}",
-            STANDARD.encode("shalom-cohen:password-shalom-cohen")
-        );
-        assert_eq!(
-            authenticate(Some(&deactivated), &dir, true),
-            Err(AuthFailure::BadCredentials)
-        );
+        assert_eq!(authenticate(Some(&wrong), &dir, true), Err(AuthFailure::BadCredentials));
+        let deactivated = format!("Basic {}", STANDARD.encode("shalom-cohen:password-shalom-cohen"));
+        assert_eq!(authenticate(Some(&deactivated), &dir, true), Err(AuthFailure::BadCredentials));
     }
 
     #[test]
     fn missing_credentials_depend_on_anonymous_access() {
         let dir = directory();
         assert_eq!(authenticate(None, &dir, true), Ok(Caller::Anonymous));
-        assert_eq!(
-            authenticate(None, &dir, false),
-            Err(AuthFailure::AnonymousDisabled)
-        );
+        assert_eq!(authenticate(None, &dir, false), Err(AuthFailure::AnonymousDisabled));
     }
 }

@@ -87,11 +87,7 @@ impl SimConfig {
     /// The context path normalised to "" or "/segment..." without a trailing slash.
     pub fn normalized_context_path(&self) -> String {
         let trimmed = self.context_path.trim().trim_matches('/');
-        if trimmed.is_empty() {
-            String::new()
-        } else {
-            format!("/{trimmed}")
-        }
+        if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") }
     }
 }
 
@@ -110,29 +106,16 @@ impl ServerVersion {
         let mut next_number = |name: &str| -> anyhow::Result<u32> {
             match parts.next() {
                 None => Ok(0),
-                Some(p) => p
-                    .parse::<u32>()
-                    .map_err(|_| anyhow::anyhow!("bad {name} in version {text:?}")),
+                Some(p) => p.parse::<u32>().map_err(|_| anyhow::anyhow!("bad {name} in version {text:?}")),
             }
         };
-        let version = ServerVersion {
-            major: next_number("major")?,
-            minor: next_number("minor")?,
-            patch: next_number("patch")?,
-        };
-        anyhow::ensure!(
-            version.major > 0,
-            "version {text:?} must start with a major number > 0"
-        );
+        let version = ServerVersion { major: next_number("major")?, minor: next_number("minor")?, patch: next_number("patch")? };
+        anyhow::ensure!(version.major > 0, "version {text:?} must start with a major number > 0");
         Ok(version)
     }
 
     pub const fn new(major: u32, minor: u32, patch: u32) -> ServerVersion {
-        ServerVersion {
-            major,
-            minor,
-            patch,
-        }
+        ServerVersion { major, minor, patch }
     }
 
     pub fn at_least(&self, major: u32, minor: u32) -> bool {

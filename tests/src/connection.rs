@@ -45,10 +45,7 @@ impl Listener for CuttableListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = Listener::accept(&mut self.0).await;
-        let io = CuttableIo {
-            stream,
-            switch: CutSwitch::default(),
-        };
+        let io = CuttableIo { stream, switch: CutSwitch::default() };
         (io, addr)
     }
 
@@ -64,18 +61,11 @@ impl Connected<IncomingStream<'_, CuttableListener>> for CutSwitch {
 }
 
 fn cut_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "confluence-sim: connection cut by the fault plan",
-    )
+    io::Error::new(io::ErrorKind::ConnectionAborted, "confluence-sim: connection cut by the fault plan")
 }
 
 impl AsyncRead for CuttableIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.switch.is_cut() {
             return Poll::Ready(Err(cut_error()));
         }
@@ -84,22 +74,14 @@ impl AsyncRead for CuttableIo {
 }
 
 impl AsyncWrite for CuttableIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.switch.is_cut() {
             return Poll::Ready(Err(cut_error()));
         }
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         if self.switch.is_cut() {
             return Poll::Ready(Err(cut_error()));
         }

@@ -63,25 +63,17 @@ impl SimUser {
     }
 
     pub fn is_deactivated(&self) -> bool {
-        self.status
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("deactivated"))
+        self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("deactivated"))
     }
 
     pub fn is_unlicensed(&self) -> bool {
-        self.status
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("unlicensed"))
+        self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("unlicensed"))
     }
 
     /// Licensed and active: not deactivated, unlicensed or externally deleted
     /// (an absent status counts as active).
     pub fn is_licensed_active(&self) -> bool {
-        !self.status.as_deref().is_some_and(|s| {
-            ["deactivated", "unlicensed", "externally_deleted"]
-                .iter()
-                .any(|bad| s.eq_ignore_ascii_case(bad))
-        })
+        !self.status.as_deref().is_some_and(|s| ["deactivated", "unlicensed", "externally_deleted"].iter().any(|bad| s.eq_ignore_ascii_case(bad)))
     }
 }
 
@@ -112,10 +104,7 @@ pub struct SimPermission {
 
 impl SimPermission {
     pub fn new(key: &str, subject: Subject) -> SimPermission {
-        SimPermission {
-            key: key.to_string(),
-            subject,
-        }
+        SimPermission { key: key.to_string(), subject }
     }
 }
 
@@ -160,18 +149,10 @@ impl Dataset {
             users.push(ordinary_user(index));
             index += 1;
         }
-        let tokens = users
-            .iter()
-            .map(|u| (token_for(&u.username), u.username.clone()))
-            .collect();
+        let tokens = users.iter().map(|u| (token_for(&u.username), u.username.clone())).collect();
         let groups = groups::generate(&users);
         let spaces = spaces::generate(&users);
-        Dataset {
-            users,
-            tokens,
-            groups,
-            spaces,
-        }
+        Dataset { users, tokens, groups, spaces }
     }
 
     pub fn user(&self, username: &str) -> Option<&SimUser> {
@@ -192,11 +173,7 @@ pub fn token_for(username: &str) -> String {
     if username == "admin" {
         return ADMIN_TOKEN.to_string();
     }
-    format!(
-        "PAT{:016x}{:016x}",
-        fnv1a(username, 0x7a7),
-        fnv1a(username, 0x11)
-    )
+    format!("PAT{:016x}{:016x}", fnv1a(username, 0x7a7), fnv1a(username, 0x11))
 }
 
 /// The password generated for every user but admin.
@@ -206,11 +183,7 @@ pub fn default_password_for(username: &str) -> String {
 
 /// A 32-hex-character userKey derived from the username.
 pub fn user_key_for(username: &str) -> String {
-    format!(
-        "{:016x}{:016x}",
-        fnv1a(username, 0x2c95),
-        fnv1a(username, 0x8083)
-    )
+    format!("{:016x}{:016x}", fnv1a(username, 0x2c95), fnv1a(username, 0x8083))
 }
 
 fn fnv1a(text: &str, seed: u64) -> u64 {
@@ -273,39 +246,19 @@ mod tests {
             names.sort();
             names.dedup();
             assert_eq!(names.len(), n, "usernames unique");
-            assert!(a.users.iter().all(
-                |u| u.user_key.len() == 32 && u.user_key.chars().all(|c| c.is_ascii_hexdigit())
-            ));
-            assert!(a.users.iter().all(|u| {
-                u.username
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c))
-            }));
+            assert!(a.users.iter().all(|u| u.user_key.len() == 32 && u.user_key.chars().all(|c| c.is_ascii_hexdigit())));
+            assert!(a.users.iter().all(|u| { u.username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c)) }));
         }
     }
 
     #[test]
     fn smallest_dataset_has_every_required_edge_case() {
         let d = Dataset::generate(4);
-        assert!(
-            d.user("admin")
-                .is_some_and(|u| u.is_admin && u.password.as_deref() == Some("admin"))
-        );
-        assert!(
-            d.tokens
-                .contains(&(ADMIN_TOKEN.to_string(), "admin".to_string()))
-        );
+        assert!(d.user("admin").is_some_and(|u| u.is_admin && u.password.as_deref() == Some("admin")));
+        assert!(d.tokens.contains(&(ADMIN_TOKEN.to_string(), "admin".to_string())));
         assert!(d.users.iter().any(|u| u.is_deactivated()));
         assert!(d.users.iter().any(|u| u.display_name.is_none()));
-        assert!(
-            d.users
-                .iter()
-                .any(|u| u.display_name.as_deref() == Some("Zoë Ångström"))
-        );
-        assert!(
-            d.users
-                .iter()
-                .any(|u| u.display_name.as_deref() == Some("שלום כהן"))
-        );
+        assert!(d.users.iter().any(|u| u.display_name.as_deref() == Some("Zoë Ångström")));
+        assert!(d.users.iter().any(|u| u.display_name.as_deref() == Some("שלום כהן")));
     }
 }

@@ -74,14 +74,13 @@ impl FaultPlan {
     }
 
     fn in_burst(&self, n: u64) -> bool {
-        self.burst
-            .is_some_and(|(start, len)| n >= start && n < start.saturating_add(len))
+        self.burst.is_some_and(|(start, len)| n >= start && n < start.saturating_add(len))
     }
 }
 
 /// `n` (1-based) is a multiple of `every` (never for `None`, 0 or `n == 0`).
 fn is_nth(n: u64, every: Option<u64>) -> bool {
-    matches!(every, Some(k) if k > 0 && n > 0 && n % k == 0)
+    matches!(every, Some(k) if k > 0 && n > 0 && n.is_multiple_of(k))
 }
 
 /// What the plan decided for one request (before routing).
@@ -118,12 +117,7 @@ pub(crate) struct FaultRuntime {
 impl FaultRuntime {
     pub fn new(plan: FaultPlan, base: u64) -> FaultRuntime {
         let tokens = plan.token_bucket.as_ref().map_or(0, |b| b.capacity);
-        FaultRuntime {
-            plan,
-            base,
-            tokens,
-            last_refill: Instant::now(),
-        }
+        FaultRuntime { plan, base, tokens, last_refill: Instant::now() }
     }
 
     pub fn plan(&self) -> &FaultPlan {
@@ -136,11 +130,7 @@ impl FaultRuntime {
         let plan = self.plan.clone();
         let delay = plan.delay_for(n);
         let retry = plan.retry_after_seconds;
-        let decision = |action| PlanDecision {
-            delay,
-            action,
-            bucket_headers: Vec::new(),
-        };
+        let decision = |action| PlanDecision { delay, action, bucket_headers: Vec::new() };
         if n == 0 {
             return decision(PlanAction::Route { truncate: false });
         }
@@ -160,25 +150,11 @@ impl FaultRuntime {
             if !allowed {
                 let mut fault = Fault::rate_limited(0);
                 fault.headers.retain(|(name, _)| name == "Content-Type");
-                return PlanDecision {
-                    delay,
-                    action: PlanAction::Fault(fault),
-                    bucket_headers,
-                };
+                return PlanDecision { delay, action: PlanAction::Fault(fault), bucket_headers };
             }
         }
-        let action = if is_nth(n, plan.malformed_every) {
-            PlanAction::Malformed
-        } else {
-            PlanAction::Route {
-                truncate: is_nth(n, plan.truncate_every),
-            }
-        };
-        PlanDecision {
-            delay,
-            action,
-            bucket_headers,
-        }
+        let action = if is_nth(n, plan.malformed_every) { PlanAction::Malformed } else { PlanAction::Route { truncate: is_nth(n, plan.truncate_every) } };
+        PlanDecision { delay, action, bucket_headers }
     }
 
     /// Refills, then takes one token if any; returns whether it succeeded and the headers.
@@ -188,10 +164,7 @@ impl FaultRuntime {
         let elapsed = now.saturating_duration_since(self.last_refill);
         let intervals = (elapsed.as_nanos() / interval.as_nanos()) as u64;
         if intervals > 0 {
-            self.tokens = self
-                .tokens
-                .saturating_add(intervals.saturating_mul(bucket.fill_rate))
-                .min(bucket.capacity);
+            self.tokens = self.tokens.saturating_add(intervals.saturating_mul(bucket.fill_rate)).min(bucket.capacity);
             self.last_refill += interval * u32::try_from(intervals).unwrap_or(u32::MAX);
         }
         if self.tokens >= bucket.capacity {
@@ -212,10 +185,7 @@ impl FaultRuntime {
         let headers = vec![
             ("x-ratelimit-limit", bucket.capacity.to_string()),
             ("x-ratelimit-remaining", self.tokens.to_string()),
-            (
-                "x-ratelimit-interval-seconds",
-                bucket.interval_seconds.max(1).to_string(),
-            ),
+            ("x-ratelimit-interval-seconds", bucket.interval_seconds.max(1).to_string()),
             ("x-ratelimit-fillrate", bucket.fill_rate.to_string()),
             ("retry-after", retry_after.to_string()),
         ];
@@ -234,33 +204,23 @@ pub(crate) fn malformed_response() -> HttpResponse {
 /// response. The simulator's own listener cuts the connection before any byte is written.
 pub(crate) fn dropped_response() -> HttpResponse {
     let mut response = HttpResponse::new(Body::empty());
-    response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1048576"));
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("1048576"));
     response
 }
 
 /// True when the response declares a JSON content type.
 pub(crate) fn is_json(response: &HttpResponse) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("json"))
+    response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().contains("json"))
 }
 
 /// Cuts a (JSON) response body in half: status 200, Content-Length of the cut body.
 pub(crate) async fn truncated(response: HttpResponse) -> HttpResponse {
     let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let cut = bytes.slice(..bytes.len() / 2);
     parts.status = StatusCode::OK;
     parts.headers.remove(header::TRANSFER_ENCODING);
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
     HttpResponse::from_parts(parts, Body::from(cut))
 }
 
@@ -302,29 +262,13 @@ mod tests {
         };
         let mut runtime = FaultRuntime::new(plan, 100);
         let kinds: Vec<String> = (100..=112).map(|g| kind(&runtime.decide(g).action)).collect();
-        assert_eq!(
-            kinds,
-            [
-                "ok", "ok", "ok", "429", "503", "malformed", "drop", "truncate", "503", "429",
-                "429", "ok", "drop"
-            ]
-        );
+        assert_eq!(kinds, ["ok", "ok", "ok", "429", "503", "malformed", "drop", "truncate", "503", "429", "429", "ok", "drop"]);
     }
 
     #[test]
     fn empty_bucket_without_fill_rate_still_has_a_retry_after() {
-        let bucket = TokenBucket {
-            capacity: 1,
-            fill_rate: 0,
-            interval_seconds: 5,
-        };
-        let mut runtime = FaultRuntime::new(
-            FaultPlan {
-                token_bucket: Some(bucket),
-                ..FaultPlan::default()
-            },
-            0,
-        );
+        let bucket = TokenBucket { capacity: 1, fill_rate: 0, interval_seconds: 5 };
+        let mut runtime = FaultRuntime::new(FaultPlan { token_bucket: Some(bucket), ..FaultPlan::default() }, 0);
         assert!(matches!(runtime.decide(1).action, PlanAction::Route { .. }));
         let refused = runtime.decide(2);
         assert!(matches!(refused.action, PlanAction::Fault(ref f) if f.status == 429));

@@ -33,17 +33,14 @@ pub mod xsrf;
 #[cfg(test)]
 mod tests;
 
-pub use config::{
-    Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig, VERSION_PROFILES,
-};
+pub use config::{Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig, VERSION_PROFILES};
 pub use dataset::{
-    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGroup, SimPermission, SimSpace, SimUser,
-    Subject, default_password_for, token_for, user_key_for,
+    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGroup, SimPermission, SimSpace, SimUser, Subject, default_password_for, token_for, user_key_for,
 };
+pub use fault_plan::{FaultPlan, MALFORMED_BODY, TokenBucket};
 pub use mutations::WriteError;
 pub use new_user::{FieldError, NewUser};
 pub use permissions::{SPACE_PERMISSION_KEYS, is_known_key, legacy_key, rest_operation};
-pub use fault_plan::{FaultPlan, MALFORMED_BODY, TokenBucket};
 pub use recording::{Fault, RecordedRequest};
 pub use server::{Simulator, router};
 pub use state::{Directory, SimState};

@@ -35,9 +35,7 @@ impl WriteError {
             WriteError::UnknownPermission(what) => format!("Unknown space permission : {what}"),
             WriteError::Invalid(error) => error.message.clone(),
             WriteError::UserExists(name) => format!("A user with userName {name} already exists"),
-            WriteError::NoLicenceSeat => {
-                "No licence seat is available to create a new user".to_string()
-            }
+            WriteError::NoLicenceSeat => "No licence seat is available to create a new user".to_string(),
         }
     }
 }
@@ -45,24 +43,19 @@ impl WriteError {
 impl Directory {
     fn group_index(&self, name: &str) -> Option<usize> {
         let lower = name.to_lowercase();
-        self.groups
-            .iter()
-            .position(|g| g.name.to_lowercase() == lower)
+        self.groups.iter().position(|g| g.name.to_lowercase() == lower)
     }
 
     fn space_index(&self, key: &str) -> Option<usize> {
         let lower = key.to_lowercase();
-        self.spaces
-            .iter()
-            .position(|s| s.key.to_lowercase() == lower)
+        self.spaces.iter().position(|s| s.key.to_lowercase() == lower)
     }
 
     fn member_change(&self, username: &str, group: &str) -> Result<usize, WriteError> {
         if self.user_by_username(username).is_none() {
             return Err(WriteError::UnknownUser(username.to_string()));
         }
-        self.group_index(group)
-            .ok_or_else(|| WriteError::UnknownGroup(group.to_string()))
+        self.group_index(group).ok_or_else(|| WriteError::UnknownGroup(group.to_string()))
     }
 
     /// Adds `username` to `group`; already a member is a no-op.
@@ -84,42 +77,29 @@ impl Directory {
 
     /// The subject for an existing username.
     pub fn user_subject(&self, username: &str) -> Result<Subject, WriteError> {
-        self.user_by_username(username)
-            .map(|u| Subject::User(u.username.clone()))
-            .ok_or_else(|| WriteError::UnknownUser(username.to_string()))
+        self.user_by_username(username).map(|u| Subject::User(u.username.clone())).ok_or_else(|| WriteError::UnknownUser(username.to_string()))
     }
 
     /// The subject for a userKey (REST addresses users by key).
     pub fn user_key_subject(&self, user_key: &str) -> Result<Subject, WriteError> {
-        self.user_by_key(user_key)
-            .map(|u| Subject::User(u.username.clone()))
-            .ok_or_else(|| WriteError::UnknownUser(user_key.to_string()))
+        self.user_by_key(user_key).map(|u| Subject::User(u.username.clone())).ok_or_else(|| WriteError::UnknownUser(user_key.to_string()))
     }
 
     /// The subject for a group, under its canonical name.
     pub fn group_subject(&self, name: &str) -> Result<Subject, WriteError> {
-        self.group_by_name(name)
-            .map(|g| Subject::Group(g.name.clone()))
-            .ok_or_else(|| WriteError::UnknownGroup(name.to_string()))
+        self.group_by_name(name).map(|g| Subject::Group(g.name.clone())).ok_or_else(|| WriteError::UnknownGroup(name.to_string()))
     }
 
     /// A JSON-RPC `entity`: a username or a group name; `prefers_group` breaks ties.
     pub fn entity_subject(&self, entity: &str, prefers_group: bool) -> Result<Subject, WriteError> {
-        let (first, second) = if prefers_group {
-            (self.group_subject(entity), self.user_subject(entity))
-        } else {
-            (self.user_subject(entity), self.group_subject(entity))
-        };
-        first
-            .or(second)
-            .map_err(|_| WriteError::UnknownEntity(entity.to_string()))
+        let (first, second) =
+            if prefers_group { (self.group_subject(entity), self.user_subject(entity)) } else { (self.user_subject(entity), self.group_subject(entity)) };
+        first.or(second).map_err(|_| WriteError::UnknownEntity(entity.to_string()))
     }
 
     /// Checks the space and the keys before anything changes.
     fn permission_change(&self, space_key: &str, keys: &[String]) -> Result<usize, WriteError> {
-        let index = self
-            .space_index(space_key)
-            .ok_or_else(|| WriteError::UnknownSpace(space_key.to_string()))?;
+        let index = self.space_index(space_key).ok_or_else(|| WriteError::UnknownSpace(space_key.to_string()))?;
         match keys.iter().find(|k| !is_known_key(k)) {
             Some(unknown) => Err(WriteError::UnknownPermission(unknown.clone())),
             None => Ok(index),
@@ -127,12 +107,7 @@ impl Directory {
     }
 
     /// Grants each key to `subject` in the space; keys already held are skipped.
-    pub fn grant(
-        &mut self,
-        space_key: &str,
-        keys: &[String],
-        subject: &Subject,
-    ) -> Result<(), WriteError> {
+    pub fn grant(&mut self, space_key: &str, keys: &[String], subject: &Subject) -> Result<(), WriteError> {
         let index = self.permission_change(space_key, keys)?;
         let rows = &mut self.spaces[index].permissions;
         for key in keys {
@@ -145,32 +120,17 @@ impl Directory {
 
     /// Revokes each key from `subject` in the space (every matching row); keys not held are
     /// skipped.
-    pub fn revoke(
-        &mut self,
-        space_key: &str,
-        keys: &[String],
-        subject: &Subject,
-    ) -> Result<(), WriteError> {
+    pub fn revoke(&mut self, space_key: &str, keys: &[String], subject: &Subject) -> Result<(), WriteError> {
         let index = self.permission_change(space_key, keys)?;
-        self.spaces[index]
-            .permissions
-            .retain(|p| !(keys.contains(&p.key) && &p.subject == subject));
+        self.spaces[index].permissions.retain(|p| !(keys.contains(&p.key) && &p.subject == subject));
         Ok(())
     }
 
     /// Validates and adds a user (with a token); `seats` = licence seats (`None` = unlimited).
-    pub fn create_user(
-        &mut self,
-        new_user: NewUser,
-        seats: Option<usize>,
-    ) -> Result<SimUser, WriteError> {
+    pub fn create_user(&mut self, new_user: NewUser, seats: Option<usize>) -> Result<SimUser, WriteError> {
         new_user.validate().map_err(WriteError::Invalid)?;
         let lower = new_user.username.to_lowercase();
-        if self
-            .users
-            .iter()
-            .any(|u| u.username.to_lowercase() == lower)
-        {
+        if self.users.iter().any(|u| u.username.to_lowercase() == lower) {
             return Err(WriteError::UserExists(new_user.username));
         }
         let used = self.users.iter().filter(|u| u.is_licensed_active()).count();
@@ -178,8 +138,7 @@ impl Directory {
             return Err(WriteError::NoLicenceSeat);
         }
         let user = new_user.into_user();
-        self.tokens
-            .push((token_for(&user.username), user.username.clone()));
+        self.tokens.push((token_for(&user.username), user.username.clone()));
         self.users.push(user.clone());
         Ok(user)
     }
@@ -199,21 +158,12 @@ mod tests {
         let mut dir = directory();
         dir.add_member("eigyo_taro", "EMPTY-GROUP").unwrap();
         dir.add_member("eigyo_taro", "empty-group").unwrap();
-        assert_eq!(
-            dir.group_by_name("empty-group").unwrap().members,
-            ["eigyo_taro"]
-        );
+        assert_eq!(dir.group_by_name("empty-group").unwrap().members, ["eigyo_taro"]);
         dir.remove_member("eigyo_taro", "empty-group").unwrap();
         dir.remove_member("eigyo_taro", "empty-group").unwrap();
         assert!(dir.group_by_name("empty-group").unwrap().members.is_empty());
-        assert_eq!(
-            dir.add_member("nobody", "empty-group"),
-            Err(WriteError::UnknownUser("nobody".into()))
-        );
-        assert_eq!(
-            dir.remove_member("admin", "nope"),
-            Err(WriteError::UnknownGroup("nope".into()))
-        );
+        assert_eq!(dir.add_member("nobody", "empty-group"), Err(WriteError::UnknownUser("nobody".into())));
+        assert_eq!(dir.remove_member("admin", "nope"), Err(WriteError::UnknownGroup("nope".into())));
     }
 
     #[test]
@@ -221,14 +171,7 @@ mod tests {
         let mut dir = directory();
         let zoe = Subject::User("zoe.angstrom".into());
         let view = vec!["VIEWSPACE".to_string()];
-        let rows = |dir: &Directory| {
-            dir.space_by_key("DEV")
-                .unwrap()
-                .permissions
-                .iter()
-                .filter(|p| p.key == "VIEWSPACE" && p.subject == zoe)
-                .count()
-        };
+        let rows = |dir: &Directory| dir.space_by_key("DEV").unwrap().permissions.iter().filter(|p| p.key == "VIEWSPACE" && p.subject == zoe).count();
         assert_eq!(rows(&dir), 2, "the generated duplicate row");
         dir.grant("dev", &view, &zoe).unwrap();
         assert_eq!(rows(&dir), 2);
@@ -236,14 +179,8 @@ mod tests {
         assert_eq!(rows(&dir), 0);
         dir.grant("DEV", &view, &zoe).unwrap();
         assert_eq!(rows(&dir), 1);
-        assert_eq!(
-            dir.grant("DEV", &["EXPORTPAGE".to_string()], &zoe),
-            Err(WriteError::UnknownPermission("EXPORTPAGE".into()))
-        );
-        assert_eq!(
-            dir.revoke("NOPE", &view, &zoe),
-            Err(WriteError::UnknownSpace("NOPE".into()))
-        );
+        assert_eq!(dir.grant("DEV", &["EXPORTPAGE".to_string()], &zoe), Err(WriteError::UnknownPermission("EXPORTPAGE".into())));
+        assert_eq!(dir.revoke("NOPE", &view, &zoe), Err(WriteError::UnknownSpace("NOPE".into())));
     }
 
     #[test]
@@ -253,13 +190,7 @@ mod tests {
         let group = Subject::Group("zoe.angstrom".into());
         assert_eq!(dir.entity_subject("zoe.angstrom", false), Ok(user));
         assert_eq!(dir.entity_subject("zoe.angstrom", true), Ok(group));
-        assert_eq!(
-            dir.entity_subject("team/alpha", false),
-            Ok(Subject::Group("team/alpha".into()))
-        );
-        assert_eq!(
-            dir.entity_subject("ghost", true),
-            Err(WriteError::UnknownEntity("ghost".into()))
-        );
+        assert_eq!(dir.entity_subject("team/alpha", false), Ok(Subject::Group("team/alpha".into())));
+        assert_eq!(dir.entity_subject("ghost", true), Err(WriteError::UnknownEntity("ghost".into())));
     }
 }

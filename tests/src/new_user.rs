@@ -28,10 +28,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &'static str, problem: &str) -> FieldError {
-        FieldError {
-            field,
-            message: format!("{field} {problem}"),
-        }
+        FieldError { field, message: format!("{field} {problem}") }
     }
 }
 
@@ -47,18 +44,9 @@ impl NewUser {
 
     fn validate_password(&self) -> Result<(), FieldError> {
         match (self.notify_via_email, &self.password) {
-            (false, None) => Err(FieldError::new(
-                "password",
-                "is required when notifyViaEmail is false",
-            )),
-            (false, Some(p)) if p.is_empty() => Err(FieldError::new(
-                "password",
-                "is required when notifyViaEmail is false",
-            )),
-            (true, Some(_)) => Err(FieldError::new(
-                "password",
-                "must not be set when notifyViaEmail is true",
-            )),
+            (false, None) => Err(FieldError::new("password", "is required when notifyViaEmail is false")),
+            (false, Some(p)) if p.is_empty() => Err(FieldError::new("password", "is required when notifyViaEmail is false")),
+            (true, Some(_)) => Err(FieldError::new("password", "must not be set when notifyViaEmail is true")),
             _ => Ok(()),
         }
     }
@@ -88,19 +76,10 @@ fn validate_username(username: &str) -> Result<(), FieldError> {
         return Err(FieldError::new(field, "must not contain whitespace"));
     }
     if username.chars().any(char::is_uppercase) {
-        return Err(FieldError::new(
-            field,
-            "must not contain upper case characters",
-        ));
+        return Err(FieldError::new(field, "must not contain upper case characters"));
     }
-    if let Some(bad) = username
-        .chars()
-        .find(|c| FORBIDDEN_USERNAME_CHARS.contains(c))
-    {
-        return Err(FieldError::new(
-            field,
-            &format!("must not contain the character '{bad}'"),
-        ));
+    if let Some(bad) = username.chars().find(|c| FORBIDDEN_USERNAME_CHARS.contains(c)) {
+        return Err(FieldError::new(field, &format!("must not contain the character '{bad}'")));
     }
     if username == RESERVED_NAME {
         return Err(FieldError::new(field, "must not be 'anonymous'"));
@@ -141,8 +120,7 @@ fn is_valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
-    let domain_has_inner_dot =
-        domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
+    let domain_has_inner_dot = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
     !local.is_empty() && domain_has_inner_dot
 }
 
@@ -173,21 +151,12 @@ mod tests {
         assert_eq!(field_of(|u| u.username = "a b".into()), Some("userName"));
         assert_eq!(field_of(|u| u.username = "Upper".into()), Some("userName"));
         for bad in FORBIDDEN_USERNAME_CHARS {
-            assert_eq!(
-                field_of(|u| u.username = format!("a{bad}b")),
-                Some("userName")
-            );
+            assert_eq!(field_of(|u| u.username = format!("a{bad}b")), Some("userName"));
         }
-        assert_eq!(
-            field_of(|u| u.username = "anonymous".into()),
-            Some("userName")
-        );
+        assert_eq!(field_of(|u| u.username = "anonymous".into()), Some("userName"));
         assert_eq!(field_of(|u| u.full_name = "".into()), Some("fullName"));
         assert_eq!(field_of(|u| u.full_name = "<b>".into()), Some("fullName"));
-        assert_eq!(
-            field_of(|u| u.full_name = "anonymous".into()),
-            Some("fullName")
-        );
+        assert_eq!(field_of(|u| u.full_name = "anonymous".into()), Some("fullName"));
         for bad in ["", "x", "a@b", "@b.c", "a@.c", "a@b.", "a@@b.c", "a b@c.d"] {
             assert_eq!(field_of(|u| u.email = bad.into()), Some("email"), "{bad}");
         }

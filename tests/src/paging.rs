@@ -9,11 +9,7 @@ use crate::responses::{HttpResponse, bad_request, ok_json};
 use crate::state::SimState;
 
 /// Characters escaped in generated query strings (everything but unreserved ones).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A validated page request; `limit` is already clamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,17 +20,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Reads `start` and `limit`; `Err(message)` for values that are not non-negative integers.
-    pub fn from_request(
-        request: &SimRequest,
-        default_limit: usize,
-        max_limit: usize,
-    ) -> Result<PageRequest, String> {
+    pub fn from_request(request: &SimRequest, default_limit: usize, max_limit: usize) -> Result<PageRequest, String> {
         let start = parse_non_negative(request.param("start"), "start")?.unwrap_or(0);
         let limit = parse_non_negative(request.param("limit"), "limit")?.unwrap_or(default_limit);
-        Ok(PageRequest {
-            start,
-            limit: limit.min(max_limit),
-        })
+        Ok(PageRequest { start, limit: limit.min(max_limit) })
     }
 
     /// The slice of `items` this page covers.
@@ -48,23 +37,13 @@ impl PageRequest {
 fn parse_non_negative(value: Option<&str>, name: &str) -> Result<Option<usize>, String> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => text
-            .parse::<usize>()
-            .map(Some)
-            .map_err(|_| format!("Invalid value for parameter '{name}': {text}")),
+        Some(text) => text.parse::<usize>().map(Some).map_err(|_| format!("Invalid value for parameter '{name}': {text}")),
     }
 }
 
 /// Builds the envelope for one page of a resource of `total` items.
 /// `resource_path` excludes the context path, e.g. "/rest/api/user/list".
-pub fn page_envelope(
-    state: &SimState,
-    request: &SimRequest,
-    resource_path: &str,
-    page: PageRequest,
-    results: Vec<Value>,
-    total: usize,
-) -> Value {
+pub fn page_envelope(state: &SimState, request: &SimRequest, resource_path: &str, page: PageRequest, results: Vec<Value>, total: usize) -> Value {
     let size = results.len();
     let mut links = Map::new();
     links.insert("self".into(), json!(state.absolute_link(resource_path)));
@@ -72,17 +51,11 @@ pub fn page_envelope(
     links.insert("context".into(), json!(state.link_context()));
     if let Some(next_start) = next_start(page, size, total, state.config.empty_page_next_oddity) {
         let query = navigation_query(request, page.limit, next_start);
-        links.insert(
-            "next".into(),
-            json!(state.navigation_link(&format!("{resource_path}?{query}"))),
-        );
+        links.insert("next".into(), json!(state.navigation_link(&format!("{resource_path}?{query}"))));
     }
     if page.start > 0 && page.limit > 0 {
         let query = navigation_query(request, page.limit, page.start.saturating_sub(page.limit));
-        links.insert(
-            "prev".into(),
-            json!(state.navigation_link(&format!("{resource_path}?{query}"))),
-        );
+        links.insert("prev".into(), json!(state.navigation_link(&format!("{resource_path}?{query}"))));
     }
     json!({
         "results": results,
@@ -102,18 +75,11 @@ pub fn page_of<T>(
     default_limit: usize,
     items: &[T],
     to_json: impl Fn(&T) -> Value,
-) -> Result<Value, HttpResponse> {
-    let page = PageRequest::from_request(request, default_limit, state.config.max_limit)
-        .map_err(|message| bad_request(&message, request.wants_json()))?;
+) -> Result<Value, Box<HttpResponse>> {
+    let page =
+        PageRequest::from_request(request, default_limit, state.config.max_limit).map_err(|message| Box::new(bad_request(&message, request.wants_json())))?;
     let results = page.slice(items).iter().map(to_json).collect();
-    Ok(page_envelope(
-        state,
-        request,
-        resource_path,
-        page,
-        results,
-        items.len(),
-    ))
+    Ok(page_envelope(state, request, resource_path, page, results, items.len()))
 }
 
 /// [`page_of`] answered as a 200 JSON response.
@@ -127,7 +93,7 @@ pub fn paged_response<T>(
 ) -> HttpResponse {
     match page_of(state, request, resource_path, default_limit, items, to_json) {
         Ok(envelope) => ok_json(&envelope),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -140,11 +106,7 @@ fn next_start(page: PageRequest, size: usize, total: usize, oddity: bool) -> Opt
     if has_more {
         Some(following)
     } else if oddity {
-        Some(if size == 0 {
-            page.start.saturating_add(page.limit)
-        } else {
-            following
-        })
+        Some(if size == 0 { page.start.saturating_add(page.limit) } else { following })
     } else {
         None
     }
@@ -152,24 +114,13 @@ fn next_start(page: PageRequest, size: usize, total: usize, oddity: bool) -> Opt
 
 /// The request's other query parameters plus `limit` and `start`, sorted by name.
 fn navigation_query(request: &SimRequest, limit: usize, start: usize) -> String {
-    let mut params: Vec<(String, String)> = request
-        .query
-        .iter()
-        .filter(|(name, _)| name != "start" && name != "limit")
-        .cloned()
-        .collect();
+    let mut params: Vec<(String, String)> = request.query.iter().filter(|(name, _)| name != "start" && name != "limit").cloned().collect();
     params.push(("limit".into(), limit.to_string()));
     params.push(("start".into(), start.to_string()));
     params.sort_by(|a, b| a.0.cmp(&b.0));
     params
         .iter()
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(name, QUERY_VALUE),
-                utf8_percent_encode(value, QUERY_VALUE)
-            )
-        })
+        .map(|(name, value)| format!("{}={}", utf8_percent_encode(name, QUERY_VALUE), utf8_percent_encode(value, QUERY_VALUE)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -193,21 +144,7 @@ mod tests {
     #[test]
     fn slice_never_panics() {
         let items = [1, 2, 3];
-        assert_eq!(
-            PageRequest {
-                start: 10,
-                limit: 5
-            }
-            .slice(&items),
-            &[] as &[i32]
-        );
-        assert_eq!(
-            PageRequest {
-                start: 1,
-                limit: usize::MAX
-            }
-            .slice(&items),
-            &[2, 3]
-        );
+        assert_eq!(PageRequest { start: 10, limit: 5 }.slice(&items), &[] as &[i32]);
+        assert_eq!(PageRequest { start: 1, limit: usize::MAX }.slice(&items), &[2, 3]);
     }
 }

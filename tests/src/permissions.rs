@@ -46,10 +46,7 @@ pub fn is_known_key(key: &str) -> bool {
 /// The legacy key of a REST `(targetType, operationKey)` pair: only the 14 pairs of the
 /// docs/confluence-dc.md §8.1 table (case-sensitive, as the server's enums are lower case).
 pub fn legacy_key(target_type: &str, operation_key: &str) -> Option<&'static str> {
-    REST_PAIRS
-        .iter()
-        .position(|(target, operation)| *target == target_type && *operation == operation_key)
-        .map(|index| SPACE_PERMISSION_KEYS[index])
+    REST_PAIRS.iter().position(|(target, operation)| *target == target_type && *operation == operation_key).map(|index| SPACE_PERMISSION_KEYS[index])
 }
 
 /// `(targetType, operationKey)` for a stored key: the docs/confluence-dc.md §8.1 table, then (§8.2)
@@ -76,18 +73,9 @@ mod tests {
     #[test]
     fn keys_map_to_rest_pairs() {
         assert_eq!(rest_operation("VIEWSPACE"), ("space".into(), "read".into()));
-        assert_eq!(
-            rest_operation("SETSPACEPERMISSIONS"),
-            ("space".into(), "administer".into())
-        );
-        assert_eq!(
-            rest_operation("EXPORTPAGE"),
-            ("page".into(), "export".into())
-        );
-        assert_eq!(
-            rest_operation("read~custom-type"),
-            ("custom-type".into(), "read".into())
-        );
+        assert_eq!(rest_operation("SETSPACEPERMISSIONS"), ("space".into(), "administer".into()));
+        assert_eq!(rest_operation("EXPORTPAGE"), ("page".into(), "export".into()));
+        assert_eq!(rest_operation("read~custom-type"), ("custom-type".into(), "read".into()));
         assert!(is_known_key("REMOVEMAIL") && !is_known_key("EXPORTPAGE"));
         assert_eq!(legacy_key("space", "read"), Some("VIEWSPACE"));
         assert_eq!(legacy_key("page", "create"), Some("EDITSPACE"));

@@ -21,10 +21,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,10 +44,7 @@ impl Fault {
                 ("X-RateLimit-Remaining".into(), "0".into()),
                 ("X-RateLimit-Interval-Seconds".into(), "1".into()),
                 ("X-RateLimit-FillRate".into(), "1".into()),
-                (
-                    "Content-Type".into(),
-                    "application/json;charset=UTF-8".into(),
-                ),
+                ("Content-Type".into(), "application/json;charset=UTF-8".into()),
             ],
             body: r#"{"message":"Rate limit exceeded."}"#.into(),
         }
@@ -58,11 +52,7 @@ impl Fault {
 
     /// 503 with `Retry-After`.
     pub fn unavailable(retry_after_seconds: u64) -> Fault {
-        Fault {
-            status: 503,
-            headers: vec![("Retry-After".into(), retry_after_seconds.to_string())],
-            body: "Service Unavailable".into(),
-        }
+        Fault { status: 503, headers: vec![("Retry-After".into(), retry_after_seconds.to_string())], body: "Service Unavailable".into() }
     }
 
     /// Builds the response; invalid status codes or headers are replaced/skipped, never panic.
@@ -71,10 +61,7 @@ impl Fault {
         let mut response = Response::new(Body::from(self.body.clone()));
         *response.status_mut() = status;
         for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::try_from(value.as_str()),
-            ) {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
                 response.headers_mut().append(name, value);
             }
         }

@@ -19,10 +19,7 @@ pub struct SimRequest {
 impl SimRequest {
     /// First value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -31,19 +28,12 @@ impl SimRequest {
 
     /// Whether error bodies should be JSON (`Accept` mentions json), as JAX-RS negotiates.
     pub fn wants_json(&self) -> bool {
-        self.header("accept")
-            .is_some_and(|a| a.to_ascii_lowercase().contains("json"))
+        self.header("accept").is_some_and(|a| a.to_ascii_lowercase().contains("json"))
     }
 
     /// The `expand` parameter split on commas.
     pub fn expansions(&self) -> Vec<String> {
-        self.query
-            .iter()
-            .filter(|(n, _)| n == "expand")
-            .flat_map(|(_, v)| v.split(','))
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
+        self.query.iter().filter(|(n, _)| n == "expand").flat_map(|(_, v)| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
     }
 
     pub fn expands(&self, name: &str) -> bool {
@@ -57,20 +47,12 @@ pub fn path_below_context<'a>(path: &'a str, context_path: &str) -> Option<&'a s
         return Some(path);
     }
     let rest = path.strip_prefix(context_path)?;
-    if rest.is_empty() || rest.starts_with('/') {
-        Some(rest)
-    } else {
-        None
-    }
+    if rest.is_empty() || rest.starts_with('/') { Some(rest) } else { None }
 }
 
 /// Normalises a path below the context: leading "/", no trailing "/", `latest` alias folded.
 pub fn normalize_path(path: &str) -> String {
-    let mut normalized = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("/{path}")
-    };
+    let mut normalized = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
     while normalized.len() > 1 && normalized.ends_with('/') {
         normalized.pop();
     }
@@ -95,9 +77,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 }
 
 fn decode_form_component(text: &str) -> String {
-    percent_decode_str(&text.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -106,10 +86,7 @@ mod tests {
 
     #[test]
     fn context_path_is_matched_on_segment_boundaries() {
-        assert_eq!(
-            path_below_context("/confluence/rest/api", "/confluence"),
-            Some("/rest/api")
-        );
+        assert_eq!(path_below_context("/confluence/rest/api", "/confluence"), Some("/rest/api"));
         assert_eq!(path_below_context("/confluence", "/confluence"), Some(""));
         assert_eq!(path_below_context("/confluencex/rest", "/confluence"), None);
         assert_eq!(path_below_context("/rest/api", "/confluence"), None);
@@ -118,20 +95,12 @@ mod tests {
 
     #[test]
     fn paths_and_queries_are_normalised() {
-        assert_eq!(
-            normalize_path("/rest/api/user/list/"),
-            "/rest/api/user/list"
-        );
+        assert_eq!(normalize_path("/rest/api/user/list/"), "/rest/api/user/list");
         assert_eq!(normalize_path("/rest/api/latest/user"), "/rest/api/user");
         assert_eq!(normalize_path(""), "/");
         assert_eq!(
             parse_query("a=1&b=x+y&c=%C3%A9&d"),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "x y".into()),
-                ("c".into(), "é".into()),
-                ("d".into(), "".into())
-            ]
+            vec![("a".into(), "1".into()), ("b".into(), "x y".into()), ("c".into(), "é".into()), ("d".into(), "".into())]
         );
     }
 }

@@ -70,19 +70,11 @@ pub fn xml_status_body(status: StatusCode, message: &str) -> String {
 
 /// A REST error: `RestError` JSON when the client accepts JSON, the XML `<status>` otherwise.
 pub fn rest_error(status: StatusCode, message: &str, wants_json: bool) -> HttpResponse {
-    if wants_json {
-        json_response(status, &rest_error_body(status, message))
-    } else {
-        xml_response(status, xml_status_body(status, message))
-    }
+    if wants_json { json_response(status, &rest_error_body(status, message)) } else { xml_response(status, xml_status_body(status, message)) }
 }
 
 pub fn not_found(wants_json: bool) -> HttpResponse {
-    rest_error(
-        StatusCode::NOT_FOUND,
-        "null for uri: resource not found",
-        wants_json,
-    )
+    rest_error(StatusCode::NOT_FOUND, "null for uri: resource not found", wants_json)
 }
 
 pub fn bad_request(message: &str, wants_json: bool) -> HttpResponse {
@@ -94,38 +86,19 @@ pub fn forbidden(message: &str, wants_json: bool) -> HttpResponse {
 }
 
 pub fn method_not_allowed(wants_json: bool) -> HttpResponse {
-    rest_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Method Not Allowed",
-        wants_json,
-    )
+    rest_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", wants_json)
 }
 
 /// 401 for wrong credentials (Seraph): login-reason and OAuth challenge headers; HTML body
 /// unless the client accepts JSON.
 pub fn authentication_failed(realm: &str, wants_json: bool) -> HttpResponse {
     let mut response = if wants_json {
-        json_response(
-            StatusCode::UNAUTHORIZED,
-            &rest_error_body(StatusCode::UNAUTHORIZED, "Authentication failed"),
-        )
+        json_response(StatusCode::UNAUTHORIZED, &rest_error_body(StatusCode::UNAUTHORIZED, "Authentication failed"))
     } else {
-        with_body(
-            StatusCode::UNAUTHORIZED,
-            HTML_CONTENT_TYPE,
-            authentication_failed_html(),
-        )
+        with_body(StatusCode::UNAUTHORIZED, HTML_CONTENT_TYPE, authentication_failed_html())
     };
-    insert_header(
-        &mut response,
-        "x-seraph-loginreason",
-        "AUTHENTICATED_FAILED",
-    );
-    insert_header(
-        &mut response,
-        "www-authenticate",
-        &format!("OAuth realm=\"{realm}\""),
-    );
+    insert_header(&mut response, "x-seraph-loginreason", "AUTHENTICATED_FAILED");
+    insert_header(&mut response, "www-authenticate", &format!("OAuth realm=\"{realm}\""));
     response
 }
 
@@ -133,11 +106,7 @@ pub fn authentication_failed(realm: &str, wants_json: bool) -> HttpResponse {
 pub fn authentication_required(realm: &str, wants_json: bool) -> HttpResponse {
     let message = "Client must be authenticated to access this resource.";
     let mut response = rest_error(StatusCode::UNAUTHORIZED, message, wants_json);
-    insert_header(
-        &mut response,
-        "www-authenticate",
-        &format!("OAuth realm=\"{realm}\""),
-    );
+    insert_header(&mut response, "www-authenticate", &format!("OAuth realm=\"{realm}\""));
     response
 }
 
@@ -155,11 +124,7 @@ fn authentication_failed_html() -> String {
 }
 
 pub fn escape_xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
 /// Tomcat's own 400 page, e.g. for an encoded slash (`%2F`) in the path, which Tomcat rejects

@@ -17,17 +17,11 @@ use tokio::sync::oneshot;
 use crate::auth::{AuthFailure, authenticate};
 use crate::config::SimConfig;
 use crate::connection::{CutSwitch, CuttableListener};
-use crate::fault_plan::{
-    FaultPlan, PlanAction, add_missing_headers, dropped_response, is_json, malformed_response,
-    truncated,
-};
 use crate::dataset::{SimPermission, SimUser};
+use crate::fault_plan::{FaultPlan, PlanAction, add_missing_headers, dropped_response, is_json, malformed_response, truncated};
 use crate::recording::{Fault, RecordedRequest};
 use crate::request::{SimRequest, normalize_path, parse_query, path_below_context};
-use crate::responses::{
-    HttpResponse, authentication_failed, authentication_required, insert_header, not_found,
-    tomcat_bad_request,
-};
+use crate::responses::{HttpResponse, authentication_failed, authentication_required, insert_header, not_found, tomcat_bad_request};
 use crate::routes::route;
 use crate::state::SimState;
 
@@ -40,14 +34,9 @@ pub fn router(state: Arc<SimState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<SimState>>, request: Request) -> HttpResponse {
-    let cut_switch = request
-        .extensions()
-        .get::<ConnectInfo<CutSwitch>>()
-        .map(|info| info.0.clone());
+    let cut_switch = request.extensions().get::<ConnectInfo<CutSwitch>>().map(|info| info.0.clone());
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.unwrap_or_default();
     let (index, number) = state.record_numbered(record_of(&parts, &body));
     let decision = state.plan_decision(number);
     if !decision.delay.is_zero() {
@@ -68,11 +57,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> HttpRes
             PlanAction::Malformed => malformed_response(),
             PlanAction::Route { truncate } => {
                 let response = answer(&state, &parts, body);
-                if truncate && is_json(&response) {
-                    truncated(response).await
-                } else {
-                    response
-                }
+                if truncate && is_json(&response) { truncated(response).await } else { response }
             }
         }
     };
@@ -82,23 +67,12 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> HttpRes
 }
 
 fn record_of(parts: &Parts, body: &Bytes) -> RecordedRequest {
-    let header_text =
-        |value: &axum::http::HeaderValue| String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let header_text = |value: &axum::http::HeaderValue| String::from_utf8_lossy(value.as_bytes()).into_owned();
     RecordedRequest {
         method: parts.method.to_string(),
-        path_and_query: parts.uri.path_and_query().map_or_else(
-            || parts.uri.path().to_string(),
-            |pq| pq.as_str().to_string(),
-        ),
-        authorization: parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .map(header_text),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_string(), header_text(value)))
-            .collect(),
+        path_and_query: parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |pq| pq.as_str().to_string()),
+        authorization: parts.headers.get(axum::http::header::AUTHORIZATION).map(header_text),
+        headers: parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), header_text(value))).collect(),
         status: 0,
         body: String::from_utf8_lossy(body).into_owned(),
     }
@@ -120,11 +94,7 @@ fn answer(state: &SimState, parts: &Parts, body: Bytes) -> HttpResponse {
         body: body.to_vec(),
     };
     let authorization = request.header("authorization");
-    let authenticated = authenticate(
-        authorization,
-        &state.directory(),
-        state.config.anonymous_access,
-    );
+    let authenticated = authenticate(authorization, &state.directory(), state.config.anonymous_access);
     let caller = match authenticated {
         Ok(caller) => caller,
         Err(AuthFailure::BadCredentials) => {
@@ -146,11 +116,7 @@ fn has_encoded_slash(path: &str) -> bool {
 }
 
 fn accepts_json(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.to_ascii_lowercase().contains("json"))
+    parts.headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.to_ascii_lowercase().contains("json"))
 }
 
 /// The OAuth realm Confluence advertises: its URL-encoded base URL.
@@ -177,11 +143,7 @@ impl Simulator {
         let state = Arc::new(SimState::new(cfg, origin_of(listener.local_addr()?))?);
         let (shutdown, stopped) = oneshot::channel();
         tokio::spawn(serve(listener, Arc::clone(&state), stopped));
-        Ok(Simulator {
-            state,
-            shutdown: Some(shutdown),
-            thread: None,
-        })
+        Ok(Simulator { state, shutdown: Some(shutdown), thread: None })
     }
 
     /// Serves on 127.0.0.1 with an ephemeral port from its own thread and runtime (for sync tests).
@@ -189,28 +151,20 @@ impl Simulator {
         let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         listener.set_nonblocking(true)?;
         let state = Arc::new(SimState::new(cfg, origin_of(listener.local_addr()?))?);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (shutdown, stopped) = oneshot::channel();
         let served_state = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("confluence-sim".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => serve(listener, served_state, stopped).await,
-                        Err(error) => {
-                            tracing::error!(%error, "confluence-sim: cannot use listener")
-                        }
+        let thread = std::thread::Builder::new().name("confluence-sim".into()).spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => serve(listener, served_state, stopped).await,
+                    Err(error) => {
+                        tracing::error!(%error, "confluence-sim: cannot use listener")
                     }
-                });
-            })?;
-        Ok(Simulator {
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+                }
+            });
+        })?;
+        Ok(Simulator { state, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// "http://127.0.0.1:PORT"

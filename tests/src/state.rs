@@ -23,12 +23,7 @@ pub struct Directory {
 
 impl Directory {
     pub fn from_dataset(dataset: &Dataset) -> Directory {
-        Directory {
-            users: dataset.users.clone(),
-            tokens: dataset.tokens.clone(),
-            groups: dataset.groups.clone(),
-            spaces: dataset.spaces.clone(),
-        }
+        Directory { users: dataset.users.clone(), tokens: dataset.tokens.clone(), groups: dataset.groups.clone(), spaces: dataset.spaces.clone() }
     }
 
     /// Group lookup is case-insensitive, as on a real server.
@@ -39,10 +34,7 @@ impl Directory {
 
     /// The groups `username` belongs to, in directory order.
     pub fn groups_of(&self, username: &str) -> Vec<&SimGroup> {
-        self.groups
-            .iter()
-            .filter(|g| g.members.iter().any(|m| m == username))
-            .collect()
+        self.groups.iter().filter(|g| g.members.iter().any(|m| m == username)).collect()
     }
 
     /// Space lookup is case-insensitive on the key.
@@ -60,10 +52,7 @@ impl Directory {
     }
 
     pub fn username_for_token(&self, token: &str) -> Option<&str> {
-        self.tokens
-            .iter()
-            .find(|(t, _)| t == token)
-            .map(|(_, u)| u.as_str())
+        self.tokens.iter().find(|(t, _)| t == token).map(|(_, u)| u.as_str())
     }
 }
 
@@ -102,33 +91,23 @@ impl SimState {
     }
 
     pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
-        self.directory
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn directory_mut(&self) -> RwLockWriteGuard<'_, Directory> {
-        self.directory
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn faults(&self) -> MutexGuard<'_, VecDeque<Fault>> {
-        self.faults
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn fault_runtime(&self) -> MutexGuard<'_, FaultRuntime> {
-        self.fault_plan
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.fault_plan.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends a request to the log; returns its index so the status can be filled in later.
@@ -180,21 +159,13 @@ impl SimState {
 
     /// The recorded POST, PUT and DELETE requests, in arrival order.
     pub fn write_requests(&self) -> Vec<RecordedRequest> {
-        self.log()
-            .iter()
-            .filter(|r| ["POST", "PUT", "DELETE"].contains(&r.method.as_str()))
-            .cloned()
-            .collect()
+        self.log().iter().filter(|r| ["POST", "PUT", "DELETE"].contains(&r.method.as_str())).cloned().collect()
     }
 
     /// The current members of `group` (case-insensitive name), usernames sorted; empty when
     /// the group does not exist.
     pub fn group_members(&self, group: &str) -> Vec<String> {
-        let mut members = self
-            .directory()
-            .group_by_name(group)
-            .map(|g| g.members.clone())
-            .unwrap_or_default();
+        let mut members = self.directory().group_by_name(group).map(|g| g.members.clone()).unwrap_or_default();
         members.sort();
         members
     }
@@ -202,10 +173,7 @@ impl SimState {
     /// The current permission rows of the space (case-insensitive key), in stored order;
     /// empty when the space does not exist.
     pub fn space_permissions(&self, key: &str) -> Vec<SimPermission> {
-        self.directory()
-            .space_by_key(key)
-            .map(|s| s.permissions.clone())
-            .unwrap_or_default()
+        self.directory().space_by_key(key).map(|s| s.permissions.clone()).unwrap_or_default()
     }
 
     /// The current state of a user (exact username).

@@ -9,17 +9,11 @@ use crate::request::SimRequest;
 use crate::responses::{HttpResponse, with_body};
 
 /// Body types a cross-site form can send without a CORS preflight.
-const SIMPLE_CONTENT_TYPES: [&str; 3] = [
-    "application/x-www-form-urlencoded",
-    "multipart/form-data",
-    "text/plain",
-];
+const SIMPLE_CONTENT_TYPES: [&str; 3] = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
 
 /// The 403 answer when `request` fails the check, `None` when it passes.
 pub fn xsrf_rejection(request: &SimRequest) -> Option<HttpResponse> {
-    let rejected = is_mutating(&request.method)
-        && has_simple_content_type(request)
-        && !has_no_check_token(request);
+    let rejected = is_mutating(&request.method) && has_simple_content_type(request) && !has_no_check_token(request);
     rejected.then(xsrf_failed)
 }
 
@@ -37,23 +31,14 @@ fn has_simple_content_type(request: &SimRequest) -> bool {
 }
 
 fn has_no_check_token(request: &SimRequest) -> bool {
-    request
-        .headers
-        .get_all("x-atlassian-token")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .any(|value| {
-            let value = value.trim();
-            value.eq_ignore_ascii_case("no-check") || value.eq_ignore_ascii_case("nocheck")
-        })
+    request.headers.get_all("x-atlassian-token").iter().filter_map(|value| value.to_str().ok()).any(|value| {
+        let value = value.trim();
+        value.eq_ignore_ascii_case("no-check") || value.eq_ignore_ascii_case("nocheck")
+    })
 }
 
 fn xsrf_failed() -> HttpResponse {
-    with_body(
-        StatusCode::FORBIDDEN,
-        "text/plain",
-        "XSRF check failed".to_string(),
-    )
+    with_body(StatusCode::FORBIDDEN, "text/plain", "XSRF check failed".to_string())
 }
 
 #[cfg(test)]
@@ -66,13 +51,7 @@ mod tests {
         for (name, value) in headers {
             map.insert(*name, value.parse().unwrap());
         }
-        SimRequest {
-            method,
-            path: "/rest/api/admin/user".into(),
-            query: Vec::new(),
-            headers: map,
-            body: Vec::new(),
-        }
+        SimRequest { method, path: "/rest/api/admin/user".into(), query: Vec::new(), headers: map, body: Vec::new() }
     }
 
     #[test]

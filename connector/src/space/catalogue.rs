@@ -18,7 +18,14 @@ pub struct Permission {
     pub allows: &'static str,
 }
 
-const fn permission(key: &'static str, slug: &'static str, target: &'static str, operation: &'static str, label: &'static str, allows: &'static str) -> Permission {
+const fn permission(
+    key: &'static str,
+    slug: &'static str,
+    target: &'static str,
+    operation: &'static str,
+    label: &'static str,
+    allows: &'static str,
+) -> Permission {
     Permission { key, slug, target, operation, label, allows }
 }
 
@@ -93,8 +100,20 @@ mod tests {
     fn fourteen_distinct_permissions_with_the_agreed_slugs() {
         let slugs: Vec<&str> = PERMISSIONS.iter().map(|p| p.slug).collect();
         let mut expected = vec![
-            "view", "edit-space", "add-comment", "add-attachment", "edit-blog", "export-space", "remove-attachment", "remove-blog",
-            "remove-comment", "remove-mail", "remove-own-content", "remove-page", "set-page-permissions", "set-space-permissions",
+            "view",
+            "edit-space",
+            "add-comment",
+            "add-attachment",
+            "edit-blog",
+            "export-space",
+            "remove-attachment",
+            "remove-blog",
+            "remove-comment",
+            "remove-mail",
+            "remove-own-content",
+            "remove-page",
+            "set-page-permissions",
+            "set-space-permissions",
         ];
         let mut sorted = slugs.clone();
         sorted.sort();

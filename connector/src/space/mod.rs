@@ -15,8 +15,7 @@ pub mod write;
 use crate::directory::ids::SPACE;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::types::{
-    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult, Resource, ResourceId, ResourcePage, ResourceType,
-    RevokeOutcome,
+    Capability, ConnectorError, Entitlement, EntitlementPage, Grant, GrantPage, GrantResult, Resource, ResourceId, ResourcePage, ResourceType, RevokeOutcome,
 };
 
 /// Lists spaces, their permission entitlements and grants.
@@ -72,7 +71,14 @@ mod fixtures {
     use crate::types::{Entitlement, Resource};
 
     pub fn space(key: &str) -> Resource {
-        space_resource(ConfluenceSpace { id: Some(1), key: Some(key.into()), name: Some("Engineering".into()), kind: Some("global".into()), status: Some("current".into()) }).unwrap()
+        space_resource(ConfluenceSpace {
+            id: Some(1),
+            key: Some(key.into()),
+            name: Some("Engineering".into()),
+            kind: Some("global".into()),
+            status: Some("current".into()),
+        })
+        .unwrap()
     }
 
     pub fn view(key: &str) -> Entitlement {

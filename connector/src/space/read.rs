@@ -174,7 +174,10 @@ fn rest_permissions(cx: &Context, key: &str) -> Result<Vec<(&'static Permission,
     let mut held = Vec::new();
     for item in listed {
         let Some(permission) = by_operation(&item.operation.target, &item.operation.operation) else {
-            guest_log::debug("skipping an unknown space permission", &[("space", key), ("target", &item.operation.target), ("operation", &item.operation.operation)]);
+            guest_log::debug(
+                "skipping an unknown space permission",
+                &[("space", key), ("target", &item.operation.target), ("operation", &item.operation.operation)],
+            );
             continue;
         };
         let subject = match (item.subject.kind.as_str(), item.subject.user_key, item.subject.name) {
@@ -207,11 +210,7 @@ struct RpcPermission {
     group_name: Option<String>,
 }
 
-fn json_rpc_permissions(
-    cx: &Context,
-    key: &str,
-    version: &ServerVersion,
-) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
+fn json_rpc_permissions(cx: &Context, key: &str, version: &ServerVersion) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
     let sets: Vec<PermissionSet> = cx.client.json_rpc("getSpacePermissionSets", serde_json::json!([key])).map_err(|err| match err {
         ConnectorError::NotFound(_) => ConnectorError::Unimplemented(format!(
             "Confluence {version} has no REST space permissions (added in 9.1) and its JSON-RPC API (getSpacePermissionSets) is not available: enable the remote API or upgrade"
@@ -358,15 +357,13 @@ mod tests {
         let second = c.list_resources(SPACE, None, first.next_page_token.as_deref()).unwrap();
         assert_eq!(second.items[0].description, "Archived space");
         assert!(second.next_page_token.is_none());
-        assert_eq!(
-            fake.sent_paths(),
-            vec!["/rest/api/space?limit=1000&start=0&status=current", "/rest/api/space?limit=1000&start=0&status=archived"]
-        );
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space?limit=1000&start=0&status=current", "/rest/api/space?limit=1000&start=0&status=archived"]);
     }
 
     #[test]
     fn resumes_from_a_legacy_space_token_and_refuses_garbage() {
-        let fake = FakeTransport::new(vec![FakeTransport::json(200, r#"{"results":[{"key":"OLD","name":"Old","type":"global","status":"archived"}],"_links":{}}"#)]);
+        let fake =
+            FakeTransport::new(vec![FakeTransport::json(200, r#"{"results":[{"key":"OLD","name":"Old","type":"global","status":"archived"}],"_links":{}}"#)]);
         let kv = kv_with_version("9.2.0");
         let c = connector(&fake, &kv);
         let page = c.list_resources(SPACE, None, Some("archived|/rest/api/space?limit=1000&start=0&status=archived")).unwrap();

@@ -59,15 +59,12 @@ fn holder_of(cx: &Context, principal: &ResourceId, login: Option<&str>) -> Resul
                 None => users::username_of(cx, &principal.resource)?
                     .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))?,
             };
-            let user_key = users::key_for_username(cx, &username)?
-                .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {username:?}")))?;
+            let user_key = users::key_for_username(cx, &username)?.ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {username:?}")))?;
             Ok(Holder::User { username, user_key })
         }
         GROUP => Ok(Holder::Group(principal.resource.clone())),
         ANONYMOUS => Ok(Holder::Anonymous),
-        other => Err(ConnectorError::InvalidArgument(format!(
-            "space permissions can be granted to users, groups and anonymous access, not to a {other}"
-        ))),
+        other => Err(ConnectorError::InvalidArgument(format!("space permissions can be granted to users, groups and anonymous access, not to a {other}"))),
     }
 }
 
@@ -172,7 +169,8 @@ mod tests {
         let fake = FakeTransport::new(vec![FakeTransport::json(200, "[]"), FakeTransport::json(204, ""), FakeTransport::json(200, held)]);
         let kv = kv_with_version("9.2.0");
         kv.set("username:ada", "k1");
-        let ada = crate::directory::users::user_resource(serde_json::from_str(r#"{"username":"ada","userKey":"k1"}"#).unwrap(), UserId::Username, None).unwrap();
+        let ada =
+            crate::directory::users::user_resource(serde_json::from_str(r#"{"username":"ada","userKey":"k1"}"#).unwrap(), UserId::Username, None).unwrap();
         let c = connector(&fake, &kv);
         assert_eq!(c.grant(&view("ENG"), &ada).unwrap().outcome, GrantOutcome::Granted);
         assert_eq!(c.grant(&view("ENG"), &ada).unwrap().outcome, GrantOutcome::AlreadyGranted);

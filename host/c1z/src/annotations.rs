@@ -15,10 +15,7 @@ pub fn type_url<M: Name>() -> String {
 
 /// Packs `msg` into an `Any` with the Go-compatible type URL.
 pub fn any<M: Message + Name>(msg: &M) -> Any {
-    Any {
-        type_url: type_url::<M>(),
-        value: msg.encode_to_vec(),
-    }
+    Any { type_url: type_url::<M>(), value: msg.encode_to_vec() }
 }
 
 /// True when `annotation` holds a message of type `M`. Accepts any URL
@@ -32,21 +29,13 @@ pub fn is_type<M: Name>(annotation: &Any) -> bool {
 }
 
 /// Decodes the first annotation of type `M`, or `None` when there is none.
-pub fn find_annotation<M: Message + Name + Default>(
-    annotations: &[Any],
-) -> Result<Option<M>, prost::DecodeError> {
-    annotations
-        .iter()
-        .find(|a| is_type::<M>(a))
-        .map(|a| M::decode(a.value.as_slice()))
-        .transpose()
+pub fn find_annotation<M: Message + Name + Default>(annotations: &[Any]) -> Result<Option<M>, prost::DecodeError> {
+    annotations.iter().find(|a| is_type::<M>(a)).map(|a| M::decode(a.value.as_slice())).transpose()
 }
 
 /// Removes every annotation of type `M` and returns the removed ones in order.
 pub fn take_annotations<M: Name>(annotations: &mut Vec<Any>) -> Vec<Any> {
-    let (taken, kept) = std::mem::take(annotations)
-        .into_iter()
-        .partition(|a| is_type::<M>(a));
+    let (taken, kept) = std::mem::take(annotations).into_iter().partition(|a| is_type::<M>(a));
     *annotations = kept;
     taken
 }
@@ -77,31 +66,18 @@ mod tests {
     #[test]
     fn type_url_matches_go_anypb() {
         let packed = any(&pb::UserTrait::default());
-        assert_eq!(
-            packed.type_url,
-            "type.googleapis.com/c1.connector.v2.UserTrait"
-        );
+        assert_eq!(packed.type_url, "type.googleapis.com/c1.connector.v2.UserTrait");
         let nested = type_url::<pb::user_trait::Email>();
-        assert_eq!(
-            nested,
-            "type.googleapis.com/c1.connector.v2.UserTrait.Email"
-        );
+        assert_eq!(nested, "type.googleapis.com/c1.connector.v2.UserTrait.Email");
     }
 
     #[test]
     fn find_take_and_upsert() {
-        let expandable = pb::GrantExpandable {
-            entitlement_ids: vec!["group:1:member".into()],
-            ..Default::default()
-        };
+        let expandable = pb::GrantExpandable { entitlement_ids: vec!["group:1:member".into()], ..Default::default() };
         let mut list = vec![any(&pb::GrantImmutable::default()), any(&expandable)];
         let found: Option<pb::GrantExpandable> = find_annotation(&list).expect("decodes");
         assert_eq!(found, Some(expandable.clone()));
-        assert!(
-            find_annotation::<pb::UserTrait>(&list)
-                .expect("decodes")
-                .is_none()
-        );
+        assert!(find_annotation::<pb::UserTrait>(&list).expect("decodes").is_none());
 
         upsert_annotation(&mut list, &pb::GrantExpandable::default());
         list.push(any(&expandable));
@@ -116,10 +92,7 @@ mod tests {
 
     #[test]
     fn corrupt_annotation_is_an_error_not_a_panic() {
-        let bad = Any {
-            type_url: type_url::<pb::UserTrait>(),
-            value: vec![0xff, 0xff, 0xff],
-        };
+        let bad = Any { type_url: type_url::<pb::UserTrait>(), value: vec![0xff, 0xff, 0xff] };
         assert!(find_annotation::<pb::UserTrait>(&[bad]).is_err());
     }
 }

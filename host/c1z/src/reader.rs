@@ -31,9 +31,7 @@ pub enum ReadError {
         path: PathBuf,
     },
     /// The file is shorter than the 5-byte header.
-    #[error(
-        "{path:?} is {len} bytes, too short for a .c1z file (needs a 5-byte header and data); it is empty or was cut off, so re-run the sync"
-    )]
+    #[error("{path:?} is {len} bytes, too short for a .c1z file (needs a 5-byte header and data); it is empty or was cut off, so re-run the sync")]
     TooShort {
         /// The path asked for.
         path: PathBuf,
@@ -49,9 +47,7 @@ pub enum ReadError {
         path: PathBuf,
     },
     /// The file does not start with `C1ZF\0`.
-    #[error(
-        "{path:?} is not a .c1z file: header is {found:02x?}, expected \"C1ZF\\0\"; check that you passed the right file"
-    )]
+    #[error("{path:?} is not a .c1z file: header is {found:02x?}, expected \"C1ZF\\0\"; check that you passed the right file")]
     BadMagic {
         /// The path asked for.
         path: PathBuf,
@@ -59,9 +55,7 @@ pub enum ReadError {
         found: [u8; 5],
     },
     /// The zstd payload is truncated or corrupt.
-    #[error(
-        "{path:?} has a truncated or corrupt zstd payload ({source}); the file was probably cut off during copy or upload, so fetch or sync it again"
-    )]
+    #[error("{path:?} has a truncated or corrupt zstd payload ({source}); the file was probably cut off during copy or upload, so fetch or sync it again")]
     CorruptCompression {
         /// The path asked for.
         path: PathBuf,
@@ -69,9 +63,7 @@ pub enum ReadError {
         source: io::Error,
     },
     /// The decompressed database exceeds the configured cap.
-    #[error(
-        "{path:?} decompresses to more than {limit} bytes; raise ReadOptions::max_decompressed_bytes if the file is trusted"
-    )]
+    #[error("{path:?} decompresses to more than {limit} bytes; raise ReadOptions::max_decompressed_bytes if the file is trusted")]
     TooLarge {
         /// The path asked for.
         path: PathBuf,
@@ -79,9 +71,7 @@ pub enum ReadError {
         limit: u64,
     },
     /// The payload is not a SQLite database.
-    #[error(
-        "{path:?} decompresses to something that is not a SQLite database ({source}); the file is not a v1 .c1z"
-    )]
+    #[error("{path:?} decompresses to something that is not a SQLite database ({source}); the file is not a v1 .c1z")]
     NotSqlite {
         /// The path asked for.
         path: PathBuf,
@@ -89,9 +79,7 @@ pub enum ReadError {
         source: rusqlite::Error,
     },
     /// The database lacks baton tables.
-    #[error(
-        "{path:?} is a SQLite database but lacks baton tables {missing:?}; it is not a baton sync file"
-    )]
+    #[error("{path:?} is a SQLite database but lacks baton tables {missing:?}; it is not a baton sync file")]
     MissingTables {
         /// The path asked for.
         path: PathBuf,
@@ -117,9 +105,7 @@ pub enum ReadError {
         source: rusqlite::Error,
     },
     /// A stored protobuf blob does not decode.
-    #[error(
-        "row {row_id} of {table} holds an undecodable protobuf ({source}); the file is corrupt"
-    )]
+    #[error("row {row_id} of {table} holds an undecodable protobuf ({source}); the file is corrupt")]
     CorruptRow {
         /// The table.
         table: &'static str,
@@ -141,10 +127,7 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
-            temp_dir: None,
-        }
+        ReadOptions { max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES, temp_dir: None }
     }
 }
 
@@ -178,11 +161,7 @@ fn sqlite(action: &'static str) -> impl FnOnce(rusqlite::Error) -> ReadError {
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ReadError {
     let path = path.to_path_buf();
-    move |source| ReadError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| ReadError::Io { action, path, source }
 }
 
 impl C1zReader {
@@ -200,14 +179,7 @@ impl C1zReader {
         let conn = open_database(&db_path, path)?;
         let grants_have_expansion = table_has_column(&conn, "v1_grants", "expansion")?;
         let sync_runs_have_type = table_has_column(&conn, "v1_sync_runs", "sync_type")?;
-        let mut reader = C1zReader {
-            conn,
-            _workdir: workdir,
-            path: path.to_path_buf(),
-            sync_id: None,
-            grants_have_expansion,
-            sync_runs_have_type,
-        };
+        let mut reader = C1zReader { conn, _workdir: workdir, path: path.to_path_buf(), sync_id: None, grants_have_expansion, sync_runs_have_type };
         reader.sync_id = reader.default_sync_id()?;
         Ok(reader)
     }
@@ -229,18 +201,9 @@ impl C1zReader {
 
     /// All sync runs, oldest first.
     pub fn sync_runs(&self) -> Result<Vec<SyncRun>, ReadError> {
-        let sync_type = if self.sync_runs_have_type {
-            "sync_type"
-        } else {
-            "'full'"
-        };
-        let sql = format!(
-            "SELECT sync_id, started_at, ended_at, {sync_type} FROM v1_sync_runs ORDER BY id"
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(sqlite("listing sync runs"))?;
+        let sync_type = if self.sync_runs_have_type { "sync_type" } else { "'full'" };
+        let sql = format!("SELECT sync_id, started_at, ended_at, {sync_type} FROM v1_sync_runs ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql).map_err(sqlite("listing sync runs"))?;
         let rows = stmt
             .query_map([], |row| {
                 Ok(SyncRun {
@@ -251,8 +214,7 @@ impl C1zReader {
                 })
             })
             .map_err(sqlite("listing sync runs"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sqlite("listing sync runs"))
+        rows.collect::<Result<_, _>>().map_err(sqlite("listing sync runs"))
     }
 
     /// Resource types of the selected sync, in insertion order.
@@ -273,32 +235,19 @@ impl C1zReader {
     /// Grants of the selected sync, with the `expansion` column re-attached
     /// as a GrantExpandable annotation.
     pub fn grants(&self) -> Result<Vec<pb::Grant>, ReadError> {
-        let expansion = if self.grants_have_expansion {
-            "expansion"
-        } else {
-            "NULL"
-        };
+        let expansion = if self.grants_have_expansion { "expansion" } else { "NULL" };
         let sql = format!(
             "SELECT id, data, {expansion} FROM v1_grants
              WHERE (?1 IS NULL OR sync_id = ?1) ORDER BY id"
         );
-        let rows: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> =
-            self.query_rows(&sql, &[&self.sync_id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
-        rows.into_iter()
-            .map(|(row_id, data, expansion)| decode_grant(row_id, &data, expansion.as_deref()))
-            .collect()
+        let rows: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> = self.query_rows(&sql, &[&self.sync_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.into_iter().map(|(row_id, data, expansion)| decode_grant(row_id, &data, expansion.as_deref())).collect()
     }
 
     /// Picks the sync baton shows by default: the latest finished full sync,
     /// else the latest unfinished one started within 7 days, else none.
     fn default_sync_id(&self) -> Result<Option<String>, ReadError> {
-        let full = if self.sync_runs_have_type {
-            "AND sync_type = 'full'"
-        } else {
-            ""
-        };
+        let full = if self.sync_runs_have_type { "AND sync_type = 'full'" } else { "" };
         let finished = format!(
             "SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NOT NULL {full}
              ORDER BY ended_at DESC, id DESC LIMIT 1"
@@ -306,10 +255,7 @@ impl C1zReader {
         if let Some(id) = self.optional_text(&finished, &[])? {
             return Ok(Some(id));
         }
-        let week_ago = SystemTime::now()
-            .checked_sub(UNFINISHED_SYNC_MAX_AGE)
-            .map(timefmt::format_local)
-            .unwrap_or_default();
+        let week_ago = SystemTime::now().checked_sub(UNFINISHED_SYNC_MAX_AGE).map(timefmt::format_local).unwrap_or_default();
         self.optional_text(
             "SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL AND started_at >= ?1
              ORDER BY started_at DESC, id DESC LIMIT 1",
@@ -318,69 +264,32 @@ impl C1zReader {
     }
 
     fn optional_text(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<String>, ReadError> {
-        self.conn
-            .query_row(sql, params, |row| row.get::<_, Value>(0))
-            .optional()
-            .map(|value| value.and_then(text))
-            .map_err(sqlite("choosing the sync to read"))
+        self.conn.query_row(sql, params, |row| row.get::<_, Value>(0)).optional().map(|value| value.and_then(text)).map_err(sqlite("choosing the sync to read"))
     }
 
     /// Decodes the `data` column of `table` for the selected sync, optionally
     /// filtered on `resource_type_id`.
-    fn list_blobs<M: Message + Default>(
-        &self,
-        table: &'static str,
-        resource_type: Option<&str>,
-    ) -> Result<Vec<M>, ReadError> {
-        let type_filter = if resource_type.is_some() {
-            "AND resource_type_id = ?2"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT id, data FROM {table} WHERE (?1 IS NULL OR sync_id = ?1) {type_filter} ORDER BY id"
-        );
+    fn list_blobs<M: Message + Default>(&self, table: &'static str, resource_type: Option<&str>) -> Result<Vec<M>, ReadError> {
+        let type_filter = if resource_type.is_some() { "AND resource_type_id = ?2" } else { "" };
+        let sql = format!("SELECT id, data FROM {table} WHERE (?1 IS NULL OR sync_id = ?1) {type_filter} ORDER BY id");
         let mut params: Vec<&dyn ToSql> = vec![&self.sync_id];
         if let Some(rt) = &resource_type {
             params.push(rt);
         }
-        let rows: Vec<(i64, Vec<u8>)> =
-            self.query_rows(&sql, &params, |row| Ok((row.get(0)?, row.get(1)?)))?;
-        rows.into_iter()
-            .map(|(row_id, data)| {
-                M::decode(data.as_slice()).map_err(|source| ReadError::CorruptRow {
-                    table,
-                    row_id,
-                    source,
-                })
-            })
-            .collect()
+        let rows: Vec<(i64, Vec<u8>)> = self.query_rows(&sql, &params, |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.into_iter().map(|(row_id, data)| M::decode(data.as_slice()).map_err(|source| ReadError::CorruptRow { table, row_id, source })).collect()
     }
 
-    fn query_rows<T>(
-        &self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, ReadError> {
-        let mut stmt = self
-            .conn
-            .prepare(sql)
-            .map_err(sqlite("preparing a query"))?;
-        let rows = stmt
-            .query_map(params, map)
-            .map_err(sqlite("running a query"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sqlite("reading rows"))
+    fn query_rows<T>(&self, sql: &str, params: &[&dyn ToSql], map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>, ReadError> {
+        let mut stmt = self.conn.prepare(sql).map_err(sqlite("preparing a query"))?;
+        let rows = stmt.query_map(params, map).map_err(sqlite("running a query"))?;
+        rows.collect::<Result<_, _>>().map_err(sqlite("reading rows"))
     }
 }
 
 impl std::fmt::Debug for C1zReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("C1zReader")
-            .field("path", &self.path)
-            .field("sync_id", &self.sync_id)
-            .finish()
+        f.debug_struct("C1zReader").field("path", &self.path).field("sync_id", &self.sync_id).finish()
     }
 }
 
@@ -396,16 +305,8 @@ fn text(value: Value) -> Option<String> {
     }
 }
 
-fn decode_grant(
-    row_id: i64,
-    data: &[u8],
-    expansion: Option<&[u8]>,
-) -> Result<pb::Grant, ReadError> {
-    let corrupt = |source| ReadError::CorruptRow {
-        table: "v1_grants",
-        row_id,
-        source,
-    };
+fn decode_grant(row_id: i64, data: &[u8], expansion: Option<&[u8]>) -> Result<pb::Grant, ReadError> {
+    let corrupt = |source| ReadError::CorruptRow { table: "v1_grants", row_id, source };
     let mut grant = pb::Grant::decode(data).map_err(corrupt)?;
     if let Some(bytes) = expansion.filter(|b| !b.is_empty()) {
         let expandable = pb::GrantExpandable::decode(bytes).map_err(corrupt)?;
@@ -418,33 +319,19 @@ fn decode_grant(
 /// positioned at the start of the zstd payload.
 fn open_and_check_header(path: &Path) -> Result<File, ReadError> {
     let mut file = File::open(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => ReadError::NotFound {
-            path: path.to_path_buf(),
-        },
+        io::ErrorKind::NotFound => ReadError::NotFound { path: path.to_path_buf() },
         _ => io_err("opening", path)(source),
     })?;
-    let len = file
-        .metadata()
-        .map_err(io_err("reading the size of", path))?
-        .len();
+    let len = file.metadata().map_err(io_err("reading the size of", path))?.len();
     if len < C1Z_V1_MAGIC.len() as u64 {
-        return Err(ReadError::TooShort {
-            path: path.to_path_buf(),
-            len,
-        });
+        return Err(ReadError::TooShort { path: path.to_path_buf(), len });
     }
     let mut header = [0u8; 5];
-    file.read_exact(&mut header)
-        .map_err(io_err("reading the header of", path))?;
+    file.read_exact(&mut header).map_err(io_err("reading the header of", path))?;
     match &header {
         h if h == C1Z_V1_MAGIC => Ok(file),
-        h if h == C1Z_V3_MAGIC => Err(ReadError::V3Format {
-            path: path.to_path_buf(),
-        }),
-        _ => Err(ReadError::BadMagic {
-            path: path.to_path_buf(),
-            found: header,
-        }),
+        h if h == C1Z_V3_MAGIC => Err(ReadError::V3Format { path: path.to_path_buf() }),
+        _ => Err(ReadError::BadMagic { path: path.to_path_buf(), found: header }),
     }
 }
 
@@ -455,21 +342,14 @@ fn make_workdir(options: &ReadOptions) -> Result<TempDir, ReadError> {
         b
     };
     match &options.temp_dir {
-        Some(dir) => builder
-            .tempdir_in(dir)
-            .map_err(io_err("creating a temp dir in", dir)),
-        None => builder
-            .tempdir()
-            .map_err(io_err("creating a temp dir in", &std::env::temp_dir())),
+        Some(dir) => builder.tempdir_in(dir).map_err(io_err("creating a temp dir in", dir)),
+        None => builder.tempdir().map_err(io_err("creating a temp dir in", &std::env::temp_dir())),
     }
 }
 
 /// Streams the zstd payload into `db_path`, stopping at `limit` bytes.
 fn decompress(file: File, path: &Path, db_path: &Path, limit: u64) -> Result<(), ReadError> {
-    let corrupt = |source| ReadError::CorruptCompression {
-        path: path.to_path_buf(),
-        source,
-    };
+    let corrupt = |source| ReadError::CorruptCompression { path: path.to_path_buf(), source };
     let mut decoder = zstd::stream::read::Decoder::new(file).map_err(corrupt)?;
     let out = File::create(db_path).map_err(io_err("creating", db_path))?;
     let mut out = BufWriter::new(out);
@@ -482,19 +362,12 @@ fn decompress(file: File, path: &Path, db_path: &Path, limit: u64) -> Result<(),
         }
         total += n as u64;
         if total > limit {
-            return Err(ReadError::TooLarge {
-                path: path.to_path_buf(),
-                limit,
-            });
+            return Err(ReadError::TooLarge { path: path.to_path_buf(), limit });
         }
-        out.write_all(&buf[..n])
-            .map_err(io_err("writing", db_path))?;
+        out.write_all(&buf[..n]).map_err(io_err("writing", db_path))?;
     }
     if total == 0 {
-        let empty = io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "no compressed data after the header",
-        );
+        let empty = io::Error::new(io::ErrorKind::UnexpectedEof, "no compressed data after the header");
         return Err(corrupt(empty));
     }
     out.flush().map_err(io_err("writing", db_path))
@@ -502,36 +375,22 @@ fn decompress(file: File, path: &Path, db_path: &Path, limit: u64) -> Result<(),
 
 /// Opens the decompressed copy read-only and checks the baton tables exist.
 fn open_database(db_path: &Path, path: &Path) -> Result<Connection, ReadError> {
-    let not_sqlite = |source| ReadError::NotSqlite {
-        path: path.to_path_buf(),
-        source,
-    };
+    let not_sqlite = |source| ReadError::NotSqlite { path: path.to_path_buf(), source };
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db_path, flags).map_err(not_sqlite)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .and_then(|mut st| st.query_map([], |row| row.get(0))?.collect())
         .map_err(not_sqlite)?;
-    let missing: Vec<String> = schema::REQUIRED_TABLES
-        .iter()
-        .filter(|t| !tables.iter().any(|have| have == *t))
-        .map(|t| t.to_string())
-        .collect();
+    let missing: Vec<String> = schema::REQUIRED_TABLES.iter().filter(|t| !tables.iter().any(|have| have == *t)).map(|t| t.to_string()).collect();
     if !missing.is_empty() {
-        return Err(ReadError::MissingTables {
-            path: path.to_path_buf(),
-            missing,
-        });
+        return Err(ReadError::MissingTables { path: path.to_path_buf(), missing });
     }
     Ok(conn)
 }
 
 fn table_has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, ReadError> {
-    conn.query_row(
-        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
-        [table, column],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-    .map_err(sqlite("inspecting the schema"))
+    conn.query_row("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |row| row.get::<_, i64>(0))
+        .map(|n| n > 0)
+        .map_err(sqlite("inspecting the schema"))
 }

@@ -102,10 +102,4 @@ create index if not exists idx_grants_sync_needs_expansion_v1 on v1_grants (sync
 ";
 
 /// Tables a reader needs to answer its queries.
-pub(crate) const REQUIRED_TABLES: &[&str] = &[
-    "v1_resource_types",
-    "v1_resources",
-    "v1_entitlements",
-    "v1_sync_runs",
-    "v1_grants",
-];
+pub(crate) const REQUIRED_TABLES: &[&str] = &["v1_resource_types", "v1_resources", "v1_entitlements", "v1_sync_runs", "v1_grants"];

@@ -48,10 +48,7 @@ fn saturating_secs(d: Duration) -> i64 {
 }
 
 fn format_civil(c: Civil, nanos: u32) -> String {
-    let mut text = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    );
+    let mut text = format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute, c.second);
     if nanos != 0 {
         let fraction = format!("{nanos:09}");
         text.push('.');
@@ -68,16 +65,11 @@ fn utc_civil(secs: i64) -> Civil {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     Civil {
         year,
@@ -123,24 +115,15 @@ mod tests {
     #[test]
     fn utc_civil_known_dates() {
         assert_eq!(format_civil(utc_civil(0), 0), "1970-01-01 00:00:00");
-        assert_eq!(
-            format_civil(utc_civil(951_782_400), 0),
-            "2000-02-29 00:00:00"
-        );
-        assert_eq!(
-            format_civil(utc_civil(1_787_324_645), 0),
-            "2026-08-21 15:04:05"
-        );
+        assert_eq!(format_civil(utc_civil(951_782_400), 0), "2000-02-29 00:00:00");
+        assert_eq!(format_civil(utc_civil(1_787_324_645), 0), "2026-08-21 15:04:05");
         assert_eq!(format_civil(utc_civil(-1), 0), "1969-12-31 23:59:59");
     }
 
     #[test]
     fn fraction_trims_trailing_zeros() {
         let base = utc_civil(1_787_324_645);
-        assert_eq!(
-            format_civil(base, 123_456_789),
-            "2026-08-21 15:04:05.123456789"
-        );
+        assert_eq!(format_civil(base, 123_456_789), "2026-08-21 15:04:05.123456789");
         assert_eq!(format_civil(base, 120_000_000), "2026-08-21 15:04:05.12");
         assert_eq!(format_civil(base, 0), "2026-08-21 15:04:05");
     }

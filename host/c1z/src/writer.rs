@@ -132,19 +132,11 @@ fn sqlite(action: &'static str) -> impl FnOnce(rusqlite::Error) -> WriteError {
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WriteError {
     let path = path.to_path_buf();
-    move |source| WriteError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| WriteError::Io { action, path, source }
 }
 
 fn invalid(kind: &'static str, id: &str, reason: &'static str) -> WriteError {
-    WriteError::InvalidObject {
-        kind,
-        id: id.to_owned(),
-        reason,
-    }
+    WriteError::InvalidObject { kind, id: id.to_owned(), reason }
 }
 
 impl C1zWriter {
@@ -152,10 +144,7 @@ impl C1zWriter {
     /// Scratch files live in a hidden temporary directory beside `out`.
     pub fn create(out: &Path) -> Result<C1zWriter, WriteError> {
         let dir = output_dir(out)?;
-        let workdir = tempfile::Builder::new()
-            .prefix(".c1z-build-")
-            .tempdir_in(&dir)
-            .map_err(io_err("creating a scratch directory in", &dir))?;
+        let workdir = tempfile::Builder::new().prefix(".c1z-build-").tempdir_in(&dir).map_err(io_err("creating a scratch directory in", &dir))?;
         Self::start(out, Workdir::Scratch(workdir), FAST_PRAGMAS)
     }
 
@@ -181,16 +170,8 @@ impl C1zWriter {
         prepare_database(&conn, pragmas)?;
         let sync_id = Ksuid::new(None, None).to_string();
         insert_sync_run(&conn, &sync_id)?;
-        conn.execute_batch("BEGIN")
-            .map_err(sqlite("starting a transaction"))?;
-        Ok(C1zWriter {
-            conn,
-            workdir,
-            db_path,
-            out: out.to_path_buf(),
-            sync_id,
-            rows_since_commit: 0,
-        })
+        conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
+        Ok(C1zWriter { conn, workdir, db_path, out: out.to_path_buf(), sync_id, rows_since_commit: 0 })
     }
 
     /// Records what kind of sync this is, as baton names them: `full` (the default),
@@ -212,19 +193,11 @@ impl C1zWriter {
         if conn.execute_batch(DURABLE_PRAGMAS).is_err() {
             return Ok(None);
         }
-        let sync_id: Option<String> = conn
-            .query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0))
-            .ok();
+        let sync_id: Option<String> =
+            conn.query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0)).ok();
         let Some(sync_id) = sync_id else { return Ok(None) };
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
-        let writer = C1zWriter {
-            conn,
-            workdir: Workdir::Resumable(workdir.to_path_buf()),
-            db_path,
-            out: out.to_path_buf(),
-            sync_id,
-            rows_since_commit: 0,
-        };
+        let writer = C1zWriter { conn, workdir: Workdir::Resumable(workdir.to_path_buf()), db_path, out: out.to_path_buf(), sync_id, rows_since_commit: 0 };
         Ok(Some((writer, Some(checkpoint))))
     }
 
@@ -255,10 +228,7 @@ impl C1zWriter {
 
     /// The session entries saved by earlier checkpoints of this sync.
     pub fn session_entries(&self) -> Result<Vec<(String, String)>, WriteError> {
-        let mut query = self
-            .conn
-            .prepare("SELECT key, value FROM v1_connector_sessions WHERE sync_id = ?1")
-            .map_err(sqlite("reading session entries"))?;
+        let mut query = self.conn.prepare("SELECT key, value FROM v1_connector_sessions WHERE sync_id = ?1").map_err(sqlite("reading session entries"))?;
         let rows = query
             .query_map([&self.sync_id], |row| {
                 let value: Vec<u8> = row.get(1)?;
@@ -284,7 +254,11 @@ impl C1zWriter {
             .map_err(sqlite("reading resources back"))?;
         let mut rows = query.query(params![self.sync_id, resource_type]).map_err(sqlite("reading resources back"))?;
         while let Some(row) = rows.next().map_err(sqlite("reading resources back"))? {
-            let blob = row.get_ref(0).map_err(sqlite("reading resources back"))?.as_blob().map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
+            let blob = row
+                .get_ref(0)
+                .map_err(sqlite("reading resources back"))?
+                .as_blob()
+                .map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
             each(pb::Resource::decode(blob).map_err(|_| invalid("resource", resource_type, "its stored row does not decode"))?);
         }
         Ok(())
@@ -300,7 +274,11 @@ impl C1zWriter {
         let mut rows = query.query(params![self.sync_id, resource_type, limit as i64, offset as i64]).map_err(sqlite("reading resources back"))?;
         let mut page = Vec::new();
         while let Some(row) = rows.next().map_err(sqlite("reading resources back"))? {
-            let blob = row.get_ref(0).map_err(sqlite("reading resources back"))?.as_blob().map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
+            let blob = row
+                .get_ref(0)
+                .map_err(sqlite("reading resources back"))?
+                .as_blob()
+                .map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
             page.push(pb::Resource::decode(blob).map_err(|_| invalid("resource", resource_type, "its stored row does not decode"))?);
         }
         Ok(page)
@@ -309,7 +287,9 @@ impl C1zWriter {
     /// How many resources of one type are written so far.
     pub fn count_resources_of_type(&self, resource_type: &str) -> Result<usize, WriteError> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2", params![self.sync_id, resource_type], |row| row.get::<_, i64>(0))
+            .query_row("SELECT COUNT(*) FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2", params![self.sync_id, resource_type], |row| {
+                row.get::<_, i64>(0)
+            })
             .map(|n| n as usize)
             .map_err(sqlite("counting resources"))
     }
@@ -395,9 +375,8 @@ impl C1zWriter {
             return Err(invalid("entitlement", &ent.display_name, "id is empty"));
         }
         let resource = ent.resource.as_ref();
-        let resource_id =
-            required_resource_id(resource.and_then(|r| r.id.as_ref()), "entitlement", &ent.id)
-                .map_err(|_| invalid("entitlement", &ent.id, "resource.id is missing"))?;
+        let resource_id = required_resource_id(resource.and_then(|r| r.id.as_ref()), "entitlement", &ent.id)
+            .map_err(|_| invalid("entitlement", &ent.id, "resource.id is missing"))?;
         let now = timefmt::now_text();
         self.conn
             .prepare_cached(
@@ -409,16 +388,7 @@ impl C1zWriter {
                    resource_id = excluded.resource_id,
                    data = excluded.data, discovered_at = excluded.discovered_at",
             )
-            .and_then(|mut st| {
-                st.execute(params![
-                    resource_id.resource_type,
-                    resource_id.resource,
-                    ent.id,
-                    ent.encode_to_vec(),
-                    self.sync_id,
-                    now
-                ])
-            })
+            .and_then(|mut st| st.execute(params![resource_id.resource_type, resource_id.resource, ent.id, ent.encode_to_vec(), self.sync_id, now]))
             .map_err(sqlite("inserting an entitlement"))?;
         self.row_written()
     }
@@ -468,23 +438,13 @@ impl C1zWriter {
     /// Ends the sync, builds the indexes, and atomically writes the `.c1z`
     /// file. On error the output is left as it was and scratch files are removed.
     pub fn finish(self) -> Result<Summary, WriteError> {
-        let C1zWriter {
-            conn,
-            workdir,
-            db_path,
-            out,
-            sync_id,
-            ..
-        } = self;
-        conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id])
-            .map_err(sqlite("clearing session entries"))?;
+        let C1zWriter { conn, workdir, db_path, out, sync_id, .. } = self;
+        conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
         end_sync(&conn, &sync_id)?;
         let mut summary = count_rows(&conn, &sync_id)?;
         // Fold any write-ahead log into the database file: the payload is that file alone.
-        conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
-            .map_err(sqlite("closing the journal"))?;
-        conn.close()
-            .map_err(|(_, e)| sqlite("closing the scratch database")(e))?;
+        conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(sqlite("closing the journal"))?;
+        conn.close().map_err(|(_, e)| sqlite("closing the scratch database")(e))?;
         summary.database_bytes = file_len(&db_path)?;
         summary.file_bytes = write_c1z_atomically(&db_path, summary.database_bytes, &out)?;
         workdir.remove();
@@ -495,9 +455,7 @@ impl C1zWriter {
     fn row_written(&mut self) -> Result<(), WriteError> {
         self.rows_since_commit += 1;
         if self.rows_since_commit >= ROWS_PER_COMMIT {
-            self.conn
-                .execute_batch("COMMIT; BEGIN")
-                .map_err(sqlite("committing a batch of rows"))?;
+            self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite("committing a batch of rows"))?;
             self.rows_since_commit = 0;
         }
         Ok(())
@@ -506,20 +464,14 @@ impl C1zWriter {
 
 impl std::fmt::Debug for C1zWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("C1zWriter")
-            .field("out", &self.out)
-            .field("sync_id", &self.sync_id)
-            .field("scratch", &self.workdir.path())
-            .finish()
+        f.debug_struct("C1zWriter").field("out", &self.out).field("sync_id", &self.sync_id).field("scratch", &self.workdir.path()).finish()
     }
 }
 
 /// The directory that holds `out` (`.` for a bare file name).
 fn output_dir(out: &Path) -> Result<PathBuf, WriteError> {
     if out.file_name().is_none() {
-        return Err(WriteError::InvalidOutputPath {
-            path: out.to_path_buf(),
-        });
+        return Err(WriteError::InvalidOutputPath { path: out.to_path_buf() });
     }
     Ok(match out.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -548,12 +500,9 @@ const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
 
 /// The settings, the tables, and the unique indexes the upserts rely on.
 fn prepare_database(conn: &Connection, pragmas: &str) -> Result<(), WriteError> {
-    conn.execute_batch(pragmas)
-    .map_err(sqlite("configuring the scratch database"))?;
-    conn.execute_batch(schema::TABLES)
-        .map_err(sqlite("creating tables"))?;
-    conn.execute_batch(schema::UNIQUE_INDEXES)
-        .map_err(sqlite("creating unique indexes"))
+    conn.execute_batch(pragmas).map_err(sqlite("configuring the scratch database"))?;
+    conn.execute_batch(schema::TABLES).map_err(sqlite("creating tables"))?;
+    conn.execute_batch(schema::UNIQUE_INDEXES).map_err(sqlite("creating unique indexes"))
 }
 
 fn insert_sync_run(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
@@ -569,25 +518,17 @@ fn insert_sync_run(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
 
 /// Sets `ended_at`, creates the deferred indexes and commits.
 fn end_sync(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
-    conn.execute(
-        "UPDATE v1_sync_runs SET ended_at = ?1 WHERE sync_id = ?2 AND ended_at IS NULL",
-        params![timefmt::now_text(), sync_id],
-    )
-    .map_err(sqlite("ending the sync run"))?;
-    conn.execute_batch(schema::DEFERRED_INDEXES)
-        .map_err(sqlite("creating indexes"))?;
+    conn.execute("UPDATE v1_sync_runs SET ended_at = ?1 WHERE sync_id = ?2 AND ended_at IS NULL", params![timefmt::now_text(), sync_id])
+        .map_err(sqlite("ending the sync run"))?;
+    conn.execute_batch(schema::DEFERRED_INDEXES).map_err(sqlite("creating indexes"))?;
     conn.execute_batch("COMMIT").map_err(sqlite("committing"))
 }
 
 fn count_rows(conn: &Connection, sync_id: &str) -> Result<Summary, WriteError> {
     let count = |table: &str| -> Result<u64, WriteError> {
-        conn.query_row(
-            &format!("SELECT count(*) FROM {table} WHERE sync_id = ?1"),
-            [sync_id],
-            |row| row.get::<_, i64>(0),
-        )
-        .map(|n| u64::try_from(n).unwrap_or(0))
-        .map_err(sqlite("counting rows"))
+        conn.query_row(&format!("SELECT count(*) FROM {table} WHERE sync_id = ?1"), [sync_id], |row| row.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(sqlite("counting rows"))
     };
     Ok(Summary {
         sync_id: sync_id.to_owned(),
@@ -600,18 +541,10 @@ fn count_rows(conn: &Connection, sync_id: &str) -> Result<Summary, WriteError> {
     })
 }
 
-fn required_resource_id<'a>(
-    id: Option<&'a pb::ResourceId>,
-    kind: &'static str,
-    label: &str,
-) -> Result<&'a pb::ResourceId, WriteError> {
+fn required_resource_id<'a>(id: Option<&'a pb::ResourceId>, kind: &'static str, label: &str) -> Result<&'a pb::ResourceId, WriteError> {
     match id {
         None => Err(invalid(kind, label, "id is missing")),
-        Some(id) if id.resource_type.is_empty() || id.resource.is_empty() => Err(invalid(
-            kind,
-            label,
-            "id.resource_type or id.resource is empty",
-        )),
+        Some(id) if id.resource_type.is_empty() || id.resource.is_empty() => Err(invalid(kind, label, "id.resource_type or id.resource is empty")),
         Some(id) => Ok(id),
     }
 }
@@ -629,28 +562,13 @@ impl<'a> GrantKeys<'a> {
         if grant.id.is_empty() {
             return Err(fail("id is empty"));
         }
-        let entitlement = grant
-            .entitlement
-            .as_ref()
-            .ok_or_else(|| fail("entitlement is missing"))?;
+        let entitlement = grant.entitlement.as_ref().ok_or_else(|| fail("entitlement is missing"))?;
         if entitlement.id.is_empty() {
             return Err(fail("entitlement.id is empty"));
         }
-        let resource = entitlement
-            .resource
-            .as_ref()
-            .and_then(|r| r.id.as_ref())
-            .ok_or_else(|| fail("entitlement.resource.id is missing"))?;
-        let principal = grant
-            .principal
-            .as_ref()
-            .and_then(|p| p.id.as_ref())
-            .ok_or_else(|| fail("principal.id is missing"))?;
-        Ok(GrantKeys {
-            entitlement_id: &entitlement.id,
-            resource,
-            principal,
-        })
+        let resource = entitlement.resource.as_ref().and_then(|r| r.id.as_ref()).ok_or_else(|| fail("entitlement.resource.id is missing"))?;
+        let principal = grant.principal.as_ref().and_then(|p| p.id.as_ref()).ok_or_else(|| fail("principal.id is missing"))?;
+        Ok(GrantKeys { entitlement_id: &entitlement.id, resource, principal })
     }
 }
 
@@ -659,27 +577,19 @@ impl<'a> GrantKeys<'a> {
 /// entitlement id.
 fn split_expansion(grant: &pb::Grant) -> Result<(Option<Vec<u8>>, Vec<u8>), WriteError> {
     let expandable: Option<pb::GrantExpandable> =
-        find_annotation(&grant.annotations).map_err(|source| WriteError::BadExpandable {
-            grant_id: grant.id.clone(),
-            source,
-        })?;
+        find_annotation(&grant.annotations).map_err(|source| WriteError::BadExpandable { grant_id: grant.id.clone(), source })?;
     let Some(expandable) = expandable else {
         return Ok((None, grant.encode_to_vec()));
     };
     let mut stripped = grant.clone();
     take_annotations::<pb::GrantExpandable>(&mut stripped.annotations);
-    let has_target = expandable
-        .entitlement_ids
-        .iter()
-        .any(|id| !id.trim().is_empty());
+    let has_target = expandable.entitlement_ids.iter().any(|id| !id.trim().is_empty());
     let column = has_target.then(|| expandable.encode_to_vec());
     Ok((column, stripped.encode_to_vec()))
 }
 
 fn file_len(path: &Path) -> Result<u64, WriteError> {
-    fs::metadata(path)
-        .map(|m| m.len())
-        .map_err(io_err("reading the size of", path))
+    fs::metadata(path).map(|m| m.len()).map_err(io_err("reading the size of", path))
 }
 
 /// Removes a path on drop unless disarmed; keeps `<out>.tmp` from lingering.
@@ -700,17 +610,11 @@ impl Drop for RemoveOnDrop<'_> {
 /// and fsyncs the directory. Returns the size of the written file.
 fn write_c1z_atomically(db_path: &Path, db_len: u64, out: &Path) -> Result<u64, WriteError> {
     let staging = staging_path(out);
-    let mut guard = RemoveOnDrop {
-        path: &staging,
-        armed: true,
-    };
+    let mut guard = RemoveOnDrop { path: &staging, armed: true };
     let file = create_staging_file(&staging)?;
     let file = compress_database(db_path, db_len, file, &staging)?;
     file.sync_all().map_err(io_err("syncing", &staging))?;
-    let written = file
-        .metadata()
-        .map(|m| m.len())
-        .map_err(io_err("reading the size of", &staging))?;
+    let written = file.metadata().map(|m| m.len()).map_err(io_err("reading the size of", &staging))?;
     drop(file);
     fs::rename(&staging, out).map_err(io_err("renaming the staged file onto", out))?;
     guard.armed = false;
@@ -730,12 +634,7 @@ fn create_staging_file(staging: &Path) -> Result<File, WriteError> {
 }
 
 /// Streams the header and one zstd frame (with content size and checksum).
-fn compress_database(
-    db_path: &Path,
-    db_len: u64,
-    file: File,
-    staging: &Path,
-) -> Result<File, WriteError> {
+fn compress_database(db_path: &Path, db_len: u64, file: File, staging: &Path) -> Result<File, WriteError> {
     let write_err = io_err("writing", staging);
     let mut db = BufReader::new(File::open(db_path).map_err(io_err("opening", db_path))?);
     let mut sink = BufWriter::new(file);
@@ -753,9 +652,7 @@ fn compress_database(
 
 #[cfg(unix)]
 fn sync_directory(dir: &Path) -> Result<(), WriteError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing directory", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("syncing directory", dir))
 }
 
 #[cfg(not(unix))]

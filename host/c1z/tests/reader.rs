@@ -37,35 +37,21 @@ fn empty_and_short_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, bytes) in [("empty.c1z", &b""[..]), ("short.c1z", &b"C1Z"[..])] {
         let err = open_err(&write_bytes(dir.path(), name, bytes));
-        assert!(
-            matches!(err, ReadError::TooShort { len, .. } if len == bytes.len() as u64),
-            "{err}"
-        );
+        assert!(matches!(err, ReadError::TooShort { len, .. } if len == bytes.len() as u64), "{err}");
     }
 }
 
 #[test]
 fn wrong_magic() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = open_err(&write_bytes(
-        dir.path(),
-        "zip.c1z",
-        b"PK\x03\x04\x14\x00rest",
-    ));
-    assert!(
-        matches!(err, ReadError::BadMagic { found, .. } if &found == b"PK\x03\x04\x14"),
-        "{err}"
-    );
+    let err = open_err(&write_bytes(dir.path(), "zip.c1z", b"PK\x03\x04\x14\x00rest"));
+    assert!(matches!(err, ReadError::BadMagic { found, .. } if &found == b"PK\x03\x04\x14"), "{err}");
 }
 
 #[test]
 fn v3_pebble_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = open_err(&write_bytes(
-        dir.path(),
-        "v3.c1z",
-        b"C1Z3\0\0\0\0\x10manifest",
-    ));
+    let err = open_err(&write_bytes(dir.path(), "v3.c1z", b"C1Z3\0\0\0\0\x10manifest"));
     assert!(matches!(err, ReadError::V3Format { .. }), "{err}");
     assert!(err.to_string().contains("v0.25+ pebble"), "{err}");
 }
@@ -76,18 +62,12 @@ fn truncated_or_corrupt_zstd() {
     let full = std::fs::read(valid_c1z(dir.path())).expect("read");
     let cases = [
         ("truncated.c1z", full[..full.len() / 2].to_vec()),
-        (
-            "garbage.c1z",
-            [&b"C1ZF\0"[..], b"definitely not zstd data"].concat(),
-        ),
+        ("garbage.c1z", [&b"C1ZF\0"[..], b"definitely not zstd data"].concat()),
         ("header-only.c1z", b"C1ZF\0".to_vec()),
     ];
     for (name, bytes) in cases {
         let err = open_err(&write_bytes(dir.path(), name, &bytes));
-        assert!(
-            matches!(err, ReadError::CorruptCompression { .. }),
-            "{name}: {err}"
-        );
+        assert!(matches!(err, ReadError::CorruptCompression { .. }), "{name}: {err}");
     }
 }
 
@@ -105,9 +85,7 @@ fn payload_that_is_not_sqlite() {
 fn sqlite_without_baton_tables() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("other.db");
-    Connection::open(&db)
-        .and_then(|c| c.execute_batch("create table foo (x)"))
-        .expect("db");
+    Connection::open(&db).and_then(|c| c.execute_batch("create table foo (x)")).expect("db");
     let c1z = dir.path().join("other.c1z");
     compress_by_hand(&db, &c1z);
     match open_err(&c1z) {
@@ -120,30 +98,17 @@ fn sqlite_without_baton_tables() {
 fn decompressed_size_is_capped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c1z = valid_c1z(dir.path());
-    let options = ReadOptions {
-        max_decompressed_bytes: 1024,
-        temp_dir: Some(dir.path().to_path_buf()),
-    };
+    let options = ReadOptions { max_decompressed_bytes: 1024, temp_dir: Some(dir.path().to_path_buf()) };
     let err = C1zReader::open_with(&c1z, &options).expect_err("too large");
-    assert!(
-        matches!(err, ReadError::TooLarge { limit: 1024, .. }),
-        "{err}"
-    );
-    assert_eq!(
-        dir_entries(dir.path()),
-        vec!["valid.c1z"],
-        "reader temp dir removed"
-    );
+    assert!(matches!(err, ReadError::TooLarge { limit: 1024, .. }), "{err}");
+    assert_eq!(dir_entries(dir.path()), vec!["valid.c1z"], "reader temp dir removed");
 }
 
 #[test]
 fn default_sync_is_latest_finished_full_sync() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c1z = valid_c1z(dir.path());
-    let first_sync = C1zReader::open(&c1z)
-        .expect("open")
-        .selected_sync_id()
-        .map(str::to_owned);
+    let first_sync = C1zReader::open(&c1z).expect("open").selected_sync_id().map(str::to_owned);
 
     // Add a newer unfinished sync and a newer finished partial sync, each with one resource.
     let db = decompress_by_hand(&c1z, dir.path());
@@ -177,9 +142,7 @@ fn wal_mode_database_from_go_is_readable() {
     let c1z = valid_c1z(dir.path());
     let db = decompress_by_hand(&c1z, dir.path());
     let conn = Connection::open(&db).expect("open raw");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .expect("wal");
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).expect("wal");
     assert_eq!(mode, "wal");
     drop(conn);
     compress_by_hand(&db, &c1z);

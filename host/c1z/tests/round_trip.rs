@@ -10,15 +10,7 @@ use common::*;
 use prost::Message;
 use rusqlite::Connection;
 
-const TABLES: &[&str] = &[
-    "v1_assets",
-    "v1_connector_sessions",
-    "v1_entitlements",
-    "v1_grants",
-    "v1_resource_types",
-    "v1_resources",
-    "v1_sync_runs",
-];
+const TABLES: &[&str] = &["v1_assets", "v1_connector_sessions", "v1_entitlements", "v1_grants", "v1_resource_types", "v1_resources", "v1_sync_runs"];
 
 const INDEXES: &[&str] = &[
     "idx_assets_external_sync_v1",
@@ -40,22 +32,14 @@ const INDEXES: &[&str] = &[
 ];
 
 fn names_of(conn: &Connection, kind: &str) -> Vec<String> {
-    let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = ?1 ORDER BY name")
-        .expect("prepare");
-    stmt.query_map([kind], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect()
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = ?1 ORDER BY name").expect("prepare");
+    stmt.query_map([kind], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
 }
 
 /// `YYYY-MM-DD HH:MM:SS` optionally followed by `.` and 1-9 digits not ending in 0.
 fn is_sdk_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits_at = |idx: &[usize]| {
-        idx.iter()
-            .all(|&i| b.get(i).is_some_and(u8::is_ascii_digit))
-    };
+    let digits_at = |idx: &[usize]| idx.iter().all(|&i| b.get(i).is_some_and(u8::is_ascii_digit));
     let base_ok = b.len() >= 19
         && digits_at(&[0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
         && b[4] == b'-'
@@ -70,10 +54,7 @@ fn is_sdk_timestamp(s: &str) -> bool {
         "" => true,
         frac => {
             let digits = &frac[1..];
-            frac.starts_with('.')
-                && (1..=9).contains(&digits.len())
-                && digits.bytes().all(|c| c.is_ascii_digit())
-                && !digits.ends_with('0')
+            frac.starts_with('.') && (1..=9).contains(&digits.len()) && digits.bytes().all(|c| c.is_ascii_digit()) && !digits.ends_with('0')
         }
     }
 }
@@ -84,52 +65,26 @@ fn round_trip_keeps_counts_ids_and_annotations() {
     let out = dir.path().join("sync.c1z");
     let data = dataset();
     let summary = write_dataset(&out, &data);
-    assert_eq!(
-        (
-            summary.resource_types,
-            summary.resources,
-            summary.entitlements,
-            summary.grants
-        ),
-        (2, 4, 2, 3)
-    );
-    assert_eq!(
-        dir_entries(dir.path()),
-        vec!["sync.c1z"],
-        "only the output remains"
-    );
+    assert_eq!((summary.resource_types, summary.resources, summary.entitlements, summary.grants), (2, 4, 2, 3));
+    assert_eq!(dir_entries(dir.path()), vec!["sync.c1z"], "only the output remains");
 
     let reader = C1zReader::open(&out).expect("open");
     assert_eq!(reader.selected_sync_id(), Some(summary.sync_id.as_str()));
-    let rt_ids: Vec<String> = reader
-        .resource_types()
-        .expect("rts")
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let rt_ids: Vec<String> = reader.resource_types().expect("rts").into_iter().map(|r| r.id).collect();
     assert_eq!(rt_ids, ["user", "group"]);
     assert_eq!(reader.resource_types().expect("rts"), data.resource_types);
     assert_eq!(reader.resources(None).expect("resources"), data.resources);
     let users = reader.resources(Some("user")).expect("users");
     assert_eq!(users.len(), 2);
     let trait_: Option<pb::UserTrait> = find_annotation(&users[0].annotations).expect("decode");
-    assert_eq!(
-        trait_.map(|t| t.login),
-        Some("alice@example.com".to_string())
-    );
+    assert_eq!(trait_.map(|t| t.login), Some("alice@example.com".to_string()));
     assert_eq!(reader.entitlements().expect("ents"), data.entitlements);
 
     let grants = reader.grants().expect("grants");
     assert_eq!(grants.len(), 3);
     assert_eq!(grants[0], data.grants[0]);
-    assert_eq!(
-        grants[1], data.grants[1],
-        "expansion column re-attached losslessly"
-    );
-    assert!(
-        grants[2].annotations.is_empty(),
-        "blank-only GrantExpandable is dropped"
-    );
+    assert_eq!(grants[1], data.grants[1], "expansion column re-attached losslessly");
+    assert!(grants[2].annotations.is_empty(), "blank-only GrantExpandable is dropped");
 
     let runs = reader.sync_runs().expect("runs");
     assert_eq!(runs.len(), 1);
@@ -146,31 +101,21 @@ fn raw_database_matches_the_sdk_layout() {
 
     let bytes = std::fs::read(&out).expect("read");
     let frame_size = zstd::zstd_safe::get_frame_content_size(&bytes[5..]).expect("frame header");
-    assert_eq!(
-        frame_size,
-        Some(summary.database_bytes),
-        "pledged content size is set"
-    );
+    assert_eq!(frame_size, Some(summary.database_bytes), "pledged content size is set");
     assert_eq!(bytes.len() as u64, summary.file_bytes);
 
     let db = decompress_by_hand(&out, dir.path());
     let raw = std::fs::read(&db).expect("raw db");
     assert_eq!(&raw[..16], b"SQLite format 3\0");
-    assert_eq!(
-        (raw[18], raw[19]),
-        (1, 1),
-        "rollback-journal file format, not WAL"
-    );
+    assert_eq!((raw[18], raw[19]), (1, 1), "rollback-journal file format, not WAL");
     let conn = Connection::open(&db).expect("open raw");
     assert_eq!(names_of(&conn, "table"), TABLES);
     assert_eq!(names_of(&conn, "index"), INDEXES);
 
     let (sync_id, started, ended, token, sync_type, diff, backfilled): (String, String, Option<String>, String, String, i64, i64) = conn
-        .query_row(
-            "SELECT sync_id, started_at, ended_at, sync_token, sync_type, supports_diff, grants_backfilled FROM v1_sync_runs",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-        )
+        .query_row("SELECT sync_id, started_at, ended_at, sync_token, sync_type, supports_diff, grants_backfilled FROM v1_sync_runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
         .expect("sync run");
     assert_eq!(sync_id, summary.sync_id);
     assert_eq!(sync_id.len(), 27);
@@ -179,10 +124,7 @@ fn raw_database_matches_the_sdk_layout() {
     let ended = ended.expect("ended_at set");
     assert!(is_sdk_timestamp(&ended), "ended_at {ended:?}");
     assert!(ended >= started);
-    assert_eq!(
-        (token.as_str(), sync_type.as_str(), diff, backfilled),
-        ("", "full", 1, 1)
-    );
+    assert_eq!((token.as_str(), sync_type.as_str(), diff, backfilled), ("", "full", 1, 1));
 
     check_derived_resource_columns(&conn);
     check_grant_expansion_columns(&conn);
@@ -197,15 +139,8 @@ fn check_derived_resource_columns(conn: &Connection) {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .expect("alice row");
-    assert_eq!(
-        (rt.as_str(), ext.as_str(), parent_rt, parent),
-        ("user", "user:alice", None, None)
-    );
-    let discovered: String = conn
-        .query_row("SELECT discovered_at FROM v1_resources LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .expect("discovered_at");
+    assert_eq!((rt.as_str(), ext.as_str(), parent_rt, parent), ("user", "user:alice", None, None));
+    let discovered: String = conn.query_row("SELECT discovered_at FROM v1_resources LIMIT 1", [], |r| r.get(0)).expect("discovered_at");
     assert!(is_sdk_timestamp(&discovered));
 }
 
@@ -216,54 +151,22 @@ fn check_grant_expansion_columns(conn: &Connection) {
                     resource_id, expansion, needs_expansion, data FROM v1_grants ORDER BY id",
         )
         .expect("prepare");
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<Vec<u8>>,
-        i64,
-        Vec<u8>,
-    );
+    type Row = (String, String, String, String, String, Option<Vec<u8>>, i64, Vec<u8>);
     let rows: Vec<Row> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        })
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
         .expect("query")
         .map(|r| r.expect("row"))
         .collect();
     assert_eq!(rows.len(), 3);
     let (ent, p_rt, p_id, rt, res, expansion, needs, data) = &rows[1];
-    assert_eq!(
-        (ent.as_str(), p_rt.as_str(), p_id.as_str()),
-        ("group:g1:member", "group", "g2")
-    );
+    assert_eq!((ent.as_str(), p_rt.as_str(), p_id.as_str()), ("group:g1:member", "group", "g2"));
     assert_eq!((rt.as_str(), res.as_str()), ("group", "g1"));
-    let expandable =
-        pb::GrantExpandable::decode(expansion.as_deref().expect("expansion set")).expect("decode");
+    let expandable = pb::GrantExpandable::decode(expansion.as_deref().expect("expansion set")).expect("decode");
     assert_eq!(expandable.entitlement_ids, [MEMBER_OF_G2]);
     assert_eq!(*needs, 1);
     let blob = pb::Grant::decode(data.as_slice()).expect("grant blob");
-    assert!(
-        find_annotation::<pb::GrantExpandable>(&blob.annotations)
-            .expect("decode")
-            .is_none()
-    );
-    assert_eq!(
-        blob.annotations.len(),
-        1,
-        "GrantImmutable stays in the blob"
-    );
+    assert!(find_annotation::<pb::GrantExpandable>(&blob.annotations).expect("decode").is_none());
+    assert_eq!(blob.annotations.len(), 1, "GrantImmutable stays in the blob");
 
     for index in [0, 2] {
         let (_, _, _, _, _, expansion, needs, data) = &rows[index];
@@ -278,9 +181,7 @@ fn duplicate_ids_are_upserted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("dup.c1z");
     let mut writer = C1zWriter::create(&out).expect("create");
-    writer
-        .put_resource(&user("alice", "Old Name", "a@example.com"))
-        .expect("first");
+    writer.put_resource(&user("alice", "Old Name", "a@example.com")).expect("first");
     let mut moved = user("alice", "New Name", "a@example.com");
     moved.parent_resource_id = Some(rid("group", "g1"));
     writer.put_resource(&moved).expect("second");
@@ -296,18 +197,9 @@ fn duplicate_ids_are_upserted() {
 
     let db = decompress_by_hand(&out, dir.path());
     let conn = Connection::open(&db).expect("open raw");
-    let parent: (String, String) = conn
-        .query_row(
-            "SELECT parent_resource_type_id, parent_resource_id FROM v1_resources",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("row");
-    assert_eq!(
-        parent,
-        ("group".to_string(), "g1".to_string()),
-        "derived columns follow the upsert"
-    );
+    let parent: (String, String) =
+        conn.query_row("SELECT parent_resource_type_id, parent_resource_id FROM v1_resources", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("row");
+    assert_eq!(parent, ("group".to_string(), "g1".to_string()), "derived columns follow the upsert");
 }
 
 #[test]
@@ -318,14 +210,8 @@ fn dropped_writer_leaves_existing_output_untouched() {
     std::fs::write(&out, &before).expect("seed");
     {
         let mut writer = C1zWriter::create(&out).expect("create");
-        writer
-            .put_resource(&user("alice", "Alice", "a@example.com"))
-            .expect("put");
-        assert_eq!(
-            dir_entries(dir.path()).len(),
-            2,
-            "scratch dir exists while writing"
-        );
+        writer.put_resource(&user("alice", "Alice", "a@example.com")).expect("put");
+        assert_eq!(dir_entries(dir.path()).len(), 2, "scratch dir exists while writing");
     }
     assert_eq!(std::fs::read(&out).expect("read"), before);
     assert_eq!(dir_entries(dir.path()), vec!["sync.c1z"]);
@@ -361,31 +247,16 @@ fn objects_readers_would_crash_on_are_rejected() {
     no_principal_id.principal = Some(pb::Resource::default());
     for (bad, reason) in [
         (no_entitlement, "entitlement is missing"),
-        (
-            no_entitlement_resource,
-            "entitlement.resource.id is missing",
-        ),
+        (no_entitlement_resource, "entitlement.resource.id is missing"),
         (no_principal_id, "principal.id is missing"),
     ] {
         let err = writer.put_grant(&bad).expect_err("rejected");
-        assert!(
-            matches!(&err, WriteError::InvalidObject { reason: r, .. } if *r == reason),
-            "{err}"
-        );
+        assert!(matches!(&err, WriteError::InvalidObject { reason: r, .. } if *r == reason), "{err}");
     }
     let mut entitlement = data.entitlements[0].clone();
     entitlement.resource = Some(pb::Resource::default());
     let err = writer.put_entitlement(&entitlement).expect_err("rejected");
-    assert!(
-        matches!(
-            &err,
-            WriteError::InvalidObject {
-                kind: "entitlement",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(&err, WriteError::InvalidObject { kind: "entitlement", .. }), "{err}");
     assert!(err.to_string().contains("group:g1:member"), "{err}");
 }
 

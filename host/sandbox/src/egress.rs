@@ -6,16 +6,14 @@
 //! forbidden, so `fields` refuses it) nor reach any other destination (refused with
 //! `HttpRequestDenied`, and logged with the setting that would allow it).
 
+use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
-use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
 use http_body_util::{BodyExt, Empty, Full};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime_wasi_http::{
-    DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
-};
+use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The one origin (and path prefix) requests may go to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,9 +177,7 @@ fn is_forbidden(name: &HeaderName) -> bool {
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
-type SendFuture = Box<
-    dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send,
->;
+type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send>;
 
 impl WasiHttpHooks for EgressHooks {
     fn is_forbidden_header(&mut self, name: &HeaderName) -> bool {
@@ -192,12 +188,7 @@ impl WasiHttpHooks for EgressHooks {
         Arc::new(is_forbidden)
     }
 
-    fn send_request(
-        &mut self,
-        mut request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        _io: IoFuture,
-    ) -> SendFuture {
+    fn send_request(&mut self, mut request: http::Request<WasiBody>, options: Option<RequestOptions>, _io: IoFuture) -> SendFuture {
         if let Err(why) = self.admit(request.uri()) {
             tracing::warn!(
                 destination = %redacted_uri(request.uri()),

@@ -13,8 +13,8 @@ use crate::store::SharedStore;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, UpdateDeadline};
@@ -41,11 +41,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            memory_bytes: 256 << 20,
-            cpu_per_call: Duration::from_secs(60),
-            wall_per_call: Duration::from_secs(600),
-        }
+        Limits { memory_bytes: 256 << 20, cpu_per_call: Duration::from_secs(60), wall_per_call: Duration::from_secs(600) }
     }
 }
 
@@ -72,12 +68,10 @@ impl Runtime {
     /// Loads the component at `path`; compiled code is cached under the user's cache directory
     /// in a folder named `program`.
     pub fn load(path: &Path, program: &str) -> Result<Runtime> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read the connector component {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read the connector component {}", path.display()))?;
         let engine = Engine::new(&engine_config(program)).map_err(anyhow::Error::from)?;
-        let component = Component::new(&engine, &bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("{} is not a valid connector component", path.display()))?;
+        let component =
+            Component::new(&engine, &bytes).map_err(anyhow::Error::from).with_context(|| format!("{} is not a valid connector component", path.display()))?;
         let pre = link(&engine, &component)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         start_epoch_ticker(engine.clone(), ticker_stop.clone());
@@ -91,11 +85,7 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(count_cpu_ticks);
         store.set_epoch_deadline(1);
-        let bindings = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| sandbox_error("failed to start", store.data(), e))?;
+        let bindings = self.pre.instantiate_async(&mut store).await.map_err(|e| sandbox_error("failed to start", store.data(), e))?;
         Ok(Instance { store, bindings, wall_per_call: limits.wall_per_call, poisoned: false })
     }
 }
@@ -130,9 +120,7 @@ fn compile_cache(program: &str) -> Option<Cache> {
 }
 
 fn cache_dir(program: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
     Some(base.join(program).join("wasmtime"))
 }
 
@@ -194,11 +182,7 @@ impl State {
             config: context.config,
             kv: context.kv,
             memory: MemoryCap { limit: limits.memory_bytes, exceeded: None },
-            cpu: CpuBudget {
-                used_ticks: 0,
-                budget_ticks: (limits.cpu_per_call.as_millis() / TICK.as_millis()).max(1) as u64,
-                exhausted: false,
-            },
+            cpu: CpuBudget { used_ticks: 0, budget_ticks: (limits.cpu_per_call.as_millis() / TICK.as_millis()).max(1) as u64, exhausted: false },
         }
     }
 }
@@ -315,11 +299,7 @@ impl Instance {
         Ok(())
     }
 
-    fn after_call<T>(
-        &mut self,
-        call: &str,
-        outcome: Result<wasmtime::Result<Result<T, ConnectorError>>, tokio::time::error::Elapsed>,
-    ) -> Result<T, CallError> {
+    fn after_call<T>(&mut self, call: &str, outcome: Result<wasmtime::Result<Result<T, ConnectorError>>, tokio::time::error::Elapsed>) -> Result<T, CallError> {
         match outcome {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(error))) => Err(CallError::Connector { call: call.to_string(), error }),
@@ -329,10 +309,7 @@ impl Instance {
             }
             Err(_) => {
                 self.poisoned = true;
-                Err(CallError::Sandbox(format!(
-                    "{call}: the connector did not answer within {} s and was stopped",
-                    self.wall_per_call.as_secs()
-                )))
+                Err(CallError::Sandbox(format!("{call}: the connector did not answer within {} s and was stopped", self.wall_per_call.as_secs())))
             }
         }
     }
@@ -353,12 +330,7 @@ impl Instance {
         guest_call!(self, "resource-types", |g, s| g.call_resource_types(s))
     }
 
-    pub async fn list_resources(
-        &mut self,
-        type_id: &str,
-        parent: Option<&wit::ResourceId>,
-        token: Option<&str>,
-    ) -> Result<wit::ResourcePage, CallError> {
+    pub async fn list_resources(&mut self, type_id: &str, parent: Option<&wit::ResourceId>, token: Option<&str>) -> Result<wit::ResourcePage, CallError> {
         let name = format!("list-resources({type_id})");
         guest_call!(self, &name, |g, s| g.call_list_resources(s, type_id, parent, token))
     }

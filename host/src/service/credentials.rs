@@ -83,9 +83,7 @@ impl ClientSecret {
         if parts[2] != "v1" {
             return Err(format!("--client-secret's third part is not v1: {SHAPE}"));
         }
-        let json = URL_SAFE_NO_PAD
-            .decode(parts[3].trim_end_matches('='))
-            .map_err(|_| format!("--client-secret's key part is not base64url: {SHAPE}"))?;
+        let json = URL_SAFE_NO_PAD.decode(parts[3].trim_end_matches('=')).map_err(|_| format!("--client-secret's key part is not base64url: {SHAPE}"))?;
         let jwk: Jwk = serde_json::from_slice(&json).map_err(|_| format!("--client-secret's key part is not a JSON Web Key: {SHAPE}"))?;
         if jwk.kty.as_deref() != Some("OKP") || jwk.crv.as_deref() != Some("Ed25519") {
             return Err("--client-secret's key is not an Ed25519 key (kty OKP, crv Ed25519)".into());
@@ -129,7 +127,9 @@ mod tests {
         let id = ClientId::parse("strange-hydra-68836@acme.conductor.one/pcc").unwrap();
         assert_eq!((id.client_name.as_str(), id.token_host.as_str(), id.audience()), ("strange-hydra-68836", "acme.conductor.one", "acme.conductor.one"));
         assert_eq!(ClientId::parse("c@127.0.0.1:8443/pcc").unwrap().audience(), "127.0.0.1");
-        for (bad, says) in [("no-at-sign/pcc", "no '@'"), ("c@host", "no '/'"), ("@host/pcc", "no name"), ("c@/pcc", "no usable host"), ("c@host/", "nothing after")] {
+        for (bad, says) in
+            [("no-at-sign/pcc", "no '@'"), ("c@host", "no '/'"), ("@host/pcc", "no name"), ("c@/pcc", "no usable host"), ("c@host/", "nothing after")]
+        {
             let err = ClientId::parse(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }

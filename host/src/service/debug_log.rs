@@ -42,10 +42,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     CaptureLayer.with_filter(filter_fn(|meta| {
-        ACTIVE.load(Ordering::Relaxed) > 0
-            && *meta.level() <= Level::DEBUG
-            && !meta.target().starts_with("wasmtime")
-            && !meta.target().starts_with("cranelift")
+        ACTIVE.load(Ordering::Relaxed) > 0 && *meta.level() <= Level::DEBUG && !meta.target().starts_with("wasmtime") && !meta.target().starts_with("cranelift")
     }))
 }
 

@@ -17,10 +17,7 @@ pub fn interval(asked: Duration) -> Duration {
 
 /// A protobuf duration as a std one (negative counts as zero).
 pub fn duration(value: Option<&prost_types::Duration>) -> Duration {
-    value
-        .filter(|d| d.seconds >= 0 && d.nanos >= 0)
-        .map(|d| Duration::new(d.seconds as u64, d.nanos as u32))
-        .unwrap_or_default()
+    value.filter(|d| d.seconds >= 0 && d.nanos >= 0).map(|d| Duration::new(d.seconds as u64, d.nanos as u32)).unwrap_or_default()
 }
 
 /// Runs `work`, heartbeating for `task_id`, until it ends or ConductorOne stops it.

@@ -3,10 +3,10 @@
 //! ConductorOne validation rejected empty ones (docs/c1z-and-c1.md §5.2).
 
 use crate::capabilities;
-use baton_sandbox::wit;
 use baton_c1api::pb::BatonServiceHelloRequest;
 use baton_c1api::pb::baton_service_hello_request::{BuildInfo, OsInfo};
 use baton_c1z::pb::ConnectorMetadata;
+use baton_sandbox::wit;
 
 /// The connector's metadata, from the component's own declarations.
 pub fn connector_metadata(metadata: &wit::Metadata, types: &[wit::ResourceType]) -> ConnectorMetadata {
@@ -85,7 +85,19 @@ mod tests {
         let hello = request("h", "", ConnectorMetadata { display_name: "X".into(), ..Default::default() });
         let build = hello.build_info.unwrap();
         let os = hello.os_info.unwrap();
-        for value in [&build.lang_version, &build.package, &build.package_version, &os.hostname, &os.os, &os.platform, &os.platform_version, &os.platform_family, &os.kernel_version, &os.kernel_arch, &os.virtualization_system] {
+        for value in [
+            &build.lang_version,
+            &build.package,
+            &build.package_version,
+            &os.hostname,
+            &os.os,
+            &os.platform,
+            &os.platform_version,
+            &os.platform_family,
+            &os.kernel_version,
+            &os.kernel_arch,
+            &os.virtualization_system,
+        ] {
             assert!(!value.is_empty(), "{build:?} {os:?}");
         }
     }

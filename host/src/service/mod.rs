@@ -27,8 +27,9 @@ pub mod token;
 pub mod upload;
 
 use crate::connector::Connector;
-use baton_sandbox::wit;
 use anyhow::{Result, anyhow, bail};
+use baton_c1api::pb::BatonServiceGetTaskResponse;
+use baton_sandbox::wit;
 use clap::{Arg, ArgAction, ArgMatches};
 use client::{C1Client, CallError};
 use futures_util::StreamExt;
@@ -39,7 +40,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use baton_c1api::pb::BatonServiceGetTaskResponse;
 use tonic::Code;
 
 /// The longest wait between two polls, whatever the server says.
@@ -80,7 +80,10 @@ pub fn args() -> Vec<Arg> {
         text("health-check", "BATON_HEALTH_CHECK", "Serve /healthz and /readyz for liveness and readiness probes")
             .action(ArgAction::SetTrue)
             .value_parser(clap::builder::BoolishValueParser::new()),
-        text("health-check-port", "BATON_HEALTH_CHECK_PORT", "Port of the health check").value_name("PORT").default_value("8081").value_parser(clap::value_parser!(u16)),
+        text("health-check-port", "BATON_HEALTH_CHECK_PORT", "Port of the health check")
+            .value_name("PORT")
+            .default_value("8081")
+            .value_parser(clap::value_parser!(u16)),
         text("health-check-bind-address", "BATON_HEALTH_CHECK_BIND_ADDRESS", "Address the health check listens on")
             .value_name("IP")
             .default_value("127.0.0.1")
@@ -89,7 +92,8 @@ pub fn args() -> Vec<Arg> {
             .value_name("S")
             .default_value("30")
             .value_parser(clap::value_parser!(u64).range(0..=3600)),
-        text("c1-ca-file", "BATON_C1_CA_FILE", "Extra CA certificates (PEM) to trust for ConductorOne, besides the system's and SSL_CERT_FILE").value_name("PEM"),
+        text("c1-ca-file", "BATON_C1_CA_FILE", "Extra CA certificates (PEM) to trust for ConductorOne, besides the system's and SSL_CERT_FILE")
+            .value_name("PEM"),
         text("c1-api-host", "BATON_C1_API_HOST", "ConductorOne host[:port] to use instead of the one in the client id").value_name("HOST").hide(true),
         text("host-id", "BATON_HOST_ID", "Name this connector host reports to ConductorOne [default: the host name]").value_name("ID").hide(true),
         text("c1-plaintext-loopback", "BATON_C1_PLAINTEXT_LOOPBACK", "Talk to a ConductorOne on 127.0.0.1 without TLS (tests only)")
@@ -127,7 +131,8 @@ pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[w
     let client_id = credentials::ClientId::parse(&options.client_id).map_err(|why| anyhow!("{why}"))?;
     let secret = credentials::ClientSecret::parse(&options.client_secret).map_err(|why| anyhow!("{why}"))?;
     let user_agent = format!("{} {}", client_id.client_name, options.program);
-    let address = connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &user_agent)?;
+    let address =
+        connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &user_agent)?;
     tracing::info!(c1 = %address.base_url(), client = %client_id.client_name, provisioning = options.provisioning, "starting in service mode");
     let client = C1Client::new(&address, client_id, secret, hello::host_id(options.host_id.as_deref()))?;
     let health = Arc::new(Health::default());
@@ -223,8 +228,14 @@ async fn say_hello(client: &C1Client, metadata: &wit::Metadata, types: &[wit::Re
 }
 
 fn is_final(error: &CallError) -> bool {
-    matches!(error.code(), Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument | Code::Unimplemented | Code::FailedPrecondition | Code::NotFound)
+    matches!(
+        error.code(),
+        Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument | Code::Unimplemented | Code::FailedPrecondition | Code::NotFound
+    )
 }
+
+/// A GetTask call in flight.
+type PendingPoll<'a> = std::pin::Pin<Box<dyn Future<Output = Result<BatonServiceGetTaskResponse, CallError>> + 'a>>;
 
 /// The poll loop and what it shares with its tasks.
 struct Loop<'a> {
@@ -241,7 +252,7 @@ impl Loop<'_> {
     async fn run(&self, mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<()> {
         let mut running = FuturesUnordered::new();
         // The GetTask in flight, polled beside the running tasks so they never wait on it.
-        let mut poll: Option<std::pin::Pin<Box<dyn Future<Output = Result<BatonServiceGetTaskResponse, CallError>> + '_>>> = None;
+        let mut poll: Option<PendingPoll<'_>> = None;
         let mut next_poll = Instant::now();
         let mut errors: u32 = 0;
         loop {
@@ -279,19 +290,17 @@ impl Loop<'_> {
         Ok(())
     }
 
-    fn task(&self, task: baton_c1api::pb::Task, next_heartbeat: Duration) -> impl Future<Output = ()> + '_ {
-        async move {
-            let cx = tasks::TaskContext {
-                client: self.client,
-                connector: self.connector,
-                metadata: self.metadata,
-                types: self.types,
-                provisioning: self.options.provisioning,
-                next_heartbeat,
-                secrets: self.secrets,
-            };
-            tasks::run(&cx, task).await
-        }
+    async fn task(&self, task: baton_c1api::pb::Task, next_heartbeat: Duration) {
+        let cx = tasks::TaskContext {
+            client: self.client,
+            connector: self.connector,
+            metadata: self.metadata,
+            types: self.types,
+            provisioning: self.options.provisioning,
+            next_heartbeat,
+            secrets: self.secrets,
+        };
+        tasks::run(&cx, task).await
     }
 
     /// Lets running tasks finish within the grace period, then drops the rest.

@@ -8,20 +8,20 @@
 
 use super::client::C1Client;
 use super::{debug_log, hello, upload};
-use tracing::Instrument;
 use crate::connector::Connector;
-use baton_sync::convert;
 use crate::provision::{self, Outcome, Prepared};
-use baton_sandbox::wit;
-use baton_sync::{self as sync, SyncOptions, Target};
 use anyhow::{Context, Result, anyhow, bail};
 use baton_c1api::pb::baton_service_finish_task_request::{Error as TaskError, FinalState, Success};
 use baton_c1api::pb::task::{self, TaskType};
 use baton_c1api::pb::{BatonServiceFinishTaskRequest, Task};
 use baton_c1api::rpc;
-use baton_c1z::pb;
 use baton_c1z::any;
+use baton_c1z::pb;
+use baton_sandbox::wit;
+use baton_sync::convert;
+use baton_sync::{self as sync, SyncOptions, Target};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Everything a task needs.
 pub struct TaskContext<'a> {
@@ -155,7 +155,10 @@ async fn provisioning(cx: &TaskContext<'_>, work: impl Future<Output = Result<(p
     if !cx.provisioning {
         return Ending::Failure {
             code: tonic::Code::FailedPrecondition,
-            message: format!("provisioning is off on this connector: start it with --provisioning (BATON_PROVISIONING=true) to let it change {}", cx.metadata.display_name),
+            message: format!(
+                "provisioning is off on this connector: start it with --provisioning (BATON_PROVISIONING=true) to let it change {}",
+                cx.metadata.display_name
+            ),
             non_retryable: true,
         };
     }
@@ -234,10 +237,8 @@ async fn grant_task(cx: &TaskContext<'_>, task: task::GrantTask) -> Result<(pros
         other => bail!("the grant ended as {other:?}"),
     };
     let on = entitlement.resource.clone().unwrap_or_default();
-    let grants = made
-        .iter()
-        .map(|made| pb::Grant { entitlement: Some(entitlement.clone()), principal: Some(principal.clone()), ..convert::grant(made, &on) })
-        .collect();
+    let grants =
+        made.iter().map(|made| pb::Grant { entitlement: Some(entitlement.clone()), principal: Some(principal.clone()), ..convert::grant(made, &on) }).collect();
     let response = pb::GrantManagerServiceGrantResponse { annotations: annotations.clone(), grants };
     Ok((any(&response), annotations))
 }
@@ -265,8 +266,12 @@ async fn create_account_task(cx: &TaskContext<'_>, task: task::CreateAccountTask
     tracing::info!("{}", provision::describe(&prepared, &outcome));
     use pb::create_account_response::{AlreadyExistsResult, Result as Created, SuccessResult};
     let result = match outcome {
-        Outcome::Created(user) => Created::Success(SuccessResult { resource: Some(convert::resource(&user)), is_create_account_result: true, invitation_expires_at: None }),
-        Outcome::AlreadyExists(user) => Created::AlreadyExists(AlreadyExistsResult { resource: user.as_ref().map(convert::resource), is_create_account_result: true }),
+        Outcome::Created(user) => {
+            Created::Success(SuccessResult { resource: Some(convert::resource(&user)), is_create_account_result: true, invitation_expires_at: None })
+        }
+        Outcome::AlreadyExists(user) => {
+            Created::AlreadyExists(AlreadyExistsResult { resource: user.as_ref().map(convert::resource), is_create_account_result: true })
+        }
         other => bail!("create-account ended as {other:?}"),
     };
     Ok((any(&pb::CreateAccountResponse { result: Some(result), ..Default::default() }), Vec::new()))

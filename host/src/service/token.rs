@@ -81,13 +81,7 @@ impl TokenSource {
             ("client_assertion", assertion.as_str()),
         ];
         let asked = Instant::now();
-        let response = self
-            .http
-            .post(&self.url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| unreachable_or_refused(&self.url, &e))?;
+        let response = self.http.post(&self.url).form(&form).send().await.map_err(|e| unreachable_or_refused(&self.url, &e))?;
         let status = response.status();
         if !status.is_success() {
             bail!(

@@ -39,7 +39,12 @@ pub async fn upload(client: &C1Client, task_id: &str, file: &Path) -> Result<()>
 /// The whole stream, read from the file as it is sent (a large sync is never all in memory):
 /// metadata, the file in chunks, EOF with the checksum. A read error ends the data early (and
 /// is logged); the checksum then does not match, so the server refuses the attempt.
-fn messages(host_id: &str, task_id: &str, file: &Path, checksum: &[u8]) -> Result<impl futures_util::Stream<Item = BatonServiceUploadAssetRequest> + Send + 'static> {
+fn messages(
+    host_id: &str,
+    task_id: &str,
+    file: &Path,
+    checksum: &[u8],
+) -> Result<impl futures_util::Stream<Item = BatonServiceUploadAssetRequest> + Send + 'static> {
     use futures_util::StreamExt;
     let wrap = |msg| BatonServiceUploadAssetRequest { msg: Some(msg) };
     let metadata = wrap(Msg::Metadata(UploadMetadata { host_id: host_id.into(), task_id: task_id.into(), annotations: vec![] }));
@@ -86,7 +91,13 @@ mod tests {
         let stream: Vec<_> = futures_util::StreamExt::collect(messages("host", "task", &file, &checksum).unwrap()).await;
         assert_eq!(stream.len(), 5, "metadata, three chunks, eof");
         assert!(matches!(&stream[0].msg, Some(Msg::Metadata(m)) if m.task_id == "task" && m.host_id == "host"));
-        let sizes: Vec<usize> = stream.iter().filter_map(|m| match &m.msg { Some(Msg::Data(d)) => Some(d.data.len()), _ => None }).collect();
+        let sizes: Vec<usize> = stream
+            .iter()
+            .filter_map(|m| match &m.msg {
+                Some(Msg::Data(d)) => Some(d.data.len()),
+                _ => None,
+            })
+            .collect();
         assert_eq!(sizes, [CHUNK, CHUNK, 1000]);
         let Some(Msg::Eof(eof)) = &stream[4].msg else { panic!("no eof") };
         assert_eq!(eof.sha256_checksum, Sha256::digest(&bytes).to_vec());

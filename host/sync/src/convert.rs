@@ -4,9 +4,9 @@
 //! entitlements, and `GrantExpandable` on grants that pass to a group's members
 //! (docs/c1z-and-c1.md §3).
 
-use baton_sandbox::wit;
 use baton_c1z::any;
 use baton_c1z::pb;
+use baton_sandbox::wit;
 use prost_types::value::Kind;
 use std::collections::BTreeMap;
 
@@ -69,11 +69,7 @@ pub fn resource(r: &wit::Resource) -> pb::Resource {
 #[allow(deprecated)] // UserTrait.status/profile: still read by baton 0.7.27-era readers
 fn user_trait(user: &wit::UserTrait, profile: Option<prost_types::Struct>) -> pb::UserTrait {
     pb::UserTrait {
-        emails: user
-            .emails
-            .iter()
-            .map(|e| pb::user_trait::Email { address: e.address.clone(), is_primary: e.is_primary })
-            .collect(),
+        emails: user.emails.iter().map(|e| pb::user_trait::Email { address: e.address.clone(), is_primary: e.is_primary }).collect(),
         status: Some(pb::user_trait::Status { status: user_status(user.status) as i32, details: String::new() }),
         profile,
         account_type: account_type(user.account_type) as i32,
@@ -167,11 +163,7 @@ pub fn grant(g: &wit::Grant, entitlement_resource: &pb::Resource) -> pb::Grant {
         }));
     }
     pb::Grant {
-        entitlement: Some(pb::Entitlement {
-            resource: Some(entitlement_resource.clone()),
-            id: g.entitlement_id.clone(),
-            ..Default::default()
-        }),
+        entitlement: Some(pb::Entitlement { resource: Some(entitlement_resource.clone()), id: g.entitlement_id.clone(), ..Default::default() }),
         principal: Some(pb::Resource { id: Some(resource_id(&g.principal)), ..Default::default() }),
         id: g.id.clone(),
         annotations,
@@ -197,10 +189,7 @@ pub fn wit_resource(r: &pb::Resource) -> wit::Resource {
         login: t.login,
         emails: t.emails.into_iter().map(|e| wit::Email { address: e.address, is_primary: e.is_primary }).collect(),
     });
-    let group = baton_c1z::find_annotation::<pb::GroupTrait>(&r.annotations)
-        .ok()
-        .flatten()
-        .map(|t| wit::GroupTrait { source: t.group_source_type });
+    let group = baton_c1z::find_annotation::<pb::GroupTrait>(&r.annotations).ok().flatten().map(|t| wit::GroupTrait { source: t.group_source_type });
     wit::Resource {
         id: wit_resource_id(r.id.as_ref()),
         parent: r.parent_resource_id.as_ref().map(|p| wit_resource_id(Some(p))),

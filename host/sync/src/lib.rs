@@ -4,15 +4,15 @@
 //! token that does not change) and reports counts. The output file is replaced only when the
 //! whole sync succeeded: on any error the previous file is left untouched.
 
-use baton_sandbox::{CallError, Instance, wit};
 use anyhow::{Context, Result, bail};
 use baton_c1z::{C1zWriter, Summary, pb};
+use baton_sandbox::store::SharedStore;
+use baton_sandbox::{CallError, Instance, wit};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use baton_sandbox::store::SharedStore;
-use serde::{Deserialize, Serialize};
 
 use std::path::Path;
 
@@ -241,8 +241,7 @@ pub async fn full_sync<C: ConnectorCalls>(
     let unknown: Vec<&String> = options.resource_type_ids.iter().filter(|id| !offered.iter().any(|t| &t.id == *id)).collect();
     anyhow::ensure!(unknown.is_empty(), "the connector has no resource type {unknown:?}; it offers {:?}", offered.iter().map(|t| &t.id).collect::<Vec<_>>());
     // Entitlements name the types they are grantable to, so every offered type is converted.
-    let pb_types: BTreeMap<String, pb::ResourceType> =
-        offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
+    let pb_types: BTreeMap<String, pb::ResourceType> = offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
     let types: Vec<wit::ResourceType> = offered.into_iter().filter(|t| options.includes(&t.id)).collect();
     for (_, pb_type) in pb_types.iter().filter(|(id, _)| options.includes(id)) {
         writer.put_resource_type(pb_type)?;
@@ -644,10 +643,10 @@ mod tests {
         }
     }
 
-
     fn resource_ids(file: &Path) -> Vec<String> {
         let reader = C1zReader::open(file).unwrap();
-        let mut ids: Vec<String> = reader.resources(None).unwrap().iter().map(|r| r.id.as_ref().map(|i| format!("{}:{}", i.resource_type, i.resource)).unwrap_or_default()).collect();
+        let mut ids: Vec<String> =
+            reader.resources(None).unwrap().iter().map(|r| r.id.as_ref().map(|i| format!("{}:{}", i.resource_type, i.resource)).unwrap_or_default()).collect();
         ids.sort();
         ids
     }

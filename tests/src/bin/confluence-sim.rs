@@ -6,10 +6,7 @@ use clap::Parser;
 use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, Simulator};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "confluence-sim",
-    about = "Confluence Data Center REST API simulator"
-)]
+#[command(name = "confluence-sim", about = "Confluence Data Center REST API simulator")]
 struct Args {
     /// TCP port to listen on.
     #[arg(long, default_value_t = 8090)]
@@ -62,10 +59,7 @@ struct Args {
 }
 
 fn parse_bench(text: &str) -> Result<(usize, usize, usize, usize), String> {
-    let numbers: Vec<usize> = text
-        .split(',')
-        .map(|n| n.trim().parse::<usize>().map_err(|_| format!("{n:?} is not a number")))
-        .collect::<Result<_, _>>()?;
+    let numbers: Vec<usize> = text.split(',').map(|n| n.trim().parse::<usize>().map_err(|_| format!("{n:?} is not a number"))).collect::<Result<_, _>>()?;
     match numbers.as_slice() {
         [users, groups, memberships, spaces] => Ok((*users, *groups, *memberships, *spaces)),
         _ => Err("expected four numbers: USERS,GROUPS,MEMBERSHIPS,SPACES".into()),

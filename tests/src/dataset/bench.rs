@@ -42,7 +42,7 @@ fn bench_space(index: usize, users: &[super::SimUser], groups: &[SimGroup]) -> S
         SimPermission::new("VIEWSPACE", user.clone()),
         SimPermission::new("SETSPACEPERMISSIONS", user),
     ];
-    if index % 10 == 0 {
+    if index.is_multiple_of(10) {
         permissions.push(SimPermission::new("VIEWSPACE", Subject::Anonymous));
     }
     SimSpace {

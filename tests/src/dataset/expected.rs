@@ -33,12 +33,7 @@ impl Dataset {
         let grants: BTreeSet<(&str, &str, &Subject)> = self
             .spaces
             .iter()
-            .flat_map(|s| {
-                s.permissions
-                    .iter()
-                    .filter(|p| is_known_key(&p.key))
-                    .map(|p| (s.key.as_str(), p.key.as_str(), &p.subject))
-            })
+            .flat_map(|s| s.permissions.iter().filter(|p| is_known_key(&p.key)).map(|p| (s.key.as_str(), p.key.as_str(), &p.subject)))
             .collect();
         let count = |wanted: fn(&Subject) -> bool| grants.iter().filter(|g| wanted(g.2)).count();
         Expected {

@@ -11,10 +11,7 @@ pub(super) fn generate(users: &[SimUser]) -> Vec<SimGroup> {
     let groups = vec![
         group("confluence-users", &everyone),
         group("confluence-administrators", &["admin"]),
-        group(
-            "группа-разработки",
-            &["zoe.angstrom", "oleg_petrov", "shalom-cohen"],
-        ),
+        group("группа-разработки", &["zoe.angstrom", "oleg_petrov", "shalom-cohen"]),
         group("營業部 sales", &["eigyo_taro", "ahmed.ali"]),
         group("r&d + ops", &["admin", "emoji-fan", "shalom-cohen"]),
         group("100% #1", &["zoe.angstrom"]),
@@ -27,19 +24,13 @@ pub(super) fn generate(users: &[SimUser]) -> Vec<SimGroup> {
     // Only the hand-written groups can name users a small dataset lacks; generic groups
     // are drawn from `users` and need no check (they hold most memberships of big datasets).
     let existing: HashSet<&str> = everyone.iter().copied().collect();
-    let mut groups: Vec<SimGroup> = groups
-        .into_iter()
-        .map(|g| keep_existing_members(g, &existing))
-        .collect();
+    let mut groups: Vec<SimGroup> = groups.into_iter().map(|g| keep_existing_members(g, &existing)).collect();
     groups.extend((0..users.len() / 50).map(|i| generic_group(i, &everyone)));
     groups
 }
 
 fn group(name: &str, members: &[&str]) -> SimGroup {
-    SimGroup {
-        name: name.to_string(),
-        members: members.iter().map(|m| m.to_string()).collect(),
-    }
+    SimGroup { name: name.to_string(), members: members.iter().map(|m| m.to_string()).collect() }
 }
 
 /// `generic-group-NNN`: every 7th user, offset by the group's index.

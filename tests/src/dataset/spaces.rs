@@ -27,22 +27,11 @@ pub(super) fn generate(users: &[SimUser]) -> Vec<SimSpace> {
     ];
     spaces.extend((0..users.len() / 50).map(|i| generic_space(i, users)));
     let existing: HashSet<&str> = users.iter().map(|u| u.username.as_str()).collect();
-    spaces
-        .into_iter()
-        .enumerate()
-        .map(|(index, s)| finish(s, index, &existing))
-        .collect()
+    spaces.into_iter().enumerate().map(|(index, s)| finish(s, index, &existing)).collect()
 }
 
 fn space(key: &str, name: &str, permissions: Vec<SimPermission>) -> SimSpace {
-    SimSpace {
-        key: key.to_string(),
-        name: name.to_string(),
-        id: 0,
-        space_type: "global".to_string(),
-        status: "current".to_string(),
-        permissions,
-    }
+    SimSpace { key: key.to_string(), name: name.to_string(), id: 0, space_type: "global".to_string(), status: "current".to_string(), permissions }
 }
 
 fn user(key: &str, username: &str) -> SimPermission {
@@ -59,20 +48,13 @@ fn anonymous(key: &str) -> SimPermission {
 
 /// All 14 known keys for `subject`.
 fn all_keys(subject: &Subject) -> Vec<SimPermission> {
-    SPACE_PERMISSION_KEYS
-        .iter()
-        .map(|key| SimPermission::new(key, subject.clone()))
-        .collect()
+    SPACE_PERMISSION_KEYS.iter().map(|key| SimPermission::new(key, subject.clone())).collect()
 }
 
 fn demonstration_space() -> SimSpace {
     let mut rows = all_keys(&Subject::Group("confluence-administrators".into()));
     rows.extend(all_keys(&Subject::User("admin".into())));
-    rows.extend([
-        group("VIEWSPACE", "confluence-users"),
-        group("COMMENT", "confluence-users"),
-        anonymous("VIEWSPACE"),
-    ]);
+    rows.extend([group("VIEWSPACE", "confluence-users"), group("COMMENT", "confluence-users"), anonymous("VIEWSPACE")]);
     space("ds", "Demonstration Space", rows)
 }
 
@@ -121,39 +103,24 @@ fn sales_space() -> SimSpace {
 fn personal_space(key: &str, name: &str, owner: &str) -> SimSpace {
     let mut rows = all_keys(&Subject::User(owner.into()));
     rows.push(group("VIEWSPACE", "confluence-users"));
-    SimSpace {
-        space_type: "personal".to_string(),
-        ..space(key, name, rows)
-    }
+    SimSpace { space_type: "personal".to_string(), ..space(key, name, rows) }
 }
 
 fn archived_space() -> SimSpace {
-    let rows = vec![
-        group("VIEWSPACE", "confluence-users"),
-        user("SETSPACEPERMISSIONS", "admin"),
-    ];
-    SimSpace {
-        status: "archived".to_string(),
-        ..space("ARCH", "Archived Space 🗄", rows)
-    }
+    let rows = vec![group("VIEWSPACE", "confluence-users"), user("SETSPACEPERMISSIONS", "admin")];
+    SimSpace { status: "archived".to_string(), ..space("ARCH", "Archived Space 🗄", rows) }
 }
 
 /// `GENNNN`: readable by everyone, edited by a generic group, administered by one user.
 fn generic_space(index: usize, users: &[SimUser]) -> SimSpace {
-    let owner = users
-        .get((index * 13) % users.len().max(1))
-        .map_or("admin", |u| u.username.as_str());
+    let owner = users.get((index * 13) % users.len().max(1)).map_or("admin", |u| u.username.as_str());
     let rows = vec![
         group("VIEWSPACE", "confluence-users"),
         group("EDITSPACE", &format!("generic-group-{index:03}")),
         user("SETSPACEPERMISSIONS", owner),
         user("VIEWSPACE", owner),
     ];
-    space(
-        &format!("GEN{index:04}"),
-        &format!("Generic Space {index}"),
-        rows,
-    )
+    space(&format!("GEN{index:04}"), &format!("Generic Space {index}"), rows)
 }
 
 fn finish(mut space: SimSpace, index: usize, existing: &HashSet<&str>) -> SimSpace {

@@ -31,11 +31,7 @@ pub struct Inspection {
 }
 
 pub fn inspect(jws: &str, expected: &Expected) -> Inspection {
-    let mut inspection = Inspection {
-        header: None,
-        claims: None,
-        verdict: Ok(()),
-    };
+    let mut inspection = Inspection { header: None, claims: None, verdict: Ok(()) };
     inspection.verdict = check(jws, expected, &mut inspection);
     inspection
 }
@@ -53,14 +49,11 @@ fn check(jws: &str, expected: &Expected, inspection: &mut Inspection) -> Result<
 
 fn split_compact(jws: &str) -> Result<[&str; 3], String> {
     let parts: Vec<&str> = jws.split('.').collect();
-    <[&str; 3]>::try_from(parts)
-        .map_err(|_| "client_assertion is not a compact JWS (three dot-separated parts)".into())
+    <[&str; 3]>::try_from(parts).map_err(|_| "client_assertion is not a compact JWS (three dot-separated parts)".into())
 }
 
 fn decode_json_object(part: &str, name: &str) -> Result<Map<String, Value>, String> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| format!("assertion {name} is not base64url without padding"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| format!("assertion {name} is not base64url without padding"))?;
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(object)) => Ok(object),
         _ => Err(format!("assertion {name} is not a JSON object")),
@@ -89,28 +82,15 @@ fn is_lowercase_hex(text: &str, length: usize) -> bool {
     text.len() == length && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn check_signature(
-    header_b64: &str,
-    claims_b64: &str,
-    signature_b64: &str,
-    key: &VerifyingKey,
-) -> Result<(), String> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| "assertion signature is not base64url without padding".to_string())?;
-    let signature = Signature::from_slice(&bytes)
-        .map_err(|_| "assertion signature is not 64 bytes".to_string())?;
+fn check_signature(header_b64: &str, claims_b64: &str, signature_b64: &str, key: &VerifyingKey) -> Result<(), String> {
+    let bytes = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| "assertion signature is not base64url without padding".to_string())?;
+    let signature = Signature::from_slice(&bytes).map_err(|_| "assertion signature is not 64 bytes".to_string())?;
     let signing_input = format!("{header_b64}.{claims_b64}");
-    key.verify_strict(signing_input.as_bytes(), &signature)
-        .map_err(|_| "assertion signature does not verify with the client's key".into())
+    key.verify_strict(signing_input.as_bytes(), &signature).map_err(|_| "assertion signature does not verify with the client's key".into())
 }
 
 fn check_claims(claims: &Map<String, Value>, expected: &Expected) -> Result<(), String> {
-    only_keys(
-        claims,
-        &["iss", "sub", "aud", "exp", "nbf", "iat"],
-        "claims",
-    )?;
+    only_keys(claims, &["iss", "sub", "aud", "exp", "nbf", "iat"], "claims")?;
     expect_string(claims, "iss", expected.client_id)?;
     expect_string(claims, "sub", expected.client_id)?;
     expect_string(claims, "aud", expected.audience)?;
@@ -119,12 +99,7 @@ fn check_claims(claims: &Map<String, Value>, expected: &Expected) -> Result<(), 
         return Err("assertion expired (exp is in the past)".into());
     }
     expect_near(exp, expected.now + VALIDITY_SECONDS, "exp", "now + 120 s")?;
-    expect_near(
-        numeric_date(claims, "nbf")?,
-        expected.now - VALIDITY_SECONDS,
-        "nbf",
-        "now - 120 s",
-    )?;
+    expect_near(numeric_date(claims, "nbf")?, expected.now - VALIDITY_SECONDS, "nbf", "now - 120 s")?;
     expect_near(numeric_date(claims, "iat")?, expected.now, "iat", "now")
 }
 
@@ -138,16 +113,9 @@ fn expect_string(claims: &Map<String, Value>, name: &str, wanted: &str) -> Resul
 }
 
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<i64, String> {
-    claims
-        .get(name)
-        .and_then(Value::as_i64)
-        .ok_or_else(|| format!("claim {name} is not an integer NumericDate"))
+    claims.get(name).and_then(Value::as_i64).ok_or_else(|| format!("claim {name} is not an integer NumericDate"))
 }
 
 fn expect_near(value: i64, wanted: i64, name: &str, meaning: &str) -> Result<(), String> {
-    if (value - wanted).abs() <= SKEW_SECONDS {
-        Ok(())
-    } else {
-        Err(format!("claim {name} is {value}, not {meaning} ({wanted})"))
-    }
+    if (value - wanted).abs() <= SKEW_SECONDS { Ok(()) } else { Err(format!("claim {name} is {value}, not {meaning} ({wanted})")) }
 }

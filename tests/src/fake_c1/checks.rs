@@ -3,9 +3,7 @@
 //! required messages and Hello's every build and OS field non-empty. Each returns why a
 //! request breaks a rule.
 
-use baton_c1api::pb::{
-    BatonServiceFinishTaskRequest, BatonServiceHelloRequest, baton_service_hello_request,
-};
+use baton_c1api::pb::{BatonServiceFinishTaskRequest, BatonServiceHelloRequest, baton_service_hello_request};
 
 pub const TASK_ID_LENGTH: usize = 27;
 const MAX_HOST_ID_CHARS: usize = 256;
@@ -16,23 +14,11 @@ pub fn is_task_id(id: &str) -> bool {
 
 pub fn host_id(host_id: &str) -> Result<(), String> {
     let chars = host_id.chars().count();
-    if (1..=MAX_HOST_ID_CHARS).contains(&chars) {
-        Ok(())
-    } else {
-        Err(format!(
-            "host_id has {chars} characters, not 1 to {MAX_HOST_ID_CHARS}"
-        ))
-    }
+    if (1..=MAX_HOST_ID_CHARS).contains(&chars) { Ok(()) } else { Err(format!("host_id has {chars} characters, not 1 to {MAX_HOST_ID_CHARS}")) }
 }
 
 pub fn task_id(task_id: &str) -> Result<(), String> {
-    if is_task_id(task_id) {
-        Ok(())
-    } else {
-        Err(format!(
-            "task_id {task_id:?} is not {TASK_ID_LENGTH} letters or digits"
-        ))
-    }
+    if is_task_id(task_id) { Ok(()) } else { Err(format!("task_id {task_id:?} is not {TASK_ID_LENGTH} letters or digits")) }
 }
 
 pub fn hello(request: &BatonServiceHelloRequest) -> Result<(), String> {
@@ -67,11 +53,7 @@ fn every_field_set(message: &str, fields: &[(&str, &str)]) -> Result<(), String>
 }
 
 fn build_info_fields(info: &baton_service_hello_request::BuildInfo) -> [(&'static str, &str); 3] {
-    [
-        ("lang_version", &info.lang_version),
-        ("package", &info.package),
-        ("package_version", &info.package_version),
-    ]
+    [("lang_version", &info.lang_version), ("package", &info.package), ("package_version", &info.package_version)]
 }
 
 fn os_info_fields(info: &baton_service_hello_request::OsInfo) -> [(&'static str, &str); 8] {

@@ -22,11 +22,7 @@ pub struct Credentials {
 impl Credentials {
     /// Credentials for a fake listening on `address` (`host:port`).
     pub fn new(seed: [u8; 32], address: &str) -> Credentials {
-        Credentials {
-            key: SigningKey::from_bytes(&seed),
-            client_id: format!("{CLIENT_NAME}@{address}/pcc"),
-            audience: host_without_port(address).to_string(),
-        }
+        Credentials { key: SigningKey::from_bytes(&seed), client_id: format!("{CLIENT_NAME}@{address}/pcc"), audience: host_without_port(address).to_string() }
     }
 
     pub fn client_id(&self) -> &str {
@@ -48,9 +44,7 @@ impl Credentials {
 
     /// A well-formed secret for a key that is not ours.
     pub fn wrong_client_secret(&self) -> String {
-        client_secret_for(&SigningKey::from_bytes(&different_seed(
-            &self.key.to_bytes(),
-        )))
+        client_secret_for(&SigningKey::from_bytes(&different_seed(&self.key.to_bytes())))
     }
 }
 
@@ -69,32 +63,18 @@ pub fn client_secret_for(key: &SigningKey) -> String {
 /// the third `v1`, the fourth a base64url JWK of an Ed25519 private key.
 pub fn signing_key_from_secret(secret: &str) -> anyhow::Result<SigningKey> {
     let parts: Vec<&str> = secret.splitn(4, ':').collect();
-    anyhow::ensure!(
-        parts.len() == 4 && parts[2] == "v1",
-        "invalid client secret"
-    );
+    anyhow::ensure!(parts.len() == 4 && parts[2] == "v1", "invalid client secret");
     let jwk: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[3])?)?;
-    anyhow::ensure!(
-        jwk["kty"] == "OKP" && jwk["crv"] == "Ed25519",
-        "invalid client secret"
-    );
+    anyhow::ensure!(jwk["kty"] == "OKP" && jwk["crv"] == "Ed25519", "invalid client secret");
     let seed = decode_key_bytes(&jwk["d"])?;
     let key = SigningKey::from_bytes(&seed);
-    anyhow::ensure!(
-        decode_key_bytes(&jwk["x"])? == key.verifying_key().to_bytes(),
-        "invalid client secret"
-    );
+    anyhow::ensure!(decode_key_bytes(&jwk["x"])? == key.verifying_key().to_bytes(), "invalid client secret");
     Ok(key)
 }
 
 fn decode_key_bytes(value: &serde_json::Value) -> anyhow::Result<[u8; 32]> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("invalid client secret"))?;
-    URL_SAFE_NO_PAD
-        .decode(text)?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("invalid client secret"))
+    let text = value.as_str().ok_or_else(|| anyhow::anyhow!("invalid client secret"))?;
+    URL_SAFE_NO_PAD.decode(text)?.try_into().map_err(|_| anyhow::anyhow!("invalid client secret"))
 }
 
 pub fn random_seed() -> [u8; 32] {

@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use baton_c1api::pb::BatonServiceGetTaskResponse;
 use bytes::Bytes;
-use http_body_util::{BodyExt, StreamBody};
 use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
 

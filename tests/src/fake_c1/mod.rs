@@ -25,18 +25,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_c1api::pb::{
-    BatonServiceFinishTaskRequest, BatonServiceGetTaskRequest, BatonServiceHeartbeatRequest,
-    BatonServiceHelloRequest, Task, task,
-};
+use baton_c1api::pb::{BatonServiceFinishTaskRequest, BatonServiceGetTaskRequest, BatonServiceHeartbeatRequest, BatonServiceHelloRequest, Task, task};
 use tokio::sync::oneshot;
 
 pub use assertion::{SKEW_SECONDS, VALIDITY_SECONDS};
 pub use checks::TASK_ID_LENGTH;
 pub use config::FakeC1Config;
 pub use credentials::{CLIENT_NAME, SECRET_PREFIX, client_secret_for, signing_key_from_secret};
-pub use records::{RpcCall, TokenOutcome, TokenRequestRecord, UnauthenticatedCall, UploadRecord};
 pub use future::{FUTURE_FIELD, rewrite_frame};
+pub use records::{RpcCall, TokenOutcome, TokenRequestRecord, UnauthenticatedCall, UploadRecord};
 pub use token::TOKEN_PATH;
 pub use upload::MAX_CHUNK_BYTES;
 
@@ -58,24 +55,15 @@ pub struct FakeC1 {
 
 impl std::fmt::Debug for FakeC1 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeC1")
-            .field("address", &self.address)
-            .finish_non_exhaustive()
+        f.debug_struct("FakeC1").field("address", &self.address).finish_non_exhaustive()
     }
 }
 
 impl FakeC1 {
     /// Serves on an ephemeral port from its own thread and runtime.
     pub fn start(config: FakeC1Config) -> anyhow::Result<FakeC1> {
-        if let Some(bad) = config
-            .tasks
-            .iter()
-            .find(|task| !checks::is_task_id(&task.id))
-        {
-            anyhow::bail!(
-                "scripted task id {:?} is not {TASK_ID_LENGTH} letters or digits",
-                bad.id
-            );
+        if let Some(bad) = config.tasks.iter().find(|task| !checks::is_task_id(&task.id)) {
+            anyhow::bail!("scripted task id {:?} is not {TASK_ID_LENGTH} letters or digits", bad.id);
         }
         let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = listener.local_addr()?;
@@ -86,13 +74,7 @@ impl FakeC1 {
         let (shutdown, stopped) = oneshot::channel();
         let ca_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
         let thread = server::serve_in_background(listener, Arc::clone(&state), tls.map(|t| t.acceptor), stopped)?;
-        Ok(FakeC1 {
-            address,
-            ca_pem,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        Ok(FakeC1 { address, ca_pem, state, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// The PEM of the self-signed certificate served with `tls: true` (for `--c1-ca-file`).
@@ -204,31 +186,19 @@ impl FakeC1 {
 
     /// Waits (blocking, polling) until at least `count` FinishTask calls arrived or `timeout`
     /// passed; returns the FinishTask calls so far either way.
-    pub fn wait_for_finished(
-        &self,
-        count: usize,
-        timeout: Duration,
-    ) -> Vec<RpcCall<BatonServiceFinishTaskRequest>> {
+    pub fn wait_for_finished(&self, count: usize, timeout: Duration) -> Vec<RpcCall<BatonServiceFinishTaskRequest>> {
         self.wait_for(timeout, |logs| logs.finished.len() >= count);
         self.finished()
     }
 
     /// Like [`FakeC1::wait_for_finished`], for Hello calls.
-    pub fn wait_for_hellos(
-        &self,
-        count: usize,
-        timeout: Duration,
-    ) -> Vec<RpcCall<BatonServiceHelloRequest>> {
+    pub fn wait_for_hellos(&self, count: usize, timeout: Duration) -> Vec<RpcCall<BatonServiceHelloRequest>> {
         self.wait_for(timeout, |logs| logs.hellos.len() >= count);
         self.hellos()
     }
 
     /// Like [`FakeC1::wait_for_finished`], for Heartbeat calls.
-    pub fn wait_for_heartbeats(
-        &self,
-        count: usize,
-        timeout: Duration,
-    ) -> Vec<RpcCall<BatonServiceHeartbeatRequest>> {
+    pub fn wait_for_heartbeats(&self, count: usize, timeout: Duration) -> Vec<RpcCall<BatonServiceHeartbeatRequest>> {
         self.wait_for(timeout, |logs| logs.heartbeats.len() >= count);
         self.heartbeats()
     }
@@ -266,10 +236,5 @@ impl Drop for FakeC1 {
 }
 
 fn scripted_task(n: u64, task_type: task::TaskType) -> Task {
-    Task {
-        id: FakeC1::task_id(n),
-        status: task::Status::Pending as i32,
-        debug: false,
-        task_type: Some(task_type),
-    }
+    Task { id: FakeC1::task_id(n), status: task::Status::Pending as i32, debug: false, task_type: Some(task_type) }
 }

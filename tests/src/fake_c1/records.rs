@@ -38,9 +38,7 @@ pub enum TokenOutcome {
 
 impl Default for TokenOutcome {
     fn default() -> Self {
-        TokenOutcome::Rejected {
-            reason: "not checked".into(),
-        }
+        TokenOutcome::Rejected { reason: "not checked".into() }
     }
 }
 

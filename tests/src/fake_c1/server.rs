@@ -15,13 +15,8 @@ use super::token;
 
 /// The token route merged with the gRPC routes.
 pub fn router(state: Arc<FakeState>) -> axum::Router {
-    let grpc = tonic::service::Routes::new(BatonServiceServer::new(FakeBatonService {
-        state: Arc::clone(&state),
-    }))
-    .into_axum_router();
-    token::router(state)
-        .merge(grpc)
-        .layer(axum::middleware::from_fn(super::future::add_future_task_types))
+    let grpc = tonic::service::Routes::new(BatonServiceServer::new(FakeBatonService { state: Arc::clone(&state) })).into_axum_router();
+    token::router(state).merge(grpc).layer(axum::middleware::from_fn(super::future::add_future_task_types))
 }
 
 /// Serves `listener` (over TLS with `acceptor`, else in plain text) from a new thread until
@@ -33,21 +28,12 @@ pub fn serve_in_background(
     stopped: oneshot::Receiver<()>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let thread = std::thread::Builder::new()
-        .name("fake-c1".into())
-        .spawn(move || runtime.block_on(serve(listener, state, acceptor, stopped)))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let thread = std::thread::Builder::new().name("fake-c1".into()).spawn(move || runtime.block_on(serve(listener, state, acceptor, stopped)))?;
     Ok(thread)
 }
 
-async fn serve(
-    listener: std::net::TcpListener,
-    state: Arc<FakeState>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    stopped: oneshot::Receiver<()>,
-) {
+async fn serve(listener: std::net::TcpListener, state: Arc<FakeState>, acceptor: Option<tokio_rustls::TlsAcceptor>, stopped: oneshot::Receiver<()>) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {

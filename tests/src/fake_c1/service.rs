@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use baton_c1api::pb::baton_service_server::BatonService;
 use baton_c1api::pb::{
-    BatonServiceFinishTaskRequest, BatonServiceFinishTaskResponse, BatonServiceGetTaskRequest,
-    BatonServiceGetTaskResponse, BatonServiceHeartbeatRequest, BatonServiceHeartbeatResponse,
-    BatonServiceHelloRequest, BatonServiceHelloResponse, BatonServiceUploadAssetRequest,
-    BatonServiceUploadAssetResponse,
+    BatonServiceFinishTaskRequest, BatonServiceFinishTaskResponse, BatonServiceGetTaskRequest, BatonServiceGetTaskResponse, BatonServiceHeartbeatRequest,
+    BatonServiceHeartbeatResponse, BatonServiceHelloRequest, BatonServiceHelloResponse, BatonServiceUploadAssetRequest, BatonServiceUploadAssetResponse,
 };
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -25,28 +23,20 @@ pub struct FakeBatonService {
 
 #[tonic::async_trait]
 impl BatonService for FakeBatonService {
-    async fn hello(
-        &self,
-        request: Request<BatonServiceHelloRequest>,
-    ) -> Result<Response<BatonServiceHelloResponse>, Status> {
+    async fn hello(&self, request: Request<BatonServiceHelloRequest>) -> Result<Response<BatonServiceHelloResponse>, Status> {
         let token = self.authorize("Hello", request.metadata())?;
         let request = request.into_inner();
         let verdict = checks::hello(&request);
-        self.state
-            .with_logs(|logs| logs.hellos.push(call(token, request, &verdict)));
+        self.state.with_logs(|logs| logs.hellos.push(call(token, request, &verdict)));
         verdict.map_err(Status::invalid_argument)?;
         Ok(Response::new(BatonServiceHelloResponse::default()))
     }
 
-    async fn get_task(
-        &self,
-        request: Request<BatonServiceGetTaskRequest>,
-    ) -> Result<Response<BatonServiceGetTaskResponse>, Status> {
+    async fn get_task(&self, request: Request<BatonServiceGetTaskRequest>) -> Result<Response<BatonServiceGetTaskResponse>, Status> {
         let token = self.authorize("GetTask", request.metadata())?;
         let request = request.into_inner();
         let verdict = checks::host_id(&request.host_id);
-        self.state
-            .with_logs(|logs| logs.polls.push(call(token, request, &verdict)));
+        self.state.with_logs(|logs| logs.polls.push(call(token, request, &verdict)));
         verdict.map_err(Status::invalid_argument)?;
         if !self.state.poll_delay.is_zero() {
             tokio::time::sleep(self.state.poll_delay).await;
@@ -59,48 +49,31 @@ impl BatonService for FakeBatonService {
         }))
     }
 
-    async fn heartbeat(
-        &self,
-        request: Request<BatonServiceHeartbeatRequest>,
-    ) -> Result<Response<BatonServiceHeartbeatResponse>, Status> {
+    async fn heartbeat(&self, request: Request<BatonServiceHeartbeatRequest>) -> Result<Response<BatonServiceHeartbeatResponse>, Status> {
         let token = self.authorize("Heartbeat", request.metadata())?;
         let request = request.into_inner();
         let verdict = checks::host_id(&request.host_id);
         let response = self.heartbeat_response(&request);
-        self.state
-            .with_logs(|logs| logs.heartbeats.push(call(token, request, &verdict)));
+        self.state.with_logs(|logs| logs.heartbeats.push(call(token, request, &verdict)));
         verdict.map_err(Status::invalid_argument)?;
         Ok(Response::new(response))
     }
 
-    async fn finish_task(
-        &self,
-        request: Request<BatonServiceFinishTaskRequest>,
-    ) -> Result<Response<BatonServiceFinishTaskResponse>, Status> {
+    async fn finish_task(&self, request: Request<BatonServiceFinishTaskRequest>) -> Result<Response<BatonServiceFinishTaskResponse>, Status> {
         let token = self.authorize("FinishTask", request.metadata())?;
         let request = request.into_inner();
         let verdict = checks::finish_task(&request);
-        self.state
-            .with_logs(|logs| logs.finished.push(call(token, request, &verdict)));
+        self.state.with_logs(|logs| logs.finished.push(call(token, request, &verdict)));
         verdict.map_err(Status::invalid_argument)?;
         Ok(Response::new(BatonServiceFinishTaskResponse::default()))
     }
 
-    async fn upload_asset(
-        &self,
-        request: Request<Streaming<BatonServiceUploadAssetRequest>>,
-    ) -> Result<Response<BatonServiceUploadAssetResponse>, Status> {
+    async fn upload_asset(&self, request: Request<Streaming<BatonServiceUploadAssetRequest>>) -> Result<Response<BatonServiceUploadAssetResponse>, Status> {
         let token = self.authorize("UploadAsset", request.metadata())?;
         let mut stream = request.into_inner();
-        let mut record = UploadRecord {
-            token,
-            ..UploadRecord::default()
-        };
+        let mut record = UploadRecord { token, ..UploadRecord::default() };
         let outcome = self.receive_upload(&mut stream, &mut record).await;
-        record.rejection = outcome
-            .as_ref()
-            .err()
-            .map(|status| status.message().to_string());
+        record.rejection = outcome.as_ref().err().map(|status| status.message().to_string());
         self.state.with_logs(|logs| logs.uploads.push(record));
         outcome.map(|()| Response::new(BatonServiceUploadAssetResponse::default()))
     }
@@ -114,26 +87,13 @@ impl FakeBatonService {
             Ok(token)
         });
         checked.map_err(|reason| {
-            self.state.with_logs(|logs| {
-                logs.unauthenticated.push(UnauthenticatedCall {
-                    method,
-                    reason: reason.to_string(),
-                })
-            });
+            self.state.with_logs(|logs| logs.unauthenticated.push(UnauthenticatedCall { method, reason: reason.to_string() }));
             Status::unauthenticated(reason)
         })
     }
 
-    fn heartbeat_response(
-        &self,
-        request: &BatonServiceHeartbeatRequest,
-    ) -> BatonServiceHeartbeatResponse {
-        let cancelled_task_ids = request
-            .task_ids
-            .iter()
-            .filter(|id| self.state.is_cancelled(id))
-            .cloned()
-            .collect();
+    fn heartbeat_response(&self, request: &BatonServiceHeartbeatRequest) -> BatonServiceHeartbeatResponse {
+        let cancelled_task_ids = request.task_ids.iter().filter(|id| self.state.is_cancelled(id)).cloned().collect();
         BatonServiceHeartbeatResponse {
             next_heartbeat: Some(proto_duration(self.state.next_heartbeat)),
             cancelled: self.state.is_cancelled(&request.task_id),
@@ -142,17 +102,11 @@ impl FakeBatonService {
         }
     }
 
-    async fn receive_upload(
-        &self,
-        stream: &mut Streaming<BatonServiceUploadAssetRequest>,
-        record: &mut UploadRecord,
-    ) -> Result<(), Status> {
+    async fn receive_upload(&self, stream: &mut Streaming<BatonServiceUploadAssetRequest>, record: &mut UploadRecord) -> Result<(), Status> {
         match upload::receive(stream, record).await {
             Err(UploadError::Violation(reason)) => Err(Status::invalid_argument(reason)),
             Err(UploadError::Stream(status)) => Err(status),
-            Ok(()) if self.state.take_upload_failure() => {
-                Err(Status::unavailable("injected upload failure"))
-            }
+            Ok(()) if self.state.take_upload_failure() => Err(Status::unavailable("injected upload failure")),
             Ok(()) => Ok(()),
         }
     }
@@ -160,11 +114,7 @@ impl FakeBatonService {
 
 /// `authorization: Bearer <token>` → the token.
 fn bearer_token(metadata: &MetadataMap) -> Result<String, &'static str> {
-    let value = metadata
-        .get("authorization")
-        .ok_or("no authorization metadata")?
-        .to_str()
-        .map_err(|_| "authorization metadata is not text")?;
+    let value = metadata.get("authorization").ok_or("no authorization metadata")?.to_str().map_err(|_| "authorization metadata is not text")?;
     match value.strip_prefix("Bearer ") {
         Some(token) if !token.is_empty() => Ok(token.to_string()),
         _ => Err("authorization metadata is not \"Bearer <token>\""),
@@ -172,11 +122,7 @@ fn bearer_token(metadata: &MetadataMap) -> Result<String, &'static str> {
 }
 
 fn call<T>(token: String, request: T, verdict: &Result<(), String>) -> RpcCall<T> {
-    RpcCall {
-        token,
-        request,
-        rejection: verdict.as_ref().err().cloned(),
-    }
+    RpcCall { token, request, rejection: verdict.as_ref().err().cloned() }
 }
 
 fn proto_duration(duration: std::time::Duration) -> prost_types::Duration {

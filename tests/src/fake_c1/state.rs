@@ -5,10 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use baton_c1api::pb::{
-    BatonServiceFinishTaskRequest, BatonServiceGetTaskRequest, BatonServiceHeartbeatRequest,
-    BatonServiceHelloRequest, Task,
-};
+use baton_c1api::pb::{BatonServiceFinishTaskRequest, BatonServiceGetTaskRequest, BatonServiceHeartbeatRequest, BatonServiceHelloRequest, Task};
 
 use super::config::FakeC1Config;
 use super::credentials::Credentials;
@@ -62,9 +59,7 @@ impl FakeState {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn token_lifetime_seconds(&self) -> u64 {

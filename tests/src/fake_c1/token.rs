@@ -24,20 +24,11 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// The token route alone (no fallback, so it merges with the gRPC routes).
 pub fn router(state: Arc<FakeState>) -> Router {
-    Router::new()
-        .route(TOKEN_PATH, post(exchange))
-        .with_state(state)
+    Router::new().route(TOKEN_PATH, post(exchange)).with_state(state)
 }
 
-async fn exchange(
-    State(state): State<Arc<FakeState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut record = TokenRequestRecord {
-        content_type: header_text(&headers, header::CONTENT_TYPE),
-        ..TokenRequestRecord::default()
-    };
+async fn exchange(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut record = TokenRequestRecord { content_type: header_text(&headers, header::CONTENT_TYPE), ..TokenRequestRecord::default() };
     let verdict = check_request(&state, &body, &mut record);
     let response = match verdict {
         Ok(()) => issue(&state, &mut record),
@@ -47,17 +38,9 @@ async fn exchange(
     response
 }
 
-fn check_request(
-    state: &FakeState,
-    body: &[u8],
-    record: &mut TokenRequestRecord,
-) -> Result<(), String> {
+fn check_request(state: &FakeState, body: &[u8], record: &mut TokenRequestRecord) -> Result<(), String> {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| {
-        form.iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, v)| v.clone());
     record.client_id = field("client_id");
     record.grant_type = field("grant_type");
     record.client_assertion_type = field("client_assertion_type");
@@ -67,19 +50,10 @@ fn check_request(
     let credentials = &state.credentials;
     expect_field(&record.client_id, "client_id", credentials.client_id())?;
     expect_field(&record.grant_type, "grant_type", GRANT_TYPE)?;
-    expect_field(
-        &record.client_assertion_type,
-        "client_assertion_type",
-        ASSERTION_TYPE,
-    )?;
+    expect_field(&record.client_assertion_type, "client_assertion_type", ASSERTION_TYPE)?;
     let jws = field("client_assertion").ok_or("client_assertion is missing")?;
     let key = credentials.verifying_key();
-    let expected = Expected {
-        key: &key,
-        client_id: credentials.client_id(),
-        audience: credentials.audience(),
-        now: unix_now(),
-    };
+    let expected = Expected { key: &key, client_id: credentials.client_id(), audience: credentials.audience(), now: unix_now() };
     let inspection = assertion::inspect(&jws, &expected);
     record.assertion_header = inspection.header;
     record.assertion_claims = inspection.claims;
@@ -87,9 +61,7 @@ fn check_request(
 }
 
 fn is_form(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case(FORM_CONTENT_TYPE))
+    content_type.and_then(|value| value.split(';').next()).is_some_and(|media| media.trim().eq_ignore_ascii_case(FORM_CONTENT_TYPE))
 }
 
 fn expect_field(value: &Option<String>, name: &str, wanted: &str) -> Result<(), String> {
@@ -102,9 +74,7 @@ fn expect_field(value: &Option<String>, name: &str, wanted: &str) -> Result<(), 
 
 fn issue(state: &FakeState, record: &mut TokenRequestRecord) -> Response {
     let access_token = state.issue_token();
-    record.outcome = TokenOutcome::Issued {
-        access_token: access_token.clone(),
-    };
+    record.outcome = TokenOutcome::Issued { access_token: access_token.clone() };
     Json(json!({
         "access_token": access_token,
         "token_type": "bearer",
@@ -120,13 +90,9 @@ fn refuse(reason: String, record: &mut TokenRequestRecord) -> Response {
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    headers.get(name).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64)
 }

@@ -21,18 +21,12 @@ pub enum UploadError {
 }
 
 /// Reads the stream to its end into `record`.
-pub async fn receive(
-    stream: &mut Streaming<BatonServiceUploadAssetRequest>,
-    record: &mut UploadRecord,
-) -> Result<(), UploadError> {
+pub async fn receive(stream: &mut Streaming<BatonServiceUploadAssetRequest>, record: &mut UploadRecord) -> Result<(), UploadError> {
     let first = next_message(stream).await?;
     match first {
         Some(Msg::Metadata(metadata)) => accept_metadata(metadata, record)?,
         other => {
-            return Err(violation(format!(
-                "first message is {}, not metadata",
-                describe(&other)
-            )));
+            return Err(violation(format!("first message is {}, not metadata", describe(&other))));
         }
     }
     loop {
@@ -43,10 +37,7 @@ pub async fn receive(
                 break;
             }
             other => {
-                return Err(violation(format!(
-                    "got {} where data or eof belongs",
-                    describe(&other)
-                )));
+                return Err(violation(format!("got {} where data or eof belongs", describe(&other))));
             }
         }
     }
@@ -57,15 +48,11 @@ pub async fn receive(
 }
 
 /// The next message's payload; `Ok(None)` at the end of the stream.
-async fn next_message(
-    stream: &mut Streaming<BatonServiceUploadAssetRequest>,
-) -> Result<Option<Msg>, UploadError> {
+async fn next_message(stream: &mut Streaming<BatonServiceUploadAssetRequest>) -> Result<Option<Msg>, UploadError> {
     match stream.message().await {
         Ok(Some(request)) => match request.msg {
             Some(msg) => Ok(Some(msg)),
-            None => Err(violation(
-                "a message has no msg (metadata, data or eof)".into(),
-            )),
+            None => Err(violation("a message has no msg (metadata, data or eof)".into())),
         },
         Ok(None) => Ok(None),
         Err(status) => Err(UploadError::Stream(status)),
@@ -82,10 +69,7 @@ fn accept_metadata(metadata: UploadMetadata, record: &mut UploadRecord) -> Resul
 fn accept_chunk(data: Vec<u8>, record: &mut UploadRecord) -> Result<(), UploadError> {
     record.chunk_sizes.push(data.len());
     if !(1..=MAX_CHUNK_BYTES).contains(&data.len()) {
-        return Err(violation(format!(
-            "data chunk of {} bytes, not 1 to {MAX_CHUNK_BYTES}",
-            data.len()
-        )));
+        return Err(violation(format!("data chunk of {} bytes, not 1 to {MAX_CHUNK_BYTES}", data.len())));
     }
     record.data.extend_from_slice(&data);
     Ok(())
@@ -97,15 +81,10 @@ fn accept_eof(eof: UploadEof, record: &mut UploadRecord) -> Result<(), UploadErr
     record.sha256_sent = Some(sent.clone());
     record.sha256_matched = Some(matched);
     if sent.len() != SHA256_BYTES {
-        return Err(violation(format!(
-            "eof checksum has {} bytes, not {SHA256_BYTES}",
-            sent.len()
-        )));
+        return Err(violation(format!("eof checksum has {} bytes, not {SHA256_BYTES}", sent.len())));
     }
     if !matched {
-        return Err(violation(
-            "eof checksum is not the sha256 of the data".into(),
-        ));
+        return Err(violation("eof checksum is not the sha256 of the data".into()));
     }
     Ok(())
 }

@@ -16,15 +16,13 @@ use crate::state::SimState;
 pub(super) fn create_user(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let wants_json = request.wants_json();
     if let Err(denied) = require_admin(caller, wants_json) {
-        return denied;
+        return *denied;
     }
     let new_user = match parse_new_user(&request.body) {
         Ok(new_user) => new_user,
         Err(message) => return bad_request(&message, wants_json),
     };
-    let created = state
-        .directory_mut()
-        .create_user(new_user, state.config.licence_seats);
+    let created = state.directory_mut().create_user(new_user, state.config.licence_seats);
     match created {
         Ok(user) => json_response(StatusCode::CREATED, &json!({"userKey": user.user_key})),
         Err(error) => write_error_response(&error, wants_json),
@@ -33,8 +31,7 @@ pub(super) fn create_user(state: &SimState, request: &SimRequest, caller: &Calle
 
 /// The body as a [`NewUser`]; missing strings count as blank (validation names them).
 fn parse_new_user(body: &[u8]) -> Result<NewUser, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|error| format!("Cannot parse request body: {error}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|error| format!("Cannot parse request body: {error}"))?;
     if !value.is_object() {
         return Err("The request body must be a JSON object".to_string());
     }

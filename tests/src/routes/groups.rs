@@ -23,11 +23,7 @@ const MEMBER_QUERY_PATH: &str = "/rest/api/group/member";
 pub const GROUP_DEFAULT_LIMIT: usize = 200;
 
 /// Characters escaped in a path segment (everything but unreserved ones).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// `{"type":"group","name":...,"_links":{"self":...}}`.
 pub fn group_json(state: &SimState, group: &SimGroup) -> Value {
@@ -45,22 +41,10 @@ pub fn group_list(state: &SimState, request: &SimRequest, caller: &Caller) -> Ht
         return forbidden("User not permitted to view groups", request.wants_json());
     }
     let directory = state.directory();
-    paged_response(
-        state,
-        request,
-        GROUP_LIST_PATH,
-        GROUP_DEFAULT_LIMIT,
-        &directory.groups,
-        |g| group_json(state, g),
-    )
+    paged_response(state, request, GROUP_LIST_PATH, GROUP_DEFAULT_LIMIT, &directory.groups, |g| group_json(state, g))
 }
 
-pub fn group_by_path(
-    state: &SimState,
-    request: &SimRequest,
-    caller: &Caller,
-    raw_name: &str,
-) -> HttpResponse {
+pub fn group_by_path(state: &SimState, request: &SimRequest, caller: &Caller, raw_name: &str) -> HttpResponse {
     group_info(state, request, caller, &decode_segment(raw_name))
 }
 
@@ -82,12 +66,7 @@ fn group_info(state: &SimState, request: &SimRequest, caller: &Caller, name: &st
     }
 }
 
-pub fn members_by_path(
-    state: &SimState,
-    request: &SimRequest,
-    caller: &Caller,
-    raw_name: &str,
-) -> HttpResponse {
+pub fn members_by_path(state: &SimState, request: &SimRequest, caller: &Caller, raw_name: &str) -> HttpResponse {
     let path = format!("{GROUP_LIST_PATH}/{raw_name}/member");
     members(state, request, caller, &decode_segment(raw_name), &path)
 }
@@ -101,13 +80,7 @@ pub fn members_by_query(state: &SimState, request: &SimRequest, caller: &Caller)
 
 /// The members of `name`, paged (admin only). A name holding a literal `%2F` (sent as `%252F`)
 /// answers an empty page, as real servers do for that "wrong group" (docs/confluence-dc.md §6.2).
-fn members(
-    state: &SimState,
-    request: &SimRequest,
-    caller: &Caller,
-    name: &str,
-    resource_path: &str,
-) -> HttpResponse {
+fn members(state: &SimState, request: &SimRequest, caller: &Caller, name: &str, resource_path: &str) -> HttpResponse {
     let wants_json = request.wants_json();
     if !caller.is_admin() {
         return deny_non_admin(state, wants_json);
@@ -116,48 +89,25 @@ fn members(
     let users: Vec<&SimUser> = match directory.group_by_name(name) {
         Some(group) => {
             // One hash index per request: a linear user lookup per member is quadratic.
-            let by_name: HashMap<&str, &SimUser> = directory
-                .users
-                .iter()
-                .map(|u| (u.username.as_str(), u))
-                .collect();
-            group
-                .members
-                .iter()
-                .filter_map(|m| by_name.get(m.as_str()).copied())
-                .collect()
+            let by_name: HashMap<&str, &SimUser> = directory.users.iter().map(|u| (u.username.as_str(), u)).collect();
+            group.members.iter().filter_map(|m| by_name.get(m.as_str()).copied()).collect()
         }
         None if name.to_ascii_lowercase().contains("%2f") => Vec::new(),
         None => return group_not_found(name, wants_json),
     };
     let expand_status = request.expands("status");
-    paged_response(
-        state,
-        request,
-        resource_path,
-        GROUP_DEFAULT_LIMIT,
-        &users,
-        |u| user_json(state, u, expand_status),
-    )
+    paged_response(state, request, resource_path, GROUP_DEFAULT_LIMIT, &users, |u| user_json(state, u, expand_status))
 }
 
 /// 8.x answers non-admins with 401 (XML `<status>` unless JSON is accepted); others with 403.
 fn deny_non_admin(state: &SimState, wants_json: bool) -> HttpResponse {
     if state.version.denies_with_401() {
-        rest_error(
-            StatusCode::UNAUTHORIZED,
-            "Client must be authenticated to access this resource.",
-            wants_json,
-        )
+        rest_error(StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource.", wants_json)
     } else {
         forbidden("User is not permitted to view group members", wants_json)
     }
 }
 
 fn group_not_found(name: &str, wants_json: bool) -> HttpResponse {
-    rest_error(
-        StatusCode::NOT_FOUND,
-        &format!("No group found with name : {name}"),
-        wants_json,
-    )
+    rest_error(StatusCode::NOT_FOUND, &format!("No group found with name : {name}"), wants_json)
 }

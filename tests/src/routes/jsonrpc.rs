@@ -26,11 +26,7 @@ pub(super) struct RpcError {
 
 impl RpcError {
     pub(super) fn new(status: StatusCode, code: i64, message: impl Into<String>) -> RpcError {
-        RpcError {
-            status,
-            code,
-            message: message.into(),
-        }
+        RpcError { status, code, message: message.into() }
     }
 
     pub(super) fn server(message: impl Into<String>) -> RpcError {
@@ -38,14 +34,8 @@ impl RpcError {
     }
 }
 
-pub fn light_mode(
-    state: &SimState,
-    request: &SimRequest,
-    caller: &Caller,
-    method: &str,
-) -> HttpResponse {
-    let result =
-        parse_params(&request.body).and_then(|params| call(state, caller, method, &params));
+pub fn light_mode(state: &SimState, request: &SimRequest, caller: &Caller, method: &str) -> HttpResponse {
+    let result = parse_params(&request.body).and_then(|params| call(state, caller, method, &params));
     match result {
         Ok(value) => ok_json(&value),
         Err(error) => json_response(error.status, &json!({"error": {"message": error.message}})),
@@ -55,18 +45,11 @@ pub fn light_mode(
 pub fn envelope_mode(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     let id = body.get("id").cloned().unwrap_or(Value::Null);
-    let result = match (
-        body.get("method").and_then(Value::as_str),
-        body.get("params"),
-    ) {
+    let result = match (body.get("method").and_then(Value::as_str), body.get("params")) {
         (Some(method), None) => call(state, caller, method, &[]),
         (Some(method), Some(Value::Array(params))) => call(state, caller, method, params),
         (Some(_), Some(_)) => Err(RpcError::server("params must be an array")),
-        (None, _) => Err(RpcError::new(
-            StatusCode::BAD_REQUEST,
-            -32600,
-            "Invalid request",
-        )),
+        (None, _) => Err(RpcError::new(StatusCode::BAD_REQUEST, -32600, "Invalid request")),
     };
     let reply = match result {
         Ok(value) => json!({"jsonrpc": "2.0", "result": value, "id": id}),
@@ -86,27 +69,14 @@ fn parse_params(body: &[u8]) -> Result<Vec<Value>, RpcError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(params)) => Ok(params),
-        Ok(_) => Err(RpcError::server(
-            "The request body must be a JSON array of parameters",
-        )),
-        Err(error) => Err(RpcError::server(format!(
-            "Cannot parse request body: {error}"
-        ))),
+        Ok(_) => Err(RpcError::server("The request body must be a JSON array of parameters")),
+        Err(error) => Err(RpcError::server(format!("Cannot parse request body: {error}"))),
     }
 }
 
-fn call(
-    state: &SimState,
-    caller: &Caller,
-    method: &str,
-    params: &[Value],
-) -> Result<Value, RpcError> {
+fn call(state: &SimState, caller: &Caller, method: &str, params: &[Value]) -> Result<Value, RpcError> {
     if caller.user().is_none() {
-        return Err(RpcError::new(
-            StatusCode::UNAUTHORIZED,
-            401,
-            "User not authenticated or authentication failed",
-        ));
+        return Err(RpcError::new(StatusCode::UNAUTHORIZED, 401, "User not authenticated or authentication failed"));
     }
     if jsonrpc_writes::is_write_method(method) {
         return jsonrpc_writes::call(state, caller, method, params);
@@ -118,49 +88,25 @@ fn call(
         "getUserByKey" => remote_user(state, params, true),
         "getGroups" => Ok(groups(state)),
         "getUserGroups" => user_groups(state, params),
-        other => Err(RpcError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            -32601,
-            format!("No such method: {other}"),
-        )),
+        other => Err(RpcError::new(StatusCode::INTERNAL_SERVER_ERROR, -32601, format!("No such method: {other}"))),
     }
 }
 
 /// HTTP 403 (error code 403) with `message` unless the caller is an administrator.
 pub(super) fn require_admin(caller: &Caller, message: &str) -> Result<(), RpcError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(RpcError::new(StatusCode::FORBIDDEN, 403, message))
-    }
+    if caller.is_admin() { Ok(()) } else { Err(RpcError::new(StatusCode::FORBIDDEN, 403, message)) }
 }
 
-pub(super) fn string_param<'a>(
-    params: &'a [Value],
-    index: usize,
-    name: &str,
-) -> Result<&'a str, RpcError> {
-    params
-        .get(index)
-        .and_then(Value::as_str)
-        .ok_or_else(|| RpcError::server(format!("Missing or invalid parameter {index} ({name})")))
+pub(super) fn string_param<'a>(params: &'a [Value], index: usize, name: &str) -> Result<&'a str, RpcError> {
+    params.get(index).and_then(Value::as_str).ok_or_else(|| RpcError::server(format!("Missing or invalid parameter {index} ({name})")))
 }
 
 /// `[spaceKey]` -> one set per stored key (first-appearance order), rows as stored.
-fn space_permission_sets(
-    state: &SimState,
-    caller: &Caller,
-    params: &[Value],
-) -> Result<Value, RpcError> {
-    require_admin(
-        caller,
-        "You do not have permission to view the permissions of this space",
-    )?;
+fn space_permission_sets(state: &SimState, caller: &Caller, params: &[Value]) -> Result<Value, RpcError> {
+    require_admin(caller, "You do not have permission to view the permissions of this space")?;
     let key = string_param(params, 0, "spaceKey")?;
     let directory = state.directory();
-    let space = directory
-        .space_by_key(key)
-        .ok_or_else(|| RpcError::server(format!("No space found for space key: {key}")))?;
+    let space = directory.space_by_key(key).ok_or_else(|| RpcError::server(format!("No space found for space key: {key}")))?;
     Ok(permission_sets(space))
 }
 
@@ -174,12 +120,7 @@ fn permission_sets(space: &SimSpace) -> Value {
     let sets: Vec<Value> = keys
         .iter()
         .map(|key| {
-            let rows: Vec<Value> = space
-                .permissions
-                .iter()
-                .filter(|p| p.key == *key)
-                .map(|p| permission_row(key, &p.subject))
-                .collect();
+            let rows: Vec<Value> = space.permissions.iter().filter(|p| p.key == *key).map(|p| permission_row(key, &p.subject)).collect();
             json!({"type": key, "spacePermissions": rows})
         })
         .collect();
@@ -245,14 +186,8 @@ fn user_groups(state: &SimState, params: &[Value]) -> Result<Value, RpcError> {
     let username = string_param(params, 0, "username")?;
     let directory = state.directory();
     if directory.user_by_username(username).is_none() {
-        return Err(RpcError::server(format!(
-            "No user with username '{username}' found"
-        )));
+        return Err(RpcError::server(format!("No user with username '{username}' found")));
     }
-    let names: Vec<&str> = directory
-        .groups_of(username)
-        .iter()
-        .map(|g| g.name.as_str())
-        .collect();
+    let names: Vec<&str> = directory.groups_of(username).iter().map(|g| g.name.as_str()).collect();
     Ok(json!(names))
 }

@@ -107,9 +107,7 @@ impl Endpoint {
             "/rest/api/user/memberof" => Endpoint::UserMemberOf,
             "/rest/api/admin/users/list/active" => Endpoint::ActiveUserList,
             "/rest/api/server-information" => Endpoint::ServerInformation,
-            "/rest/applinks/1.0/manifest" | "/rest/applinks/latest/manifest" => {
-                Endpoint::ApplinksManifest
-            }
+            "/rest/applinks/1.0/manifest" | "/rest/applinks/latest/manifest" => Endpoint::ApplinksManifest,
             "/rest/api/group" => Endpoint::GroupList,
             "/rest/api/space" => Endpoint::SpaceList,
             "/rest/api/admin/user" => Endpoint::AdminUser,
@@ -124,21 +122,16 @@ impl Endpoint {
             Endpoint::UserList => Some(Capability::UserList),
             Endpoint::ServerInformation => Some(Capability::ServerInformation),
             Endpoint::ActiveUserList => Some(Capability::ActiveUserList),
-            Endpoint::SpacePermissions(_) | Endpoint::SpacePermissionChange { .. } => {
-                Some(Capability::SpacePermissionRest)
-            }
+            Endpoint::SpacePermissions(_) | Endpoint::SpacePermissionChange { .. } => Some(Capability::SpacePermissionRest),
             Endpoint::Membership { .. } => Some(Capability::MembershipWrites),
             Endpoint::AdminUser => Some(Capability::UserCreation),
-            Endpoint::GroupInfoByQuery | Endpoint::GroupMembersByQuery => {
-                Some(Capability::GroupQueryParams)
-            }
+            Endpoint::GroupInfoByQuery | Endpoint::GroupMembersByQuery => Some(Capability::GroupQueryParams),
             _ => None,
         }
     }
 
     pub fn exists_in(&self, version: ServerVersion) -> bool {
-        self.required_capability()
-            .is_none_or(|capability| version.supports(capability))
+        self.required_capability().is_none_or(|capability| version.supports(capability))
     }
 
     fn allows(&self, method: &Method) -> bool {
@@ -183,12 +176,7 @@ fn resolve_group(rest: &str) -> Option<Endpoint> {
 /// in the group name adds segments and matches nothing (404), as the JAX-RS template would.
 fn resolve_user(rest: &str) -> Option<Endpoint> {
     match rest.split('/').collect::<Vec<_>>().as_slice() {
-        [user, "group", group] if !user.is_empty() && !group.is_empty() => {
-            Some(Endpoint::Membership {
-                user: user.to_string(),
-                group: group.to_string(),
-            })
-        }
+        [user, "group", group] if !user.is_empty() && !group.is_empty() => Some(Endpoint::Membership { user: user.to_string(), group: group.to_string() }),
         _ => None,
     }
 }
@@ -200,11 +188,7 @@ fn resolve_space(rest: &str) -> Option<Endpoint> {
         [key, "permissions"] => Some(Endpoint::SpacePermissions(key.to_string())),
         [key, "permissions", subject @ .., action] => {
             let subject = resolve_raw_subject(subject)?;
-            Some(Endpoint::SpacePermissionChange {
-                key: key.to_string(),
-                subject,
-                action: PermissionAction::parse(action)?,
-            })
+            Some(Endpoint::SpacePermissionChange { key: key.to_string(), subject, action: PermissionAction::parse(action)? })
         }
         _ => None,
     }
@@ -228,9 +212,8 @@ pub fn decode_segment(raw: &str) -> String {
 /// Answers an authenticated request whose path is already below the context path.
 pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let wants_json = request.wants_json();
-    let Some(endpoint) = Endpoint::resolve(&request.path)
-        .filter(|e| e.exists_in(state.version))
-        .filter(|e| state.config.json_rpc || !matches!(e, Endpoint::JsonRpc(_)))
+    let Some(endpoint) =
+        Endpoint::resolve(&request.path).filter(|e| e.exists_in(state.version)).filter(|e| state.config.json_rpc || !matches!(e, Endpoint::JsonRpc(_)))
     else {
         return not_found(wants_json);
     };
@@ -258,14 +241,8 @@ pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpRes
         Endpoint::SpaceList => spaces::space_list(state, request, caller),
         Endpoint::Space(raw) => spaces::single_space(state, request, caller, &raw),
         Endpoint::SpacePermissions(raw) => spaces::space_permissions(state, request, caller, &raw),
-        Endpoint::SpacePermissionChange {
-            key,
-            subject,
-            action,
-        } => permission_writes::change(state, request, caller, &key, &subject, action),
-        Endpoint::Membership { user, group } => {
-            memberships::change(state, request, caller, &user, &group)
-        }
+        Endpoint::SpacePermissionChange { key, subject, action } => permission_writes::change(state, request, caller, &key, &subject, action),
+        Endpoint::Membership { user, group } => memberships::change(state, request, caller, &user, &group),
         Endpoint::AdminUser => admin_users::create_user(state, request, caller),
         Endpoint::JsonRpc(Some(method)) => jsonrpc::light_mode(state, request, caller, &method),
         Endpoint::JsonRpc(None) => jsonrpc::envelope_mode(state, request, caller),

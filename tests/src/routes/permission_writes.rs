@@ -27,7 +27,7 @@ pub(super) fn change(
 ) -> HttpResponse {
     let wants_json = request.wants_json();
     if let Err(denied) = require_admin(caller, wants_json) {
-        return denied;
+        return *denied;
     }
     let operations = match parse_operations(&request.body) {
         Ok(operations) => operations,
@@ -42,13 +42,7 @@ pub(super) fn change(
 }
 
 /// Space first (404), then subject (404), then the pairs (400), then the change.
-fn apply(
-    directory: &mut Directory,
-    key: &str,
-    raw_subject: &RawSubject,
-    operations: &[(String, String)],
-    action: PermissionAction,
-) -> Result<(), WriteError> {
+fn apply(directory: &mut Directory, key: &str, raw_subject: &RawSubject, operations: &[(String, String)], action: PermissionAction) -> Result<(), WriteError> {
     if directory.space_by_key(key).is_none() {
         return Err(WriteError::UnknownSpace(key.to_string()));
     }
@@ -72,17 +66,14 @@ fn legacy_keys(operations: &[(String, String)]) -> Result<Vec<String>, WriteErro
     operations
         .iter()
         .map(|(target, operation)| {
-            legacy_key(target, operation)
-                .map(str::to_string)
-                .ok_or_else(|| WriteError::UnknownPermission(format!("{target}/{operation}")))
+            legacy_key(target, operation).map(str::to_string).ok_or_else(|| WriteError::UnknownPermission(format!("{target}/{operation}")))
         })
         .collect()
 }
 
 /// The body as `(targetType, operationKey)` pairs; `Err(message)` for anything else.
 fn parse_operations(body: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|error| format!("Cannot parse request body: {error}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|error| format!("Cannot parse request body: {error}"))?;
     let Value::Array(items) = value else {
         return Err("The request body must be a JSON array of operations".to_string());
     };
@@ -90,11 +81,6 @@ fn parse_operations(body: &[u8]) -> Result<Vec<(String, String)>, String> {
 }
 
 fn parse_operation(item: &Value) -> Result<(String, String), String> {
-    let field = |name: &str| {
-        item.get(name)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| format!("Each operation needs a string '{name}'"))
-    };
+    let field = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("Each operation needs a string '{name}'"));
     Ok((field("targetType")?, field("operationKey")?))
 }

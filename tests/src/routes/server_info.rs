@@ -25,11 +25,7 @@ pub fn server_information(state: &SimState) -> HttpResponse {
 
 pub fn applinks_manifest(state: &SimState, request: &SimRequest) -> HttpResponse {
     let manifest = manifest_json(state);
-    if request.wants_json() {
-        ok_json(&manifest)
-    } else {
-        xml_response(StatusCode::OK, manifest_xml(&manifest))
-    }
+    if request.wants_json() { ok_json(&manifest) } else { xml_response(StatusCode::OK, manifest_xml(&manifest)) }
 }
 
 fn manifest_json(state: &SimState) -> Value {
@@ -58,14 +54,11 @@ fn manifest_json(state: &SimState) -> Value {
 
 /// `<manifest>` with one element per scalar field and repeated elements for lists.
 fn manifest_xml(manifest: &Value) -> String {
-    let mut xml =
-        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><manifest>");
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><manifest>");
     if let Some(fields) = manifest.as_object() {
         for (name, value) in fields {
             match value {
-                Value::Array(items) => items
-                    .iter()
-                    .for_each(|item| xml.push_str(&xml_element(name, item))),
+                Value::Array(items) => items.iter().for_each(|item| xml.push_str(&xml_element(name, item))),
                 other => xml.push_str(&xml_element(name, other)),
             }
         }

@@ -41,34 +41,15 @@ pub fn space_list(state: &SimState, request: &SimRequest, caller: &Caller) -> Ht
         Err(message) => return bad_request(&message, wants_json),
     };
     let directory = state.directory();
-    let spaces: Vec<&SimSpace> = directory
-        .spaces
-        .iter()
-        .filter(|s| filter.matches(s) && visible_to(s, caller))
-        .collect();
-    paged_response(
-        state,
-        request,
-        SPACE_LIST_PATH,
-        SPACE_DEFAULT_LIMIT,
-        &spaces,
-        |s| space_json(state, s),
-    )
+    let spaces: Vec<&SimSpace> = directory.spaces.iter().filter(|s| filter.matches(s) && visible_to(s, caller)).collect();
+    paged_response(state, request, SPACE_LIST_PATH, SPACE_DEFAULT_LIMIT, &spaces, |s| space_json(state, s))
 }
 
 /// One space, with `_links.base`/`context`; 404 when missing or not visible.
-pub fn single_space(
-    state: &SimState,
-    request: &SimRequest,
-    caller: &Caller,
-    raw_key: &str,
-) -> HttpResponse {
+pub fn single_space(state: &SimState, request: &SimRequest, caller: &Caller, raw_key: &str) -> HttpResponse {
     let key = decode_segment(raw_key);
     let directory = state.directory();
-    let Some(space) = directory
-        .space_by_key(&key)
-        .filter(|s| visible_to(s, caller))
-    else {
+    let Some(space) = directory.space_by_key(&key).filter(|s| visible_to(s, caller)) else {
         return space_not_found(&key, request.wants_json());
     };
     let mut value = space_json(state, space);
@@ -80,29 +61,17 @@ pub fn single_space(
 }
 
 /// Every stored permission row of the space as a bare array (admins only).
-pub fn space_permissions(
-    state: &SimState,
-    request: &SimRequest,
-    caller: &Caller,
-    raw_key: &str,
-) -> HttpResponse {
+pub fn space_permissions(state: &SimState, request: &SimRequest, caller: &Caller, raw_key: &str) -> HttpResponse {
     let wants_json = request.wants_json();
     if !caller.is_admin() {
-        return forbidden(
-            "User is not permitted to view space permissions",
-            wants_json,
-        );
+        return forbidden("User is not permitted to view space permissions", wants_json);
     }
     let key = decode_segment(raw_key);
     let directory = state.directory();
     let Some(space) = directory.space_by_key(&key) else {
         return space_not_found(&key, wants_json);
     };
-    let rows: Vec<Value> = space
-        .permissions
-        .iter()
-        .filter_map(|p| permission_json(&directory, space, p))
-        .collect();
+    let rows: Vec<Value> = space.permissions.iter().filter_map(|p| permission_json(&directory, space, p)).collect();
     ok_json(&Value::Array(rows))
 }
 
@@ -125,19 +94,11 @@ fn permission_json(directory: &Directory, space: &SimSpace, row: &SimPermission)
 }
 
 fn visible_to(space: &SimSpace, caller: &Caller) -> bool {
-    caller.user().is_some()
-        || space
-            .permissions
-            .iter()
-            .any(|p| p.key == "VIEWSPACE" && p.subject == Subject::Anonymous)
+    caller.user().is_some() || space.permissions.iter().any(|p| p.key == "VIEWSPACE" && p.subject == Subject::Anonymous)
 }
 
 fn space_not_found(key: &str, wants_json: bool) -> HttpResponse {
-    rest_error(
-        StatusCode::NOT_FOUND,
-        &format!("No space with key : {key}"),
-        wants_json,
-    )
+    rest_error(StatusCode::NOT_FOUND, &format!("No space with key : {key}"), wants_json)
 }
 
 /// The `type`, `status` and `spaceKey` filters of the space list.
@@ -156,23 +117,12 @@ impl SpaceFilter {
             None if !status_default_all => Some("current".to_string()),
             other => other,
         };
-        let keys = request
-            .query
-            .iter()
-            .filter(|(name, _)| name == "spaceKey")
-            .map(|(_, value)| value.to_lowercase())
-            .collect();
-        Ok(SpaceFilter {
-            space_type,
-            status,
-            keys,
-        })
+        let keys = request.query.iter().filter(|(name, _)| name == "spaceKey").map(|(_, value)| value.to_lowercase()).collect();
+        Ok(SpaceFilter { space_type, status, keys })
     }
 
     fn matches(&self, space: &SimSpace) -> bool {
-        self.space_type
-            .as_ref()
-            .is_none_or(|t| *t == space.space_type)
+        self.space_type.as_ref().is_none_or(|t| *t == space.space_type)
             && self.status.as_ref().is_none_or(|s| *s == space.status)
             && (self.keys.is_empty() || self.keys.contains(&space.key.to_lowercase()))
     }

@@ -44,44 +44,26 @@ pub fn user_list(state: &SimState, request: &SimRequest, caller: &Caller) -> Htt
     if !may_list_users(caller) {
         return forbidden("User not permitted to list users", wants_json);
     }
-    let page = match PageRequest::from_request(
-        request,
-        state.config.default_limit,
-        state.config.max_limit,
-    ) {
+    let page = match PageRequest::from_request(request, state.config.default_limit, state.config.max_limit) {
         Ok(page) => page,
         Err(message) => return bad_request(&message, wants_json),
     };
     let expand_status = request.expands("status");
     let directory = state.directory();
-    let results = page
-        .slice(&directory.users)
-        .iter()
-        .map(|user| user_json(state, user, expand_status))
-        .collect();
-    ok_json(&page_envelope(
-        state,
-        request,
-        USER_LIST_PATH,
-        page,
-        results,
-        directory.users.len(),
-    ))
+    let results = page.slice(&directory.users).iter().map(|user| user_json(state, user, expand_status)).collect();
+    ok_json(&page_envelope(state, request, USER_LIST_PATH, page, results, directory.users.len()))
 }
 
 /// One user by `key` or `username`; 404 RestError when unknown.
 pub fn single_user(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let wants_json = request.wants_json();
     if caller.user().is_none() {
-        return forbidden(
-            "Anonymous users are not permitted to view user profiles",
-            wants_json,
-        );
+        return forbidden("Anonymous users are not permitted to view user profiles", wants_json);
     }
     let directory = state.directory();
     match requested_user(&directory, request) {
         Ok(user) => ok_json(&single_user_json(state, user, request.expands("status"))),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -89,25 +71,15 @@ pub fn single_user(state: &SimState, request: &SimRequest, caller: &Caller) -> H
 pub fn member_of(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let wants_json = request.wants_json();
     if caller.user().is_none() {
-        return forbidden(
-            "Anonymous users are not permitted to view group membership",
-            wants_json,
-        );
+        return forbidden("Anonymous users are not permitted to view group membership", wants_json);
     }
     let directory = state.directory();
     let user = match requested_user(&directory, request) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let groups = directory.groups_of(&user.username);
-    paged_response(
-        state,
-        request,
-        MEMBER_OF_PATH,
-        GROUP_DEFAULT_LIMIT,
-        &groups,
-        |g| group_json(state, g),
-    )
+    paged_response(state, request, MEMBER_OF_PATH, GROUP_DEFAULT_LIMIT, &groups, |g| group_json(state, g))
 }
 
 /// Licensed active users with their email (9.3+, admins only); the envelope adds `totalCount`.
@@ -116,20 +88,9 @@ pub fn active_user_list(state: &SimState, request: &SimRequest, caller: &Caller)
         return forbidden("User is not a system administrator", request.wants_json());
     }
     let directory = state.directory();
-    let active: Vec<&SimUser> = directory
-        .users
-        .iter()
-        .filter(|u| u.is_licensed_active())
-        .collect();
+    let active: Vec<&SimUser> = directory.users.iter().filter(|u| u.is_licensed_active()).collect();
     let expand_status = request.expands("status");
-    let envelope = page_of(
-        state,
-        request,
-        ACTIVE_LIST_PATH,
-        state.config.default_limit,
-        &active,
-        |u| active_user_json(u, expand_status),
-    );
+    let envelope = page_of(state, request, ACTIVE_LIST_PATH, state.config.default_limit, &active, |u| active_user_json(u, expand_status));
     match envelope {
         Ok(mut envelope) => {
             if let Some(object) = envelope.as_object_mut() {
@@ -137,7 +98,7 @@ pub fn active_user_list(state: &SimState, request: &SimRequest, caller: &Caller)
             }
             ok_json(&envelope)
         }
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -165,28 +126,16 @@ fn may_list_users(caller: &Caller) -> bool {
 
 /// The user named by the `key` (preferred) or `username` parameter: 400 when neither is
 /// supplied, 404 RestError when no such user exists.
-fn requested_user<'d>(
-    directory: &'d Directory,
-    request: &SimRequest,
-) -> Result<&'d SimUser, HttpResponse> {
+fn requested_user<'d>(directory: &'d Directory, request: &SimRequest) -> Result<&'d SimUser, Box<HttpResponse>> {
     let wants_json = request.wants_json();
     let found = match (request.param("key"), request.param("username")) {
         (Some(key), _) => directory.user_by_key(key),
         (None, Some(username)) => directory.user_by_username(username),
         (None, None) => {
-            return Err(bad_request(
-                "A username or a key must be supplied",
-                wants_json,
-            ));
+            return Err(Box::new(bad_request("A username or a key must be supplied", wants_json)));
         }
     };
-    found.ok_or_else(|| {
-        rest_error(
-            StatusCode::NOT_FOUND,
-            &user_not_found_message(request),
-            wants_json,
-        )
-    })
+    found.ok_or_else(|| Box::new(rest_error(StatusCode::NOT_FOUND, &user_not_found_message(request), wants_json)))
 }
 
 fn user_not_found_message(request: &SimRequest) -> String {
@@ -203,10 +152,7 @@ pub fn user_json(state: &SimState, user: &SimUser, expand_status: bool) -> Value
     object.insert("type".into(), json!("known"));
     object.insert("username".into(), json!(user.username));
     object.insert("userKey".into(), json!(user.user_key));
-    object.insert(
-        "profilePicture".into(),
-        profile_picture(state, "default.svg"),
-    );
+    object.insert("profilePicture".into(), profile_picture(state, "default.svg"));
     if let Some(display_name) = &user.display_name {
         object.insert("displayName".into(), json!(display_name));
     }
@@ -219,10 +165,7 @@ pub fn user_json(state: &SimState, user: &SimUser, expand_status: bool) -> Value
             expandable.insert("status".into(), json!(""));
         }
     }
-    object.insert(
-        "_links".into(),
-        json!({"self": user_self_link(state, user)}),
-    );
+    object.insert("_links".into(), json!({"self": user_self_link(state, user)}));
     object.insert("_expandable".into(), Value::Object(expandable));
     Value::Object(object)
 }

@@ -8,18 +8,11 @@ use crate::mutations::WriteError;
 use crate::responses::{HttpResponse, forbidden, rest_error};
 
 /// `Err(response)` unless the caller is an administrator.
-pub(super) fn require_admin(caller: &Caller, wants_json: bool) -> Result<(), HttpResponse> {
+pub(super) fn require_admin(caller: &Caller, wants_json: bool) -> Result<(), Box<HttpResponse>> {
     match caller {
         Caller::User(user) if user.is_admin => Ok(()),
-        Caller::User(_) => Err(forbidden(
-            "User is not permitted to perform this operation; administrator rights are required",
-            wants_json,
-        )),
-        Caller::Anonymous => Err(rest_error(
-            StatusCode::UNAUTHORIZED,
-            "Client must be authenticated to access this resource.",
-            wants_json,
-        )),
+        Caller::User(_) => Err(Box::new(forbidden("User is not permitted to perform this operation; administrator rights are required", wants_json))),
+        Caller::Anonymous => Err(Box::new(rest_error(StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource.", wants_json))),
     }
 }
 
@@ -31,10 +24,7 @@ pub(super) fn write_error_response(error: &WriteError, wants_json: bool) -> Http
 
 fn status_of(error: &WriteError) -> StatusCode {
     match error {
-        WriteError::UnknownUser(_)
-        | WriteError::UnknownGroup(_)
-        | WriteError::UnknownEntity(_)
-        | WriteError::UnknownSpace(_) => StatusCode::NOT_FOUND,
+        WriteError::UnknownUser(_) | WriteError::UnknownGroup(_) | WriteError::UnknownEntity(_) | WriteError::UnknownSpace(_) => StatusCode::NOT_FOUND,
         WriteError::UnknownPermission(_) | WriteError::Invalid(_) => StatusCode::BAD_REQUEST,
         WriteError::UserExists(_) => StatusCode::CONFLICT,
         WriteError::NoLicenceSeat => StatusCode::PAYMENT_REQUIRED,

@@ -203,7 +203,8 @@ fn without_json_rpc_10_2_syncs_everything_and_8_5_says_what_is_missing() {
     let dataset = Dataset::generate(USERS);
     let expected = expected_counts(&dataset);
     let without_rpc = |version: &str| {
-        Simulator::start_background(SimConfig { version: version.into(), max_limit: 9, dataset: dataset.clone(), json_rpc: false, ..SimConfig::default() }).unwrap()
+        Simulator::start_background(SimConfig { version: version.into(), max_limit: 9, dataset: dataset.clone(), json_rpc: false, ..SimConfig::default() })
+            .unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
 

@@ -12,13 +12,8 @@ use std::process::Command;
 const USERS: usize = 30;
 
 fn synced_file(dir: &Path) -> PathBuf {
-    let sim = Simulator::start_background(SimConfig {
-        version: "9.2.0".into(),
-        max_limit: 11,
-        dataset: Dataset::generate(USERS),
-        ..SimConfig::default()
-    })
-    .unwrap();
+    let sim =
+        Simulator::start_background(SimConfig { version: "9.2.0".into(), max_limit: 11, dataset: Dataset::generate(USERS), ..SimConfig::default() }).unwrap();
     let file = dir.join("sync.c1z");
     let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
     assert!(run.success, "{}", run.output());

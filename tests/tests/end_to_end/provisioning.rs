@@ -79,11 +79,7 @@ fn grants_and_revokes_round_trip_on_every_version() {
         assert!(synced_grant_ids(&sim, &file).contains(member_grant), "{version}");
         assert_eq!(change(&sim, &file, &["--revoke-grant", member_grant]), format!("revoked {member_grant}\n"), "{version}");
         assert!(sim.group_members("empty-group").is_empty(), "{version}");
-        assert_eq!(
-            change(&sim, &file, &["--revoke-grant", member_grant]),
-            format!("{member_grant} was already revoked (nothing changed)\n"),
-            "{version}"
-        );
+        assert_eq!(change(&sim, &file, &["--revoke-grant", member_grant]), format!("{member_grant} was already revoked (nothing changed)\n"), "{version}");
         assert!(!synced_grant_ids(&sim, &file).contains(member_grant), "{version}");
 
         // Space permissions to a user (not named like a group), a group whose name has '/',
@@ -199,10 +195,8 @@ fn create_account_on_every_version() {
         let sim = simulator(version);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sync.c1z");
-        let create = [
-            "--create-account-login", "new.hire", "--create-account-email", "new.hire@example.com",
-            "--create-account-profile", r#"{"full_name":"New Hire"}"#,
-        ];
+        let create =
+            ["--create-account-login", "new.hire", "--create-account-email", "new.hire@example.com", "--create-account-profile", r#"{"full_name":"New Hire"}"#];
         assert!(change(&sim, &file, &create).contains("created user new.hire (New Hire)"), "{version}");
         let created = sim.user("new.hire").expect("the user exists");
         assert_eq!(created.display_name.as_deref(), Some("New Hire"));
@@ -249,7 +243,8 @@ fn without_provisioning_nothing_is_sent() {
     let file = dir.path().join("sync.c1z");
     synced_grant_ids(&sim, &file);
     sim.clear_requests();
-    let run = host(&sim, &file, ADMIN_TOKEN, &["--grant-entitlement", "group:empty-group:member", "--grant-principal", "admin", "--grant-principal-type", "user"]);
+    let run =
+        host(&sim, &file, ADMIN_TOKEN, &["--grant-entitlement", "group:empty-group:member", "--grant-principal", "admin", "--grant-principal-type", "user"]);
     assert!(!run.success);
     assert!(run.stderr.contains("--provisioning"), "{}", run.stderr);
     let run = host(&sim, &file, ADMIN_TOKEN, &["--provisioning", "--delete-resource", "user:admin"]);

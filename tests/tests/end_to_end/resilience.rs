@@ -4,14 +4,13 @@
 use crate::util::{Run, host_command, run_host};
 use baton_c1z::C1zReader;
 use confluence_sim::{ADMIN_TOKEN, Dataset, Fault, FaultPlan, SimConfig, Simulator};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 use prost::Message;
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 fn simulator(version: &str) -> Simulator {
-    Simulator::start_background(SimConfig { version: version.into(), max_limit: 7, dataset: Dataset::generate(40), ..SimConfig::default() })
-        .unwrap()
+    Simulator::start_background(SimConfig { version: version.into(), max_limit: 7, dataset: Dataset::generate(40), ..SimConfig::default() }).unwrap()
 }
 
 fn sync(sim: &Simulator, file: &Path, extra: &[&str]) -> Run {

@@ -140,7 +140,10 @@ fn hello_carries_capabilities_and_a_sync_task_uploads_what_the_simulator_holds()
     let capabilities = hello.connector_metadata.as_ref().unwrap().capabilities.as_ref().unwrap();
     let per_type: Vec<(String, Vec<i32>)> =
         capabilities.resource_type_capabilities.iter().map(|t| (t.resource_type.as_ref().unwrap().id.clone(), t.capabilities.clone())).collect();
-    assert_eq!(per_type, [("anonymous".into(), vec![2, 11]), ("group".into(), vec![2, 1, 11]), ("space".into(), vec![2, 1, 11]), ("user".into(), vec![2, 5, 11])]);
+    assert_eq!(
+        per_type,
+        [("anonymous".into(), vec![2, 11]), ("group".into(), vec![2, 1, 11]), ("space".into(), vec![2, 1, 11]), ("user".into(), vec![2, 5, 11])]
+    );
     assert_eq!(capabilities.connector_capabilities, [1, 2, 5, 11]);
 
     let finish = finished(&c1, &service, 1);
@@ -231,9 +234,16 @@ fn the_grant_is_in_place_between_grant_and_revoke() {
     let space_view = reader.entitlements().unwrap().into_iter().find(|e| e.slug == "view").unwrap();
     let space = space_view.resource.as_ref().unwrap().id.as_ref().unwrap().resource.clone();
     let held: std::collections::BTreeSet<String> = reader.grants().unwrap().into_iter().map(|g| g.id).collect();
-    let user = reader.resources(Some("user")).unwrap().into_iter().find(|u| !held.contains(&format!("{}:user:{}", space_view.id, u.id.as_ref().unwrap().resource))).unwrap();
+    let user = reader
+        .resources(Some("user"))
+        .unwrap()
+        .into_iter()
+        .find(|u| !held.contains(&format!("{}:user:{}", space_view.id, u.id.as_ref().unwrap().resource)))
+        .unwrap();
     let login = user.id.as_ref().unwrap().resource.clone();
-    let c1 = FakeC1::start(config(vec![task(1, TaskType::Grant(task::GrantTask { entitlement: Some(space_view), principal: Some(user), ..Default::default() }))])).unwrap();
+    let c1 =
+        FakeC1::start(config(vec![task(1, TaskType::Grant(task::GrantTask { entitlement: Some(space_view), principal: Some(user), ..Default::default() }))]))
+            .unwrap();
     let service = Service::start(&c1, &sim, &c1.client_secret(), &[("BATON_PROVISIONING", "true")]);
     let _: pb::GrantManagerServiceGrantResponse = success_response(&finished(&c1, &service, 1), "GrantManagerServiceGrantResponse");
     let permissions = sim.space_permissions(&space);
@@ -243,9 +253,21 @@ fn the_grant_is_in_place_between_grant_and_revoke() {
 #[test]
 fn without_provisioning_tasks_are_refused_and_nothing_is_sent() {
     let sim = simulator();
-    let entitlement = pb::Entitlement { id: "group:x:member".into(), resource: Some(pb::Resource { id: Some(pb::ResourceId { resource_type: "group".into(), resource: "x".into(), ..Default::default() }), ..Default::default() }), ..Default::default() };
-    let principal = pb::Resource { id: Some(pb::ResourceId { resource_type: "user".into(), resource: "ada".into(), ..Default::default() }), ..Default::default() };
-    let c1 = FakeC1::start(config(vec![task(1, TaskType::Grant(task::GrantTask { entitlement: Some(entitlement), principal: Some(principal), ..Default::default() }))])).unwrap();
+    let entitlement = pb::Entitlement {
+        id: "group:x:member".into(),
+        resource: Some(pb::Resource {
+            id: Some(pb::ResourceId { resource_type: "group".into(), resource: "x".into(), ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let principal =
+        pb::Resource { id: Some(pb::ResourceId { resource_type: "user".into(), resource: "ada".into(), ..Default::default() }), ..Default::default() };
+    let c1 = FakeC1::start(config(vec![task(
+        1,
+        TaskType::Grant(task::GrantTask { entitlement: Some(entitlement), principal: Some(principal), ..Default::default() }),
+    )]))
+    .unwrap();
     let service = Service::start(&c1, &sim, &c1.client_secret(), &[]);
     let (message, non_retryable) = failure_message(&finished(&c1, &service, 1));
     assert!(message.contains("--provisioning") && non_retryable, "{message}");
@@ -304,7 +326,10 @@ fn a_bad_secret_fails_fast_with_a_clear_message() {
     assert!(!log.contains(&wrong), "the secret is not repeated");
     assert!(c1.hellos().is_empty());
 
-    let malformed = run_host(&[], &[("BATON_CLIENT_ID", "no-at-sign"), ("BATON_CLIENT_SECRET", "x"), ("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    let malformed = run_host(
+        &[],
+        &[("BATON_CLIENT_ID", "no-at-sign"), ("BATON_CLIENT_SECRET", "x"), ("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)],
+    );
     assert!(!malformed.success && malformed.stderr.contains("--client-id has no '@'"), "{}", malformed.stderr);
 }
 

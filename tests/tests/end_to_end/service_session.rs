@@ -222,7 +222,8 @@ fn a_targeted_sync_task_syncs_only_its_resources_and_their_principals() {
         .expect("a group with members");
     let group_id = group.id.clone().unwrap();
     let members: std::collections::BTreeSet<String> = sim.group_members(&group_id.resource).into_iter().collect();
-    let targeted = task::SyncFullTask { targeted_sync_resources: vec![pb::Resource { id: Some(group_id.clone()), ..Default::default() }], ..Default::default() };
+    let targeted =
+        task::SyncFullTask { targeted_sync_resources: vec![pb::Resource { id: Some(group_id.clone()), ..Default::default() }], ..Default::default() };
     let c1 = FakeC1::start(config(vec![task(1, TaskType::SyncFull(targeted))])).unwrap();
     let requests_before = sim.requests().len();
     let service = Service::start(&c1, &sim, &c1.client_secret(), &[]);

@@ -19,10 +19,7 @@ fn simulator(users: usize, context_path: &str, max_limit: usize, link_style: Lin
 }
 
 fn sync_with_token(sim: &Simulator, file: &std::path::Path, token: &str) -> crate::util::Run {
-    run_host(
-        &["--file", file.to_str().unwrap(), "--log-level", "debug"],
-        &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", token)],
-    )
+    run_host(&["--file", file.to_str().unwrap(), "--log-level", "debug"], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", token)])
 }
 
 /// Pages of the user listing itself (other steps may list usernames again, without `expand`).
@@ -103,10 +100,7 @@ fn basic_auth_is_used_when_no_token_is_given() {
     let sim = simulator(5, "", 200, LinkStyle::Relative);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sync.c1z");
-    let run = run_host(
-        &["-f", file.to_str().unwrap()],
-        &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_USERNAME", "admin"), ("BATON_PASSWORD", "admin")],
-    );
+    let run = run_host(&["-f", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_USERNAME", "admin"), ("BATON_PASSWORD", "admin")]);
     assert!(run.success, "{}", run.output());
     assert_eq!(C1zReader::open(&file).unwrap().resources(Some("user")).unwrap().len(), 5);
     assert!(sim.requests().iter().all(|r| r.authorization.as_deref() == Some("Basic YWRtaW46YWRtaW4=")));
@@ -156,7 +150,9 @@ fn missing_or_partial_credentials_fail_before_any_request() {
 fn help_lists_the_schema_flags_without_secret_values() {
     let run = run_host(&["--help"], &[("BATON_ACCESS_TOKEN", "very-secret-value"), ("BATON_HOSTNAME", "https://c.example.com")]);
     assert!(run.success, "{}", run.output());
-    for expected in ["--hostname", "BATON_HOSTNAME", "--access-token", "BATON_ACCESS_TOKEN", "--username", "--password", "--file", "--log-level", "--log-format"] {
+    for expected in
+        ["--hostname", "BATON_HOSTNAME", "--access-token", "BATON_ACCESS_TOKEN", "--username", "--password", "--file", "--log-level", "--log-format"]
+    {
         assert!(run.stdout.contains(expected), "help lacks {expected}:\n{}", run.stdout);
     }
     assert!(!run.output().contains("very-secret-value"));

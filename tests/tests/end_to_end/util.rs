@@ -6,9 +6,7 @@ use std::process::Command;
 
 /// The workspace's target directory.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
 }
 
 fn built(path: PathBuf) -> PathBuf {
@@ -65,11 +63,7 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// Files in `dir` other than `keep`.
 pub fn other_files(dir: &Path, keep: &[&str]) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !keep.contains(&name.as_str()))
-        .collect()
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|name| !keep.contains(&name.as_str())).collect()
 }
 
 /// The decompressed SQLite bytes of a `.c1z`, to search for things that must not be there.

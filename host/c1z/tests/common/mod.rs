@@ -13,76 +13,42 @@ use prost_types::{Struct, Value, value::Kind};
 pub const MEMBER_OF_G2: &str = "group:g2:member";
 
 pub fn resource_type(id: &str, name: &str, trait_: Trait) -> pb::ResourceType {
-    pb::ResourceType {
-        id: id.into(),
-        display_name: name.into(),
-        traits: vec![trait_ as i32],
-        ..Default::default()
-    }
+    pb::ResourceType { id: id.into(), display_name: name.into(), traits: vec![trait_ as i32], ..Default::default() }
 }
 
 pub fn rid(resource_type: &str, resource: &str) -> pb::ResourceId {
-    pb::ResourceId {
-        resource_type: resource_type.into(),
-        resource: resource.into(),
-        ..Default::default()
-    }
+    pb::ResourceId { resource_type: resource_type.into(), resource: resource.into(), ..Default::default() }
 }
 
 fn string_value(s: &str) -> Value {
-    Value {
-        kind: Some(Kind::StringValue(s.into())),
-    }
+    Value { kind: Some(Kind::StringValue(s.into())) }
 }
 
 pub fn user(id: &str, name: &str, email: &str) -> pb::Resource {
     let trait_ = pb::UserTrait {
-        emails: vec![user_trait::Email {
-            address: email.into(),
-            is_primary: true,
-        }],
-        status: Some(user_trait::Status {
-            status: user_trait::status::Status::Enabled as i32,
-            details: String::new(),
-        }),
+        emails: vec![user_trait::Email { address: email.into(), is_primary: true }],
+        status: Some(user_trait::Status { status: user_trait::status::Status::Enabled as i32, details: String::new() }),
         account_type: user_trait::AccountType::Human as i32,
         login: email.into(),
         ..Default::default()
     };
-    let profile = Struct {
-        fields: BTreeMap::from([
-            ("email".to_string(), string_value(email)),
-            ("id".to_string(), string_value(id)),
-        ]),
-    };
+    let profile = Struct { fields: BTreeMap::from([("email".to_string(), string_value(email)), ("id".to_string(), string_value(id))]) };
     pb::Resource {
         id: Some(rid("user", id)),
         display_name: name.into(),
         annotations: vec![any(&trait_)],
         profile: Some(profile),
-        status: Some(pb::Status {
-            status: pb::ResourceStatus::Enabled as i32,
-            details: String::new(),
-        }),
+        status: Some(pb::Status { status: pb::ResourceStatus::Enabled as i32, details: String::new() }),
         ..Default::default()
     }
 }
 
 pub fn group(id: &str, name: &str) -> pb::Resource {
-    pb::Resource {
-        id: Some(rid("group", id)),
-        display_name: name.into(),
-        annotations: vec![any(&pb::GroupTrait::default())],
-        ..Default::default()
-    }
+    pb::Resource { id: Some(rid("group", id)), display_name: name.into(), annotations: vec![any(&pb::GroupTrait::default())], ..Default::default() }
 }
 
 pub fn member_entitlement(group: &pb::Resource, user_type: &pb::ResourceType) -> pb::Entitlement {
-    let id = group
-        .id
-        .as_ref()
-        .map(|r| format!("group:{}:member", r.resource))
-        .unwrap_or_default();
+    let id = group.id.as_ref().map(|r| format!("group:{}:member", r.resource)).unwrap_or_default();
     pb::Entitlement {
         resource: Some(group.clone()),
         id,
@@ -94,25 +60,11 @@ pub fn member_entitlement(group: &pb::Resource, user_type: &pb::ResourceType) ->
     }
 }
 
-pub fn grant(
-    ent: &pb::Entitlement,
-    principal: pb::ResourceId,
-    annotations: Vec<prost_types::Any>,
-) -> pb::Grant {
+pub fn grant(ent: &pb::Entitlement, principal: pb::ResourceId, annotations: Vec<prost_types::Any>) -> pb::Grant {
     pb::Grant {
-        id: format!(
-            "{}:{}:{}",
-            ent.id, principal.resource_type, principal.resource
-        ),
-        entitlement: Some(pb::Entitlement {
-            id: ent.id.clone(),
-            resource: ent.resource.clone(),
-            ..Default::default()
-        }),
-        principal: Some(pb::Resource {
-            id: Some(principal),
-            ..Default::default()
-        }),
+        id: format!("{}:{}:{}", ent.id, principal.resource_type, principal.resource),
+        entitlement: Some(pb::Entitlement { id: ent.id.clone(), resource: ent.resource.clone(), ..Default::default() }),
+        principal: Some(pb::Resource { id: Some(principal), ..Default::default() }),
         annotations,
         ..Default::default()
     }
@@ -131,39 +83,19 @@ pub struct Dataset {
 /// GrantExpandable that only names a blank id (stripped, not stored).
 pub fn dataset() -> Dataset {
     let mut user_rt = resource_type("user", "User", Trait::User);
-    user_rt
-        .annotations
-        .push(any(&pb::SkipEntitlementsAndGrants::default()));
+    user_rt.annotations.push(any(&pb::SkipEntitlementsAndGrants::default()));
     let group_rt = resource_type("group", "Group", Trait::Group);
     let (g1, g2) = (group("g1", "Group One"), group("g2", "Group Two"));
-    let (member_g1, member_g2) = (
-        member_entitlement(&g1, &user_rt),
-        member_entitlement(&g2, &user_rt),
-    );
-    let expandable = pb::GrantExpandable {
-        entitlement_ids: vec![MEMBER_OF_G2.into()],
-        ..Default::default()
-    };
-    let blank = pb::GrantExpandable {
-        entitlement_ids: vec!["  ".into()],
-        ..Default::default()
-    };
+    let (member_g1, member_g2) = (member_entitlement(&g1, &user_rt), member_entitlement(&g2, &user_rt));
+    let expandable = pb::GrantExpandable { entitlement_ids: vec![MEMBER_OF_G2.into()], ..Default::default() };
+    let blank = pb::GrantExpandable { entitlement_ids: vec!["  ".into()], ..Default::default() };
     let grants = vec![
         grant(&member_g1, rid("user", "alice"), vec![]),
-        grant(
-            &member_g1,
-            rid("group", "g2"),
-            vec![any(&pb::GrantImmutable::default()), any(&expandable)],
-        ),
+        grant(&member_g1, rid("group", "g2"), vec![any(&pb::GrantImmutable::default()), any(&expandable)]),
         grant(&member_g2, rid("user", "bob"), vec![any(&blank)]),
     ];
     Dataset {
-        resources: vec![
-            user("alice", "Alice", "alice@example.com"),
-            user("bob", "Bob", "bob@example.com"),
-            g1,
-            g2,
-        ],
+        resources: vec![user("alice", "Alice", "alice@example.com"), user("bob", "Bob", "bob@example.com"), g1, g2],
         resource_types: vec![user_rt, group_rt],
         entitlements: vec![member_g1, member_g2],
         grants,
@@ -173,18 +105,10 @@ pub fn dataset() -> Dataset {
 /// Writes `data` to `out` and returns the summary.
 pub fn write_dataset(out: &Path, data: &Dataset) -> Summary {
     let mut writer = C1zWriter::create(out).expect("create writer");
-    data.resource_types
-        .iter()
-        .for_each(|rt| writer.put_resource_type(rt).expect("resource type"));
-    data.resources
-        .iter()
-        .for_each(|r| writer.put_resource(r).expect("resource"));
-    data.entitlements
-        .iter()
-        .for_each(|e| writer.put_entitlement(e).expect("entitlement"));
-    data.grants
-        .iter()
-        .for_each(|g| writer.put_grant(g).expect("grant"));
+    data.resource_types.iter().for_each(|rt| writer.put_resource_type(rt).expect("resource type"));
+    data.resources.iter().for_each(|r| writer.put_resource(r).expect("resource"));
+    data.entitlements.iter().for_each(|e| writer.put_entitlement(e).expect("entitlement"));
+    data.grants.iter().for_each(|g| writer.put_grant(g).expect("grant"));
     writer.finish().expect("finish")
 }
 
@@ -201,17 +125,13 @@ pub fn decompress_by_hand(c1z: &Path, dir: &Path) -> PathBuf {
 /// Compresses a SQLite file into a `.c1z` by hand.
 pub fn compress_by_hand(db: &Path, c1z: &Path) {
     let mut bytes = b"C1ZF\0".to_vec();
-    bytes
-        .extend(zstd::encode_all(std::fs::read(db).expect("read db").as_slice(), 3).expect("zstd"));
+    bytes.extend(zstd::encode_all(std::fs::read(db).expect("read db").as_slice(), 3).expect("zstd"));
     std::fs::write(c1z, bytes).expect("write c1z");
 }
 
 /// File names in `dir`, sorted.
 pub fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir).expect("read dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }

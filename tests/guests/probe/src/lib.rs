@@ -33,7 +33,12 @@ impl Guest for Probe {
         Metadata {
             display_name: "Probe".into(),
             description: "test component".into(),
-            config: vec![field("hostname", false, true), field("access-token", true, false), field("probe-mode", false, false), field("probe-url", false, false)],
+            config: vec![
+                field("hostname", false, true),
+                field("access-token", true, false),
+                field("probe-mode", false, false),
+                field("probe-url", false, false),
+            ],
             rules: vec![ConfigRule { alternatives: vec![vec!["access-token".into()]] }],
             auth: Auth { origin_field: "hostname".into(), schemes: vec![AuthScheme::Bearer("access-token".into())] },
             capabilities: vec![],
@@ -105,11 +110,7 @@ impl Guest for Probe {
 }
 
 fn report_config() -> String {
-    REPORTED
-        .iter()
-        .map(|name| format!("{name}={}", config::get(name).unwrap_or_else(|| "<unset>".into())))
-        .collect::<Vec<_>>()
-        .join(";")
+    REPORTED.iter().map(|name| format!("{name}={}", config::get(name).unwrap_or_else(|| "<unset>".into()))).collect::<Vec<_>>().join(";")
 }
 
 /// GETs an absolute URL; `Ok("status N")` or the error as the guest saw it.
