@@ -14,8 +14,9 @@
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
 //!   document computed from the component's declarations.
 //! - [`service`]: service mode: ConductorOne's task loop, token exchange, upload, health.
-//! - [`cli`]: the command line.
+//! - [`args`]: every flag, and the one parse into a typed invocation; [`cli`]: the run.
 
+pub mod args;
 pub mod capabilities;
 pub mod cli;
 pub mod connector;

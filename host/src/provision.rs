@@ -1,5 +1,5 @@
-//! One-shot provisioning, as baton's flags do it: `--grant-entitlement/--grant-principal/
-//! --grant-principal-type`, `--revoke-grant`, `--create-account-*`. Entitlements, principals and
+//! One-shot provisioning, as baton's flags do it (parsed in [`crate::args`]): `--grant-entitlement/
+//! --grant-principal/--grant-principal-type`, `--revoke-grant`, `--create-account-*`. Entitlements, principals and
 //! grants are looked up in the `.c1z` given by `--file` (so a sync comes first), then the
 //! component makes the change. Nothing is sent unless `--provisioning` is on; deleting accounts
 //! or resources is refused: this connector does not deprovision.
@@ -8,7 +8,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use baton_c1z::{C1zReader, pb};
 use baton_sandbox::{Instance, wit};
 use baton_sync::convert;
-use clap::{Arg, ArgAction, ArgGroup, ArgMatches};
 use std::path::Path;
 
 /// A change asked for on the command line.
@@ -18,59 +17,6 @@ pub enum Change {
     Revoke { grant: String },
     CreateAccount { login: String, email: Option<String>, profile: Option<String> },
     Delete { resource: String },
-}
-
-/// The provisioning flags (baton's names and environment variables); `source` is the
-/// component's display name, for the help texts.
-pub fn args(source: &str) -> Vec<Arg> {
-    fn text(name: &'static str, help: impl Into<String>) -> Arg {
-        Arg::new(name).long(name).env(crate::settings::env_name(name)).value_name("ID").help(help.into()).help_heading("Provisioning")
-    }
-    vec![
-        Arg::new("provisioning")
-            .short('p')
-            .long("provisioning")
-            .env("BATON_PROVISIONING")
-            .action(ArgAction::SetTrue)
-            .value_parser(clap::builder::BoolishValueParser::new())
-            .help_heading("Provisioning")
-            .help(format!("Allow changes to {source} (without it, provisioning flags are refused and nothing is sent)")),
-        text("grant-entitlement", "Grant this entitlement (from --file) ...").requires_all(["grant-principal", "grant-principal-type"]),
-        text("grant-principal", "... to this principal id (from --file) ...").requires("grant-entitlement"),
-        text("grant-principal-type", "... of this resource type (see the resource-types command)").value_name("TYPE").requires("grant-entitlement"),
-        text("revoke-grant", "Revoke this grant (from --file)"),
-        text("create-account-login", "Create an account with this login").value_name("LOGIN"),
-        text("create-account-email", "Email of the account to create").value_name("EMAIL").requires("create-account-login"),
-        text("create-account-profile", "Profile of the account to create, as a JSON object (full_name, ...)")
-            .value_name("JSON")
-            .requires("create-account-login"),
-        text("delete-resource", format!("Not supported: deprovision in {source} directly")),
-        text("delete-resource-type", format!("Not supported: deprovision in {source} directly")).value_name("TYPE"),
-    ]
-}
-
-/// Only one change per run.
-pub fn group() -> ArgGroup {
-    ArgGroup::new("one-shot").args(["grant-entitlement", "revoke-grant", "create-account-login", "delete-resource"]).multiple(false)
-}
-
-/// The change asked for, if any.
-pub fn requested(matches: &ArgMatches) -> Option<Change> {
-    let text = |name: &str| matches.get_one::<String>(name).cloned();
-    if let Some(entitlement) = text("grant-entitlement") {
-        return Some(Change::Grant {
-            entitlement,
-            principal: text("grant-principal").unwrap_or_default(),
-            principal_type: text("grant-principal-type").unwrap_or_default(),
-        });
-    }
-    if let Some(grant) = text("revoke-grant") {
-        return Some(Change::Revoke { grant });
-    }
-    if let Some(login) = text("create-account-login") {
-        return Some(Change::CreateAccount { login, email: text("create-account-email"), profile: text("create-account-profile") });
-    }
-    text("delete-resource").or_else(|| text("delete-resource-type")).map(|resource| Change::Delete { resource })
 }
 
 /// Refuses what must be refused before any request: deprovisioning, and anything without

@@ -1,50 +1,18 @@
-//! Configuration from the component's declared schema: the flags and `BATON_*` environment
-//! variables it implies (`access-token` -> `--access-token` / `BATON_ACCESS_TOKEN`), and the
-//! resolution of what the user gave into [`Settings`]: non-secret values for the guest, the
-//! origin credentials may go to, and the `Authorization` value. Every check happens here,
-//! before any request is made; secrets never appear in messages.
+//! Configuration from the component's declared schema: the naming of its `BATON_*` variables
+//! (`access-token` -> `BATON_ACCESS_TOKEN`; the flags themselves are built in [`crate::args`]),
+//! and the resolution of what the operator gave into [`Settings`]: non-secret values for the
+//! guest, the origin credentials may go to, and the `Authorization` value. Every check happens
+//! here, before any request is made; secrets never appear in messages.
 
 use base64::Engine as _;
 use baton_sandbox::egress::Origin;
-use baton_sandbox::wit::{AuthScheme, ConfigField, FieldKind, Metadata};
-use clap::{Arg, ArgAction, ArgMatches};
+use baton_sandbox::wit::{AuthScheme, Metadata};
 use http::HeaderValue;
 use std::collections::BTreeMap;
 
 /// The environment variable of a field: `BATON_` + upper snake case.
 pub fn env_name(field: &str) -> String {
     format!("BATON_{}", field.to_ascii_uppercase().replace('-', "_"))
-}
-
-/// One clap argument per declared field; secret values are never shown in help.
-pub fn schema_args(metadata: &Metadata) -> Vec<Arg> {
-    metadata.config.iter().map(field_arg).collect()
-}
-
-fn field_arg(field: &ConfigField) -> Arg {
-    let mut help = field.description.clone();
-    if field.required {
-        help.push_str(" (required)");
-    }
-    if field.secret {
-        help.push_str(" (secret)");
-    }
-    let mut arg = Arg::new(field.name.clone())
-        .long(field.name.clone())
-        .env(env_name(&field.name))
-        .help(help)
-        .action(ArgAction::Set)
-        .hide_env_values(field.secret)
-        .help_heading("Connector");
-    arg = match field.kind {
-        FieldKind::Boolean => arg.value_parser(clap::builder::BoolishValueParser::new()).num_args(0..=1).default_missing_value("true"),
-        FieldKind::Integer => arg.value_parser(clap::value_parser!(i64)),
-        FieldKind::Text | FieldKind::Url => arg.value_name(if field.kind == FieldKind::Url { "URL" } else { "VALUE" }),
-    };
-    if let Some(default) = &field.default_value {
-        arg = arg.default_value(default.clone());
-    }
-    arg
 }
 
 /// Resolved configuration.
@@ -60,22 +28,6 @@ pub struct Settings {
     pub authorization: Option<HeaderValue>,
     /// Which scheme was chosen, for logs: `bearer (access-token)` or `basic (username)`.
     pub auth_description: String,
-}
-
-/// What the user gave, field by field (only the set, non-empty ones).
-pub fn given_values(metadata: &Metadata, matches: &ArgMatches) -> BTreeMap<String, String> {
-    let mut given = BTreeMap::new();
-    for field in &metadata.config {
-        let value = match field.kind {
-            FieldKind::Boolean => matches.get_one::<bool>(&field.name).map(|b| b.to_string()),
-            FieldKind::Integer => matches.get_one::<i64>(&field.name).map(|i| i.to_string()),
-            FieldKind::Text | FieldKind::Url => matches.get_one::<String>(&field.name).cloned(),
-        };
-        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            given.insert(field.name.clone(), value);
-        }
-    }
-    given
 }
 
 /// Checks `given` against the schema and builds the settings, or says what to fix.
@@ -183,7 +135,7 @@ fn describe_field(metadata: &Metadata, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baton_sandbox::wit::{Auth, BasicAuth, ConfigRule};
+    use baton_sandbox::wit::{Auth, BasicAuth, ConfigField, ConfigRule, FieldKind};
 
     fn field(name: &str, required: bool, secret: bool) -> ConfigField {
         ConfigField { name: name.into(), description: format!("the {name}"), kind: FieldKind::Text, required, secret, default_value: None }

@@ -247,12 +247,27 @@ impl C1zWriter {
 
     /// Hands the resources of one type written so far to `each`, one at a time and in the
     /// order they were first written, without holding them all.
-    pub fn each_resource_of_type(&self, resource_type: &str, mut each: impl FnMut(pb::Resource)) -> Result<(), WriteError> {
+    pub fn each_resource_of_type(&self, resource_type: &str, each: impl FnMut(pb::Resource)) -> Result<(), WriteError> {
+        self.each_stored_resource(resource_type, None, each)
+    }
+
+    /// At most `limit` resources of one type, from the `offset`-th on, in the order they were
+    /// first written: a long list read back in batches, never all at once.
+    pub fn resources_of_type_page(&self, resource_type: &str, offset: usize, limit: usize) -> Result<Vec<pb::Resource>, WriteError> {
+        let mut page = Vec::new();
+        self.each_stored_resource(resource_type, Some((offset, limit)), |resource| page.push(resource))?;
+        Ok(page)
+    }
+
+    /// The resources of one type in the order they were first written (all of them, or
+    /// `limit` from the `offset`-th on), decoded one row at a time.
+    fn each_stored_resource(&self, resource_type: &str, window: Option<(usize, usize)>, mut each: impl FnMut(pb::Resource)) -> Result<(), WriteError> {
+        let (offset, limit) = window.map(|(o, l)| (o as i64, l as i64)).unwrap_or((0, -1));
         let mut query = self
             .conn
-            .prepare("SELECT data FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2 ORDER BY id")
+            .prepare_cached("SELECT data FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2 ORDER BY id LIMIT ?3 OFFSET ?4")
             .map_err(sqlite("reading resources back"))?;
-        let mut rows = query.query(params![self.sync_id, resource_type]).map_err(sqlite("reading resources back"))?;
+        let mut rows = query.query(params![self.sync_id, resource_type, limit, offset]).map_err(sqlite("reading resources back"))?;
         while let Some(row) = rows.next().map_err(sqlite("reading resources back"))? {
             let blob = row
                 .get_ref(0)
@@ -262,26 +277,6 @@ impl C1zWriter {
             each(pb::Resource::decode(blob).map_err(|_| invalid("resource", resource_type, "its stored row does not decode"))?);
         }
         Ok(())
-    }
-
-    /// At most `limit` resources of one type, from the `offset`-th on, in the order they were
-    /// first written: a long list read back in batches, never all at once.
-    pub fn resources_of_type_page(&self, resource_type: &str, offset: usize, limit: usize) -> Result<Vec<pb::Resource>, WriteError> {
-        let mut query = self
-            .conn
-            .prepare_cached("SELECT data FROM v1_resources WHERE sync_id = ?1 AND resource_type_id = ?2 ORDER BY id LIMIT ?3 OFFSET ?4")
-            .map_err(sqlite("reading resources back"))?;
-        let mut rows = query.query(params![self.sync_id, resource_type, limit as i64, offset as i64]).map_err(sqlite("reading resources back"))?;
-        let mut page = Vec::new();
-        while let Some(row) = rows.next().map_err(sqlite("reading resources back"))? {
-            let blob = row
-                .get_ref(0)
-                .map_err(sqlite("reading resources back"))?
-                .as_blob()
-                .map_err(|_| invalid("resource", resource_type, "its stored row is not a blob"))?;
-            page.push(pb::Resource::decode(blob).map_err(|_| invalid("resource", resource_type, "its stored row does not decode"))?);
-        }
-        Ok(page)
     }
 
     /// How many resources of one type are written so far.

@@ -202,6 +202,31 @@ fn duplicate_ids_are_upserted() {
     assert_eq!(parent, ("group".to_string(), "g1".to_string()), "derived columns follow the upsert");
 }
 
+/// A type read back in windows, in write order; the principals grants name without a
+/// resource, each once.
+#[test]
+fn resources_come_back_in_windows_and_missing_principals_are_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = C1zWriter::create(&dir.path().join("w.c1z")).expect("create");
+    for name in ["u0", "u1", "u2", "u3", "u4"] {
+        writer.put_resource(&user(name, name, "x@example.com")).expect("user");
+    }
+    writer.put_resource(&group("g1", "G1")).expect("group");
+    let ids = |page: Vec<pb::Resource>| page.into_iter().map(|r| r.id.unwrap().resource).collect::<Vec<_>>();
+    assert_eq!(writer.count_resources_of_type("user").expect("count"), 5);
+    assert_eq!(ids(writer.resources_of_type_page("user", 1, 2).expect("page")), ["u1", "u2"]);
+    assert_eq!(ids(writer.resources_of_type_page("user", 4, 10).expect("last page")), ["u4"]);
+    assert!(writer.resources_of_type_page("user", 5, 10).expect("past the end").is_empty());
+    let group = group("g1", "G1");
+    let user_type = resource_type("user", "User", pb::resource_type::Trait::User);
+    let member = member_entitlement(&group, &user_type);
+    for principal in ["u1", "ghost", "ghost"] {
+        writer.put_grant(&grant(&member, rid("user", principal), vec![])).expect("grant");
+    }
+    let missing = writer.principals_without_resource().expect("missing");
+    assert_eq!(missing.iter().map(|id| format!("{}:{}", id.resource_type, id.resource)).collect::<Vec<_>>(), ["user:ghost"]);
+}
+
 #[test]
 fn dropped_writer_leaves_existing_output_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -564,6 +564,8 @@ mod tests {
     #[derive(Default, Clone)]
     struct Fake {
         calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        /// List this many groups `g0`, `g1`, ... instead of `eng`.
+        groups: usize,
     }
 
     impl Fake {
@@ -608,6 +610,7 @@ mod tests {
             self.record(format!("list {type_id}"));
             let items = match type_id {
                 "user" => vec![resource("user", "ada")],
+                _ if self.groups > 0 => (0..self.groups).map(|n| resource("group", &format!("g{n}"))).collect(),
                 _ => vec![resource("group", "eng")],
             };
             Ok(wit::ResourcePage { items, next_page_token: None })
@@ -661,6 +664,22 @@ mod tests {
         assert_eq!(*fake.calls.lock().unwrap(), vec!["list user", "list group", "get user:bob", "get user:ghost"]);
         assert_eq!(resource_ids(&file), vec!["group:eng", "user:ada", "user:bob"]);
         assert_eq!(C1zReader::open(&file).unwrap().grants().unwrap().len(), 3, "the grant to ghost is kept");
+    }
+
+    /// More resources than one batch read back: every one gets its entitlements and grants, on
+    /// several workers, in resource order.
+    #[tokio::test]
+    async fn a_type_larger_than_a_batch_is_fetched_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let groups = BATCH + 90;
+        let workers = vec![Fake { groups, ..Fake::default() }; 3];
+        let report = full_sync(workers, &out, &SharedStore::default(), "fake", &SyncOptions::default(), &Quiet).await.unwrap();
+        assert_eq!((report.summary.entitlements, report.summary.grants), (groups as u64, 3 * groups as u64));
+        let reader = C1zReader::open(&out).unwrap();
+        let entitlements: Vec<String> = reader.entitlements().unwrap().into_iter().map(|e| e.id).collect();
+        let expected: Vec<String> = (0..groups).map(|n| format!("group:g{n}:member")).collect();
+        assert_eq!(entitlements, expected, "in resource order, each once");
     }
 
     #[tokio::test]

@@ -1,0 +1,486 @@
+//! The command line's words, in one place: every flag (the host's own, the component's
+//! declared schema, provisioning, service mode) and the one pass that turns what the operator
+//! gave into a typed [`Invocation`]. Nothing else reads clap's matches.
+
+use crate::cli::Product;
+use crate::provision::Change;
+use crate::service::ServiceOptions;
+use crate::{inspect, settings};
+use anyhow::{Result, anyhow};
+use baton_sandbox::Limits;
+use baton_sandbox::wit::{ConfigField, FieldKind, Metadata};
+use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What one run of the program was asked to do.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The `.c1z` to sync into or to read.
+    pub file: PathBuf,
+    /// `--log-level`.
+    pub log_level: String,
+    /// JSON logs (asked for, or the default off a terminal and in service mode).
+    pub json_logs: bool,
+    pub action: Action,
+}
+
+/// The work itself.
+#[derive(Debug)]
+pub enum Action {
+    /// Print the capabilities document.
+    Capabilities,
+    /// Read `--file` back.
+    Inspect(Inspection),
+    /// Sync, change or serve with the component configured.
+    Run(Run),
+}
+
+/// An inspection subcommand and its filters.
+#[derive(Debug)]
+pub struct Inspection {
+    pub command: String,
+    pub format: inspect::Format,
+    pub resource_type: Option<String>,
+    pub entitlement: Option<String>,
+    pub principal: Option<String>,
+}
+
+/// A run against the source.
+#[derive(Debug)]
+pub struct Run {
+    /// The component's settings as given (set, non-empty values only), before resolution.
+    pub values: BTreeMap<String, String>,
+    pub limits: Limits,
+    /// Instances fetching at once during a sync.
+    pub concurrency: usize,
+    /// `--strict`: a principal no lookup finds fails the sync.
+    pub strict: bool,
+    /// `--provisioning`: changes are allowed.
+    pub provisioning: bool,
+    pub mode: Mode,
+}
+
+/// Which run.
+#[derive(Debug)]
+pub enum Mode {
+    /// A one-shot sync into `--file`.
+    Sync,
+    /// A one-shot change.
+    Change(Change),
+    /// Service mode for ConductorOne.
+    Service(ServiceOptions),
+}
+
+/// Parses the command line for `metadata`'s component (help, version and usage errors exit
+/// here, as clap does); refuses combinations that cannot run.
+pub fn parse(metadata: &Metadata, product: &Product) -> Result<Invocation> {
+    let matches = match full_command(metadata, product).try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => err.exit(),
+    };
+    invocation(metadata, product, &matches)
+}
+
+fn invocation(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> Result<Invocation> {
+    let file = PathBuf::from(matches.get_one::<String>("file").map(String::as_str).unwrap_or("sync.c1z"));
+    let log_level = matches.get_one::<String>("log-level").cloned().unwrap_or_else(|| "info".into());
+    let json_logs = json_logs(matches);
+    let action = match matches.subcommand() {
+        Some(("capabilities", _)) => Action::Capabilities,
+        Some((name, sub)) => Action::Inspect(inspection(name, sub)),
+        None => Action::Run(run(metadata, product, matches)?),
+    };
+    Ok(Invocation { file, log_level, json_logs, action })
+}
+
+fn inspection(name: &str, sub: &ArgMatches) -> Inspection {
+    let text = |arg: &str| sub.try_get_one::<String>(arg).ok().flatten().cloned();
+    let format = match text("output-format").as_deref() {
+        Some("json") => inspect::Format::Json,
+        _ => inspect::Format::Console,
+    };
+    Inspection { command: name.to_string(), format, resource_type: text("resource-type"), entitlement: text("entitlement"), principal: text("principal") }
+}
+
+fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> Result<Run> {
+    let service = service_requested(matches, &format!("{}/{}", product.name, product.version));
+    let change = change_requested(matches);
+    let mode = match (service, change) {
+        (Some(_), Some(_)) => {
+            return Err(anyhow!("one-shot provisioning flags cannot be combined with service mode (--client-id): ConductorOne sends the changes as tasks"));
+        }
+        (Some(options), None) => Mode::Service(options),
+        (None, Some(change)) => Mode::Change(change),
+        (None, None) => Mode::Sync,
+    };
+    Ok(Run {
+        values: given_values(metadata, matches),
+        limits: limits(matches),
+        concurrency: concurrency(matches),
+        strict: matches.get_flag("strict"),
+        provisioning: matches.get_flag("provisioning"),
+        mode,
+    })
+}
+
+/// Connector instances of a sync. Measured in BENCHMARKS.md: against a server answering in
+/// 20 ms, 8 instances take 40 s where 4 took 67 s (16: 33 s); a server that pushes back gets
+/// fewer in flight (see `retry::InFlightLimit`).
+pub const DEFAULT_CONCURRENCY: u64 = 8;
+
+fn full_command(metadata: &baton_sandbox::wit::Metadata, product: &Product) -> Command {
+    host_args(product)
+        .about(format!("{}: {}", metadata.display_name, metadata.description))
+        .long_about(format!(
+            "{}: {}\n\nRuns a full sync into --file. Secrets (tokens, passwords) stay in this process: the sandboxed connector never sees them, and requests may reach only the configured base URL.",
+            metadata.display_name, metadata.description
+        ))
+        .version(product.version)
+        .args(schema_args(metadata))
+        .subcommands(subcommands())
+        .args(provisioning_args(&metadata.display_name))
+        .group(one_shot_group())
+        .args(service_args())
+        .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
+        .disable_help_flag(true)
+}
+
+/// The flags the host itself owns (baton's standard ones that apply, and the sandbox's).
+fn host_args(product: &Product) -> Command {
+    Command::new(product.name)
+        .arg(
+            Arg::new("file")
+                .short('f')
+                .long("file")
+                .env("BATON_FILE")
+                .value_name("FILE")
+                .global(true)
+                .default_value("sync.c1z")
+                .help("The .c1z file to sync into (and that the inspection commands read)"),
+        )
+        .arg(
+            Arg::new("log-level")
+                .long("log-level")
+                .env("BATON_LOG_LEVEL")
+                .value_name("LEVEL")
+                .global(true)
+                .default_value("info")
+                .value_parser(["debug", "info", "warn", "error"])
+                .help("Log level"),
+        )
+        .arg(
+            Arg::new("log-format")
+                .long("log-format")
+                .env("BATON_LOG_FORMAT")
+                .value_name("FORMAT")
+                .global(true)
+                .value_parser(["json", "console"])
+                .help("Log format [default: console on a terminal, json otherwise]"),
+        )
+        .arg(
+            Arg::new("concurrency")
+                .long("concurrency")
+                .env("BATON_CONCURRENCY")
+                .value_name("N")
+                .default_value(DEFAULT_CONCURRENCY.to_string())
+                .value_parser(clap::value_parser!(u64).range(1..=64))
+                .help("Connector instances fetching entitlements and grants of different resources at once (all share the server's rate limit)"),
+        )
+        .arg(
+            Arg::new("strict")
+                .long("strict")
+                .env("BATON_STRICT")
+                .action(ArgAction::SetTrue)
+                .value_parser(clap::builder::BoolishValueParser::new())
+                .help("Fail a sync (keeping the previous file) when a grant names a principal the connector cannot find, instead of reporting it"),
+        )
+        .arg(
+            Arg::new("component")
+                .long("component")
+                .env("BATON_COMPONENT")
+                .value_name("PATH")
+                .help_heading("Sandbox")
+                .help(format!("The connector component (.wasm) [default: {} beside this program]", product.component_file)),
+        )
+        .arg(
+            Arg::new("max-memory-mb")
+                .long("max-memory-mb")
+                .env("BATON_MAX_MEMORY_MB")
+                .value_name("MIB")
+                .default_value("256")
+                .value_parser(clap::value_parser!(u64).range(1..=65536))
+                .help_heading("Sandbox")
+                .help("Memory cap of each connector instance, in MiB"),
+        )
+        .arg(
+            Arg::new("max-cpu-seconds")
+                .long("max-cpu-seconds")
+                .env("BATON_MAX_CPU_SECONDS")
+                .value_name("SECONDS")
+                .default_value("60")
+                .value_parser(clap::value_parser!(u64).range(1..=86400))
+                .help_heading("Sandbox")
+                .help("CPU time one connector call may use before it is stopped, in seconds"),
+        )
+        .arg(
+            Arg::new("call-timeout-seconds")
+                .long("call-timeout-seconds")
+                .env("BATON_CALL_TIMEOUT_SECONDS")
+                .value_name("SECONDS")
+                .default_value("600")
+                .value_parser(clap::value_parser!(u64).range(1..=86400))
+                .help_heading("Sandbox")
+                .help("Wall-clock time one connector call may take, network waits included, in seconds"),
+        )
+}
+
+/// The inspection and information subcommands.
+fn subcommands() -> Vec<Command> {
+    let format = || {
+        Arg::new("output-format")
+            .short('o')
+            .long("output-format")
+            .env("BATON_OUTPUT_FORMAT")
+            .value_parser(["console", "json"])
+            .default_value("console")
+            .help("Output format")
+    };
+    let resource_type = || Arg::new("resource-type").short('t').long("resource-type").value_name("TYPE").help("Only this resource type");
+    vec![
+        Command::new("resource-types").about("List the resource types in --file").arg(format()),
+        Command::new("resources").about("List the resources in --file").arg(format()).arg(resource_type()),
+        Command::new("entitlements").about("List the entitlements in --file").arg(format()).arg(resource_type()),
+        Command::new("grants")
+            .about("List the grants in --file")
+            .arg(format())
+            .arg(Arg::new("entitlement").short('e').long("entitlement").value_name("ID").help("Only grants of this entitlement"))
+            .arg(Arg::new("principal").short('p').long("principal").value_name("TYPE:ID").help("Only grants to this principal, e.g. user:ada")),
+        Command::new("principals")
+            .about("Who holds an entitlement in --file, directly or through a group")
+            .arg(format())
+            .arg(Arg::new("entitlement").short('e').long("entitlement").value_name("ID").required(true).help("The entitlement, e.g. space:ENG:view")),
+        Command::new("capabilities").about("Print the connector's capabilities (baton_capabilities.json) as computed from the component"),
+    ]
+}
+
+fn concurrency(matches: &ArgMatches) -> usize {
+    matches.get_one::<u64>("concurrency").copied().unwrap_or(DEFAULT_CONCURRENCY) as usize
+}
+
+fn limits(matches: &ArgMatches) -> Limits {
+    let defaults = Limits::default();
+    let seconds = |name: &str, default: Duration| matches.get_one::<u64>(name).map(|s| Duration::from_secs(*s)).unwrap_or(default);
+    Limits {
+        memory_bytes: matches.get_one::<u64>("max-memory-mb").map(|mb| (*mb as usize) << 20).unwrap_or(defaults.memory_bytes),
+        cpu_per_call: seconds("max-cpu-seconds", defaults.cpu_per_call),
+        wall_per_call: seconds("call-timeout-seconds", defaults.wall_per_call),
+    }
+}
+
+/// JSON logs when asked for, or by default when stdout is not a terminal (as baton does).
+fn json_logs(matches: &ArgMatches) -> bool {
+    match matches.get_one::<String>("log-format").map(String::as_str) {
+        Some("json") => true,
+        Some(_) => false,
+        // Service mode logs JSON unless told otherwise, as baton does.
+        None => matches.get_one::<String>("client-id").is_some() || !std::io::stdout().is_terminal(),
+    }
+}
+
+/// The value of `--component PATH` or `--component=PATH` among the arguments, if given.
+pub fn component_flag(args: impl Iterator<Item = String>) -> Option<String> {
+    let mut args = args.skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            return None;
+        }
+        if arg == "--component" {
+            return args.next();
+        }
+        if let Some(value) = arg.strip_prefix("--component=") {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
+/// One clap argument per declared field; secret values are never shown in help.
+fn schema_args(metadata: &Metadata) -> Vec<Arg> {
+    metadata.config.iter().map(field_arg).collect()
+}
+
+fn field_arg(field: &ConfigField) -> Arg {
+    let mut help = field.description.clone();
+    if field.required {
+        help.push_str(" (required)");
+    }
+    if field.secret {
+        help.push_str(" (secret)");
+    }
+    let mut arg = Arg::new(field.name.clone())
+        .long(field.name.clone())
+        .env(settings::env_name(&field.name))
+        .help(help)
+        .action(ArgAction::Set)
+        .hide_env_values(field.secret)
+        .help_heading("Connector");
+    arg = match field.kind {
+        FieldKind::Boolean => arg.value_parser(clap::builder::BoolishValueParser::new()).num_args(0..=1).default_missing_value("true"),
+        FieldKind::Integer => arg.value_parser(clap::value_parser!(i64)),
+        FieldKind::Text | FieldKind::Url => arg.value_name(if field.kind == FieldKind::Url { "URL" } else { "VALUE" }),
+    };
+    if let Some(default) = &field.default_value {
+        arg = arg.default_value(default.clone());
+    }
+    arg
+}
+
+/// What the user gave, field by field (only the set, non-empty ones).
+fn given_values(metadata: &Metadata, matches: &ArgMatches) -> BTreeMap<String, String> {
+    let mut given = BTreeMap::new();
+    for field in &metadata.config {
+        let value = match field.kind {
+            FieldKind::Boolean => matches.get_one::<bool>(&field.name).map(|b| b.to_string()),
+            FieldKind::Integer => matches.get_one::<i64>(&field.name).map(|i| i.to_string()),
+            FieldKind::Text | FieldKind::Url => matches.get_one::<String>(&field.name).cloned(),
+        };
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            given.insert(field.name.clone(), value);
+        }
+    }
+    given
+}
+
+/// The provisioning flags (baton's names and environment variables); `source` is the
+/// component's display name, for the help texts.
+fn provisioning_args(source: &str) -> Vec<Arg> {
+    fn text(name: &'static str, help: impl Into<String>) -> Arg {
+        Arg::new(name).long(name).env(settings::env_name(name)).value_name("ID").help(help.into()).help_heading("Provisioning")
+    }
+    vec![
+        Arg::new("provisioning")
+            .short('p')
+            .long("provisioning")
+            .env("BATON_PROVISIONING")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new())
+            .help_heading("Provisioning")
+            .help(format!("Allow changes to {source} (without it, provisioning flags are refused and nothing is sent)")),
+        text("grant-entitlement", "Grant this entitlement (from --file) ...").requires_all(["grant-principal", "grant-principal-type"]),
+        text("grant-principal", "... to this principal id (from --file) ...").requires("grant-entitlement"),
+        text("grant-principal-type", "... of this resource type (see the resource-types command)").value_name("TYPE").requires("grant-entitlement"),
+        text("revoke-grant", "Revoke this grant (from --file)"),
+        text("create-account-login", "Create an account with this login").value_name("LOGIN"),
+        text("create-account-email", "Email of the account to create").value_name("EMAIL").requires("create-account-login"),
+        text("create-account-profile", "Profile of the account to create, as a JSON object (full_name, ...)")
+            .value_name("JSON")
+            .requires("create-account-login"),
+        text("delete-resource", format!("Not supported: deprovision in {source} directly")),
+        text("delete-resource-type", format!("Not supported: deprovision in {source} directly")).value_name("TYPE"),
+    ]
+}
+
+/// Only one change per run.
+fn one_shot_group() -> ArgGroup {
+    ArgGroup::new("one-shot").args(["grant-entitlement", "revoke-grant", "create-account-login", "delete-resource"]).multiple(false)
+}
+
+/// The change asked for, if any.
+fn change_requested(matches: &ArgMatches) -> Option<Change> {
+    let text = |name: &str| matches.get_one::<String>(name).cloned();
+    if let Some(entitlement) = text("grant-entitlement") {
+        return Some(Change::Grant {
+            entitlement,
+            principal: text("grant-principal").unwrap_or_default(),
+            principal_type: text("grant-principal-type").unwrap_or_default(),
+        });
+    }
+    if let Some(grant) = text("revoke-grant") {
+        return Some(Change::Revoke { grant });
+    }
+    if let Some(login) = text("create-account-login") {
+        return Some(Change::CreateAccount { login, email: text("create-account-email"), profile: text("create-account-profile") });
+    }
+    text("delete-resource").or_else(|| text("delete-resource-type")).map(|resource| Change::Delete { resource })
+}
+
+/// The service-mode flags (baton's names and variables where baton has them).
+fn service_args() -> Vec<Arg> {
+    let heading = "Service mode (ConductorOne)";
+    let text = |name: &'static str, env: &'static str, help: &'static str| Arg::new(name).long(name).env(env).help_heading(heading).help(help);
+    vec![
+        text("client-id", "BATON_CLIENT_ID", "ConductorOne client id: runs the connector in service mode").value_name("ID").requires("client-secret"),
+        text("client-secret", "BATON_CLIENT_SECRET", "ConductorOne client secret").value_name("SECRET").hide_env_values(true).requires("client-id"),
+        text("task-concurrency", "BATON_TASK_CONCURRENCY", "Tasks run at once in service mode")
+            .value_name("N")
+            .default_value("3")
+            .value_parser(clap::value_parser!(u64).range(1..=32)),
+        text("health-check", "BATON_HEALTH_CHECK", "Serve /healthz and /readyz for liveness and readiness probes")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new()),
+        text("health-check-port", "BATON_HEALTH_CHECK_PORT", "Port of the health check")
+            .value_name("PORT")
+            .default_value("8081")
+            .value_parser(clap::value_parser!(u16)),
+        text("health-check-bind-address", "BATON_HEALTH_CHECK_BIND_ADDRESS", "Address the health check listens on")
+            .value_name("IP")
+            .default_value("127.0.0.1")
+            .value_parser(clap::value_parser!(std::net::IpAddr)),
+        text("shutdown-grace-seconds", "BATON_SHUTDOWN_GRACE_SECONDS", "On SIGTERM, how long running tasks may go on before they are stopped")
+            .value_name("S")
+            .default_value("30")
+            .value_parser(clap::value_parser!(u64).range(0..=3600)),
+        text("c1-ca-file", "BATON_C1_CA_FILE", "Extra CA certificates (PEM) to trust for ConductorOne, besides the system's and SSL_CERT_FILE")
+            .value_name("PEM"),
+        text("c1-api-host", "BATON_C1_API_HOST", "ConductorOne host[:port] to use instead of the one in the client id").value_name("HOST").hide(true),
+        text("host-id", "BATON_HOST_ID", "Name this connector host reports to ConductorOne [default: the host name]").value_name("ID").hide(true),
+        text("c1-plaintext-loopback", "BATON_C1_PLAINTEXT_LOOPBACK", "Talk to a ConductorOne on 127.0.0.1 without TLS (tests only)")
+            .action(ArgAction::SetTrue)
+            .value_parser(clap::builder::BoolishValueParser::new())
+            .hide(true),
+    ]
+}
+
+/// The service options, if `--client-id` was given; `program` is `name/version` of this program.
+fn service_requested(matches: &ArgMatches, program: &str) -> Option<ServiceOptions> {
+    let text = |name: &str| matches.get_one::<String>(name).cloned().filter(|v| !v.trim().is_empty());
+    let client_id = text("client-id")?;
+    let health_check = matches.get_flag("health-check").then(|| {
+        let ip = matches.get_one::<std::net::IpAddr>("health-check-bind-address").copied().unwrap_or([127, 0, 0, 1].into());
+        SocketAddr::new(ip, matches.get_one::<u16>("health-check-port").copied().unwrap_or(8081))
+    });
+    Some(ServiceOptions {
+        client_id,
+        client_secret: text("client-secret").unwrap_or_default(),
+        api_host: text("c1-api-host"),
+        ca_file: text("c1-ca-file").map(PathBuf::from),
+        plaintext_loopback: matches.get_flag("c1-plaintext-loopback"),
+        host_id: text("host-id"),
+        health_check,
+        task_concurrency: matches.get_one::<u64>("task-concurrency").copied().unwrap_or(3) as usize,
+        grace: Duration::from_secs(matches.get_one::<u64>("shutdown-grace-seconds").copied().unwrap_or(30)),
+        provisioning: matches.get_flag("provisioning"),
+        program: program.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn component_flag_is_found_anywhere_before_a_double_dash() {
+        assert_eq!(component_flag(args(&["bin", "--hostname", "h", "--component", "c.wasm"])), Some("c.wasm".into()));
+        assert_eq!(component_flag(args(&["bin", "--component=c.wasm"])), Some("c.wasm".into()));
+        assert_eq!(component_flag(args(&["bin", "--", "--component", "c.wasm"])), None);
+        assert_eq!(component_flag(args(&["bin"])), None);
+    }
+}
