@@ -1,8 +1,12 @@
-//! The sync engine. It knows baton's model, not the source system: resource types, then each type's
-//! resources page by page, then each resource's entitlements and grants, written into a
-//! `.c1z`, checkpointed so a killed run resumes. It guards against connector bugs (a page
-//! token that does not change) and reports counts. The output file is replaced only when the
-//! whole sync succeeded: on any error the previous file is left untouched.
+//! The sync engine. It knows baton's model, not the source system: resource types, then each
+//! type's resources page by page, then each resource's entitlements and grants (the resources
+//! read back from the file in batches, fetched on every instance at once, written in resource
+//! order), then the principals grants name that no list returned (looked up with
+//! `get-resource`, or reported as dangling). A targeted sync reads only the resources it is
+//! given. Everything goes into a `.c1z`, checkpointed so a killed run resumes. It guards against
+//! connector bugs (a page token that does not change) and reports counts. The output file is
+//! replaced only when the whole sync succeeded: on any error the previous file is left
+//! untouched. `convert` maps the contract's types to baton's protobuf and back.
 
 use anyhow::{Context, Result, bail};
 use baton_c1z::{C1zWriter, Summary, pb};
