@@ -60,6 +60,11 @@ pub struct SimConfig {
     /// JSON-RPC `getActiveUsers(true)`: every user, deactivated ones included (true, the
     /// default), or only the active ones (false). The real behaviour is unconfirmed.
     pub view_all_includes_deactivated: bool,
+    /// A hostile server: every page that has a next page links to this instead (a path or a
+    /// full URL), e.g. one that leaves the context path through `..;`. `None`: honest links.
+    pub hostile_next_link: Option<String>,
+    /// A hostile server: every answer also carries these headers (for example `Set-Cookie`).
+    pub extra_response_headers: Vec<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -79,6 +84,8 @@ impl Default for SimConfig {
             faults: FaultPlan::default(),
             json_rpc: true,
             view_all_includes_deactivated: true,
+            hostile_next_link: None,
+            extra_response_headers: Vec::new(),
         }
     }
 }

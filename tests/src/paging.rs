@@ -51,7 +51,8 @@ pub fn page_envelope(state: &SimState, request: &SimRequest, resource_path: &str
     links.insert("context".into(), json!(state.link_context()));
     if let Some(next_start) = next_start(page, size, total, state.config.empty_page_next_oddity) {
         let query = navigation_query(request, page.limit, next_start);
-        links.insert("next".into(), json!(state.navigation_link(&format!("{resource_path}?{query}"))));
+        let next = state.config.hostile_next_link.clone().unwrap_or_else(|| state.navigation_link(&format!("{resource_path}?{query}")));
+        links.insert("next".into(), json!(next));
     }
     if page.start > 0 && page.limit > 0 {
         let query = navigation_query(request, page.limit, page.start.saturating_sub(page.limit));

@@ -62,6 +62,11 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> HttpRes
         }
     };
     add_missing_headers(&mut response, &decision.bucket_headers);
+    for (name, value) in &state.config.extra_response_headers {
+        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(name.as_str()), axum::http::HeaderValue::try_from(value.as_str())) {
+            response.headers_mut().append(name, value);
+        }
+    }
     state.set_recorded_status(index, response.status().as_u16());
     response
 }

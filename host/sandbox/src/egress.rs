@@ -1,10 +1,16 @@
 //! Egress policy, in one place: the outgoing-request hook every guest HTTP call passes through.
+//! The component and the servers it talks to are untrusted.
 //!
-//! A request is sent only when its scheme, host and port equal the configured origin and its
-//! path stays under the configured path prefix (a context path such as `/wiki`). Only then is the
-//! `Authorization` header attached, by the host; a guest can neither set that header (it is
-//! forbidden, so `fields` refuses it) nor reach any other destination (refused with
-//! `HttpRequestDenied`, and logged with the setting that would allow it).
+//! A request is sent only when its scheme, host and port equal the configured origin, its
+//! authority carries no user information, its path *after canonicalisation* stays under the
+//! configured path prefix (a context path such as `/wiki`: `..;`, encoded `/`, `\` or `;`,
+//! double encodings and dot segments are refused, since the servers behind a context path
+//! normalise them away), its method is one of GET, HEAD, POST, PUT, PATCH, DELETE, and its
+//! headers are on an allow-list. Only then is the `Authorization` header attached, by the
+//! host; a guest can neither set that header (it is forbidden, so `fields` refuses it) nor reach
+//! any other destination (refused with `HttpRequestDenied`, and logged with the setting that
+//! would allow it). A request body is capped while it is read. Answers reach the guest without
+//! `Set-Cookie` or any header that echoes the credential.
 
 use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
 use bytes::Bytes;
@@ -59,8 +65,10 @@ impl Origin {
             return Err(format!("{base_url:?} must not have a query or fragment"));
         }
         let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("{base_url:?} has no host"))?;
+        // An IPv6 literal comes bracketed; requests carry it the same way, compared bare.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
-        let path_prefix = url.path().trim_end_matches('/').to_string();
+        let path_prefix = canonical_path(url.path()).map_err(|why| format!("{base_url:?} has an unusable path: {why}"))?.trim_end_matches('/').to_string();
         Ok(Origin { https, host: host.to_ascii_lowercase(), port, path_prefix })
     }
 
@@ -82,26 +90,126 @@ impl Origin {
         };
         let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("its authority carries user information".into());
+        }
         if https != self.https || host != self.host || port != self.port {
             return Err("it is not the configured origin".into());
         }
-        let path = uri.path();
-        if has_dot_segment(path) {
-            return Err("its path has . or .. segments".into());
-        }
+        let path = canonical_path(uri.path()).map_err(|why| format!("its path {why}"))?;
         let prefix = &self.path_prefix;
-        if !prefix.is_empty() && path != prefix && !path.starts_with(&format!("{prefix}/")) {
+        if !prefix.is_empty() && path != *prefix && !path.starts_with(&format!("{prefix}/")) {
             return Err(format!("its path is outside {prefix}"));
         }
         Ok(())
     }
 }
 
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
+/// `path` in the one form a server compares: percent-encoded unreserved characters decoded,
+/// other encodings kept (upper case). Whatever a server behind a context path could read as
+/// another path is refused rather than guessed: path parameters (`;`), backslashes, encoded
+/// `/`, `\` or `;`, encoded `%` that starts another encoding (double encoding), malformed
+/// encodings, and `.` or `..` segments in any spelling.
+pub fn canonical_path(path: &str) -> Result<String, String> {
+    let segments = path.split('/').map(canonical_segment).collect::<Result<Vec<_>, _>>()?;
+    Ok(segments.join("/"))
+}
+
+fn canonical_segment(raw: &str) -> Result<String, String> {
+    if raw.contains(';') {
+        return Err("has a path parameter (;)".into());
+    }
+    if raw.contains('\\') {
+        return Err("has a backslash".into());
+    }
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i] as char);
+            i += 1;
+            continue;
+        }
+        let decoded = bytes.get(i + 1..i + 3).and_then(|hex| std::str::from_utf8(hex).ok()).and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        let Some(byte) = decoded else { return Err("has a malformed percent-encoding".into()) };
+        match byte {
+            b'/' | b'\\' | b';' => return Err("has an encoded separator (/, \\ or ;)".into()),
+            b'%' if bytes.get(i + 3..i + 5).is_some_and(|n| n.iter().all(u8::is_ascii_hexdigit)) => {
+                return Err("is percent-encoded twice".into());
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+        i += 3;
+    }
+    if out == "." || out == ".." {
+        return Err("has . or .. segments".into());
+    }
+    Ok(out)
+}
+
+/// Methods a request may use: the ones connectors need; `TRACE`, `CONNECT`, `OPTIONS` and
+/// the rest are refused.
+fn check_method(method: &Method) -> Result<(), String> {
+    match *method {
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE => Ok(()),
+        ref other => Err(format!("its method {other} is not allowed")),
+    }
+}
+
+/// Request headers a guest may send. Anything else (`Host`, `Forwarded`, `X-Forwarded-*`,
+/// `X-Original-URL`, hop-by-hop headers, ...) could make a proxy or server in front of the
+/// origin route or trust the request differently, so it is refused.
+const ALLOWED_REQUEST_HEADERS: [&str; 14] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-language",
+    "content-length",
+    "content-type",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "pragma",
+    "user-agent",
+    "x-atlassian-token",
+    retry::RETRY_SAFE_HEADER,
+];
+
+/// The headers must be on [`ALLOWED_REQUEST_HEADERS`]; `Host` is there only as wasi-http
+/// derives it from the request's authority, never another value.
+fn check_headers(headers: &http::HeaderMap, uri: &Uri) -> Result<(), String> {
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let own_host = |name: &HeaderName| {
+        name == http::header::HOST && headers.get_all(http::header::HOST).iter().all(|v| v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case(authority)))
+    };
+    match headers.keys().find(|name| !ALLOWED_REQUEST_HEADERS.contains(&name.as_str()) && !own_host(name)) {
+        Some(name) => Err(format!("it sets the header {name}, which connectors may not send")),
+        None => Ok(()),
+    }
+}
+
+/// The most a guest may send as one request body.
+pub const MAX_REQUEST_BODY: usize = 4 << 20;
+
+/// Response headers the guest never sees: cookies (a session the host did not ask for) and
+/// anything naming or echoing the credential.
+fn strip_response_headers(headers: &mut http::HeaderMap, credential: Option<&HeaderValue>) {
+    for name in ["set-cookie", "set-cookie2", "authorization", "proxy-authorization", "proxy-authenticate"] {
+        headers.remove(name);
+    }
+    let Some(credential) = credential.and_then(|c| c.to_str().ok()) else { return };
+    let secret = credential.split_once(' ').map(|(_, s)| s).unwrap_or(credential);
+    if secret.len() < 4 {
+        return;
+    }
+    let echoing: Vec<HeaderName> =
+        headers.iter().filter(|(_, value)| value.to_str().is_ok_and(|v| v.contains(secret) || v.contains(credential))).map(|(name, _)| name.clone()).collect();
+    for name in echoing {
+        headers.remove(name);
+    }
 }
 
 /// The hook state of one instance: where requests may go and what credential they carry.
@@ -159,11 +267,12 @@ impl EgressHooks {
         EgressHooks { origin: None, authorization: None, origin_setting: "".into(), retry: Default::default() }
     }
 
-    fn admit(&self, uri: &Uri) -> Result<(), String> {
-        match &self.origin {
-            Some(origin) => origin.admit(uri),
-            None => Err("no destination is allowed before configuration is complete".into()),
-        }
+    /// Why `request` may not leave, or `Ok` when it may.
+    fn admit<B>(&self, request: &http::Request<B>) -> Result<(), String> {
+        let Some(origin) = &self.origin else { return Err("no destination is allowed before configuration is complete".into()) };
+        origin.admit(request.uri())?;
+        check_method(request.method())?;
+        check_headers(request.headers(), request.uri())
     }
 
     fn allowed(&self) -> String {
@@ -189,7 +298,7 @@ impl WasiHttpHooks for EgressHooks {
     }
 
     fn send_request(&mut self, mut request: http::Request<WasiBody>, options: Option<RequestOptions>, _io: IoFuture) -> SendFuture {
-        if let Err(why) = self.admit(request.uri()) {
+        if let Err(why) = self.admit(&request) {
             tracing::warn!(
                 destination = %redacted_uri(request.uri()),
                 allowed = %self.allowed(),
@@ -204,6 +313,7 @@ impl WasiHttpHooks for EgressHooks {
         }
         let options = with_default_timeouts(options);
         let retry = self.retry.clone();
+        let credential = self.authorization.clone();
         Box::new(async move {
             let (parts, body) = request.into_parts();
             let body = if parts.method == Method::GET || parts.method == Method::HEAD {
@@ -213,9 +323,20 @@ impl WasiHttpHooks for EgressHooks {
                 drain_in_background(body);
                 Bytes::new()
             } else {
-                body.collect().await?.to_bytes()
+                match http_body_util::Limited::new(body, MAX_REQUEST_BODY).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(error) => match error.downcast::<wasmtime_wasi_http::Error>() {
+                        Ok(from_guest) => return Err(*from_guest),
+                        Err(_) => {
+                            tracing::warn!(request = %redacted_uri(&parts.uri), limit_bytes = MAX_REQUEST_BODY, "refused an outgoing request: its body is larger than the limit");
+                            return Err(wasmtime_wasi_http::Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)));
+                        }
+                    },
+                }
             };
-            send_with_retries(&parts, body, options, &retry).await
+            let (mut response, io) = send_with_retries(&parts, body, options, &retry).await?;
+            strip_response_headers(response.headers_mut(), credential.as_ref());
+            Ok((response, io))
         })
     }
 }
@@ -355,6 +476,85 @@ mod tests {
         assert!(Origin::parse("ftp://x").is_err());
         assert!(Origin::parse("https://user:pw@x").is_err());
         assert!(Origin::parse("https://x/?q=1").is_err());
+    }
+
+    /// The spellings a server behind a context path would normalise out of it (or onto another
+    /// resource) never leave; what the connector sends does.
+    #[test]
+    fn paths_are_judged_in_canonical_form() {
+        let o = origin("http://127.0.0.1:8090/confluence");
+        let ok = |path: &str| o.admit(&format!("http://127.0.0.1:8090{path}").parse().unwrap());
+        for escape in [
+            "/confluence/..;/x",
+            "/confluence/%2e%2e;/x",
+            "/confluence/..%2f..%2fx",
+            "/confluence/..%2F..%2Fx",
+            "/confluence/..%5cadmin",
+            "/confluence/%252e%252e/x",
+            "/confluence/%252f",
+            "/confluence/.%2e/x",
+            "/confluence;jsessionid=1/x",
+            "/confluence/rest/%zz",
+            "/confluence/rest/%2",
+            "/confluence/%2e",
+        ] {
+            assert!(ok(escape).is_err(), "{escape} is refused");
+        }
+        for fine in [
+            "/confluence/rest/api/group/100%25%20%231/member",
+            "/confluence/rest/api/group/r%26d%20%2B%20ops/member",
+            "/confluence/rest/api/space/%7Ezoe.angstrom",
+            "/confluence/rest/api/user?username=a%2Fb",
+            "/confluence/rest/api/group/%D7%A9%D7%9C%D7%95%D7%9D",
+        ] {
+            assert!(ok(fine).is_ok(), "{fine} is admitted: {:?}", ok(fine));
+        }
+        assert_eq!(canonical_path("/a/%7e%41b/%2b").unwrap(), "/a/~Ab/%2B", "unreserved decoded, others kept in upper case");
+        assert!(o.admit(&"http://u:p@127.0.0.1:8090/confluence/rest".parse().unwrap()).is_err(), "user information in the authority");
+    }
+
+    #[test]
+    fn ipv6_literal_origins_match_their_requests() {
+        let o = origin("https://[FD00::1]:8443/confluence");
+        assert_eq!(o.host, "fd00::1");
+        assert_eq!(o.base_url(), "https://[fd00::1]:8443/confluence");
+        assert!(o.admit(&"https://[fd00::1]:8443/confluence/rest/api".parse().unwrap()).is_ok());
+        assert!(o.admit(&"https://[fd00::2]:8443/confluence/rest/api".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn only_the_methods_and_headers_connectors_need_leave() {
+        let hooks = EgressHooks::new(origin("http://127.0.0.1:8090"), None, "hostname");
+        let request = |method: &str, header: Option<&str>| {
+            let mut builder = http::Request::builder().method(method).uri("http://127.0.0.1:8090/rest/api").header("accept", "application/json");
+            if let Some(name) = header {
+                builder = builder.header(name, "x");
+            }
+            builder.body(()).unwrap()
+        };
+        for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
+            assert!(hooks.admit(&request(method, None)).is_ok(), "{method}");
+        }
+        for method in ["TRACE", "CONNECT", "OPTIONS", "PROPFIND"] {
+            assert!(hooks.admit(&request(method, None)).is_err(), "{method}");
+        }
+        for header in ["x-forwarded-for", "x-forwarded-host", "forwarded", "x-original-url", "x-rewrite-url", "host", "te", "x-anything"] {
+            assert!(hooks.admit(&request("GET", Some(header))).is_err(), "{header}");
+        }
+        let own_host = http::Request::builder().uri("http://127.0.0.1:8090/rest/api").header("host", "127.0.0.1:8090").body(()).unwrap();
+        assert!(hooks.admit(&own_host).is_ok(), "the Host wasi-http derives from the authority");
+        assert!(hooks.admit(&request("POST", Some("x-atlassian-token"))).is_ok());
+    }
+
+    #[test]
+    fn cookies_and_credential_echoes_never_reach_the_guest() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("set-cookie", "JSESSIONID=abc".parse().unwrap());
+        headers.insert("x-echo", "Bearer s3cr3t-token".parse().unwrap());
+        headers.insert("x-debug", "token=s3cr3t-token".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        strip_response_headers(&mut headers, Some(&"Bearer s3cr3t-token".parse().unwrap()));
+        assert_eq!(headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["content-type"]);
     }
 
     #[test]

@@ -54,11 +54,16 @@ fn is_idempotent(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS)
 }
 
-/// `Retry-After` in seconds (fractions allowed); HTTP dates are treated as "soon".
+/// The longest wait a server can impose through `Retry-After`. The pacer it feeds is shared by
+/// every instance of a sync, so an untrusted server asking for an hour would stall them all.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// `Retry-After` in seconds (fractions allowed), at most [`MAX_RETRY_AFTER`]; HTTP dates are
+/// treated as "soon".
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
     match value.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds.min(3600.0))),
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64()))),
         _ => Some(Duration::from_secs(1)),
     }
 }

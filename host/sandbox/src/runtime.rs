@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -86,7 +87,7 @@ impl Runtime {
         store.epoch_deadline_callback(count_cpu_ticks);
         store.set_epoch_deadline(1);
         let bindings = self.pre.instantiate_async(&mut store).await.map_err(|e| sandbox_error("failed to start", store.data(), e))?;
-        Ok(Instance { store, bindings, wall_per_call: limits.wall_per_call, poisoned: false })
+        Ok(Instance { store, bindings, wall_per_call: limits.wall_per_call, poisoned: false, stderr_logged: 0 })
     }
 }
 
@@ -169,13 +170,24 @@ pub struct State {
     kv: SharedStore,
     memory: MemoryCap,
     cpu: CpuBudget,
+    /// What the guest writes to stderr: kept here, never passed through raw (a guest could forge
+    /// log lines), and logged line by line, escaped, after each call.
+    stderr: MemoryOutputPipe,
 }
+
+/// The most a guest may write to stderr over an instance's life (a panic message needs little).
+const STDERR_CAPACITY: usize = 256 << 10;
+/// The longest stderr line logged; the rest is cut.
+const STDERR_LINE: usize = 2048;
 
 impl State {
     fn new(context: InstanceContext, limits: &Limits) -> State {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         State {
-            // No preopened directories, no environment, no sockets: only what the imports give.
-            wasi: WasiCtx::builder().inherit_stderr().build(),
+            // No preopened directories, no environment, no sockets, no raw stderr: only what the
+            // imports give.
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            stderr,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: context.hooks,
@@ -274,6 +286,8 @@ pub struct Instance {
     bindings: ConnectorHost,
     wall_per_call: Duration,
     poisoned: bool,
+    /// Bytes of the guest's stderr already logged.
+    stderr_logged: usize,
 }
 
 /// Runs one exported call with a fresh CPU budget and the wall-clock timeout, and turns traps
@@ -300,6 +314,7 @@ impl Instance {
     }
 
     fn after_call<T>(&mut self, call: &str, outcome: Result<wasmtime::Result<Result<T, ConnectorError>>, tokio::time::error::Elapsed>) -> Result<T, CallError> {
+        self.log_stderr(call);
         match outcome {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(error))) => Err(CallError::Connector { call: call.to_string(), error }),
@@ -311,6 +326,17 @@ impl Instance {
                 self.poisoned = true;
                 Err(CallError::Sandbox(format!("{call}: the connector did not answer within {} s and was stopped", self.wall_per_call.as_secs())))
             }
+        }
+    }
+
+    /// Logs what the guest wrote to stderr since the last call, one escaped record per line.
+    fn log_stderr(&mut self, call: &str) {
+        let written = self.store.data().stderr.contents();
+        let Some(new) = written.get(self.stderr_logged..).filter(|n| !n.is_empty()) else { return };
+        self.stderr_logged = written.len();
+        for line in String::from_utf8_lossy(new).lines().filter(|l| !l.trim().is_empty()) {
+            let line: String = line.chars().take(STDERR_LINE).collect();
+            tracing::warn!(target: "connector", call, stderr = %line, "the connector wrote to stderr");
         }
     }
 

@@ -400,6 +400,8 @@ async fn list_all_resources(
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<()> {
     let listed = &mut 0usize;
+    let call = format!("list-resources({type_id})");
+    let mut trail = TokenTrail::starting_at(progress.page_token.as_deref());
     loop {
         let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
         for resource in &page.items {
@@ -407,7 +409,7 @@ async fn list_all_resources(
             *listed += 1;
         }
         checkpoints.observer.listing(type_id, *listed);
-        let next = next_token(progress.page_token.as_deref(), page.next_page_token, &format!("list-resources({type_id})"))?;
+        let next = trail.next(page.next_page_token, &call)?;
         progress.listed = next.is_none();
         progress.page_token = next;
         checkpoints.save(writer, progress, progress.listed)?;
@@ -532,28 +534,49 @@ async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, reso
 }
 
 /// Every item of a paged call, following its page tokens (guarded against an unchanged one).
+/// The most entitlements or grants one resource may have: they are held in memory until the
+/// resource is written, so a component that never stops paging must not exhaust the host.
+const MAX_ITEMS_PER_RESOURCE: usize = 5_000_000;
+
 async fn all_pages<T>(call: &str, mut page: impl AsyncFnMut(Option<&str>) -> Result<(Vec<T>, Option<String>)>) -> Result<Vec<T>> {
     let mut all = Vec::new();
     let mut token: Option<String> = None;
+    let mut trail = TokenTrail::starting_at(None);
     loop {
         let (items, next) = page(token.as_deref()).await?;
         all.extend(items);
-        match next_token(token.as_deref(), next, call)? {
+        if all.len() > MAX_ITEMS_PER_RESOURCE {
+            bail!("{call} returned more than {MAX_ITEMS_PER_RESOURCE} items for one resource; stopping (a connector bug, or a hostile component)");
+        }
+        match trail.next(next, call)? {
             Some(next) => token = Some(next),
             None => return Ok(all),
         }
     }
 }
 
-/// The token for the next call, none at the end; an unchanged token is a connector bug that
-/// would loop forever.
-fn next_token(current: Option<&str>, next: Option<String>, call: &str) -> Result<Option<String>> {
-    match next {
-        Some(next) if Some(next.as_str()) == current => {
-            bail!("{call} returned the same page token twice ({next:?}): likely a connector bug; stopping instead of looping")
+/// The page tokens one list has used: a token seen before (the same one again, or a cycle
+/// A -> B -> A) would loop forever, so it stops the sync naming the call.
+struct TokenTrail {
+    seen: std::collections::HashSet<String>,
+}
+
+impl TokenTrail {
+    fn starting_at(current: Option<&str>) -> TokenTrail {
+        TokenTrail { seen: current.map(str::to_string).into_iter().collect() }
+    }
+
+    /// The token for the next call, none at the end.
+    fn next(&mut self, next: Option<String>, call: &str) -> Result<Option<String>> {
+        match next {
+            Some(next) if next.is_empty() => Ok(None),
+            Some(next) if !self.seen.insert(next.clone()) => {
+                bail!(
+                    "{call} returned a page token it had returned before ({next:?}): the pages go round in a cycle (a connector bug); stopping instead of looping"
+                )
+            }
+            other => Ok(other),
         }
-        Some(next) if next.is_empty() => Ok(None),
-        other => Ok(other),
     }
 }
 
@@ -724,8 +747,14 @@ mod tests {
 
     #[test]
     fn unchanged_tokens_are_refused() {
-        assert!(next_token(Some("a"), Some("a".into()), "x").is_err());
-        assert_eq!(next_token(Some("a"), Some("b".into()), "x").unwrap(), Some("b".into()));
-        assert_eq!(next_token(None, None, "x").unwrap(), None);
+        let mut trail = TokenTrail::starting_at(Some("a"));
+        assert!(trail.next(Some("a".into()), "x").is_err(), "the same token again");
+        let mut trail = TokenTrail::starting_at(Some("a"));
+        assert_eq!(trail.next(Some("b".into()), "x").unwrap(), Some("b".into()));
+        assert_eq!(trail.next(Some("c".into()), "x").unwrap(), Some("c".into()));
+        let cycle = trail.next(Some("a".into()), "list-resources(user)").unwrap_err().to_string();
+        assert!(cycle.contains("list-resources(user)") && cycle.contains("cycle"), "{cycle}");
+        assert_eq!(TokenTrail::starting_at(None).next(None, "x").unwrap(), None);
+        assert_eq!(TokenTrail::starting_at(None).next(Some(String::new()), "x").unwrap(), None);
     }
 }

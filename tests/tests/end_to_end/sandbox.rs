@@ -82,3 +82,68 @@ fn exceeding_the_cpu_budget_stops_the_guest_cleanly() {
     assert!(run.stderr.contains("CPU-time budget of 1 s"), "{}", run.stderr);
     assert!(started.elapsed().as_secs() < 60, "stopped promptly");
 }
+
+/// A hostile server links the next page out of the context path (Tomcat would drop the `;`
+/// parameters and normalise `..`): the request is refused before it is sent, with the
+/// credential never leaving, and the sync fails saying why, leaving no output.
+#[test]
+fn a_next_link_out_of_the_context_path_is_never_followed() {
+    for link in ["/confluence/rest/api/group/..;/..;/..;/admin/users?limit=5", "/confluence/rest/api/..%2f..%2fadmin", "/confluence/rest/api/%252e%252e/x"] {
+        let sim = Simulator::start_background(SimConfig {
+            context_path: "/confluence".into(),
+            max_limit: 3,
+            hostile_next_link: Some(link.into()),
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+        assert!(!run.success, "{link}: the sync must fail:\n{}", run.output());
+        assert!(run.stderr.contains("refused an outgoing request"), "{link}: the refusal is logged:\n{}", run.stderr);
+        assert!(!file.exists(), "no output");
+        for request in sim.requests() {
+            let path = request.path_and_query;
+            assert!(!path.contains(';') && !path.contains("%2f") && !path.contains("%25") && !path.contains("admin"), "{link}: {path} was sent");
+        }
+    }
+}
+
+/// A hostile server sets cookies and echoes the credential in a header: the component sees
+/// neither (the probe reports the headers it received).
+#[test]
+fn cookies_and_credential_echoes_are_stripped_from_answers() {
+    let sim = Simulator::start_background(SimConfig {
+        extra_response_headers: vec![
+            ("set-cookie".into(), "JSESSIONID=hostile; Path=/".into()),
+            ("x-echo".into(), format!("Bearer {ADMIN_TOKEN}")),
+            ("x-kept".into(), "visible".into()),
+        ],
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let url = format!("{}/rest/api/user/current", sim.base_url());
+    let run = probe(&sim, "fetch", &["--probe-url", &url]);
+    assert!(run.success, "{}", run.output());
+    assert!(run.stderr.contains("x-kept"), "the probe lists the headers it saw: {}", run.stderr);
+    assert!(!run.stderr.to_lowercase().contains("set-cookie") && !run.stderr.contains("JSESSIONID"), "{}", run.stderr);
+    assert!(!run.stderr.contains("x-echo") && !run.output().contains(ADMIN_TOKEN), "{}", run.stderr);
+}
+
+/// The guest's stderr is not the host's: a line that imitates the host's JSON log records ends
+/// up escaped inside one record of the host, never as a record of its own.
+#[test]
+fn the_guest_cannot_forge_log_lines() {
+    let sim = sim();
+    let run = probe(&sim, "forge-log", &[]);
+    assert!(run.success, "{}", run.output());
+    let forged: Vec<&str> = run.stderr.lines().filter(|l| l.contains(r#""forged":"yes""#)).collect();
+    assert!(forged.is_empty(), "a forged record got through: {forged:?}");
+    let relayed: Vec<&str> = run.stderr.lines().filter(|l| l.contains("the connector wrote to stderr")).collect();
+    assert_eq!(relayed.len(), 1, "{}", run.stderr);
+    assert!(relayed[0].contains(r#"\"forged\":\"yes\""#), "relayed, escaped: {}", relayed[0]);
+    for line in run.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON record ({e}): {line}"));
+        assert!(record.get("level").is_some(), "{line}");
+    }
+}

@@ -50,6 +50,13 @@ impl Guest for Probe {
         match mode.as_str() {
             "report-config" => Ok(report_config()),
             "fetch" => fetch(&config::get("probe-url").unwrap_or_default(), None),
+            "forge-log" => {
+                // A line that would read as the host's own log record if stderr were passed through.
+                eprintln!(
+                    r#"{{"timestamp":"2026-01-01T00:00:00Z","level":"INFO","fields":{{"message":"sync finished","forged":"yes"}},"target":"baton_sync"}}"#
+                );
+                Ok("probe".into())
+            }
             "set-authorization" => {
                 let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
                 fetch(&url, Some("Bearer stolen-by-guest"))
@@ -113,7 +120,8 @@ fn report_config() -> String {
     REPORTED.iter().map(|name| format!("{name}={}", config::get(name).unwrap_or_else(|| "<unset>".into()))).collect::<Vec<_>>().join(";")
 }
 
-/// GETs an absolute URL; `Ok("status N")` or the error as the guest saw it.
+/// GETs an absolute URL; `Ok("status N; headers a,b")` (the answer's header names as the guest
+/// sees them) or the error as the guest saw it.
 fn fetch(url: &str, authorization: Option<&str>) -> Result<String, ConnectorError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| ConnectorError::InvalidArgument(format!("bad url {url}")))?;
     let (authority, path) = rest.find('/').map(|i| (&rest[..i], &rest[i..])).unwrap_or((rest, "/"));
@@ -132,7 +140,10 @@ fn fetch(url: &str, authorization: Option<&str>) -> Result<String, ConnectorErro
     let pending = outgoing_handler::handle(request, None).map_err(|e| ConnectorError::Denied(format!("{e:?}")))?;
     pending.subscribe().block();
     match pending.get() {
-        Some(Ok(Ok(response))) => Ok(format!("status {}", response.status())),
+        Some(Ok(Ok(response))) => {
+            let names: Vec<String> = response.headers().entries().into_iter().map(|(name, _)| name).collect();
+            Ok(format!("status {}; headers {}", response.status(), names.join(",")))
+        }
         Some(Ok(Err(code))) => Err(ConnectorError::Denied(format!("{code:?}"))),
         _ => Err(ConnectorError::Internal("no response".into())),
     }
