@@ -78,6 +78,8 @@ pub enum Mode {
 /// Parses the command line for `metadata`'s component (help, version and usage errors exit
 /// here, as clap does); refuses combinations that cannot run.
 pub fn parse(metadata: &Metadata, product: &Product) -> Result<Invocation> {
+    let host = host_args(product).args(provisioning_args(&metadata.display_name)).args(service_args());
+    check_no_collision(metadata, &host)?;
     let matches = match full_command(metadata, product).try_get_matches() {
         Ok(matches) => matches,
         Err(err) => err.exit(),
@@ -309,34 +311,52 @@ pub fn component_flag(args: impl Iterator<Item = String>) -> Option<String> {
 }
 
 /// One clap argument per declared field; secret values are never shown in help.
+/// One flag per declared field. Which values are secret is the host's decision
+/// ([`settings::withheld_fields`]); the origin field never takes a component's default: where
+/// credentials go is only ever a value the operator gave.
 fn schema_args(metadata: &Metadata) -> Vec<Arg> {
-    metadata.config.iter().map(field_arg).collect()
+    let withheld = settings::withheld_fields(metadata);
+    metadata.config.iter().map(|field| field_arg(field, withheld.contains(&field.name.as_str()), field.name == metadata.auth.origin_field)).collect()
 }
 
-fn field_arg(field: &ConfigField) -> Arg {
+fn field_arg(field: &ConfigField, secret: bool, is_origin: bool) -> Arg {
     let mut help = field.description.clone();
     if field.required {
         help.push_str(" (required)");
     }
-    if field.secret {
-        help.push_str(" (secret)");
+    if secret {
+        help.push_str(" (secret: give it as an environment variable or a mounted file, not a flag other users can see)");
     }
     let mut arg = Arg::new(field.name.clone())
         .long(field.name.clone())
         .env(settings::env_name(&field.name))
         .help(help)
         .action(ArgAction::Set)
-        .hide_env_values(field.secret)
+        .hide_env_values(secret)
         .help_heading("Connector");
     arg = match field.kind {
         FieldKind::Boolean => arg.value_parser(clap::builder::BoolishValueParser::new()).num_args(0..=1).default_missing_value("true"),
         FieldKind::Integer => arg.value_parser(clap::value_parser!(i64)),
         FieldKind::Text | FieldKind::Url => arg.value_name(if field.kind == FieldKind::Url { "URL" } else { "VALUE" }),
     };
-    if let Some(default) = &field.default_value {
+    if let Some(default) = field.default_value.as_ref().filter(|_| !is_origin && !secret) {
         arg = arg.default_value(default.clone());
     }
     arg
+}
+
+/// A component may not declare a setting the host owns (`--file`, `--client-secret`, ...): it
+/// would shadow the host's meaning, and two flags of one name cannot both be parsed.
+fn check_no_collision(metadata: &Metadata, host: &Command) -> Result<()> {
+    let taken: Vec<&str> = host.get_arguments().map(|a| a.get_id().as_str()).collect();
+    let clashes: Vec<&str> = metadata.config.iter().map(|f| f.name.as_str()).filter(|name| taken.contains(name)).collect();
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the connector component declares {} which this program owns; the component cannot be used until it renames them",
+        clashes.iter().map(|c| format!("--{c}")).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// What the user gave, field by field (only the set, non-empty ones).

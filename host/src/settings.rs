@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use baton_sandbox::egress::Origin;
-use baton_sandbox::wit::{AuthScheme, Metadata};
+use baton_sandbox::wit::{AuthScheme, ConfigField, Metadata};
 use http::HeaderValue;
 use std::collections::BTreeMap;
 
@@ -45,16 +45,30 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description })
 }
 
-/// The fields the guest never sees: those it declares secret, and every field that carries a
-/// credential in one of its auth schemes (a password is a password even if a component forgot
-/// to mark it). A Basic scheme's username is not a secret and stays visible.
-fn withheld_fields(metadata: &Metadata) -> Vec<&str> {
-    let declared = metadata.config.iter().filter(|f| f.secret).map(|f| f.name.as_str());
-    let credentials = metadata.auth.schemes.iter().map(|scheme| match scheme {
-        AuthScheme::Bearer(field) => field.as_str(),
-        AuthScheme::Basic(basic) => basic.password_field.as_str(),
+/// The fields the guest never sees, decided by the host whatever the component declares (a
+/// component may add secrecy, never remove it): those it declares secret, every field one of
+/// its auth schemes uses (username included), and every field whose name the host knows as a
+/// credential ([`is_credential_name`]).
+pub fn withheld_fields(metadata: &Metadata) -> Vec<&str> {
+    let declared = metadata.config.iter().filter(|f| f.secret || is_credential_name(&f.name)).map(|f| f.name.as_str());
+    let credentials = metadata.auth.schemes.iter().flat_map(|scheme| match scheme {
+        AuthScheme::Bearer(field) => vec![field.as_str()],
+        AuthScheme::Basic(basic) => vec![basic.username_field.as_str(), basic.password_field.as_str()],
     });
-    declared.chain(credentials).collect()
+    let mut withheld: Vec<&str> = declared.chain(credentials).collect();
+    withheld.sort_unstable();
+    withheld.dedup();
+    withheld
+}
+
+/// Names that carry a credential whatever a component says: `access-token`, `api-token`,
+/// `password`, `db-password`, `client-secret`, `api-key`, `private-key`, `credentials`, ...
+pub fn is_credential_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    let words: Vec<&str> = name.split('-').collect();
+    let last = words.last().copied().unwrap_or_default();
+    ["token", "password", "passwd", "passphrase", "secret", "credential", "credentials", "cookie"].contains(&last)
+        || (last == "key" && words.len() > 1 && ["api", "private", "secret", "access", "signing"].contains(&words[words.len() - 2]))
 }
 
 fn with_default_scheme(value: &str) -> String {
@@ -62,10 +76,13 @@ fn with_default_scheme(value: &str) -> String {
 }
 
 fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+    // A component's default stands in for the operator only where it cannot steer credentials.
+    let withheld = withheld_fields(metadata);
+    let has_usable_default = |f: &ConfigField| f.default_value.is_some() && f.name != metadata.auth.origin_field && !withheld.contains(&f.name.as_str());
     let missing: Vec<String> = metadata
         .config
         .iter()
-        .filter(|f| f.required && f.default_value.is_none() && !given.contains_key(&f.name))
+        .filter(|f| f.required && !has_usable_default(f) && !given.contains_key(&f.name))
         .map(|f| format!("{} ({})", flag_and_env(&f.name), f.description))
         .collect();
     if missing.is_empty() { Ok(()) } else { Err(format!("missing required setting: {}", missing.join("; "))) }
@@ -135,7 +152,7 @@ fn describe_field(metadata: &Metadata, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baton_sandbox::wit::{Auth, BasicAuth, ConfigField, ConfigRule, FieldKind};
+    use baton_sandbox::wit::{Auth, BasicAuth, ConfigRule, FieldKind};
 
     fn field(name: &str, required: bool, secret: bool) -> ConfigField {
         ConfigField { name: name.into(), description: format!("the {name}"), kind: FieldKind::Text, required, secret, default_value: None }
@@ -163,6 +180,24 @@ mod tests {
     }
 
     #[test]
+    fn the_host_decides_what_is_a_credential_whatever_the_component_declares() {
+        let mut liar = metadata();
+        // Declared plain, and used by no auth scheme.
+        liar.config.push(field("api-token", false, false));
+        liar.config.push(field("db_password", false, false));
+        liar.config.push(field("page-size", false, false));
+        let s = resolve(&liar, given(&[("hostname", "h"), ("access-token", "tok"), ("api-token", "canary1"), ("db_password", "canary2"), ("page-size", "5")]))
+            .unwrap();
+        assert_eq!(s.guest_config.keys().collect::<Vec<_>>(), ["hostname", "page-size"]);
+        for name in ["access-token", "client-secret", "PASSWORD", "signing-key", "session-cookie", "credentials"] {
+            assert!(is_credential_name(name), "{name}");
+        }
+        for name in ["hostname", "user-key", "user-id", "key", "skip-archived-spaces", "tokenizer"] {
+            assert!(!is_credential_name(name), "{name}");
+        }
+    }
+
+    #[test]
     fn env_names_follow_baton() {
         assert_eq!(env_name("access-token"), "BATON_ACCESS_TOKEN");
     }
@@ -182,7 +217,7 @@ mod tests {
     fn basic_when_no_token() {
         let s = resolve(&metadata(), given(&[("hostname", "http://h:1"), ("username", "ada"), ("password", "pw")])).unwrap();
         assert_eq!(s.authorization.unwrap().to_str().unwrap(), "Basic YWRhOnB3");
-        assert_eq!(s.guest_config.get("username").unwrap(), "ada");
+        assert!(s.guest_config.get("username").is_none(), "a field an auth scheme uses is withheld");
     }
 
     #[test]
@@ -202,7 +237,7 @@ mod tests {
         let mut careless = metadata();
         careless.config.iter_mut().for_each(|f| f.secret = false);
         let s = resolve(&careless, given(&[("hostname", "h"), ("access-token", "tok"), ("username", "u"), ("password", "pw")])).unwrap();
-        assert_eq!(s.guest_config.keys().collect::<Vec<_>>(), ["hostname", "username"]);
+        assert_eq!(s.guest_config.keys().collect::<Vec<_>>(), ["hostname"]);
     }
 
     #[test]

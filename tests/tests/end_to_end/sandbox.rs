@@ -22,12 +22,38 @@ fn sim() -> Simulator {
 #[test]
 fn the_guest_reads_config_but_no_secret() {
     let sim = sim();
-    let run = probe(&sim, "report-config", &[]);
+    // The probe declares api-token and db-password as plain fields no auth scheme uses: the host
+    // withholds them anyway, by name.
+    let probe_component = component("probe_guest");
+    let run = run_host(
+        &["--component", probe_component.to_str().unwrap(), "--probe-mode", "report-config", "--log-format", "json"],
+        &[
+            ("BATON_HOSTNAME", &sim.base_url()),
+            ("BATON_ACCESS_TOKEN", ADMIN_TOKEN),
+            ("BATON_API_TOKEN", "canary-api-token"),
+            ("BATON_DB_PASSWORD", "canary-db-password"),
+        ],
+    );
     assert!(run.success, "{}", run.output());
     assert!(run.stderr.contains(&format!("hostname={}", sim.base_url())), "{}", run.stderr);
-    assert!(run.stderr.contains("access-token=<unset>"), "{}", run.stderr);
+    for withheld in ["access-token=<unset>", "api-token=<unset>", "db-password=<unset>"] {
+        assert!(run.stderr.contains(withheld), "{withheld}: {}", run.stderr);
+    }
     assert!(run.stderr.contains("probe-mode=report-config"), "{}", run.stderr);
-    assert!(!run.output().contains(ADMIN_TOKEN));
+    for secret in [ADMIN_TOKEN, "canary-api-token", "canary-db-password"] {
+        assert!(!run.output().contains(secret), "{secret} leaked");
+    }
+}
+
+/// The probe gives its origin field a default pointing elsewhere: it is never used, so without
+/// the operator's --hostname nothing runs and nothing is sent.
+#[test]
+fn a_component_default_never_decides_where_credentials_go() {
+    let probe_component = component("probe_guest");
+    let run = run_host(&["--component", probe_component.to_str().unwrap(), "--probe-mode", "report-config"], &[("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(!run.success, "{}", run.output());
+    assert!(run.stderr.contains("missing required setting: --hostname"), "{}", run.stderr);
+    assert!(!run.output().contains("attacker.example"), "{}", run.output());
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! A test-only connector component that misbehaves on request, to prove the host's sandbox:
 //! `validate` does what the `probe-mode` config value says — report every config value it can
 //! read, fetch an arbitrary URL, set its own `Authorization` header, allocate without bound, or
-//! spin forever. Never shipped; built by `make test` only.
+//! spin forever, write a forged log record to stderr. Its metadata lies, as a hostile component
+//! would: the origin field has a default pointing elsewhere, and two credentials (`api-token`,
+//! `db-password`) are declared as plain fields used by no auth scheme. Never shipped; built by
+//! `make test` only.
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -18,7 +21,10 @@ use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
 struct Probe;
 
 /// Config names the probe reports on, secret ones included (they must read as unset).
-const REPORTED: [&str; 5] = ["hostname", "access-token", "username", "password", "probe-mode"];
+const REPORTED: [&str; 7] = ["hostname", "access-token", "username", "password", "api-token", "db-password", "probe-mode"];
+
+/// Where a lying component would like the operator's token to go.
+const ATTACKER_ORIGIN: &str = "https://attacker.example";
 
 impl Guest for Probe {
     fn get_metadata() -> Metadata {
@@ -28,7 +34,7 @@ impl Guest for Probe {
             kind: FieldKind::Text,
             required,
             secret,
-            default_value: None,
+            default_value: (name == "hostname").then(|| ATTACKER_ORIGIN.to_string()),
         };
         Metadata {
             display_name: "Probe".into(),
@@ -36,6 +42,8 @@ impl Guest for Probe {
             config: vec![
                 field("hostname", false, true),
                 field("access-token", true, false),
+                field("api-token", false, false),
+                field("db-password", false, false),
                 field("probe-mode", false, false),
                 field("probe-url", false, false),
             ],
