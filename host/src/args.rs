@@ -49,8 +49,7 @@ pub struct Inspection {
     pub principal: Option<String>,
 }
 
-/// A run against the source.
-#[derive(Debug)]
+/// A run against the source. Its `Debug` names the settings given, never their values.
 pub struct Run {
     /// The component's settings as given (set, non-empty values only), before resolution.
     pub values: BTreeMap<String, String>,
@@ -62,6 +61,19 @@ pub struct Run {
     /// `--provisioning`: changes are allowed.
     pub provisioning: bool,
     pub mode: Mode,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("settings_given", &self.values.keys().collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .field("concurrency", &self.concurrency)
+            .field("strict", &self.strict)
+            .field("provisioning", &self.provisioning)
+            .field("mode", &self.mode)
+            .finish()
+    }
 }
 
 /// Which run.
@@ -491,6 +503,33 @@ fn service_requested(matches: &ArgMatches, program: &str) -> Option<ServiceOptio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let options = ServiceOptions {
+            client_id: "c@t.example/pcc".into(),
+            client_secret: "secret-token:canary".into(),
+            api_host: None,
+            ca_file: None,
+            plaintext_loopback: false,
+            host_id: None,
+            health_check: None,
+            task_concurrency: 1,
+            grace: Duration::from_secs(1),
+            provisioning: false,
+            program: "p/1".into(),
+        };
+        let run = Run {
+            values: BTreeMap::from([("access-token".to_string(), "canary-token".to_string())]),
+            limits: Limits::default(),
+            concurrency: 1,
+            strict: false,
+            provisioning: false,
+            mode: Mode::Service(options),
+        };
+        let shown = format!("{run:?}");
+        assert!(!shown.contains("canary") && shown.contains("access-token"), "{shown}");
+    }
 
     fn args(list: &[&str]) -> impl Iterator<Item = String> {
         list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()

@@ -80,6 +80,12 @@ async fn run(product: Product) -> Result<()> {
         provision::check_allowed(change, run.provisioning, &metadata.display_name)?;
     }
     let settings = settings::resolve(&metadata, run.values).map_err(|why| anyhow!("{why}"))?;
+    if !settings.origin.https && settings.authorization.is_some() {
+        tracing::warn!(
+            base_url = %settings.origin.base_url(),
+            "credentials are sent over plain http: anyone on the network path can read them; use an https base URL"
+        );
+    }
     let connector = Connector { runtime: &runtime, limits: run.limits, settings, concurrency: run.concurrency, strict: run.strict };
     match run.mode {
         Mode::Service(options) => {

@@ -156,11 +156,12 @@ impl C1zWriter {
         let dir = output_dir(out)?;
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let workdir = dir.join(format!(".{name}.partial"));
+        check_private_workdir(&workdir)?;
         if let Some(resumed) = Self::reopen(out, &workdir)? {
             return Ok(resumed);
         }
         let _ = fs::remove_dir_all(&workdir);
-        fs::create_dir_all(&workdir).map_err(io_err("creating the work directory", &workdir))?;
+        create_private_dir(&workdir)?;
         Ok((Self::start(out, Workdir::Resumable(workdir), DURABLE_PRAGMAS)?, None))
     }
 
@@ -617,15 +618,63 @@ fn write_c1z_atomically(db_path: &Path, db_len: u64, out: &Path) -> Result<u64, 
     Ok(written)
 }
 
+/// The staged output: private (0600: it is directory data about people), created anew
+/// (`O_EXCL`) and never through a link (`O_NOFOLLOW`); a stale one from a crash is removed
+/// first (removing a link removes the link, not what it points to).
 fn create_staging_file(staging: &Path) -> Result<File, WriteError> {
+    match fs::remove_file(staging) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io_err("removing a stale", staging)(error)),
+    }
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o644);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     options.open(staging).map_err(io_err("creating", staging))
+}
+
+/// `.<name>.partial` must be a directory of this user's, not a link, before anything in it is
+/// trusted or written; one this user owns but others can read is made private again (0700).
+fn check_private_workdir(workdir: &Path) -> Result<(), WriteError> {
+    let Ok(meta) = fs::symlink_metadata(workdir) else { return Ok(()) };
+    let refuse = |why: &str| {
+        Err(WriteError::Io {
+            action: "using the unfinished sync in",
+            path: workdir.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::PermissionDenied, format!("it {why}; remove it and start again")),
+        })
+    };
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return refuse("is not a directory (a link or a file is where the unfinished sync should be)");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return refuse("belongs to another user");
+        }
+        if meta.mode() & 0o077 != 0 {
+            fs::set_permissions(workdir, fs::Permissions::from_mode(0o700)).map_err(io_err("making private", workdir))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `.<name>.partial` private to this user (0700).
+fn create_private_dir(dir: &Path) -> Result<(), WriteError> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err("creating the work directory", dir))
 }
 
 /// Streams the header and one zstd frame (with content size and checksum).

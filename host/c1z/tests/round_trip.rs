@@ -330,3 +330,46 @@ fn resumable_writer_survives_being_dropped_and_finishes_cleanly() {
     let journal: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_ne!(journal.to_lowercase(), "wal", "the payload is a plain database file");
 }
+
+/// Directory data is personal data: the output is private to its owner, and a link planted
+/// where the staged file goes is replaced, never written through.
+#[cfg(unix)]
+#[test]
+fn the_output_is_private_and_a_planted_link_is_not_followed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sync.c1z");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"do not touch").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("sync.c1z.tmp")).unwrap();
+    write_dataset(&out, &dataset());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"do not touch", "the link's target is untouched");
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(C1zReader::open(&out).is_ok());
+}
+
+/// The checkpoint directory is created private; one that is a link (or not ours) is refused
+/// with a message saying what to do, and nothing is written through it.
+#[cfg(unix)]
+#[test]
+fn an_unfinished_sync_is_resumed_only_from_a_private_directory_of_ours() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sync.c1z");
+    let (writer, _) = C1zWriter::resume_or_create(&out).expect("create");
+    let partial = dir.path().join(".sync.c1z.partial");
+    assert_eq!(std::fs::metadata(&partial).unwrap().permissions().mode() & 0o777, 0o700);
+    drop(writer);
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (writer, _) = C1zWriter::resume_or_create(&out).expect("ours, made private again");
+    drop(writer);
+    assert_eq!(std::fs::metadata(&partial).unwrap().permissions().mode() & 0o777, 0o700);
+
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("other.c1z");
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(".other.c1z.partial")).unwrap();
+    let Err(error) = C1zWriter::resume_or_create(&out) else { panic!("a link is refused") };
+    let error = error.to_string();
+    assert!(error.contains("remove it and start again"), "{error}");
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0, "nothing written through the link");
+}

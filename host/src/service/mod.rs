@@ -41,6 +41,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::Code;
 
+impl std::fmt::Debug for ServiceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceOptions")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("api_host", &self.api_host)
+            .field("task_concurrency", &self.task_concurrency)
+            .field("provisioning", &self.provisioning)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The longest wait between two polls, whatever the server says.
 const MAX_POLL: Duration = Duration::from_secs(300);
 /// The shortest: a server answering `next_poll = 0` must not turn the loop into a busy one.
@@ -48,8 +60,8 @@ const MIN_POLL: Duration = Duration::from_millis(100);
 /// The longest wait between two Hello attempts.
 const MAX_HELLO_BACKOFF: Duration = Duration::from_secs(300);
 
-/// What service mode is configured with.
-#[derive(Debug, Clone)]
+/// What service mode is configured with. Its `Debug` leaves the client secret out.
+#[derive(Clone)]
 pub struct ServiceOptions {
     pub client_id: String,
     pub client_secret: String,
