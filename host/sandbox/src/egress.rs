@@ -33,15 +33,16 @@ pub struct Origin {
     pub path_prefix: String,
 }
 
-/// `raw` with any `user:password@` before the host replaced by `***@`, so that a URL can be
-/// quoted in an error message without repeating a password someone put into it.
+/// `raw` with everything between the scheme and the last `@` replaced by `***`, so that a URL
+/// can be quoted in an error message without repeating a password someone put into it,
+/// whatever characters the password holds (`/`, `?`, `#` and `@` included: a parser would end
+/// the authority early, so the whole stretch up to the last `@` is hidden).
 fn without_user_info(raw: &str) -> String {
     let (scheme, rest) = match raw.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), raw),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}***{}", &rest[at..]),
         None => raw.to_string(),
     }
@@ -469,6 +470,18 @@ mod tests {
         let o = origin("https://Wiki.Example.com");
         assert!(o.admit(&"https://wiki.example.com:443/rest/api".parse().unwrap()).is_ok());
         assert_eq!(o.base_url(), "https://wiki.example.com");
+    }
+
+    #[test]
+    fn a_password_in_the_base_url_is_never_repeated() {
+        for password in ["pw", "p/w", "p?w", "p#w", "p@w", "p:w", "p%2Fw", "p w"] {
+            // (settings give a scheme to a value without one before it gets here)
+            for raw in [format!("https://ada:{password}@wiki.example.com/wiki"), format!("wiki://ada:{password}@x"), format!("http://ada:{password}@[::1]:8/")] {
+                let error = Origin::parse(&raw).unwrap_err();
+                assert!(!error.contains(password), "{password:?} repeated in {error:?}");
+                assert!(!error.contains("ada:"), "{error:?}");
+            }
+        }
     }
 
     #[test]
