@@ -250,6 +250,16 @@ fn host_args(product: &Product) -> Command {
                 .help_heading("Sandbox")
                 .help("Wall-clock time one connector call may take, network waits included, in seconds"),
         )
+        .arg(
+            Arg::new("max-run-cpu-seconds")
+                .long("max-run-cpu-seconds")
+                .env("BATON_MAX_RUN_CPU_SECONDS")
+                .value_name("SECONDS")
+                .default_value("14400")
+                .value_parser(clap::value_parser!(u64).range(1..=604800))
+                .help_heading("Sandbox")
+                .help("CPU time all connector calls of one sync (or change) may use together, in seconds"),
+        )
 }
 
 /// The inspection and information subcommands.
@@ -292,6 +302,7 @@ fn limits(matches: &ArgMatches) -> Limits {
         memory_bytes: matches.get_one::<u64>("max-memory-mb").map(|mb| (*mb as usize) << 20).unwrap_or(defaults.memory_bytes),
         cpu_per_call: seconds("max-cpu-seconds", defaults.cpu_per_call),
         wall_per_call: seconds("call-timeout-seconds", defaults.wall_per_call),
+        cpu_per_run: seconds("max-run-cpu-seconds", defaults.cpu_per_run),
     }
 }
 

@@ -174,7 +174,7 @@ fn principals_line(check: &sync::PrincipalCheck) -> String {
 }
 
 fn metadata_only_context() -> InstanceContext {
-    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default() }
+    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default(), cpu_spent: Default::default() }
 }
 
 /// `--component` / `BATON_COMPONENT`, else the file beside this program, else the workspace's

@@ -38,6 +38,7 @@ impl Connector<'_> {
             config: Arc::new(settings.guest_config.clone()),
             hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field).with_concurrency(concurrency),
             kv: Default::default(),
+            cpu_spent: Default::default(),
         }
     }
 

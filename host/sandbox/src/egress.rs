@@ -476,7 +476,8 @@ mod tests {
     fn a_password_in_the_base_url_is_never_repeated() {
         for password in ["pw", "p/w", "p?w", "p#w", "p@w", "p:w", "p%2Fw", "p w"] {
             // (settings give a scheme to a value without one before it gets here)
-            for raw in [format!("https://ada:{password}@wiki.example.com/wiki"), format!("wiki://ada:{password}@x"), format!("http://ada:{password}@[::1]:8/")] {
+            for raw in [format!("https://ada:{password}@wiki.example.com/wiki"), format!("wiki://ada:{password}@x"), format!("http://ada:{password}@[::1]:8/")]
+            {
                 let error = Origin::parse(&raw).unwrap_err();
                 assert!(!error.contains(password), "{password:?} repeated in {error:?}");
                 assert!(!error.contains("ada:"), "{error:?}");

@@ -38,11 +38,20 @@ pub struct Limits {
     pub cpu_per_call: Duration,
     /// Wall-clock time allowed for one exported call, network waits included.
     pub wall_per_call: Duration,
+    /// Guest CPU time allowed for all calls of all instances sharing one [`InstanceContext`]
+    /// (one sync, or one change): a component that stays under the per-call budget by making
+    /// endless calls is still stopped.
+    pub cpu_per_run: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { memory_bytes: 256 << 20, cpu_per_call: Duration::from_secs(60), wall_per_call: Duration::from_secs(600) }
+        Limits {
+            memory_bytes: 256 << 20,
+            cpu_per_call: Duration::from_secs(60),
+            wall_per_call: Duration::from_secs(600),
+            cpu_per_run: Duration::from_secs(4 * 3600),
+        }
     }
 }
 
@@ -62,6 +71,8 @@ pub struct InstanceContext {
     pub hooks: EgressHooks,
     /// The per-sync key-value store.
     pub kv: SharedStore,
+    /// CPU ticks spent by every instance of this context so far (see [`Limits::cpu_per_run`]).
+    pub cpu_spent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runtime {
@@ -157,6 +168,10 @@ fn count_cpu_ticks(mut store: wasmtime::StoreContextMut<'_, State>) -> wasmtime:
         cpu.exhausted = true;
         return Err(wasmtime::Error::msg("CPU-time budget exhausted"));
     }
+    if cpu.run_spent.fetch_add(1, Ordering::Relaxed) + 1 > cpu.run_budget_ticks {
+        cpu.run_exhausted = true;
+        return Err(wasmtime::Error::msg("CPU-time budget of the run exhausted"));
+    }
     Ok(UpdateDeadline::Yield(1))
 }
 
@@ -193,8 +208,15 @@ impl State {
             hooks: context.hooks,
             config: context.config,
             kv: context.kv,
-            memory: MemoryCap { limit: limits.memory_bytes, exceeded: None },
-            cpu: CpuBudget { used_ticks: 0, budget_ticks: (limits.cpu_per_call.as_millis() / TICK.as_millis()).max(1) as u64, exhausted: false },
+            memory: MemoryCap { limit: limits.memory_bytes, used: 0, exceeded: None },
+            cpu: CpuBudget {
+                used_ticks: 0,
+                budget_ticks: ticks(limits.cpu_per_call),
+                exhausted: false,
+                run_spent: context.cpu_spent.clone(),
+                run_budget_ticks: ticks(limits.cpu_per_run),
+                run_exhausted: false,
+            },
         }
     }
 }
@@ -203,25 +225,66 @@ struct CpuBudget {
     used_ticks: u64,
     budget_ticks: u64,
     exhausted: bool,
+    /// Shared by every instance of the run.
+    run_spent: Arc<std::sync::atomic::AtomicU64>,
+    run_budget_ticks: u64,
+    run_exhausted: bool,
+}
+
+/// `duration` in epoch ticks, at least one.
+fn ticks(duration: Duration) -> u64 {
+    (duration.as_millis() / TICK.as_millis()).max(1) as u64
 }
 
 /// Refuses memory growth past the cap and remembers that it did.
 struct MemoryCap {
     limit: usize,
+    /// Bytes of all the instance's memories and tables together.
+    used: usize,
     exceeded: Option<usize>,
 }
 
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = Some(desired);
+/// What one table element is counted as against the memory cap.
+const TABLE_ELEMENT_BYTES: usize = 16;
+/// Core instances, memories and tables one component instance may create (a Rust component
+/// has a handful of each).
+const MAX_CORE_INSTANCES: usize = 100;
+const MAX_MEMORIES: usize = 10;
+const MAX_TABLES: usize = 100;
+
+impl MemoryCap {
+    /// Admits growing something from `current` to `desired` bytes if the total stays under the
+    /// cap, and remembers a refusal.
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
+            self.exceeded = Some(total);
             return Err(wasmtime::Error::msg(format!("memory cap of {} bytes reached", self.limit)));
         }
+        self.used = total;
         Ok(true)
     }
+}
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(current, desired)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(current.saturating_mul(TABLE_ELEMENT_BYTES), desired.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -315,6 +378,13 @@ impl Instance {
 
     fn after_call<T>(&mut self, call: &str, outcome: Result<wasmtime::Result<Result<T, ConnectorError>>, tokio::time::error::Elapsed>) -> Result<T, CallError> {
         self.log_stderr(call);
+        if self.store.data().kv.lock().map(|kv| kv.is_over()).unwrap_or(false) {
+            self.poisoned = true;
+            return Err(CallError::Sandbox(format!(
+                "{call}: the connector tried to keep more than {} MiB in its per-sync store and was stopped",
+                crate::store::MAX_STORE_BYTES >> 20
+            )));
+        }
         match outcome {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(error))) => Err(CallError::Connector { call: call.to_string(), error }),
@@ -404,6 +474,12 @@ fn sandbox_error(call: &str, state: &State, trap: wasmtime::Error) -> CallError 
         return CallError::Sandbox(format!(
             "{call}: the connector used more than its CPU-time budget of {} s in one call and was stopped",
             state.cpu.budget_ticks * TICK.as_millis() as u64 / 1000
+        ));
+    }
+    if state.cpu.run_exhausted {
+        return CallError::Sandbox(format!(
+            "{call}: the connector used more than its CPU-time budget of {} s for the whole run (--max-run-cpu-seconds) and was stopped",
+            state.cpu.run_budget_ticks * TICK.as_millis() as u64 / 1000
         ));
     }
     CallError::Sandbox(format!("{call}: the connector component crashed: {trap:#}"))

@@ -173,3 +173,22 @@ fn the_guest_cannot_forge_log_lines() {
         assert!(record.get("level").is_some(), "{line}");
     }
 }
+
+/// The per-sync store is capped: a component that keeps storing is stopped with a clear error.
+#[test]
+fn the_per_sync_store_cannot_grow_without_bound() {
+    let sim = sim();
+    let run = probe(&sim, "hoard-kv", &[]);
+    assert!(!run.success, "{}", run.output());
+    assert!(run.stderr.contains("per-sync store"), "{}", run.stderr);
+}
+
+/// The CPU budget of a run holds across calls and instances: here the probe's one spinning call
+/// stays under the per-call budget but passes the run's.
+#[test]
+fn the_cpu_budget_of_a_run_stops_a_connector_that_stays_under_the_per_call_one() {
+    let sim = sim();
+    let run = probe(&sim, "spin", &["--max-cpu-seconds", "30", "--max-run-cpu-seconds", "1"]);
+    assert!(!run.success, "{}", run.output());
+    assert!(run.stderr.contains("for the whole run"), "{}", run.stderr);
+}

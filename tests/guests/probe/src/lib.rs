@@ -58,6 +58,14 @@ impl Guest for Probe {
         match mode.as_str() {
             "report-config" => Ok(report_config()),
             "fetch" => fetch(&config::get("probe-url").unwrap_or_default(), None),
+            "hoard-kv" => {
+                // 1 MiB values under new keys, far past any store cap a host should allow.
+                let value = "x".repeat(1 << 20);
+                for n in 0..1024 {
+                    baton::connector::kv::set(&format!("hoard-{n}"), &value);
+                }
+                Ok("hoarded".into())
+            }
             "forge-log" => {
                 // A line that would read as the host's own log record if stderr were passed through.
                 eprintln!(
