@@ -139,6 +139,90 @@ pub mod tests {
         kv
     }
 
+    mod properties {
+        use super::*;
+        use crate::types::{Resource, ResourceId, Status};
+        use proptest::prelude::*;
+
+        /// JSON a hostile or broken server could answer: objects with the fields the mappers
+        /// read, holding values of any type, nested in the page envelope or not.
+        fn answer() -> impl Strategy<Value = String> {
+            let scalar = prop_oneof![
+                Just("null".to_string()),
+                Just("true".to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                "\\PC{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                Just("[]".to_string()),
+                Just("{}".to_string()),
+            ];
+            let field = (
+                prop::sample::select(vec![
+                    "username",
+                    "userKey",
+                    "displayName",
+                    "status",
+                    "type",
+                    "name",
+                    "key",
+                    "email",
+                    "results",
+                    "next",
+                    "_links",
+                    "permissions",
+                    "operation",
+                    "subjects",
+                ]),
+                scalar,
+            );
+            let object = proptest::collection::vec(field, 0..6)
+                .prop_map(|fields| format!("{{{}}}", fields.iter().map(|(k, v)| format!("{:?}:{v}", k)).collect::<Vec<_>>().join(",")));
+            prop_oneof![
+                proptest::collection::vec(object.clone(), 0..4)
+                    .prop_map(|items| format!(r#"{{"results":[{}],"_links":{{"next":"/rest/api/x?start=5"}}}}"#, items.join(","))),
+                object,
+                "\\PC{0,40}",
+            ]
+        }
+
+        fn resource(resource_type: &str, id: &str) -> Resource {
+            Resource {
+                id: ResourceId { resource_type: resource_type.into(), resource: id.into() },
+                parent: None,
+                display_name: id.into(),
+                description: String::new(),
+                status: Status::Unspecified,
+                user: None,
+                group: None,
+                profile: vec![],
+                external_link: None,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Every list, lookup and grant mapping answers anything a server sends with a
+            /// result or a typed error, on every version, never a panic.
+            #[test]
+            fn mappers_survive_any_answer(answers in proptest::collection::vec((prop::sample::select(vec![200u16, 200, 200, 404, 500]), answer()), 1..6), version in prop::sample::select(vec!["7.19.0", "8.5.0", "9.2.0", "10.2.0"])) {
+                let responses = || answers.iter().map(|(status, body)| FakeTransport::json(*status, body)).collect::<Vec<_>>();
+                for call in 0..6 {
+                    let fake = FakeTransport::new(responses());
+                    let kv = kv_with_version(version);
+                    let c = connector(&fake, &kv);
+                    let _ = match call {
+                        0 => c.list_resources("user", None, None).map(drop),
+                        1 => c.list_resources("group", None, None).map(drop),
+                        2 => c.list_resources("space", None, None).map(drop),
+                        3 => c.list_grants(&resource("group", "eng"), None).map(drop),
+                        4 => c.list_grants(&resource("space", "ENG"), None).map(drop),
+                        _ => c.get_resource(&ResourceId { resource_type: "user".into(), resource: "ada".into() }, None).map(drop),
+                    };
+                }
+            }
+        }
+    }
+
     #[test]
     fn validate_accepts_a_known_user_and_detects_the_version() {
         let fake = FakeTransport::new(vec![

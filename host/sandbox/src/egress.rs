@@ -527,6 +527,71 @@ mod tests {
         assert!(o.admit(&"http://u:p@127.0.0.1:8090/confluence/rest".parse().unwrap()).is_err(), "user information in the authority");
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Path-like strings, heavy on the characters that matter.
+        fn path() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("/".to_string()),
+                    Just(".".to_string()),
+                    Just("..".to_string()),
+                    Just(";".to_string()),
+                    Just("\\".to_string()),
+                    Just("%".to_string()),
+                    Just("%2e".to_string()),
+                    Just("%2F".to_string()),
+                    Just("%25".to_string()),
+                    Just("%5c".to_string()),
+                    Just("wiki".to_string()),
+                    "[a-zA-Z0-9~_-]{1,4}",
+                    "%[0-9a-fA-F]{2}",
+                ],
+                0..12,
+            )
+            .prop_map(|parts| format!("/{}", parts.concat()))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever the guest or a server makes of a path, what is admitted is canonical:
+            /// no parameter, backslash, encoded separator or dot segment, and canonical again.
+            #[test]
+            fn admitted_paths_are_canonical(raw in path()) {
+                if let Ok(canonical) = canonical_path(&raw) {
+                    let lower = canonical.to_ascii_lowercase();
+                    prop_assert!(!canonical.contains(';') && !canonical.contains('\\'));
+                    prop_assert!(!lower.contains("%2f") && !lower.contains("%5c") && !lower.contains("%3b") && !lower.contains("%2e"));
+                    prop_assert!(!canonical.split('/').any(|s| s == "." || s == ".."));
+                    prop_assert_eq!(canonical_path(&canonical), Ok(canonical.clone()));
+                }
+            }
+
+            /// Only paths under the prefix are admitted, judged on the canonical path.
+            #[test]
+            fn nothing_outside_the_prefix_is_admitted(raw in path()) {
+                let o = Origin::parse("http://127.0.0.1:8090/wiki").unwrap();
+                let Ok(uri) = format!("http://127.0.0.1:8090{raw}").parse::<Uri>() else { return Ok(()) };
+                if o.admit(&uri).is_ok() {
+                    let canonical = canonical_path(uri.path()).unwrap();
+                    prop_assert!(canonical == "/wiki" || canonical.starts_with("/wiki/"), "{} admitted as {}", raw, canonical);
+                }
+            }
+
+            /// Any base URL either parses or is refused, and a refusal never repeats a password.
+            #[test]
+            fn base_urls_never_leak_their_password(user in "[a-z]{1,6}", password in "[ -~]{4,12}", host in "[a-z]{1,8}(\\.[a-z]{2,3})?") {
+                let raw = format!("https://{user}:{password}@{host}/wiki");
+                if let Err(error) = Origin::parse(&raw) {
+                    prop_assert!(!error.contains(&password), "{error}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn ipv6_literal_origins_match_their_requests() {
         let o = origin("https://[FD00::1]:8443/confluence");

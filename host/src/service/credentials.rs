@@ -113,6 +113,37 @@ impl ClientSecret {
 mod tests {
     use super::*;
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any secret is parsed or refused, and a refusal never repeats the key part.
+            #[test]
+            fn secrets_are_refused_without_being_repeated(prefix in "[a-z:.-]{0,30}", key in "[A-Za-z0-9_=-]{8,60}") {
+                let value = format!("{prefix}:v1:{key}");
+                if let Err(error) = ClientSecret::parse(&value) {
+                    prop_assert!(!error.contains(&key), "{error}");
+                }
+                let _ = ClientSecret::parse(&key);
+            }
+
+            /// A well-shaped secret whose key part is any JSON is refused cleanly.
+            #[test]
+            fn keys_of_any_json_are_refused_cleanly(json in "\\PC{0,80}") {
+                let value = format!("secret-token:conductorone.com:v1:{}", URL_SAFE_NO_PAD.encode(json.as_bytes()));
+                let _ = ClientSecret::parse(&value);
+            }
+
+            #[test]
+            fn client_ids_are_parsed_or_refused_cleanly(value in "\\PC{0,60}") {
+                let _ = ClientId::parse(&value);
+            }
+        }
+    }
+
     fn secret_for(seed: [u8; 32], with_x: bool) -> String {
         let key = SigningKey::from_bytes(&seed);
         let mut jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "d": URL_SAFE_NO_PAD.encode(seed)});
