@@ -124,3 +124,34 @@ fn a_service_run_uploads_and_logs_no_secret() {
     }
     assert_no_secret_in_files(&service.tmp(), &forms);
 }
+
+/// The component's own memory, searched at the end of a call: after reading every setting it is
+/// offered (including fields it declares plain that are credentials) and making a request the
+/// host sends with the credential, it holds the control value the operator gave in a plain
+/// setting, and none of the secrets.
+#[test]
+fn the_guest_memory_holds_no_secret() {
+    let (token, password) = (canary("token"), canary("password"));
+    let sim = simulator_with(&token, &password);
+    let api_token = canary("apitoken");
+    let probe = crate::util::component("probe_guest");
+    let base_url = sim.base_url();
+    let output = host_command(
+        &["--component", probe.to_str().unwrap(), "--probe-mode", "scan-memory", "--probe-url", "canary-control-value", "--log-format", "json"],
+        &[
+            ("BATON_HOSTNAME", base_url.as_str()),
+            ("BATON_ACCESS_TOKEN", token.as_str()),
+            ("BATON_API_TOKEN", api_token.as_str()),
+            ("BATON_DB_PASSWORD", password.as_str()),
+        ],
+    )
+    .output()
+    .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{log}");
+    let report = log.lines().find(|l| l.contains("canaries")).unwrap_or_else(|| panic!("no report: {log}"));
+    assert!(report.contains("canary-control-value"), "the scan finds what did come in: {report}");
+    for secret in [&token, &password, &api_token] {
+        assert!(!report.contains(secret.as_str()), "{secret} is in the guest's memory: {report}");
+    }
+}

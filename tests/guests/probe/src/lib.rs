@@ -58,6 +58,17 @@ impl Guest for Probe {
         match mode.as_str() {
             "report-config" => Ok(report_config()),
             "fetch" => fetch(&config::get("probe-url").unwrap_or_default(), None),
+            "scan-memory" => {
+                // Read every value offered (the lying fields included) and make a request the
+                // host answers with its credential attached, then look through all of this
+                // instance's linear memory for canaries.
+                let config = report_config();
+                let control = config::get("probe-url").unwrap_or_default();
+                let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
+                let fetched = fetch(&url, None).unwrap_or_default();
+                let found = scan_memory_for_canaries();
+                Ok(format!("{}; {}; {}; canaries {}", config.len(), control.len(), fetched.len(), found.join(",")))
+            }
             "hoard-kv" => {
                 // 1 MiB values under new keys, far past any store cap a host should allow.
                 let value = "x".repeat(1 << 20);
@@ -130,6 +141,29 @@ impl Guest for Probe {
     fn create_account(_: AccountInfo) -> Result<CreateAccountOutcome, ConnectorError> {
         Err(ConnectorError::Unimplemented("probe".into()))
     }
+}
+
+/// Every `canary-...` word in this instance's linear memory (the needle is assembled at run
+/// time, so the only copies found are the ones that came in from outside).
+fn scan_memory_for_canaries() -> Vec<String> {
+    let needle: Vec<u8> = ["can", "ary-"].concat().into_bytes();
+    let size = core::arch::wasm32::memory_size(0) * 65536;
+    let mut found = Vec::new();
+    let mut addr = 8usize;
+    while addr + needle.len() + 1 < size {
+        // SAFETY: every address below memory_size is mapped linear memory of this instance.
+        let at = |a: usize| unsafe { core::ptr::read_volatile(a as *const u8) };
+        if (0..needle.len()).all(|i| at(addr + i) == needle[i]) {
+            let word: String = (addr..size).map(at).take_while(|b| b.is_ascii_alphanumeric() || *b == b'-').map(char::from).take(48).collect();
+            if word.len() > needle.len() && !found.contains(&word) {
+                found.push(word);
+            }
+            addr += needle.len();
+        } else {
+            addr += 1;
+        }
+    }
+    found
 }
 
 fn report_config() -> String {
