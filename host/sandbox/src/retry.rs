@@ -320,6 +320,17 @@ mod tests {
         map
     }
 
+    /// A server cannot stall every instance of a sync for an hour: what it asks is clamped.
+    #[test]
+    fn a_servers_retry_after_is_clamped() {
+        assert_eq!(retry_after(&headers(&[("retry-after", "3600")])), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(&headers(&[("retry-after", "1e9")])), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(&headers(&[("retry-after", "2.5")])), Some(Duration::from_millis(2500)));
+        let pacer = Pacer::default();
+        pacer.observe(&HeaderMap::new(), retry_after(&headers(&[("retry-after", "86400")])));
+        assert!(pacer.reserve() <= MAX_RETRY_AFTER, "the shared pacer waits at most the clamp");
+    }
+
     #[test]
     fn rate_limits_are_retried_for_any_method_after_the_asked_time() {
         let h = headers(&[("retry-after", "2")]);

@@ -192,3 +192,16 @@ fn the_cpu_budget_of_a_run_stops_a_connector_that_stays_under_the_per_call_one()
     assert!(!run.success, "{}", run.output());
     assert!(run.stderr.contains("for the whole run"), "{}", run.stderr);
 }
+
+/// Requests a hostile component makes to the configured origin itself, outside what the policy
+/// allows: another method, a routing header, an oversized body. None is sent.
+#[test]
+fn methods_headers_and_bodies_outside_the_policy_never_leave() {
+    for (mode, why) in [("trace", "method TRACE"), ("smuggle", "header x-forwarded-host"), ("big-post", "larger than the limit")] {
+        let sim = sim();
+        let run = probe(&sim, mode, &[]);
+        assert!(!run.success, "{mode}: {}", run.output());
+        assert!(run.stderr.contains("refused an outgoing request") && run.stderr.contains(why), "{mode}: {}", run.stderr);
+        assert!(sim.requests().is_empty(), "{mode}: nothing reached the server");
+    }
+}

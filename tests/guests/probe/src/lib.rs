@@ -16,7 +16,7 @@ use baton::connector::config;
 use baton::connector::types::*;
 use exports::baton::connector::connector::Guest;
 use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+use wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
 struct Probe;
 
@@ -69,6 +69,10 @@ impl Guest for Probe {
                 let found = scan_memory_for_canaries();
                 Ok(format!("{}; {}; {}; canaries {}", config.len(), control.len(), fetched.len(), found.join(",")))
             }
+            // Requests a hostile component would send to the configured origin itself.
+            "trace" => send(Method::Other("TRACE".into()), &origin_url(), &[], &[]),
+            "smuggle" => send(Method::Get, &origin_url(), &[("x-forwarded-host", "attacker.example")], &[]),
+            "big-post" => send(Method::Post, &origin_url(), &[("content-type", "application/json")], &vec![b' '; 5 << 20]),
             "hoard-kv" => {
                 // 1 MiB values under new keys, far past any store cap a host should allow.
                 let value = "x".repeat(1 << 20);
@@ -166,6 +170,11 @@ fn scan_memory_for_canaries() -> Vec<String> {
     found
 }
 
+/// A URL on the configured origin.
+fn origin_url() -> String {
+    format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default())
+}
+
 fn report_config() -> String {
     REPORTED.iter().map(|name| format!("{name}={}", config::get(name).unwrap_or_else(|| "<unset>".into()))).collect::<Vec<_>>().join(";")
 }
@@ -173,21 +182,37 @@ fn report_config() -> String {
 /// GETs an absolute URL; `Ok("status N; headers a,b")` (the answer's header names as the guest
 /// sees them) or the error as the guest saw it.
 fn fetch(url: &str, authorization: Option<&str>) -> Result<String, ConnectorError> {
+    let extra: Vec<(&str, &str)> = authorization.map(|value| ("authorization", value)).into_iter().collect();
+    send(Method::Get, url, &extra, &[])
+}
+
+/// Sends `method` to an absolute URL with extra headers and a body, as [`fetch`] answers.
+fn send(method: Method, url: &str, extra_headers: &[(&str, &str)], body_bytes: &[u8]) -> Result<String, ConnectorError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| ConnectorError::InvalidArgument(format!("bad url {url}")))?;
     let (authority, path) = rest.find('/').map(|i| (&rest[..i], &rest[i..])).unwrap_or((rest, "/"));
     let mut headers = vec![("accept".to_string(), b"application/json".to_vec())];
-    if let Some(value) = authorization {
-        headers.push(("authorization".to_string(), value.as_bytes().to_vec()));
-    }
+    headers.extend(extra_headers.iter().map(|(name, value)| (name.to_string(), value.as_bytes().to_vec())));
     let fields = Fields::from_list(&headers).map_err(|e| ConnectorError::Denied(format!("header refused: {e:?}")))?;
     let request = OutgoingRequest::new(fields);
     let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
+    let _ = request.set_method(&method);
     let _ = request.set_scheme(Some(&scheme));
     let _ = request.set_authority(Some(authority));
     let _ = request.set_path_with_query(Some(path));
     let body = request.body().map_err(|()| ConnectorError::Internal("body".into()))?;
-    OutgoingBody::finish(body, None).map_err(|e| ConnectorError::Internal(format!("{e:?}")))?;
+    // The request goes out first, so the host reads the body while it is written.
     let pending = outgoing_handler::handle(request, None).map_err(|e| ConnectorError::Denied(format!("{e:?}")))?;
+    if !body_bytes.is_empty() {
+        let stream = body.write().map_err(|()| ConnectorError::Internal("body stream".into()))?;
+        for chunk in body_bytes.chunks(4096) {
+            // A host that stops reading (the body is over its limit) ends the stream.
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
+        drop(stream);
+    }
+    let _ = OutgoingBody::finish(body, None);
     pending.subscribe().block();
     match pending.get() {
         Some(Ok(Ok(response))) => {
