@@ -2,7 +2,7 @@
 //! declared schema, provisioning, service mode) and the one pass that turns what the operator
 //! gave into a typed [`Invocation`]. Nothing else reads clap's matches.
 
-use crate::cli::Product;
+use crate::product::Product;
 use crate::provision::Change;
 use crate::service::ServiceOptions;
 use crate::{inspect, settings};

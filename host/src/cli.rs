@@ -5,6 +5,7 @@
 
 use crate::args::{self, Action, Inspection, Invocation, Mode};
 use crate::connector::Connector;
+use crate::product::Product;
 use crate::settings;
 use crate::{capabilities, inspect, provision, service};
 use anyhow::{Context, Result, anyhow};
@@ -15,18 +16,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-/// Who this program is. The binary that embeds the host names it (`main.rs`), so the host
-/// library names no product; everything else about the connector comes from its component.
-#[derive(Debug, Clone, Copy)]
-pub struct Product {
-    /// The program's name: its `--help`, the compile cache folder, the user agent.
-    pub name: &'static str,
-    /// The program's version.
-    pub version: &'static str,
-    /// File name of the component shipped beside the binary, used unless `--component` names one.
-    pub component_file: &'static str,
-}
 
 /// Runs the command line for `product` and maps the outcome to an exit code.
 pub fn main(product: Product) -> ExitCode {

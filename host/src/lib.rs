@@ -14,13 +14,15 @@
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
 //!   document computed from the component's declarations.
 //! - [`service`]: service mode: ConductorOne's task loop, token exchange, upload, health.
-//! - [`args`]: every flag, and the one parse into a typed invocation; [`cli`]: the run.
+//! - [`args`]: every flag, and the one parse into a typed invocation; [`cli`]: the run;
+//!   [`product`]: the program's identity, which `main.rs` gives.
 
 pub mod args;
 pub mod capabilities;
 pub mod cli;
 pub mod connector;
 pub mod inspect;
+pub mod product;
 pub mod provision;
 pub mod service;
 pub mod settings;

@@ -1,6 +1,7 @@
 //! `baton-confluence-datacenter`: the command line of the connector host.
 
-use baton_host::cli::{self, Product};
+use baton_host::cli;
+use baton_host::product::Product;
 
 /// This binary: the generic host with the Confluence component beside it.
 const PRODUCT: Product = Product { name: "baton-confluence-datacenter", version: env!("CARGO_PKG_VERSION"), component_file: "confluence_connector.wasm" };
