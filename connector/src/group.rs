@@ -65,7 +65,7 @@ impl ResourceSyncer for GroupSyncer {
 
     fn grants(&self, cx: &Context, resource: &Resource, token: Option<&str>) -> Result<GrantPage, ConnectorError> {
         let name = &resource.id.resource;
-        if name.contains('/') && !cx.version()?.has_group_query_endpoints() {
+        if !groups::path_safe(name) && !cx.version()?.has_group_query_endpoints() {
             let members = slash_group_members(cx, name)?;
             let items = members.iter().map(|id| member_grant(name, id)).collect();
             return Ok(GrantPage { items, next_page_token: None });
@@ -99,7 +99,7 @@ impl ResourceSyncer for GroupSyncer {
 
     fn get(&self, cx: &Context, id: &ResourceId, _parent: Option<&ResourceId>) -> Result<Resource, ConnectorError> {
         let name = &id.resource;
-        let found = if !name.contains('/') {
+        let found = if groups::path_safe(name) {
             groups::read_group(cx, &format!("/rest/api/group/{}", encode_component(name)))?
         } else if cx.version()?.has_group_query_endpoints() {
             groups::read_group(cx, &format!("/rest/api/group/info?groupName={}", encode_component(name)))?
@@ -130,7 +130,7 @@ fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, gr
 
 /// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
 fn change_membership(cx: &Context, username: &str, group: &str, change: Change) -> Result<(), ConnectorError> {
-    if cx.version()?.has_membership_rest() && !group.contains('/') {
+    if cx.version()?.has_membership_rest() && groups::path_safe(group) {
         let path = format!("/rest/api/user/{}/group/{}", encode_component(username), encode_component(group));
         let method = if change == Change::Add { Method::Put } else { Method::Delete };
         cx.client.write(method, &path, None).map_err(|err| needs_admin(err, group))?;
@@ -143,7 +143,7 @@ fn change_membership(cx: &Context, username: &str, group: &str, change: Change) 
 }
 
 fn first_member_path(name: &str, page_size: u32) -> String {
-    if name.contains('/') {
+    if !groups::path_safe(name) {
         format!("/rest/api/group/member?groupName={}&limit={page_size}&start=0&expand=status", encode_component(name))
     } else {
         format!("/rest/api/group/{}/member?limit={page_size}&start=0&expand=status", encode_component(name))
@@ -185,13 +185,13 @@ fn compute_slash_group_members(cx: &Context, first_group: &str) -> Result<(), Co
     let usernames = users::all_usernames(cx)?;
     guest_log::write(
         guest_log::Level::Warn,
-        "a group name contains '/', which this Confluence version cannot address by path; reading every user's group list to find its members",
+        "a group name holds a character no URL path can carry ('/', '\\', ';' or a %-escape), which this Confluence version cannot address otherwise; reading every user's group list to find its members",
         &[("group", first_group), ("extra_requests", &usernames.len().to_string())],
     );
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for username in &usernames {
         let Some(user_id) = users::user_id_for_username(cx, username)? else { continue };
-        for name in groups::groups_of(cx, username)?.into_iter().filter(|n| n.contains('/')) {
+        for name in groups::groups_of(cx, username)?.into_iter().filter(|n| !groups::path_safe(n)) {
             members.entry(name).or_default().push(user_id.clone());
         }
     }
@@ -249,6 +249,22 @@ mod tests {
         assert_eq!(fake.sent_paths(), vec!["/rest/api/group/r%26d%20%2B%20ops%20100%25%20%231/member?limit=1000&start=0&expand=status"]);
         assert_eq!(page.items[0].id, "group:r&d + ops 100% #1:member:user:ada");
         assert_eq!(page.items[0].principal.resource, "ada");
+    }
+
+    /// Names the host would refuse in a path (it cannot tell them from path tricks) go the way
+    /// `/` names go: by query parameter on 10.2, never by path.
+    #[test]
+    fn names_no_path_can_carry_never_go_into_one() {
+        for name in ["a;b", "back\\slash", "100%41", "team/alpha"] {
+            assert!(!groups::path_safe(name), "{name}");
+            let fake = FakeTransport::new(vec![members(r#"{"username":"ada"}"#, None)]);
+            let kv = kv_with_version("10.2.0");
+            connector(&fake, &kv).list_grants(&group_resource(name), None).unwrap();
+            assert!(fake.sent_paths()[0].starts_with("/rest/api/group/member?groupName="), "{name}: {:?}", fake.sent_paths());
+        }
+        for name in ["100% #1", "r&d + ops", "50%off", "שלום"] {
+            assert!(groups::path_safe(name), "{name}");
+        }
     }
 
     #[test]

@@ -51,10 +51,20 @@ pub fn same_name(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 
+/// Whether a group name can go into a URL path. A `/` cannot on any version (Tomcat rejects
+/// `%2F`), and the host refuses paths a server could read as another path: `\\`, `;`, and a
+/// `%` followed by two hex digits (its encoding `%25XX` reads as a double encoding). Such names
+/// are addressed without a path: query parameters on 10.2+, or lists and JSON-RPC before.
+pub fn path_safe(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let percent_escape = bytes.windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+    !name.contains(['/', '\\', ';']) && !percent_escape
+}
+
 /// Whether Confluence has a group of this name. `GET /rest/api/group/{name}` exists on every
-/// supported version; a name with `/`, which no path can carry, is looked for in the group list.
+/// supported version; a name no path can carry ([`path_safe`]) is looked for in the group list.
 pub fn exists(cx: &Context, name: &str) -> Result<bool, ConnectorError> {
-    if name.contains('/') {
+    if !path_safe(name) {
         return is_listed(cx, name);
     }
     match cx.client.get_json::<ConfluenceGroup>(&format!("/rest/api/group/{}", encode_component(name))) {

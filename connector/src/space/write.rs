@@ -86,7 +86,7 @@ fn same_holder(subject: &Subject, holder: &Holder) -> bool {
 /// Grants or revokes: REST on 9.1+ (users by userKey), JSON-RPC before and for group names a
 /// path cannot carry (`/`).
 fn change_permission(cx: &Context, key: &str, permission: &Permission, holder: &Holder, change: Change) -> Result<(), ConnectorError> {
-    let slash_group = matches!(holder, Holder::Group(name) if name.contains('/'));
+    let slash_group = matches!(holder, Holder::Group(name) if !groups::path_safe(name));
     if cx.version()?.has_space_permission_rest() && !slash_group {
         change_over_rest(cx, key, permission, holder, change)?;
     } else {
