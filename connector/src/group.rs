@@ -128,9 +128,10 @@ fn member_username(cx: &Context, principal: &ResourceId, login: Option<&str>, gr
     users::username_of(cx, &principal.resource)?.ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))
 }
 
-/// Adds or removes a membership: REST on 8.2+ for names a path can carry, JSON-RPC otherwise.
+/// Adds or removes a membership: REST on 8.2+ when both names can go into a path, JSON-RPC
+/// otherwise.
 fn change_membership(cx: &Context, username: &str, group: &str, change: Change) -> Result<(), ConnectorError> {
-    if cx.version()?.has_membership_rest() && groups::path_safe(group) {
+    if cx.version()?.has_membership_rest() && groups::path_safe(group) && groups::path_safe(username) {
         let path = format!("/rest/api/user/{}/group/{}", encode_component(username), encode_component(group));
         let method = if change == Change::Add { Method::Put } else { Method::Delete };
         cx.client.write(method, &path, None).map_err(|err| needs_admin(err, group))?;
