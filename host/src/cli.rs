@@ -69,7 +69,7 @@ async fn run(product: Product) -> Result<()> {
         provision::check_allowed(change, run.provisioning, &metadata.display_name)?;
     }
     let settings = settings::resolve(&metadata, run.values).map_err(|why| anyhow!("{why}"))?;
-    if !settings.origin.https && settings.authorization.is_some() && !is_loopback(&settings.origin.host) {
+    if !settings.origin.https && settings.authorization.is_some() && !baton_sandbox::egress::is_loopback(&settings.origin.host) {
         tracing::warn!(
             base_url = %settings.origin.base_url(),
             "credentials are sent over plain http: anyone on the network path can read them; use an https base URL"
@@ -142,11 +142,6 @@ async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) ->
     ))
 }
 
-/// This machine itself: plain http to it crosses no network path.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The summary's words on principals that grants named but no list returned (nothing when
 /// there were none).
 fn principals_line(check: &sync::PrincipalCheck) -> String {
@@ -155,13 +150,10 @@ fn principals_line(check: &sync::PrincipalCheck) -> String {
         line.push_str(&format!("; {} principals named by grants were looked up one by one", check.looked_up));
     }
     if !check.dangling.is_empty() {
-        let shown: Vec<&str> = check.dangling.iter().take(10).map(String::as_str).collect();
-        let more = check.dangling.len().saturating_sub(shown.len());
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         line.push_str(&format!(
-            "\nwarning: {} grants name principals the connector cannot find (not resources in the file): {}{more}; --strict makes this fail",
+            "\nwarning: {} grants name principals the connector cannot find (not resources in the file): {}; --strict makes this fail",
             check.dangling.len(),
-            shown.join(", ")
+            sync::abbreviated(&check.dangling)
         ));
     }
     line
@@ -252,20 +244,5 @@ impl sync::Observer for SyncProgress {
 
     fn fetching(&self, resource_type: &str, done: usize, total: usize) {
         self.report(format!("entitlements and grants of {resource_type}: {done}/{total}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_http_to_this_machine_is_not_warned_about() {
-        for host in ["localhost", "127.0.0.1", "127.8.9.1", "::1"] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["wiki.example.com", "10.0.0.1", "fd00::1", "localhost.example.com"] {
-            assert!(!is_loopback(host), "{host}");
-        }
     }
 }

@@ -32,7 +32,8 @@ pub struct Settings {
 
 /// Checks `given` against the schema and builds the settings, or says what to fix.
 pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Result<Settings, String> {
-    check_required(metadata, &given)?;
+    let withheld = withheld_fields(metadata);
+    check_required(metadata, &given, &withheld)?;
     check_rules(metadata, &given)?;
     let origin_field = metadata.auth.origin_field.clone();
     let origin_value =
@@ -40,7 +41,6 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     let origin = Origin::parse(&with_default_scheme(origin_value)).map_err(|why| format!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
-    let withheld = withheld_fields(metadata);
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description })
 }
@@ -75,9 +75,8 @@ fn with_default_scheme(value: &str) -> String {
     if value.contains("://") { value.trim().to_string() } else { format!("https://{}", value.trim()) }
 }
 
-fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>, withheld: &[&str]) -> Result<(), String> {
     // A component's default stands in for the operator only where it cannot steer credentials.
-    let withheld = withheld_fields(metadata);
     let has_usable_default = |f: &ConfigField| f.default_value.is_some() && f.name != metadata.auth.origin_field && !withheld.contains(&f.name.as_str());
     let missing: Vec<String> = metadata
         .config

@@ -106,6 +106,12 @@ impl Origin {
     }
 }
 
+/// Whether `host` is this machine (`localhost` or a loopback address): plain http to it crosses
+/// no network.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `path` in the one form a server compares: percent-encoded unreserved characters decoded,
 /// other encodings kept (upper case). Whatever a server behind a context path could read as
 /// another path is refused rather than guessed: path parameters (`;`), backslashes, encoded
@@ -589,6 +595,16 @@ mod tests {
                     prop_assert!(!error.contains(&password), "{error}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_machine_only() {
+        for host in ["localhost", "127.0.0.1", "127.8.9.1", "::1"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["wiki.example.com", "10.0.0.1", "fd00::1", "localhost.example.com"] {
+            assert!(!is_loopback(host), "{host}");
         }
     }
 

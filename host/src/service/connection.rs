@@ -4,7 +4,6 @@
 //! tests). Both the token request and the gRPC channel are built here, so they agree.
 
 use anyhow::{Context, Result, bail};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -35,7 +34,7 @@ impl C1Address {
             .filter(|u| u.path() == "/" && u.username().is_empty())
             .with_context(|| format!("{authority:?} is not a host[:port] (from BATON_C1_API_HOST or the client id)"))?;
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-        if plaintext && !is_loopback(&host) {
+        if plaintext && !baton_sandbox::egress::is_loopback(&host) {
             bail!("--c1-plaintext-loopback is only for a ConductorOne on this machine (127.0.0.1, ::1 or localhost), not {host}");
         }
         let extra_ca = match extra_ca_file {
@@ -84,10 +83,6 @@ impl C1Address {
         }
         Ok(endpoint.connect_lazy())
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

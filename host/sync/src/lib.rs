@@ -347,7 +347,7 @@ async fn account_for_principals(connector: &mut impl ConnectorCalls, writer: &mu
 }
 
 /// At most ten names, then how many more.
-fn abbreviated(names: &[String]) -> String {
+pub fn abbreviated(names: &[String]) -> String {
     let mut text = names.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
     if names.len() > 10 {
         text.push_str(&format!(" and {} more", names.len() - 10));
