@@ -36,7 +36,7 @@ pub enum Action {
     /// Read `--file` back.
     Inspect(Inspection),
     /// Sync, change or serve with the component configured.
-    Run(Run),
+    Run(Box<Run>),
 }
 
 /// An inspection subcommand and its filters.
@@ -60,7 +60,30 @@ pub struct Run {
     pub strict: bool,
     /// `--provisioning`: changes are allowed.
     pub provisioning: bool,
+    /// How connections to the source are made: trust, proxy, client certificate.
+    pub connection: ConnectionFlags,
     pub mode: Mode,
+}
+
+/// `--ca-file`, `--proxy`, `--client-cert` and `--client-key` as given. Its `Debug` never
+/// shows the proxy URL (it may carry a password).
+#[derive(Clone, Default)]
+pub struct ConnectionFlags {
+    pub ca_file: Option<PathBuf>,
+    pub proxy: Option<String>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ConnectionFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionFlags")
+            .field("ca_file", &self.ca_file)
+            .field("proxy", &self.proxy.as_ref().map(|_| "(given)"))
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Run {
@@ -71,6 +94,7 @@ impl std::fmt::Debug for Run {
             .field("concurrency", &self.concurrency)
             .field("strict", &self.strict)
             .field("provisioning", &self.provisioning)
+            .field("connection", &self.connection)
             .field("mode", &self.mode)
             .finish()
     }
@@ -90,7 +114,7 @@ pub enum Mode {
 /// Parses the command line for `metadata`'s component (help, version and usage errors exit
 /// here, as clap does); refuses combinations that cannot run.
 pub fn parse(metadata: &Metadata, product: &Product) -> Result<Invocation> {
-    let host = host_args(product).args(provisioning_args(&metadata.display_name)).args(service_args());
+    let host = host_args(product).args(provisioning_args(&metadata.display_name)).args(connection_args(&metadata.display_name)).args(service_args());
     check_no_collision(metadata, &host)?;
     let matches = match full_command(metadata, product).try_get_matches() {
         Ok(matches) => matches,
@@ -106,7 +130,7 @@ fn invocation(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> R
     let action = match matches.subcommand() {
         Some(("capabilities", _)) => Action::Capabilities,
         Some((name, sub)) => Action::Inspect(inspection(name, sub)),
-        None => Action::Run(run(metadata, product, matches)?),
+        None => Action::Run(Box::new(run(metadata, product, matches)?)),
     };
     Ok(Invocation { file, log_level, json_logs, action })
 }
@@ -137,6 +161,7 @@ fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> Result<R
         concurrency: concurrency(matches),
         strict: matches.get_flag("strict"),
         provisioning: matches.get_flag("provisioning"),
+        connection: connection_flags(matches),
         mode,
     })
 }
@@ -157,6 +182,7 @@ fn full_command(metadata: &baton_sandbox::wit::Metadata, product: &Product) -> C
         .args(schema_args(metadata))
         .subcommands(subcommands())
         .args(provisioning_args(&metadata.display_name))
+        .args(connection_args(&metadata.display_name))
         .group(one_shot_group())
         .args(service_args())
         .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
@@ -288,6 +314,42 @@ fn subcommands() -> Vec<Command> {
             .arg(format())
             .arg(Arg::new("entitlement").short('e').long("entitlement").value_name("ID").required(true).help("The entitlement, e.g. space:ENG:view")),
         Command::new("capabilities").about("Print the connector's capabilities (baton_capabilities.json) as computed from the component"),
+    ]
+}
+
+fn connection_flags(matches: &ArgMatches) -> ConnectionFlags {
+    let path = |name: &str| matches.get_one::<String>(name).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
+    ConnectionFlags {
+        ca_file: path("ca-file"),
+        proxy: matches.get_one::<String>("proxy").filter(|v| !v.trim().is_empty()).cloned(),
+        client_cert: path("client-cert"),
+        client_key: path("client-key"),
+    }
+}
+
+/// How connections to the source are made.
+fn connection_args(source: &str) -> Vec<Arg> {
+    let heading = "Connection";
+    let arg = |name: &'static str, env: &'static str, value: &'static str, help: String| {
+        Arg::new(name).long(name).env(env).value_name(value).help_heading(heading).help(help)
+    };
+    vec![
+        arg(
+            "ca-file",
+            "BATON_CA_FILE",
+            "PATH",
+            format!("CA certificates (PEM, one or more) to trust for {source}, besides the system's (SSL_CERT_FILE and SSL_CERT_DIR are honoured)"),
+        ),
+        arg(
+            "proxy",
+            "BATON_PROXY",
+            "URL",
+            format!("Proxy for every request to {source} (http://[user:password@]host:port), instead of HTTPS_PROXY, HTTP_PROXY and NO_PROXY"),
+        )
+        .hide_env_values(true),
+        arg("client-cert", "BATON_CLIENT_CERT", "PATH", "Client certificate (PEM) for a server or reverse proxy that requires mutual TLS".into())
+            .requires("client-key"),
+        arg("client-key", "BATON_CLIENT_KEY", "PATH", "Private key (PEM) of --client-cert".into()).requires("client-cert"),
     ]
 }
 
@@ -536,6 +598,7 @@ mod tests {
             concurrency: 1,
             strict: false,
             provisioning: false,
+            connection: ConnectionFlags { proxy: Some("http://u:canary@proxy:3128".into()), ..Default::default() },
             mode: Mode::Service(options),
         };
         let shown = format!("{run:?}");

@@ -7,7 +7,7 @@ use crate::args::{self, Action, Inspection, Invocation, Mode};
 use crate::connector::Connector;
 use crate::product::Product;
 use crate::settings;
-use crate::{capabilities, inspect, provision, service};
+use crate::{capabilities, inspect, outbound, provision, service};
 use anyhow::{Context, Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::runtime::{InstanceContext, Limits, Runtime};
@@ -63,7 +63,7 @@ async fn run(product: Product) -> Result<()> {
             return print_out(&(serde_json::to_string_pretty(&capabilities::document(&metadata, &types))? + "\n"));
         }
         Action::Inspect(inspection) => return inspect_command(&inspection, file),
-        Action::Run(run) => run,
+        Action::Run(run) => *run,
     };
     if let Mode::Change(change) = &run.mode {
         provision::check_allowed(change, run.provisioning, &metadata.display_name)?;
@@ -75,7 +75,8 @@ async fn run(product: Product) -> Result<()> {
             "credentials are sent over plain http: anyone on the network path can read them; use an https base URL"
         );
     }
-    let connector = Connector { runtime: &runtime, limits: run.limits, settings, concurrency: run.concurrency, strict: run.strict };
+    let outbound = outbound::client(&settings.origin, &run.connection, run.concurrency)?;
+    let connector = Connector { runtime: &runtime, limits: run.limits, settings, outbound, concurrency: run.concurrency, strict: run.strict };
     match run.mode {
         Mode::Service(options) => {
             let types = offline.resource_types().await?;

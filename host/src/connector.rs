@@ -3,10 +3,12 @@
 //! account). The one-shot command line and service mode both go through here, so a sync or a
 //! change behaves the same whichever asked for it.
 
+use crate::outbound;
 use crate::provision::{self, Prepared};
 use crate::settings::Settings;
 use anyhow::{Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
+use baton_sandbox::outbound::Outbound;
 use baton_sandbox::runtime::{Instance, InstanceContext, Limits, Runtime};
 use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use std::path::Path;
@@ -17,6 +19,8 @@ pub struct Connector<'a> {
     pub runtime: &'a Runtime,
     pub limits: Limits,
     pub settings: Settings,
+    /// The pooled client every run of this connector sends through.
+    pub outbound: Arc<Outbound>,
     /// Instances fetching at once during a sync.
     pub concurrency: usize,
     /// Every sync is strict about principals a grant names (see [`SyncOptions::strict`]).
@@ -36,7 +40,8 @@ impl Connector<'_> {
         let settings = &self.settings;
         InstanceContext {
             config: Arc::new(settings.guest_config.clone()),
-            hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field).with_concurrency(concurrency),
+            hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field, Arc::clone(&self.outbound))
+                .with_concurrency(concurrency),
             kv: Default::default(),
             cpu_spent: Default::default(),
         }
@@ -45,7 +50,7 @@ impl Connector<'_> {
     /// A validated instance in `context`.
     async fn connected_instance(&self, context: &InstanceContext) -> Result<Instance> {
         let mut instance = self.runtime.instantiate(context.clone(), &self.limits).await?;
-        let who = instance.validate().await.map_err(|err| anyhow!("the configuration was not accepted: {err}"))?;
+        let who = instance.validate().await.map_err(|err| self.explained(anyhow!("the configuration was not accepted: {err}"), context))?;
         tracing::info!("{who}");
         Ok(instance)
     }
@@ -60,7 +65,7 @@ impl Connector<'_> {
             workers.push(self.runtime.instantiate(context.clone(), &self.limits).await?);
         }
         let options = SyncOptions { strict: options.strict || self.strict, ..options.clone() };
-        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, observer).await?;
+        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, observer).await.map_err(|err| self.explained(err, context))?;
         let summary = &report.summary;
         let egress = context.hooks.report();
         tracing::info!(
@@ -77,7 +82,14 @@ impl Connector<'_> {
 
     /// Sends one prepared change through a fresh, validated instance.
     pub async fn change(&self, prepared: &Prepared) -> Result<provision::Outcome> {
-        let mut instance = self.connected_instance(&self.run_context(1)).await?;
-        provision::send(&mut instance, prepared).await
+        let context = self.run_context(1);
+        let mut instance = self.connected_instance(&context).await?;
+        provision::send(&mut instance, prepared).await.map_err(|err| self.explained(err, &context))
+    }
+
+    /// `error` with the latest failure to reach the server and its remedy (see
+    /// [`outbound::explained`]).
+    fn explained(&self, error: anyhow::Error, context: &InstanceContext) -> anyhow::Error {
+        outbound::explained(error, &context.hooks, &self.settings.origin_field)
     }
 }

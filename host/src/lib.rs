@@ -10,6 +10,8 @@
 //! - [`settings`]: the component's declared configuration schema -> flags, `BATON_*` variables,
 //!   validation, credentials.
 //! - [`connector`]: one configured component, and the sync or change a run makes with it.
+//! - [`outbound`]: how connections to the source are made (CA file, proxy, client
+//!   certificate) and the remedy for a failure to reach it.
 //! - [`provision`]: one-shot grant, revoke and create-account, looked up in a `.c1z`.
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
 //!   document computed from the component's declarations.
@@ -22,6 +24,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod connector;
 pub mod inspect;
+pub mod outbound;
 pub mod product;
 pub mod provision;
 pub mod service;

@@ -65,6 +65,20 @@ pub struct SimConfig {
     pub hostile_next_link: Option<String>,
     /// A hostile server: every answer also carries these headers (for example `Set-Cookie`).
     pub extra_response_headers: Vec<(String, String)>,
+    /// Serve HTTPS with this certificate instead of plain http (see [`SimTls`]).
+    pub tls: Option<SimTls>,
+}
+
+/// HTTPS serving: the certificate (from a private CA, see `crate::tls::TestCa`), whether
+/// clients must present a certificate (mutual TLS), and the host name the server calls itself
+/// (one only a proxy can resolve, say) instead of `127.0.0.1`.
+#[derive(Debug, Clone)]
+pub struct SimTls {
+    pub certificate: crate::tls::Issued,
+    /// PEM of the CA that client certificates must come from; `None`: no client certificate asked.
+    pub client_ca_pem: Option<String>,
+    /// The name in the server's origin (`https://NAME:PORT`); `None`: `127.0.0.1`.
+    pub host_name: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -86,6 +100,7 @@ impl Default for SimConfig {
             view_all_includes_deactivated: true,
             hostile_next_link: None,
             extra_response_headers: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -9,7 +9,8 @@
 //! faults: latency, 429/503, dropped connections, broken bodies, a token bucket),
 //! `connection` (connections the fault plan can cut), `server` (the running simulator),
 //! `xsrf` (the X-Atlassian-Token rule for writes), `mutations` (membership, permission and
-//! user writes to the directory), `new_user` (create-user validation).
+//! user writes to the directory), `new_user` (create-user validation), `tls` (a private CA and
+//! the HTTPS accept loop), `forward_proxy` (a CONNECT proxy that alone resolves some names).
 
 pub mod auth;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod cut_proxy;
 pub mod dataset;
 pub mod fake_c1;
 pub mod fault_plan;
+pub mod forward_proxy;
 pub mod mutations;
 pub mod new_user;
 pub mod paging;
@@ -28,12 +30,13 @@ pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod xsrf;
 
 #[cfg(test)]
 mod tests;
 
-pub use config::{Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig, VERSION_PROFILES};
+pub use config::{Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig, SimTls, VERSION_PROFILES};
 pub use dataset::{
     ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGroup, SimPermission, SimSpace, SimUser, Subject, default_password_for, token_for, user_key_for,
 };

@@ -145,7 +145,8 @@ impl Simulator {
     /// Serves on `addr`, on the current tokio runtime.
     pub async fn start_on(cfg: SimConfig, addr: SocketAddr) -> anyhow::Result<Simulator> {
         let listener = TcpListener::bind(addr).await?;
-        let state = Arc::new(SimState::new(cfg, origin_of(listener.local_addr()?))?);
+        let origin = origin_of(&cfg, listener.local_addr()?);
+        let state = Arc::new(SimState::new(cfg, origin)?);
         let (shutdown, stopped) = oneshot::channel();
         tokio::spawn(serve(listener, Arc::clone(&state), stopped));
         Ok(Simulator { state, shutdown: Some(shutdown), thread: None })
@@ -155,7 +156,8 @@ impl Simulator {
     pub fn start_background(cfg: SimConfig) -> anyhow::Result<Simulator> {
         let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         listener.set_nonblocking(true)?;
-        let state = Arc::new(SimState::new(cfg, origin_of(listener.local_addr()?))?);
+        let origin = origin_of(&cfg, listener.local_addr()?);
+        let state = Arc::new(SimState::new(cfg, origin)?);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (shutdown, stopped) = oneshot::channel();
         let served_state = Arc::clone(&state);
@@ -172,7 +174,7 @@ impl Simulator {
         Ok(Simulator { state, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
-    /// "http://127.0.0.1:PORT"
+    /// "http://127.0.0.1:PORT" (or "https://NAME:PORT" when serving TLS).
     pub fn origin(&self) -> String {
         self.state.origin.clone()
     }
@@ -234,6 +236,11 @@ impl Simulator {
         self.state.request_count()
     }
 
+    /// Connections accepted and TLS handshakes completed so far.
+    pub fn connections(&self) -> &crate::tls::ConnectionCounts {
+        &self.state.connections
+    }
+
     /// The live state, for tests that change the directory while the server runs.
     pub fn state(&self) -> &Arc<SimState> {
         &self.state
@@ -251,12 +258,18 @@ impl Drop for Simulator {
     }
 }
 
-fn origin_of(addr: SocketAddr) -> String {
-    format!("http://{addr}")
+fn origin_of(cfg: &SimConfig, addr: SocketAddr) -> String {
+    match &cfg.tls {
+        Some(tls) => format!("https://{}:{}", tls.host_name.clone().unwrap_or_else(|| addr.ip().to_string()), addr.port()),
+        None => format!("http://{addr}"),
+    }
 }
 
 /// Serves until `stopped` fires (or its sender is dropped); stops accepting at once.
 async fn serve(listener: TcpListener, state: Arc<SimState>, stopped: oneshot::Receiver<()>) {
+    if let Some(tls) = state.config.tls.clone() {
+        return serve_tls(listener, state, &tls, stopped).await;
+    }
     let app = router(state).into_make_service_with_connect_info::<CutSwitch>();
     let server = axum::serve(CuttableListener(listener), app).into_future();
     tokio::select! {
@@ -265,6 +278,23 @@ async fn serve(listener: TcpListener, state: Arc<SimState>, stopped: oneshot::Re
                 tracing::error!(%error, "confluence-sim: server failed");
             }
         }
+        _ = stopped => {}
+    }
+}
+
+/// HTTPS: the same application behind TLS (HTTP/2 or HTTP/1.1 by ALPN), counting handshakes.
+/// The fault plan cannot cut these connections (a dropped request just gets no answer).
+async fn serve_tls(listener: TcpListener, state: Arc<SimState>, tls: &crate::config::SimTls, stopped: oneshot::Receiver<()>) {
+    let acceptor = match crate::tls::acceptor(&tls.certificate, tls.client_ca_pem.as_deref()) {
+        Ok(acceptor) => acceptor,
+        Err(error) => {
+            tracing::error!(%error, "confluence-sim: cannot serve TLS");
+            return;
+        }
+    };
+    let counts = Arc::clone(&state.connections);
+    tokio::select! {
+        _ = crate::tls::serve(listener, router(state), acceptor, counts) => {}
         _ = stopped => {}
     }
 }

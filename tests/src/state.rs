@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::{FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
 use crate::dataset::{Dataset, SimGroup, SimPermission, SimSpace, SimUser};
@@ -71,6 +71,8 @@ pub struct SimState {
     /// Requests received so far (numbered under the log lock, so log order = number order).
     request_count: AtomicU64,
     fault_plan: Mutex<FaultRuntime>,
+    /// Connections and TLS handshakes (counted when serving HTTPS).
+    pub connections: Arc<crate::tls::ConnectionCounts>,
 }
 
 impl SimState {
@@ -86,6 +88,7 @@ impl SimState {
             faults: Mutex::new(VecDeque::new()),
             request_count: AtomicU64::new(0),
             fault_plan: Mutex::new(FaultRuntime::new(config.faults.clone(), 0)),
+            connections: Default::default(),
             config,
         })
     }

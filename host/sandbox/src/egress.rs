@@ -12,12 +12,13 @@
 //! would allow it). A request body is capped while it is read. Answers reach the guest without
 //! `Set-Cookie` or any header that echoes the credential.
 
+use crate::outbound::{Failure, Outbound};
 use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
-use http_body_util::{BodyExt, Empty, Full};
-use std::sync::Arc;
+use http_body_util::{BodyExt, Empty};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -37,7 +38,7 @@ pub struct Origin {
 /// can be quoted in an error message without repeating a password someone put into it,
 /// whatever characters the password holds (`/`, `?`, `#` and `@` included: a parser would end
 /// the authority early, so the whole stretch up to the last `@` is hidden).
-fn without_user_info(raw: &str) -> String {
+pub(crate) fn without_user_info(raw: &str) -> String {
     let (scheme, rest) = match raw.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), raw),
@@ -228,6 +229,8 @@ pub struct EgressHooks {
     origin_setting: Arc<str>,
     /// Retry policy, pacing and counters, shared by every instance of one sync.
     retry: Arc<Retrying>,
+    /// The pooled client that sends, shared the same way (`None` when nothing may leave).
+    outbound: Option<Arc<Outbound>>,
 }
 
 /// The retry side of the hooks.
@@ -237,16 +240,25 @@ pub struct Retrying {
     pub pacer: Pacer,
     pub in_flight: InFlightLimit,
     pub stats: Stats,
+    /// The latest failure to reach the server, explained.
+    pub last_failure: Mutex<Option<Failure>>,
 }
 
 impl EgressHooks {
-    /// Hooks for `origin`; `authorization` is attached to every admitted request.
-    pub fn new(origin: Origin, authorization: Option<HeaderValue>, origin_setting: &str) -> EgressHooks {
+    /// Hooks for `origin`, sending through `outbound` (a client for the same origin);
+    /// `authorization` is attached to every admitted request.
+    pub fn new(origin: Origin, authorization: Option<HeaderValue>, origin_setting: &str, outbound: Arc<Outbound>) -> EgressHooks {
         let authorization = authorization.map(|mut value| {
             value.set_sensitive(true);
             value
         });
-        EgressHooks { origin: Some(Arc::new(origin)), authorization, origin_setting: origin_setting.into(), retry: Default::default() }
+        EgressHooks {
+            origin: Some(Arc::new(origin)),
+            authorization,
+            origin_setting: origin_setting.into(),
+            retry: Default::default(),
+            outbound: Some(outbound),
+        }
     }
 
     /// The same hooks with another retry policy.
@@ -268,10 +280,15 @@ impl EgressHooks {
         self.retry.stats.report(&self.retry.in_flight)
     }
 
+    /// The latest failure to reach the server (no answer at all), explained.
+    pub fn last_failure(&self) -> Option<Failure> {
+        self.retry.last_failure.lock().ok().and_then(|slot| slot.clone())
+    }
+
     /// Hooks that refuse every request (for calls that must not touch the network, such as
     /// reading the component's metadata before configuration is known).
     pub fn deny_all() -> EgressHooks {
-        EgressHooks { origin: None, authorization: None, origin_setting: "".into(), retry: Default::default() }
+        EgressHooks { origin: None, authorization: None, origin_setting: "".into(), retry: Default::default(), outbound: None }
     }
 
     /// Why `request` may not leave, or `Ok` when it may.
@@ -305,20 +322,24 @@ impl WasiHttpHooks for EgressHooks {
     }
 
     fn send_request(&mut self, mut request: http::Request<WasiBody>, options: Option<RequestOptions>, _io: IoFuture) -> SendFuture {
-        if let Err(why) = self.admit(&request) {
-            tracing::warn!(
-                destination = %redacted_uri(request.uri()),
-                allowed = %self.allowed(),
-                "refused an outgoing request because {why}; only the base URL set by --{} may be reached",
-                self.origin_setting
-            );
-            drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
+        let admitted = self.admit(&request).and_then(|()| self.outbound.clone().ok_or_else(|| "nothing may be sent".to_string()));
+        let outbound = match admitted {
+            Ok(outbound) => outbound,
+            Err(why) => {
+                tracing::warn!(
+                    destination = %redacted_uri(request.uri()),
+                    allowed = %self.allowed(),
+                    "refused an outgoing request because {why}; only the base URL set by --{} may be reached",
+                    self.origin_setting
+                );
+                drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
+                return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            }
+        };
         if let Some(value) = &self.authorization {
             request.headers_mut().insert(AUTHORIZATION, value.clone());
         }
-        let options = with_default_timeouts(options);
+        let first_byte_timeout = first_byte_timeout(options);
         let retry = self.retry.clone();
         let credential = self.authorization.clone();
         Box::new(async move {
@@ -341,21 +362,23 @@ impl WasiHttpHooks for EgressHooks {
                     },
                 }
             };
-            let (mut response, io) = send_with_retries(&parts, body, options, &retry).await?;
+            let mut response = send_with_retries(&parts, body, first_byte_timeout, &retry, &outbound).await?;
             strip_response_headers(response.headers_mut(), credential.as_ref());
-            Ok((response, io))
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }
 }
 
 /// Sends a request, again and again while [`retry::classify`] and the policy allow, pacing by
-/// the server's rate-limit headers. The last response (or error) goes to the guest.
+/// the server's rate-limit headers. The last response (or error) goes to the guest. A failure
+/// that no attempt can change (a certificate, a handshake, proxy credentials) is final at once.
 async fn send_with_retries(
     parts: &http::request::Parts,
     body: Bytes,
-    options: RequestOptions,
+    first_byte_timeout: Duration,
     retry: &Retrying,
-) -> Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error> {
+    outbound: &Outbound,
+) -> Result<http::Response<WasiBody>, wasmtime_wasi_http::Error> {
     let target = format!("{} {}", parts.method, parts.uri.path());
     let retry_safe = retry::is_retry_safe(&parts.method, &parts.headers);
     let mut attempt = 1;
@@ -368,10 +391,10 @@ async fn send_with_retries(
         }
         let place = retry.in_flight.acquire().await;
         Stats::add(&retry.stats.requests, 1);
-        let sent = wasmtime_wasi_http::default_send_request(rebuild(parts, body.clone()), Some(options)).await;
+        let sent = outbound.send(rebuild(parts, body.clone()), first_byte_timeout).await;
         drop(place);
         let verdict = match sent {
-            Ok((response, io)) => {
+            Ok(response) => {
                 let verdict = retry::classify(&parts.method, response.status(), response.headers());
                 let refused_for = match verdict {
                     Verdict::RetryAfter(wait) => Some(wait),
@@ -387,7 +410,7 @@ async fn send_with_retries(
                     if verdict != Verdict::Done {
                         tracing::warn!(request = %target, attempts = attempt, status = response.status().as_u16(), "giving up after the last attempt");
                     }
-                    return Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture));
+                    return Ok(response);
                 };
                 tracing::debug!(request = %target, attempt, status = response.status().as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
                 if response.status() == http::StatusCode::TOO_MANY_REQUESTS {
@@ -395,12 +418,18 @@ async fn send_with_retries(
                 }
                 wait
             }
-            Err(error) => {
-                let Some(wait) = retry.policy.wait(retry::classify_failure(retry_safe), attempt) else {
-                    tracing::warn!(request = %target, attempts = attempt, error = %error, "giving up after the last attempt");
-                    return Err(error);
+            Err(failure) => {
+                let verdict = if failure.kind.is_transient() { retry::classify_failure(retry_safe) } else { Verdict::Done };
+                let code = failure.code();
+                let explanation = failure.explanation.clone();
+                if let Ok(mut slot) = retry.last_failure.lock() {
+                    *slot = Some(failure);
+                }
+                let Some(wait) = retry.policy.wait(verdict, attempt) else {
+                    tracing::warn!(request = %target, attempts = attempt, "giving up: {explanation}");
+                    return Err(code);
                 };
-                tracing::debug!(request = %target, attempt, error = %error, wait_ms = wait.as_millis() as u64, "retrying after a failure");
+                tracing::info!(request = %target, attempt, wait_ms = wait.as_millis() as u64, "{explanation}; trying again");
                 wait
             }
         };
@@ -417,13 +446,15 @@ fn is_refused_for_load(status: http::StatusCode, verdict: Verdict) -> bool {
 }
 
 /// A fresh request with the same method, URI, version and headers, and `body`.
-fn rebuild(parts: &http::request::Parts, body: Bytes) -> http::Request<WasiBody> {
-    let mut request = http::Request::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
+fn rebuild(parts: &http::request::Parts, body: Bytes) -> http::Request<Bytes> {
+    let mut request = http::Request::new(body);
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = parts.uri.clone();
     *request.version_mut() = parts.version;
     *request.headers_mut() = parts.headers.clone();
     request.headers_mut().remove(retry::RETRY_SAFE_HEADER);
+    // The client derives `Host` (HTTP/1.1) or `:authority` (HTTP/2) from the URI itself.
+    request.headers_mut().remove(http::header::HOST);
     request
 }
 
@@ -432,12 +463,10 @@ fn redacted_uri(uri: &Uri) -> String {
     format!("{}://{}{}", uri.scheme_str().unwrap_or("?"), uri.authority().map(|a| a.as_str()).unwrap_or("?"), uri.path())
 }
 
-fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
-    let mut options = options.unwrap_or_default();
-    options.connect_timeout.get_or_insert(Duration::from_secs(30));
-    options.first_byte_timeout.get_or_insert(Duration::from_secs(300));
-    options.between_bytes_timeout.get_or_insert(Duration::from_secs(120));
-    options
+/// How long to wait for the first byte of an answer: the guest's choice, else 5 minutes.
+/// Connecting and the wait between bytes are bounded by the client ([`crate::outbound`]).
+fn first_byte_timeout(options: Option<RequestOptions>) -> Duration {
+    options.and_then(|o| o.first_byte_timeout).unwrap_or(Duration::from_secs(300))
 }
 
 fn empty_body() -> WasiBody {
@@ -619,7 +648,8 @@ mod tests {
 
     #[test]
     fn only_the_methods_and_headers_connectors_need_leave() {
-        let hooks = EgressHooks::new(origin("http://127.0.0.1:8090"), None, "hostname");
+        let o = origin("http://127.0.0.1:8090");
+        let hooks = EgressHooks::new(o.clone(), None, "hostname", Arc::new(Outbound::with_defaults(&o).unwrap()));
         let request = |method: &str, header: Option<&str>| {
             let mut builder = http::Request::builder().method(method).uri("http://127.0.0.1:8090/rest/api").header("accept", "application/json");
             if let Some(name) = header {

@@ -7,10 +7,13 @@
 //! - [`egress`]: the one outgoing-request hook: admission of a request to the configured
 //!   origin, credential injection, then [`retry`] (classify, back off, pace, the adaptive
 //!   in-flight limit) around the send.
+//! - [`outbound`]: the pooled client that sends: trust, proxies, client certificates, and
+//!   failures explained.
 //! - [`store`]: the per-sync key-value store the component reads and writes.
 
 pub mod bindings;
 pub mod egress;
+pub mod outbound;
 pub mod retry;
 pub mod runtime;
 pub mod store;

@@ -43,7 +43,7 @@ async fn serve(listener: std::net::TcpListener, state: Arc<FakeState>, acceptor:
     };
     if let Some(acceptor) = acceptor {
         tokio::select! {
-            _ = super::tls::serve(listener, router(state), acceptor) => {}
+            _ = crate::tls::serve(listener, router(state), acceptor, Default::default()) => {}
             _ = stopped => {}
         }
         return;

@@ -3,6 +3,7 @@
 //! and the components first. Where new tests go:
 //! - `sync`: what a sync produces and how it fails (output file, counts, statuses, auth);
 //! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU);
+//! - `https`: private CAs, wrong certificates, proxies, mutual TLS, pooled connections;
 //! - `canary`: random credentials, then searched for in every log line, file and upload;
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
@@ -15,6 +16,7 @@
 mod access_model;
 mod c1z_file;
 mod canary;
+mod https;
 mod provisioning;
 mod resilience;
 mod sandbox;

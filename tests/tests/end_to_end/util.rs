@@ -38,12 +38,13 @@ impl Run {
     }
 }
 
-/// The host command with `args` and only the given `BATON_*` variables (none inherited).
+/// The host command with `args` and only the given `BATON_*` and proxy variables (none inherited).
 pub fn host_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(host_binary());
     command.args(args).env("XDG_CACHE_HOME", target_dir().join("test-cache"));
     for (key, _) in std::env::vars() {
-        if key.starts_with("BATON_") {
+        // Proxy settings of the machine running the tests would route the simulator's traffic.
+        if key.starts_with("BATON_") || key.to_ascii_uppercase().ends_with("_PROXY") {
             command.env_remove(key);
         }
     }
