@@ -73,6 +73,8 @@ pub struct ConnectionFlags {
     pub proxy: Option<String>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    /// Hidden `--no-connection-reuse`: a new connection for every request (benchmarks).
+    pub no_reuse: bool,
 }
 
 impl std::fmt::Debug for ConnectionFlags {
@@ -82,6 +84,7 @@ impl std::fmt::Debug for ConnectionFlags {
             .field("proxy", &self.proxy.as_ref().map(|_| "(given)"))
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
+            .field("no_reuse", &self.no_reuse)
             .finish()
     }
 }
@@ -324,6 +327,7 @@ fn connection_flags(matches: &ArgMatches) -> ConnectionFlags {
         proxy: matches.get_one::<String>("proxy").filter(|v| !v.trim().is_empty()).cloned(),
         client_cert: path("client-cert"),
         client_key: path("client-key"),
+        no_reuse: matches.get_flag("no-connection-reuse"),
     }
 }
 
@@ -350,6 +354,11 @@ fn connection_args(source: &str) -> Vec<Arg> {
         arg("client-cert", "BATON_CLIENT_CERT", "PATH", "Client certificate (PEM) for a server or reverse proxy that requires mutual TLS".into())
             .requires("client-key"),
         arg("client-key", "BATON_CLIENT_KEY", "PATH", "Private key (PEM) of --client-cert".into()).requires("client-cert"),
+        Arg::new("no-connection-reuse")
+            .long("no-connection-reuse")
+            .action(ArgAction::SetTrue)
+            .hide(true)
+            .help("A new connection (and TLS handshake) for every request, as before pooling: the benchmark's baseline"),
     ]
 }
 

@@ -29,6 +29,7 @@ fn settings(flags: &ConnectionFlags, pool_size: usize) -> Result<OutboundSetting
         _ => return Err(anyhow!("--client-cert and --client-key go together: give both or neither")),
     };
     let proxy = flags.proxy.clone().map(ProxySetting::Url).unwrap_or_default();
+    let pool_size = if flags.no_reuse { 0 } else { pool_size.max(1) };
     Ok(OutboundSettings { extra_ca, client_identity, proxy, pool_size })
 }
 

@@ -50,7 +50,8 @@ pub struct OutboundSettings {
     /// A client certificate (chain) and its private key, for servers that want mutual TLS.
     pub client_identity: Option<(Pem, Pem)>,
     pub proxy: ProxySetting,
-    /// Idle connections kept open (the sync's concurrency).
+    /// Idle connections kept open (the sync's concurrency); 0: a new connection for every
+    /// request, HTTP/1.1 only (the behaviour before pooling, for benchmarks).
     pub pool_size: usize,
 }
 
@@ -171,7 +172,7 @@ impl Outbound {
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(BETWEEN_BYTES_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(settings.pool_size.max(1))
+            .pool_max_idle_per_host(settings.pool_size)
             .tcp_nodelay(true);
         let builder = match proxy {
             Some(proxy) => builder.proxy(proxy),
@@ -183,7 +184,7 @@ impl Outbound {
 
     /// A client with the platform's trust and the environment's proxy (for tests and tools).
     pub fn with_defaults(origin: &Origin) -> Result<Outbound, String> {
-        Outbound::new(origin, &OutboundSettings::default())
+        Outbound::new(origin, &OutboundSettings { pool_size: 1, ..OutboundSettings::default() })
     }
 
     /// The proxy requests go through, if any.
@@ -361,7 +362,7 @@ fn tls_config(
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = builder.with_client_cert_resolver(client_certificate);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = if settings.pool_size == 0 { vec![b"http/1.1".to_vec()] } else { vec![b"h2".to_vec(), b"http/1.1".to_vec()] };
     Ok(config)
 }
 

@@ -3,7 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::Parser;
-use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, Simulator};
+use confluence_sim::tls::TestCa;
+use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, SimTls, Simulator};
 
 #[derive(Debug, Parser)]
 #[command(name = "confluence-sim", about = "Confluence Data Center REST API simulator")]
@@ -56,6 +57,11 @@ struct Args {
     /// (e.g. 50000,5000,1000000,2000); --users is then ignored.
     #[arg(long, value_name = "USERS,GROUPS,MEMBERSHIPS,SPACES", value_parser = parse_bench, help_heading = "Benchmark")]
     bench: Option<(usize, usize, usize, usize)>,
+    /// Serve HTTPS with a certificate from a private CA made at start; its certificate is
+    /// written to DIR/ca.pem (what a client gives as --ca-file). Connections and handshakes
+    /// are printed when the simulator stops.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<std::path::PathBuf>,
 }
 
 fn parse_bench(text: &str) -> Result<(usize, usize, usize, usize), String> {
@@ -64,6 +70,14 @@ fn parse_bench(text: &str) -> Result<(usize, usize, usize, usize), String> {
         [users, groups, memberships, spaces] => Ok((*users, *groups, *memberships, *spaces)),
         _ => Err("expected four numbers: USERS,GROUPS,MEMBERSHIPS,SPACES".into()),
     }
+}
+
+/// A private CA, its certificate in `dir/ca.pem`, and the server certificate for `host` it issued.
+fn private_tls(dir: &std::path::Path, host: IpAddr) -> anyhow::Result<SimTls> {
+    let ca = TestCa::new("confluence-sim private CA")?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("ca.pem"), ca.certificate_pem())?;
+    Ok(SimTls { certificate: ca.server(&[&host.to_string(), "localhost"])?, client_ca_pem: None, host_name: None })
 }
 
 fn config_from(args: &Args) -> SimConfig {
@@ -116,7 +130,10 @@ async fn wait_for_termination() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = config_from(&args);
+    let mut config = config_from(&args);
+    if let Some(dir) = &args.tls_dir {
+        config.tls = Some(private_tls(dir, args.host)?);
+    }
     let expected = config.dataset.expected();
     let simulator = Simulator::start_on(config, SocketAddr::new(args.host, args.port)).await?;
     println!(
@@ -128,6 +145,16 @@ async fn main() -> anyhow::Result<()> {
         simulator.state().version.display()
     );
     wait_for_termination().await;
+    let connections = simulator.connections();
+    if args.tls_dir.is_some() {
+        println!(
+            "confluence-sim stopping: {} requests, {} connections, {} TLS handshakes ({} failed)",
+            simulator.request_count(),
+            connections.accepted(),
+            connections.handshakes(),
+            connections.failed_handshakes()
+        );
+    }
     drop(simulator);
     Ok(())
 }
