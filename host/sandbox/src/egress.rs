@@ -422,11 +422,12 @@ async fn send_with_retries(
                 let verdict = if failure.kind.is_transient() { retry::classify_failure(retry_safe) } else { Verdict::Done };
                 let code = failure.code();
                 let explanation = failure.explanation.clone();
-                if let Ok(mut slot) = retry.last_failure.lock() {
-                    *slot = Some(failure);
-                }
                 let Some(wait) = retry.policy.wait(verdict, attempt) else {
                     tracing::warn!(request = %target, attempts = attempt, "giving up: {explanation}");
+                    // Kept only when it ended a request: one a retry got past explains nothing.
+                    if let Ok(mut slot) = retry.last_failure.lock() {
+                        *slot = Some(failure);
+                    }
                     return Err(code);
                 };
                 tracing::info!(request = %target, attempt, wait_ms = wait.as_millis() as u64, "{explanation}; trying again");

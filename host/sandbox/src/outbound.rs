@@ -194,11 +194,12 @@ impl Outbound {
 
     /// Sends `request` (absolute URI) once; the answer's body streams to the guest.
     pub async fn send(&self, request: http::Request<Bytes>, first_byte_timeout: Duration) -> Result<http::Response<WasiBody>, Failure> {
-        let request = reqwest::Request::try_from(request).map_err(|e| self.explain(&e))?;
+        // Without the URL: reqwest's messages quote it whole, query (user names, searches) included.
+        let request = reqwest::Request::try_from(request).map_err(|e| self.explain(&e.without_url()))?;
         let sent = tokio::time::timeout(first_byte_timeout, self.client.execute(request)).await;
         let response = match sent {
             Ok(Ok(response)) => response,
-            Ok(Err(error)) => return Err(self.explain(&error)),
+            Ok(Err(error)) => return Err(self.explain(&error.without_url())),
             Err(_) => return Err(self.failure(FailureKind::Timeout, format!("{} did not answer within {} s", self.target(), first_byte_timeout.as_secs()))),
         };
         self.client_certificate.asked.store(false, Ordering::Relaxed);
@@ -223,9 +224,6 @@ impl Outbound {
         let tls = find::<rustls::Error>(error);
         if let Some(certificate @ rustls::Error::InvalidCertificate(_)) = tls {
             return self.explain_tls(certificate);
-        }
-        if self.client_certificate.asked.load(Ordering::Relaxed) && self.client_certificate.key.is_none() {
-            return self.failure(FailureKind::ClientCertificateRequired, format!("{target} asks for a client certificate and none is configured"));
         }
         if let Some(tls) = tls {
             return self.explain_tls(tls);
@@ -258,6 +256,9 @@ impl Outbound {
         if find::<std::io::Error>(error).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
             return self.failure(FailureKind::ConnectionRefused, format!("nothing accepts connections at {target}{via} (connection refused)"));
         }
+        if error.is_connect() && self.client_certificate.asked.load(Ordering::Relaxed) && self.client_certificate.key.is_none() {
+            return self.failure(FailureKind::ClientCertificateRequired, format!("{target} asks for a client certificate and none is configured"));
+        }
         self.failure(FailureKind::Connection, format!("the connection to {target}{via} failed: {chain}"))
     }
 
@@ -285,7 +286,7 @@ impl Outbound {
             rustls::Error::InvalidCertificate(other) => {
                 self.failure(FailureKind::CertificateRefused, format!("the certificate of {host} is refused ({other:?}){issuer}"))
             }
-            rustls::Error::AlertReceived(alert) if is_client_certificate_alert(*alert) => self.failure(
+            rustls::Error::AlertReceived(alert) if is_client_certificate_alert(*alert, self.client_certificate.asked.load(Ordering::Relaxed)) => self.failure(
                 FailureKind::ClientCertificateRequired,
                 format!("{} refused the TLS handshake ({alert:?}): it wants a client certificate it trusts", self.target()),
             ),
@@ -297,9 +298,13 @@ impl Outbound {
     }
 }
 
-fn is_client_certificate_alert(alert: rustls::AlertDescription) -> bool {
+/// Whether the server's `alert` refuses our client certificate (or its absence). A generic
+/// handshake failure or access denial counts only when the server `asked` for a certificate:
+/// otherwise it more likely means no common TLS version or cipher.
+fn is_client_certificate_alert(alert: rustls::AlertDescription, asked: bool) -> bool {
     use rustls::AlertDescription as A;
-    matches!(alert, A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::HandshakeFailure | A::AccessDenied)
+    matches!(alert, A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::CertificateUnknown)
+        || (asked && matches!(alert, A::HandshakeFailure | A::AccessDenied))
 }
 
 /// The first error of type `T` in `error`'s chain, including the ones `io::Error` wraps (its
@@ -545,7 +550,16 @@ fn choose_proxy(origin: &Origin, setting: &ProxySetting) -> Result<(Option<reqwe
         }
     };
     let destination: http::Uri = origin.base_url().parse().map_err(|e| format!("the base URL is not a URI: {e}"))?;
-    let Some(intercept) = matcher.intercept(&destination) else { return Ok((None, None)) };
+    let Some(intercept) = matcher.intercept(&destination) else {
+        if let ProxySetting::Url(url) = setting {
+            // The matcher drops a proxy it cannot parse as a URI; the operator asked for it.
+            return Err(format!(
+                "the proxy {} cannot be used as written: percent-encode special characters (such as ^ {{ }} | \") in its user and password",
+                crate::egress::without_user_info(url)
+            ));
+        }
+        return Ok((None, None));
+    };
     let uri = intercept.uri();
     let address = format!(
         "{}://{}",
@@ -622,6 +636,21 @@ mod tests {
             let error = choose_proxy(&origin, &ProxySetting::Url(bad.into())).unwrap_err();
             assert!(!error.contains("s3cret"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_proxy_the_matcher_cannot_read_is_refused_not_skipped() {
+        let origin = Origin::parse("https://wiki.example.com").unwrap();
+        let error = choose_proxy(&origin, &ProxySetting::Url("http://ada:s3^cret@proxy.example:3128".into())).unwrap_err();
+        assert!(error.contains("percent-encode") && !error.contains("s3^cret"), "{error}");
+    }
+
+    #[test]
+    fn a_generic_handshake_alert_means_a_client_certificate_only_when_one_was_asked_for() {
+        use rustls::AlertDescription as A;
+        assert!(is_client_certificate_alert(A::CertificateRequired, false));
+        assert!(!is_client_certificate_alert(A::HandshakeFailure, false));
+        assert!(is_client_certificate_alert(A::HandshakeFailure, true));
     }
 
     #[test]
