@@ -3,14 +3,14 @@
 //! them once into a typed invocation, and this module dispatches it and maps the outcome to an
 //! exit code. Thin on purpose: the work lives in the other modules.
 
-use crate::args::{self, Action, Inspection, Invocation, Mode};
+use crate::args::{self, Action, Inspection, Mode};
 use crate::connector::Connector;
 use crate::product::Product;
 use crate::settings;
-use crate::{capabilities, inspect, outbound, provision, service};
-use anyhow::{Context, Result, anyhow};
+use crate::{capabilities, connector, inspect, outbound, provision, runner, service};
+use anyhow::{Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
-use baton_sandbox::runtime::{InstanceContext, Limits, Runtime};
+use baton_sandbox::runtime::{Limits, Runtime};
 use baton_sync as sync;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -50,12 +50,16 @@ fn fail(err: anyhow::Error) -> ExitCode {
 }
 
 async fn run(product: Product) -> Result<()> {
+    if let Some(serve) = args::serve_requested(&product)? {
+        init_logging(&serve.log_level, serve.json_logs);
+        return serve_command(&product, serve.options).await;
+    }
     let component = component_path(&product)?;
     let runtime = Runtime::load(&component, product.name)?;
-    let mut offline = runtime.instantiate(metadata_only_context(), &Limits::default()).await?;
+    let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
     let metadata = offline.metadata().await?;
     let invocation = args::parse(&metadata, &product)?;
-    init_logging(&invocation);
+    init_logging(&invocation.log_level, invocation.json_logs);
     let file = &invocation.file;
     let run = match invocation.action {
         Action::Capabilities => {
@@ -91,6 +95,19 @@ async fn run(product: Product) -> Result<()> {
             one_shot_sync(&connector, console, file).await
         }
     }
+}
+
+/// `serve --tenants FILE`: the tenants' outcomes on stdout (with `--once`), an error naming
+/// those that failed.
+async fn serve_command(product: &Product, options: runner::ServeOptions) -> Result<()> {
+    let outcome = runner::serve(product, options).await?;
+    if !outcome.report.is_empty() {
+        print_out(&outcome.report)?;
+    }
+    if outcome.failed.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!("{} of {} tenants failed: {}", outcome.failed.len(), outcome.total, outcome.failed.join(", ")))
 }
 
 fn inspect_command(inspection: &Inspection, file: &Path) -> Result<()> {
@@ -160,38 +177,24 @@ fn principals_line(check: &sync::PrincipalCheck) -> String {
     line
 }
 
-fn metadata_only_context() -> InstanceContext {
-    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default(), cpu_spent: Default::default() }
-}
-
-/// `--component` / `BATON_COMPONENT`, else the file beside this program, else the workspace's
-/// guest build. The flag is read before the full parse because the component declares the
-/// other flags; clap still owns it for help and validation.
+/// `--component` / `BATON_COMPONENT`, else the component shipped with this program. The flag
+/// is read before the full parse because the component declares the other flags; clap still
+/// owns it for help and validation.
 fn component_path(product: &Product) -> Result<PathBuf> {
-    if let Some(path) = args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()) {
-        return Ok(PathBuf::from(path));
+    match args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => product.builtin_component(),
     }
-    let exe = std::env::current_exe().context("cannot locate this program")?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [dir.join(product.component_file), dir.join("..").join("wasm32-wasip2").join("guest").join(product.component_file)];
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        anyhow!(
-            "cannot find the connector component: looked for {} and {}; build it with `make component` or pass --component PATH",
-            candidates[0].display(),
-            candidates[1].display()
-        )
-    })
 }
 
-fn init_logging(invocation: &Invocation) {
-    let level = &invocation.log_level;
+fn init_logging(level: &str, json: bool) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn")).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let console = if invocation.json_logs { console.json().with_filter(filter).boxed() } else { console.with_filter(filter).boxed() };
+    let console = if json { console.json().with_filter(filter).boxed() } else { console.with_filter(filter).boxed() };
     tracing_subscriber::registry().with(console).with(service::debug_log::layer()).init();
 }
 

@@ -93,3 +93,9 @@ impl Connector<'_> {
         outbound::explained(error, &context.hooks, &self.settings.origin_field)
     }
 }
+
+/// A context in which nothing may leave: for reading a component's metadata before its
+/// configuration is known.
+pub fn offline_context() -> InstanceContext {
+    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default(), cpu_spent: Default::default() }
+}

@@ -16,6 +16,7 @@
 //! - [`inspect`]: reading a `.c1z` back (tables or JSON); [`capabilities`]: the capabilities
 //!   document computed from the component's declarations.
 //! - [`service`]: service mode: ConductorOne's task loop, token exchange, upload, health.
+//! - [`runner`]: `serve --tenants FILE`: many tenants' components in one process, isolated.
 //! - [`args`]: every flag, and the one parse into a typed invocation; [`cli`]: the run;
 //!   [`product`]: the program's identity, which `main.rs` gives.
 
@@ -27,5 +28,6 @@ pub mod inspect;
 pub mod outbound;
 pub mod product;
 pub mod provision;
+pub mod runner;
 pub mod service;
 pub mod settings;

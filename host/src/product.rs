@@ -12,3 +12,20 @@ pub struct Product {
     /// File name of the component shipped beside the binary, used unless `--component` names one.
     pub component_file: &'static str,
 }
+
+impl Product {
+    /// The component shipped with this program: the file beside it, else the workspace's
+    /// guest build (a development tree).
+    pub fn builtin_component(&self) -> anyhow::Result<std::path::PathBuf> {
+        let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot locate this program: {e}"))?;
+        let dir = exe.parent().unwrap_or(std::path::Path::new("."));
+        let candidates = [dir.join(self.component_file), dir.join("..").join("wasm32-wasip2").join("guest").join(self.component_file)];
+        candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot find the connector component: looked for {} and {}; build it with `make component` or pass --component PATH",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
+    }
+}

@@ -13,7 +13,7 @@
 //! `Set-Cookie` or any header that echoes the credential.
 
 use crate::outbound::{Failure, Outbound};
-use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RetryPolicy, Stats, Verdict};
+use crate::retry::{self, EgressReport, InFlightLimit, Pacer, RequestRate, RetryPolicy, Stats, Verdict};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
@@ -240,6 +240,8 @@ pub struct Retrying {
     pub pacer: Pacer,
     pub in_flight: InFlightLimit,
     pub stats: Stats,
+    /// The operator's cap on requests per second, if any.
+    pub rate: Option<RequestRate>,
     /// The latest failure to reach the server, explained.
     pub last_failure: Mutex<Option<Failure>>,
 }
@@ -272,6 +274,14 @@ impl EgressHooks {
     /// server refuses requests for load, see [`InFlightLimit`]).
     pub fn with_concurrency(mut self, max: usize) -> EgressHooks {
         self.retry = Arc::new(Retrying { policy: self.retry.policy.clone(), in_flight: InFlightLimit::new(max), ..Default::default() });
+        self
+    }
+
+    /// The same hooks sending at most `per_second` requests a second, all instances together
+    /// (call after [`Self::with_concurrency`]).
+    pub fn with_request_rate(mut self, per_second: f64) -> EgressHooks {
+        let in_flight = InFlightLimit::new(self.retry.in_flight.levels().2);
+        self.retry = Arc::new(Retrying { policy: self.retry.policy.clone(), in_flight, rate: Some(RequestRate::per_second(per_second)), ..Default::default() });
         self
     }
 
@@ -383,6 +393,9 @@ async fn send_with_retries(
     let retry_safe = retry::is_retry_safe(&parts.method, &parts.headers);
     let mut attempt = 1;
     loop {
+        if let Some(rate) = &retry.rate {
+            tokio::time::sleep(rate.reserve()).await;
+        }
         let paced = retry.pacer.reserve();
         if !paced.is_zero() {
             Stats::add(&retry.stats.rate_limit_waits, 1);
@@ -393,6 +406,7 @@ async fn send_with_retries(
         Stats::add(&retry.stats.requests, 1);
         let sent = outbound.send(rebuild(parts, body.clone()), first_byte_timeout).await;
         drop(place);
+        retry.stats.answered(sent.as_ref().ok().map(|response| response.status()));
         let verdict = match sent {
             Ok(response) => {
                 let verdict = retry::classify(&parts.method, response.status(), response.headers());

@@ -3,7 +3,9 @@
 //! instance can reach and use; it knows no product.
 //!
 //! - [`bindings`]: the `baton:connector` world as Rust types ([`wit`]).
-//! - [`runtime`]: the wasmtime engine, linker, per-instance limits, typed calls.
+//! - [`engine`]: the one wasmtime engine of a process (compile cache, pooling allocator,
+//!   epoch ticker) and its components, compiled once per content digest.
+//! - [`runtime`]: one component: linker, per-instance limits, typed calls.
 //! - [`egress`]: the one outgoing-request hook: admission of a request to the configured
 //!   origin, credential injection, then [`retry`] (classify, back off, pace, the adaptive
 //!   in-flight limit) around the send.
@@ -13,10 +15,12 @@
 
 pub mod bindings;
 pub mod egress;
+pub mod engine;
 pub mod outbound;
 pub mod retry;
 pub mod runtime;
 pub mod store;
 
 pub use bindings::wit;
+pub use engine::{Pooling, Sandbox};
 pub use runtime::{CallError, Instance, InstanceContext, Limits, Runtime};

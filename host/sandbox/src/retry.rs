@@ -154,6 +154,31 @@ impl Pacer {
     }
 }
 
+/// The operator's cap on the request rate of one sync, all its instances together: each
+/// request takes the next free slot, one every `1 / per_second` seconds.
+#[derive(Debug)]
+pub struct RequestRate {
+    spacing: Duration,
+    next_free: Mutex<Option<Instant>>,
+}
+
+impl RequestRate {
+    /// At most `per_second` requests a second (a positive number; fractions allowed).
+    pub fn per_second(per_second: f64) -> RequestRate {
+        let spacing = if per_second.is_finite() && per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
+        RequestRate { spacing, next_free: Mutex::new(None) }
+    }
+
+    /// How long the next request must wait for its slot (and takes it).
+    pub fn reserve(&self) -> Duration {
+        let Ok(mut next) = self.next_free.lock() else { return Duration::ZERO };
+        let now = Instant::now();
+        let slot = next.filter(|at| *at > now).unwrap_or(now);
+        *next = Some(slot + self.spacing);
+        slot - now
+    }
+}
+
 /// Bounds how many requests of one sync are in flight, and adapts it (additive increase,
 /// multiplicative decrease): a refusal (429, or 503 with `Retry-After`) halves the number
 /// allowed, at most once per [`CUT_SPACING`] so that one burst of refusals counts once; each
@@ -267,7 +292,7 @@ impl InFlightLimit {
 }
 
 /// What the egress of one sync did so far, in one report: its counters and the in-flight limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EgressReport {
     /// Requests sent (each attempt counts).
     pub requests: u64,
@@ -279,6 +304,8 @@ pub struct EgressReport {
     pub waited: Duration,
     /// Requests allowed in flight now, the lowest it has been, and the configured maximum.
     pub in_flight: (usize, usize, usize),
+    /// Attempts by how they ended: `[no answer, 1xx, 2xx, 3xx, 4xx, 5xx]`.
+    pub by_status_class: [u64; 6],
 }
 
 /// The counters behind [`EgressReport`].
@@ -288,11 +315,18 @@ pub struct Stats {
     pub retries: AtomicU64,
     pub rate_limit_waits: AtomicU64,
     pub waited_ms: AtomicU64,
+    pub by_status_class: [AtomicU64; 6],
 }
 
 impl Stats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one attempt by its answer's status class (`None`: no answer at all).
+    pub fn answered(&self, status: Option<http::StatusCode>) {
+        let class = status.map(|s| usize::from(s.as_u16() / 100)).filter(|c| (1..=5).contains(c)).unwrap_or(0);
+        Stats::add(&self.by_status_class[class], 1);
     }
 
     /// The counters with `in_flight`'s levels, as one report.
@@ -304,6 +338,7 @@ impl Stats {
             rate_limit_waits: get(&self.rate_limit_waits),
             waited: Duration::from_millis(get(&self.waited_ms)),
             in_flight: in_flight.levels(),
+            by_status_class: self.by_status_class.each_ref().map(get),
         }
     }
 }
@@ -418,5 +453,16 @@ mod tests {
         pacer.observe(&headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-fillrate", "2"), ("x-ratelimit-interval-seconds", "1")]), None);
         let wait = pacer.reserve();
         assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
+    }
+
+    #[test]
+    fn the_request_rate_gives_each_request_its_own_slot() {
+        let rate = RequestRate::per_second(10.0);
+        let waits: Vec<Duration> = (0..4).map(|_| rate.reserve()).collect();
+        assert_eq!(waits[0], Duration::ZERO, "the first request goes at once");
+        for (n, wait) in waits.iter().enumerate().skip(1) {
+            let expected = Duration::from_millis(100 * n as u64);
+            assert!(*wait <= expected && *wait + Duration::from_millis(20) >= expected, "request {n} waits {wait:?}, not about {expected:?}");
+        }
     }
 }

@@ -1,7 +1,6 @@
-//! The sandbox: wasmtime wiring for one connector component. Owns the engine (with a compile
-//! cache, so a second start does not recompile), the linker (WASI without files, env or
-//! sockets; wasi-http through [`crate::egress`]; our `config`, `log` and `kv` imports), and
-//! per-instance limits: a memory cap and a CPU-time budget per call, counted in epoch ticks
+//! The sandbox: wasmtime wiring for one connector component (the engine it runs in is
+//! [`crate::engine`]'s). Owns the linker (WASI without files, env or sockets; wasi-http
+//! through [`crate::egress`]; our `config`, `log` and `kv` imports), and per-instance limits: a memory cap and a CPU-time budget per call, counted in epoch ticks
 //! while guest code runs, plus a wall-clock timeout per call.
 //!
 //! Two error levels, as in wasmtime's wasi-http: a [`CallError::Connector`] is the component's
@@ -9,15 +8,16 @@
 //! and must not be used again.
 
 use crate::egress::EgressHooks;
+use crate::engine::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, Sandbox, TICK, Ticker};
 use crate::store::SharedStore;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -25,9 +25,6 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::baton::connector::log::Level;
 use crate::bindings::{ConnectorHost, ConnectorHostPre, baton, wit};
 use wit::ConnectorError;
-
-/// How often the epoch advances; the CPU budget is counted in these ticks.
-const TICK: Duration = Duration::from_millis(10);
 
 /// Resource caps for each instance.
 #[derive(Clone, Debug)]
@@ -55,11 +52,14 @@ impl Default for Limits {
     }
 }
 
-/// A loaded connector component, ready to instantiate many times.
+/// A loaded connector component, ready to instantiate many times. Cheap to clone: clones
+/// share the compiled code (see [`crate::engine::Sandbox`]).
+#[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
     pre: ConnectorHostPre<State>,
-    ticker_stop: Arc<AtomicBool>,
+    digest: String,
+    _ticker: Arc<Ticker>,
 }
 
 /// What one instance may see and use.
@@ -76,18 +76,15 @@ pub struct InstanceContext {
 }
 
 impl Runtime {
-    /// Compiles (or loads from the cache) the component at `path`.
-    /// Loads the component at `path`; compiled code is cached under the user's cache directory
-    /// in a folder named `program`.
+    /// Loads the component at `path` in an engine of its own; compiled code is cached under
+    /// the user's cache directory in a folder named `program`.
     pub fn load(path: &Path, program: &str) -> Result<Runtime> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read the connector component {}", path.display()))?;
-        let engine = Engine::new(&engine_config(program)).map_err(anyhow::Error::from)?;
-        let component =
-            Component::new(&engine, &bytes).map_err(anyhow::Error::from).with_context(|| format!("{} is not a valid connector component", path.display()))?;
-        let pre = link(&engine, &component)?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        start_epoch_ticker(engine.clone(), ticker_stop.clone());
-        Ok(Runtime { engine, pre, ticker_stop })
+        Sandbox::new(program, None)?.load_file(path)
+    }
+
+    /// The SHA-256 digest of the component's bytes (`sha256:...`).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// A fresh instance with its own store, memory cap and CPU budget.
@@ -102,41 +99,8 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn engine_config(program: &str) -> Config {
-    let mut config = Config::new();
-    config.wasm_component_model(true).epoch_interruption(true);
-    if let Some(cache) = compile_cache(program) {
-        config.cache(Some(cache));
-    }
-    config
-}
-
-/// wasmtime's on-disk compile cache under the user's cache directory, when there is one.
-fn compile_cache(program: &str) -> Option<Cache> {
-    let dir = cache_dir(program)?;
-    let mut cache_config = CacheConfig::new();
-    cache_config.with_directory(dir);
-    match Cache::new(cache_config) {
-        Ok(cache) => Some(cache),
-        Err(err) => {
-            tracing::debug!(error = %err, "compile cache unavailable; compiling each start");
-            None
-        }
-    }
-}
-
-fn cache_dir(program: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join(program).join("wasmtime"))
-}
-
-fn link(engine: &Engine, component: &Component) -> Result<ConnectorHostPre<State>> {
+/// Links `component` against this host's imports (see [`crate::engine::Sandbox::load`]).
+pub(crate) fn link(engine: &Engine, component: &Component, digest: String, ticker: Arc<Ticker>) -> Result<Runtime> {
     let mut linker: Linker<State> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
@@ -145,19 +109,8 @@ fn link(engine: &Engine, component: &Component) -> Result<ConnectorHostPre<State
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)
         .context("the component does not fit this host (it must implement the baton:connector world)")?;
-    ConnectorHostPre::new(pre).map_err(anyhow::Error::from)
-}
-
-fn start_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(TICK);
-                engine.increment_epoch();
-            }
-        })
-        .expect("spawning the epoch ticker thread");
+    let pre = ConnectorHostPre::new(pre).map_err(anyhow::Error::from)?;
+    Ok(Runtime { engine: engine.clone(), pre, digest, _ticker: ticker })
 }
 
 /// Called when an epoch tick passes while guest code runs: one more tick of CPU used.
@@ -246,11 +199,6 @@ struct MemoryCap {
 
 /// What one table element is counted as against the memory cap.
 const TABLE_ELEMENT_BYTES: usize = 16;
-/// Core instances, memories and tables one component instance may create (a Rust component
-/// has a handful of each).
-const MAX_CORE_INSTANCES: usize = 100;
-const MAX_MEMORIES: usize = 10;
-const MAX_TABLES: usize = 100;
 
 impl MemoryCap {
     /// Admits growing something from `current` to `desired` bytes if the total stays under the

@@ -50,18 +50,27 @@ async fn ready(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) 
     if health.ready.load(Ordering::Relaxed) { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready\n") }
 }
 
+/// The probes' routes, for a server that may serve more beside them.
+pub fn router(health: Arc<Health>) -> Router {
+    Router::new().route("/healthz", get(live)).route("/health", get(live)).route("/readyz", get(ready)).with_state(health)
+}
+
 /// Serves the probes on `address` in the background; returns the address bound.
 pub async fn serve(address: SocketAddr, health: Arc<Health>) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve the health check on {address}: {e} (change --health-check-port or --health-check-bind-address)"))?;
+    let bound = serve_app(address, router(health), "change --health-check-port or --health-check-bind-address").await?;
+    tracing::info!(address = %bound, "serving the health check on /healthz and /readyz");
+    Ok(bound)
+}
+
+/// Serves `app` on `address` in the background; `remedy` says what to change when the
+/// address cannot be bound. Returns the address bound.
+pub async fn serve_app(address: SocketAddr, app: Router, remedy: &str) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e} ({remedy})"))?;
     let bound = listener.local_addr()?;
-    let app = Router::new().route("/healthz", get(live)).route("/health", get(live)).route("/readyz", get(ready)).with_state(health);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::warn!(error = %error, "the health check server stopped");
         }
     });
-    tracing::info!(address = %bound, "serving the health check on /healthz and /readyz");
     Ok(bound)
 }

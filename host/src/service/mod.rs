@@ -123,7 +123,7 @@ fn secrets_to_redact(connector: &Connector<'_>, options: &ServiceOptions) -> Vec
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

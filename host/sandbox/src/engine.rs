@@ -1,0 +1,170 @@
+//! The one wasmtime engine of a process, shared by every component it runs: its configuration
+//! (component model, epoch interruption, the on-disk compile cache, optionally the pooling
+//! instance allocator), the epoch ticker CPU budgets are counted in, and the components it has
+//! compiled, kept by the SHA-256 digest of their bytes so that a component many tenants use is
+//! compiled and linked once.
+
+use crate::runtime::{self, Runtime};
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; CPU budgets are counted in these ticks.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Core instances, memories and tables one component instance may create (a Rust component
+/// has a handful of each). The memory cap enforces the same numbers on the default allocator.
+pub const MAX_CORE_INSTANCES: usize = 100;
+pub const MAX_MEMORIES: usize = 10;
+pub const MAX_TABLES: usize = 100;
+
+/// Slots of the pooling allocator: instantiation takes a prepared slot instead of mapping
+/// fresh memory, and the number of instances alive at once is bounded for the whole process.
+#[derive(Debug, Clone, Copy)]
+pub struct Pooling {
+    /// Component instances alive at once, across every component and tenant. Each
+    /// instance's memory cap stays its own ([`crate::Limits`]): a slot only reserves address
+    /// space.
+    pub instances: u32,
+}
+
+/// The engine, its ticker and its compiled components.
+pub struct Sandbox {
+    engine: Engine,
+    ticker: Arc<Ticker>,
+    compiled: Mutex<HashMap<String, Runtime>>,
+}
+
+impl Sandbox {
+    /// An engine for `program` (the compile cache's folder name), with the pooling allocator
+    /// when `pooling` is given.
+    pub fn new(program: &str, pooling: Option<Pooling>) -> Result<Sandbox> {
+        let engine = Engine::new(&engine_config(program, pooling)).map_err(anyhow::Error::from).context("cannot set up the WebAssembly engine")?;
+        let ticker = Ticker::start(engine.clone())?;
+        Ok(Sandbox { engine, ticker, compiled: Mutex::new(HashMap::new()) })
+    }
+
+    /// The component in `bytes`, compiled and linked once per digest; `name` says where it
+    /// came from, for messages.
+    pub fn load(&self, bytes: &[u8], name: &str) -> Result<Runtime> {
+        let digest = digest(bytes);
+        if let Some(runtime) = self.compiled.lock().ok().and_then(|compiled| compiled.get(&digest).cloned()) {
+            return Ok(runtime);
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(anyhow::Error::from).with_context(|| format!("{name} is not a valid connector component"))?;
+        let runtime = runtime::link(&self.engine, &component, digest.clone(), self.ticker.clone())?;
+        if let Ok(mut compiled) = self.compiled.lock() {
+            compiled.insert(digest, runtime.clone());
+        }
+        Ok(runtime)
+    }
+
+    /// The component in the file at `path` (see [`Self::load`]).
+    pub fn load_file(&self, path: &Path) -> Result<Runtime> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read the connector component {}", path.display()))?;
+        self.load(&bytes, &path.display().to_string())
+    }
+
+    /// How many distinct components this engine has compiled.
+    pub fn compiled(&self) -> usize {
+        self.compiled.lock().map(|compiled| compiled.len()).unwrap_or_default()
+    }
+}
+
+/// `sha256:` and the hex digest of `bytes`, as OCI names blobs.
+pub fn digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn engine_config(program: &str, pooling: Option<Pooling>) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    if let Some(cache) = compile_cache(program) {
+        config.cache(Some(cache));
+    }
+    if let Some(pooling) = pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pooling)));
+    }
+    config
+}
+
+fn pooling_config(pooling: Pooling) -> PoolingAllocationConfig {
+    let instances = pooling.instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(MAX_CORE_INSTANCES as u32))
+        .total_memories(instances.saturating_mul(MAX_MEMORIES as u32))
+        .total_tables(instances.saturating_mul(MAX_TABLES as u32))
+        .total_stacks(instances)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES as u32)
+        .max_memories_per_component(MAX_MEMORIES as u32)
+        .max_tables_per_component(MAX_TABLES as u32);
+    pool
+}
+
+/// wasmtime's on-disk compile cache under the user's cache directory, when there is one.
+fn compile_cache(program: &str) -> Option<Cache> {
+    let dir = cache_dir(program)?;
+    let mut cache_config = CacheConfig::new();
+    cache_config.with_directory(dir);
+    match Cache::new(cache_config) {
+        Ok(cache) => Some(cache),
+        Err(err) => {
+            tracing::debug!(error = %err, "compile cache unavailable; compiling each start");
+            None
+        }
+    }
+}
+
+fn cache_dir(program: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join(program).join("wasmtime"))
+}
+
+/// The thread advancing the engine's epoch every [`TICK`]; it stops when the last holder (the
+/// sandbox or a runtime it loaded) is dropped.
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Result<Arc<Ticker>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .context("cannot start the epoch ticker thread")?;
+        Ok(Arc::new(Ticker { stop }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_name_the_bytes_as_oci_does() {
+        assert_eq!(digest(b""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}

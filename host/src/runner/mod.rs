@@ -1,0 +1,408 @@
+//! The multi-tenant runner, `serve --tenants FILE`: one process syncing many tenants'
+//! connectors side by side, each isolated from the others. One wasmtime engine (pooling
+//! allocator) compiles each distinct component once; every tenant has its own settings and
+//! secrets, egress policy and credentials, pooled HTTP client, limits, key-value store, output
+//! folder and log label (`tenant=NAME` on every line). Nothing here knows what a component
+//! connects to.
+//!
+//! - [`tenants`]: the file, checked; [`output`]: a tenant's folder and the files kept;
+//!   [`metrics`]: `/metrics`; [`shard`]: which tenants this replica takes.
+//!
+//! The loop: each tenant is synced when due (at start, then every `interval`), at most
+//! `max_concurrent_syncs` at once and within a process-wide bound on instances alive.
+//! SIGHUP, or a change of the file, reloads it without stopping running syncs; SIGTERM stops
+//! starting new ones and lets running ones finish within the grace period. `--once` syncs
+//! every tenant one time and exits, non-zero if any failed or was refused.
+
+pub mod metrics;
+pub mod output;
+pub mod shard;
+pub mod tenants;
+
+use crate::args::DEFAULT_CONCURRENCY;
+use crate::connector::Connector;
+use crate::product::Product;
+use crate::service::health::{self, Health};
+use crate::{outbound, settings};
+use anyhow::{Context, Result, anyhow};
+use baton_sandbox::runtime::{Limits, Runtime};
+use baton_sandbox::{Pooling, Sandbox, wit};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use metrics::{Metrics, SyncRecord};
+use output::TenantFolder;
+use shard::Shard;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tenants::{ComponentSource, Refusal, Tenant, Tenants};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// What `serve` was asked.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub tenants_file: PathBuf,
+    /// Sync every tenant once and exit.
+    pub once: bool,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub listen: Option<SocketAddr>,
+    pub shard: Shard,
+    /// On SIGTERM, how long running syncs may go on.
+    pub grace: Duration,
+    /// Component instances alive at once, all tenants together (the pooling allocator's size).
+    pub max_instances: u32,
+}
+
+/// How often the file is checked for changes.
+const FILE_CHECK: Duration = Duration::from_secs(5);
+
+/// How a `serve` ended: with `--once`, a line per tenant and the names of those that failed
+/// or were refused.
+#[derive(Debug, Default)]
+pub struct ServeOutcome {
+    pub report: String,
+    pub failed: Vec<String>,
+    pub total: usize,
+}
+
+/// Runs the tenants of `options.tenants_file`.
+pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutcome> {
+    let file = tenants::load(&options.tenants_file).map_err(|why| anyhow!("{why}"))?;
+    let sandbox = Sandbox::new(product.name, Some(Pooling { instances: options.max_instances }))?;
+    let runner = Runner {
+        product: *product,
+        sandbox,
+        components: Mutex::new(HashMap::new()),
+        metrics: Metrics::default(),
+        instances: Arc::new(Semaphore::new(options.max_instances as usize)),
+        max_instances: options.max_instances as usize,
+        health: Arc::new(Health::default()),
+        refused: Mutex::new(Vec::new()),
+    };
+    let runner = Arc::new(runner);
+    if let Some(address) = options.listen {
+        let bound = runner.clone().serve_http(address).await?;
+        tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
+    }
+    if options.once {
+        Ok(runner.once(file, &options).await)
+    } else {
+        runner.run_until_stopped(file, &options).await?;
+        Ok(ServeOutcome::default())
+    }
+}
+
+/// A component loaded, with what it declares.
+#[derive(Clone)]
+struct Loaded {
+    runtime: Runtime,
+    metadata: wit::Metadata,
+}
+
+/// What every tenant's run shares: the engine, the components, the counters.
+struct Runner {
+    product: Product,
+    sandbox: Sandbox,
+    /// By the path they came from and the digest of their bytes then.
+    components: Mutex<HashMap<String, Loaded>>,
+    metrics: Metrics,
+    /// One permit per instance alive.
+    instances: Arc<Semaphore>,
+    max_instances: usize,
+    health: Arc<Health>,
+    /// Tenants of the current file that cannot run, for the metrics.
+    refused: Mutex<Vec<Refusal>>,
+}
+
+/// How one tenant's sync ended.
+struct Outcome {
+    tenant: String,
+    result: Result<String>,
+}
+
+impl Runner {
+    /// `--once`: every tenant of this replica one time.
+    async fn once(&self, file: Tenants, options: &ServeOptions) -> ServeOutcome {
+        let (mine, refused) = self.select(file, options.shard);
+        let syncs = Arc::new(Semaphore::new(mine.max_concurrent_syncs));
+        let mut running: FuturesUnordered<_> = mine.tenants.iter().map(|tenant| self.sync_when_allowed(tenant, &mine, &syncs)).collect();
+        let mut failed: Vec<String> = refused.iter().map(|r| r.tenant.clone()).collect();
+        let mut lines: BTreeMap<String, String> = refused.iter().map(|r| (r.tenant.clone(), format!("{}: refused: {}", r.tenant, r.reason))).collect();
+        while let Some(outcome) = running.next().await {
+            let line = match &outcome.result {
+                Ok(summary) => format!("{}: {summary}", outcome.tenant),
+                Err(error) => {
+                    failed.push(outcome.tenant.clone());
+                    format!("{}: failed: {error:#}", outcome.tenant)
+                }
+            };
+            lines.insert(outcome.tenant, line);
+        }
+        let mut report = lines.into_values().collect::<Vec<_>>().join("\n");
+        report.push('\n');
+        failed.sort();
+        ServeOutcome { report, failed, total: mine.tenants.len() + refused.len() }
+    }
+
+    /// The scheduled loop, until SIGTERM.
+    async fn run_until_stopped(&self, file: Tenants, options: &ServeOptions) -> Result<()> {
+        let mut shutdown = std::pin::pin!(crate::service::shutdown_signal());
+        let mut hangup = hangup_signal()?;
+        let mut written = modified(&options.tenants_file);
+        let (mut current, _) = self.select(file, options.shard);
+        let mut syncs = Arc::new(Semaphore::new(current.max_concurrent_syncs));
+        let mut due: HashMap<String, Instant> = current.tenants.iter().map(|t| (t.name.clone(), Instant::now())).collect();
+        let mut running = FuturesUnordered::new();
+        let mut busy: Vec<String> = Vec::new();
+        self.health.set_ready(true);
+        loop {
+            self.health.polled();
+            let now = Instant::now();
+            let ready: Vec<&Tenant> = current.tenants.iter().filter(|t| due.get(&t.name).is_some_and(|at| *at <= now) && !busy.contains(&t.name)).collect();
+            for tenant in ready {
+                due.insert(tenant.name.clone(), now + tenant.interval);
+                busy.push(tenant.name.clone());
+                let (tenant, shared, syncs) = (tenant.clone(), current.shared(), syncs.clone());
+                running.push(async move { self.sync_when_allowed(&tenant, &shared, &syncs).await });
+            }
+            let next_due = due.values().min().copied().unwrap_or(now + FILE_CHECK).min(now + FILE_CHECK);
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(outcome) = running.next(), if !running.is_empty() => {
+                    busy.retain(|name| *name != outcome.tenant);
+                    if let Err(error) = &outcome.result {
+                        tracing::warn!(tenant = %outcome.tenant, "sync failed: {error:#}");
+                    }
+                }
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: reloading the tenants file");
+                    written = modified(&options.tenants_file);
+                    self.reload(options, &mut current, &mut due, &mut syncs);
+                }
+                _ = tokio::time::sleep_until(next_due) => {
+                    let now_written = modified(&options.tenants_file);
+                    if now_written != written {
+                        written = now_written;
+                        tracing::info!("the tenants file changed: reloading it");
+                        self.reload(options, &mut current, &mut due, &mut syncs);
+                    }
+                }
+            }
+        }
+        self.health.set_ready(false);
+        if !running.is_empty() {
+            tracing::info!(syncs = running.len(), grace_s = options.grace.as_secs(), "waiting for running syncs");
+            if tokio::time::timeout(options.grace, async { while running.next().await.is_some() {} }).await.is_err() {
+                tracing::warn!(syncs = running.len(), "the grace period is over: stopping the syncs still running (their files are left as they were)");
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the file again; a file that cannot be read leaves everything as it was. Tenants
+    /// that stay keep their schedule, new ones are due now, removed ones are not started again.
+    fn reload(&self, options: &ServeOptions, current: &mut Tenants, due: &mut HashMap<String, Instant>, syncs: &mut Arc<Semaphore>) {
+        let file = match tenants::load(&options.tenants_file) {
+            Ok(file) => file,
+            Err(why) => {
+                tracing::error!("{why}; the tenants stay as they were");
+                return;
+            }
+        };
+        let (file, _) = self.select(file, options.shard);
+        due.retain(|name, _| file.tenants.iter().any(|t| t.name == *name));
+        for tenant in &file.tenants {
+            due.entry(tenant.name.clone()).or_insert_with(Instant::now);
+        }
+        if file.max_concurrent_syncs != current.max_concurrent_syncs {
+            *syncs = Arc::new(Semaphore::new(file.max_concurrent_syncs));
+        }
+        tracing::info!(tenants = file.tenants.len(), refused = file.refused.len(), "tenants file loaded");
+        *current = file;
+    }
+
+    /// The tenants of this replica, and the refusals (logged, and kept for the metrics).
+    fn select(&self, mut file: Tenants, shard: Shard) -> (Tenants, Vec<Refusal>) {
+        file.tenants.retain(|t| shard.takes(&t.name));
+        file.refused.retain(|r| shard.takes(&r.tenant));
+        for refusal in &file.refused {
+            tracing::error!(tenant = %refusal.tenant, "tenant refused: {}", refusal.reason);
+        }
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.clone_from(&file.refused);
+        }
+        let refused = std::mem::take(&mut file.refused);
+        (file, refused)
+    }
+
+    /// Syncs `tenant` once a place among the concurrent syncs is free.
+    async fn sync_when_allowed(&self, tenant: &Tenant, file: &Tenants, syncs: &Semaphore) -> Outcome {
+        let span = tracing::info_span!("tenant", tenant = %tenant.name);
+        let result = async {
+            let _place = syncs.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
+            self.metrics.running(1);
+            let started = Instant::now();
+            let result = self.sync(tenant, file).await;
+            self.metrics.running(-1);
+            let (summary, egress, bytes) = match &result {
+                Ok((summary, egress, bytes)) => (Ok(summary.clone()), *egress, *bytes),
+                Err((error, egress)) => (Err(anyhow!("{error:#}")), *egress, 0),
+            };
+            self.metrics.record(&SyncRecord {
+                tenant: &tenant.name,
+                succeeded: summary.is_ok(),
+                took: started.elapsed(),
+                egress: &egress,
+                bytes_written: bytes,
+            });
+            summary
+        }
+        .instrument(span)
+        .await;
+        Outcome { tenant: tenant.name.clone(), result }
+    }
+
+    /// One sync of `tenant` into its folder: a summary line, what its requests did and the
+    /// bytes written; or the error and what the requests did.
+    async fn sync(
+        &self,
+        tenant: &Tenant,
+        file: &Tenants,
+    ) -> Result<(String, baton_sandbox::retry::EgressReport, u64), (anyhow::Error, baton_sandbox::retry::EgressReport)> {
+        let nothing = baton_sandbox::retry::EgressReport::default();
+        let loaded = self.component(&tenant.component).await.map_err(|e| (e, nothing))?;
+        let connector = self.connector(tenant, &loaded).map_err(|e| (e, nothing))?;
+        let mut context = connector.sync_context();
+        if let Some(rate) = tenant.limits.requests_per_second {
+            context.hooks = context.hooks.with_request_rate(rate);
+        }
+        let folder = TenantFolder::prepare(&file.output_dir, &tenant.name).map_err(|e| (e, nothing))?;
+        let _instances = self.instances.acquire_many(connector.concurrency as u32).await.map_err(|_| (anyhow!("the runner is stopping"), nothing))?;
+        folder.before_sync(file.keep_last).map_err(|e| (e, nothing))?;
+        let report = connector.sync(&context, &folder.newest(), &baton_sync::SyncOptions::default(), &baton_sync::Quiet).await;
+        let egress = context.hooks.report();
+        let kept = folder.after_sync(report.is_ok(), file.keep_last);
+        let report = report.map_err(|e| (e, egress))?;
+        kept.map_err(|e| (e, egress))?;
+        let summary = &report.summary;
+        let line = format!(
+            "synced {} resources, {} entitlements, {} grants -> {} ({} bytes); {} requests, {} retries",
+            summary.resources,
+            summary.entitlements,
+            summary.grants,
+            folder.newest().display(),
+            summary.file_bytes,
+            egress.requests,
+            egress.retries
+        );
+        Ok((line, egress, summary.file_bytes))
+    }
+
+    /// The connector of `tenant`: its settings checked against the component's schema (secrets
+    /// read now), its limits, its own pooled client.
+    fn connector<'a>(&self, tenant: &Tenant, loaded: &'a Loaded) -> Result<Connector<'a>> {
+        let values = tenant.values(&loaded.metadata).map_err(|why| anyhow!("{why}"))?;
+        let settings = settings::resolve(&loaded.metadata, values).map_err(|why| anyhow!("{why}"))?;
+        let concurrency = tenant.limits.concurrency.unwrap_or(DEFAULT_CONCURRENCY as usize).clamp(1, self.max_instances);
+        let connection = tenant.connection_flags().map_err(|why| anyhow!("{why}"))?;
+        let outbound = outbound::client(&settings.origin, &connection, concurrency)?;
+        let defaults = Limits::default();
+        let limits = Limits {
+            memory_bytes: tenant.limits.memory_mb.map(|mb| (mb as usize) << 20).unwrap_or(defaults.memory_bytes),
+            cpu_per_call: tenant.limits.cpu_seconds_per_call.map(Duration::from_secs).unwrap_or(defaults.cpu_per_call),
+            ..defaults
+        };
+        Ok(Connector { runtime: &loaded.runtime, limits, settings, outbound, concurrency, strict: false })
+    }
+
+    /// The component `source` names, compiled once per content (a file replaced by another
+    /// build is compiled again), with its declared metadata.
+    async fn component(&self, source: &ComponentSource) -> Result<Loaded> {
+        let path = match source {
+            ComponentSource::Builtin => self.product.builtin_component()?,
+            ComponentSource::File(path) => path.clone(),
+        };
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+        let key = format!("{}@{}", path.display(), baton_sandbox::engine::digest(&bytes));
+        if let Some(loaded) = self.components.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(loaded);
+        }
+        let runtime = self.sandbox.load(&bytes, &path.display().to_string())?;
+        let _instance = self.instances.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
+        let mut offline = runtime.instantiate(crate::connector::offline_context(), &Limits::default()).await?;
+        let metadata = offline.metadata().await.map_err(|e| anyhow!("the component {} did not describe itself: {e}", path.display()))?;
+        let loaded = Loaded { runtime, metadata };
+        if let Ok(mut components) = self.components.lock() {
+            components.insert(key, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// `/metrics`, `/healthz` and `/readyz` on `address`.
+    async fn serve_http(self: Arc<Self>, address: SocketAddr) -> Result<SocketAddr> {
+        use axum::routing::get;
+        let runner = self.clone();
+        let metrics = axum::Router::new().route(
+            "/metrics",
+            get(move || {
+                let runner = runner.clone();
+                async move {
+                    let refused = runner.refused.lock().map(|r| r.len()).unwrap_or_default();
+                    runner.metrics.set_process(runner.max_instances - runner.instances.available_permits(), runner.sandbox.compiled(), refused);
+                    ([(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], runner.metrics.render())
+                }
+            }),
+        );
+        health::serve_app(address, health::router(self.health.clone()).merge(metrics), "change --listen").await
+    }
+}
+
+impl Tenants {
+    /// The file-wide settings a sync needs, without the tenant list.
+    fn shared(&self) -> Tenants {
+        Tenants {
+            output_dir: self.output_dir.clone(),
+            max_concurrent_syncs: self.max_concurrent_syncs,
+            keep_last: self.keep_last,
+            tenants: vec![],
+            refused: vec![],
+        }
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// SIGHUP, as a stream of signals (never on other platforms).
+fn hangup_signal() -> Result<Hangup> {
+    #[cfg(unix)]
+    {
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        Ok(Hangup { signal })
+    }
+    #[cfg(not(unix))]
+    Ok(Hangup {})
+}
+
+struct Hangup {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangup {
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}

@@ -1,0 +1,507 @@
+//! The tenants file of `serve --tenants FILE`: where outputs go, how many syncs run at once,
+//! and per tenant its component, interval, configuration, where each secret comes from, its
+//! limits and connection settings, and optionally its ConductorOne credentials. One invalid
+//! tenant is refused with a message naming it and the field; the others still run. Secrets are
+//! read only when a tenant runs, and never appear in a message.
+
+use crate::args::ConnectionFlags;
+use baton_sandbox::wit::{FieldKind, Metadata};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file, checked.
+#[derive(Debug)]
+pub struct Tenants {
+    /// `<output_dir>/<tenant>/sync.c1z`.
+    pub output_dir: PathBuf,
+    pub max_concurrent_syncs: usize,
+    /// Files kept per tenant: the newest `sync.c1z` and up to `keep_last - 1` earlier ones.
+    pub keep_last: usize,
+    pub tenants: Vec<Tenant>,
+    /// Tenants that cannot run as written, and why.
+    pub refused: Vec<Refusal>,
+}
+
+/// A tenant refused, and what to fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub tenant: String,
+    pub reason: String,
+}
+
+/// One tenant as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub name: String,
+    pub component: ComponentSource,
+    pub interval: Duration,
+    /// Non-secret settings of the component's schema, as text.
+    pub config: BTreeMap<String, String>,
+    /// Where each secret setting's value comes from.
+    pub secrets: BTreeMap<String, SecretSource>,
+    pub limits: TenantLimits,
+    pub connection: ConnectionSettings,
+    /// ConductorOne client credentials: the tenant runs in service mode.
+    pub c1: Option<C1Credentials>,
+}
+
+/// Which component a tenant runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComponentSource {
+    /// The one shipped with this program.
+    Builtin,
+    /// A `.wasm` file.
+    File(PathBuf),
+}
+
+/// Where a secret comes from: an environment variable of this process, or a file (a mounted
+/// Secret; one trailing newline is dropped).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// A tenant's caps; unset ones take the program's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantLimits {
+    pub memory_mb: Option<u64>,
+    pub cpu_seconds_per_call: Option<u64>,
+    pub concurrency: Option<usize>,
+    pub requests_per_second: Option<f64>,
+}
+
+/// How this tenant's connections are made (see [`ConnectionFlags`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectionSettings {
+    pub ca_file: Option<PathBuf>,
+    pub proxy: Option<SecretSource>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// ConductorOne client credentials of a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct C1Credentials {
+    pub client_id: String,
+    pub client_secret: SecretSource,
+}
+
+/// The most syncs a file may ask to run at once.
+pub const MAX_CONCURRENT_SYNCS: usize = 256;
+/// The shortest interval between two syncs of one tenant.
+const MIN_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileText {
+    output_dir: PathBuf,
+    #[serde(default = "default_concurrent_syncs")]
+    max_concurrent_syncs: usize,
+    #[serde(default = "default_keep_last")]
+    keep_last: usize,
+    #[serde(default)]
+    tenant: Vec<toml::Table>,
+}
+
+fn default_concurrent_syncs() -> usize {
+    4
+}
+
+fn default_keep_last() -> usize {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantText {
+    name: String,
+    #[serde(default = "builtin")]
+    component: String,
+    interval: Option<String>,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    secrets: BTreeMap<String, SourceText>,
+    #[serde(default)]
+    limits: LimitsText,
+    #[serde(default)]
+    connection: ConnectionText,
+    c1: Option<C1Text>,
+}
+
+fn builtin() -> String {
+    "builtin".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SourceText {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsText {
+    memory_mb: Option<u64>,
+    cpu_seconds_per_call: Option<u64>,
+    concurrency: Option<usize>,
+    requests_per_second: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConnectionText {
+    ca_file: Option<PathBuf>,
+    proxy: Option<SourceText>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct C1Text {
+    client_id: String,
+    client_secret: SourceText,
+}
+
+/// Reads and checks the file at `path`; relative paths in it are taken from its folder. An
+/// error here (unreadable, not TOML, a bad top-level field) stops everything; a bad tenant
+/// only refuses that tenant.
+pub fn load(path: &Path) -> Result<Tenants, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the tenants file {}: {e}", path.display()))?;
+    parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|why| format!("the tenants file {} is not usable: {why}", path.display()))
+}
+
+/// [`load`] on `text`, relative paths from `base`.
+pub fn parse(text: &str, base: &Path) -> Result<Tenants, String> {
+    let file: FileText = toml::from_str(text).map_err(|e| e.to_string())?;
+    if !(1..=MAX_CONCURRENT_SYNCS).contains(&file.max_concurrent_syncs) {
+        return Err(format!("max_concurrent_syncs must be between 1 and {MAX_CONCURRENT_SYNCS}"));
+    }
+    if file.keep_last == 0 {
+        return Err("keep_last must be at least 1 (the newest file)".into());
+    }
+    let mut tenants: Vec<Tenant> = Vec::new();
+    let mut refused = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (index, table) in file.tenant.into_iter().enumerate() {
+        let label = table.get("name").and_then(|v| v.as_str()).map(str::to_string).unwrap_or_else(|| format!("#{} (no name)", index + 1));
+        match tenant(table, base) {
+            Ok(tenant) if !seen.insert(tenant.name.clone()) => {
+                refused.push(Refusal { tenant: label, reason: "name: another tenant already has this name; names must be unique".into() })
+            }
+            Ok(tenant) => tenants.push(tenant),
+            Err(reason) => refused.push(Refusal { tenant: label, reason }),
+        }
+    }
+    Ok(Tenants { output_dir: base.join(file.output_dir), max_concurrent_syncs: file.max_concurrent_syncs, keep_last: file.keep_last, tenants, refused })
+}
+
+fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
+    let text: TenantText = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
+    check_name(&text.name)?;
+    let component = match text.component.as_str() {
+        "builtin" => ComponentSource::Builtin,
+        oci if oci.starts_with("oci://") => return Err("component: oci:// references are not supported by this build; give a .wasm path or \"builtin\"".into()),
+        path => ComponentSource::File(base.join(path)),
+    };
+    let interval = match &text.interval {
+        None => DEFAULT_INTERVAL,
+        Some(given) => {
+            let interval = humantime::parse_duration(given).map_err(|e| format!("interval: {e} (write it like \"6h\", \"30m\" or \"1h 30m\")"))?;
+            if interval < MIN_INTERVAL {
+                return Err(format!("interval: {given} is shorter than the shortest allowed, 1m"));
+            }
+            interval
+        }
+    };
+    let config = text.config.into_iter().map(|(name, value)| Ok((name.clone(), config_text(&name, value)?))).collect::<Result<_, String>>()?;
+    let secrets = text
+        .secrets
+        .into_iter()
+        .map(|(name, source)| Ok((name.clone(), source_of(&format!("secrets.{name}"), source, base)?)))
+        .collect::<Result<_, String>>()?;
+    let limits = limits(text.limits)?;
+    let connection = ConnectionSettings {
+        ca_file: text.connection.ca_file.map(|p| base.join(p)),
+        proxy: text.connection.proxy.map(|source| source_of("connection.proxy", source, base)).transpose()?,
+        client_cert: text.connection.client_cert.map(|p| base.join(p)),
+        client_key: text.connection.client_key.map(|p| base.join(p)),
+    };
+    if connection.client_cert.is_some() != connection.client_key.is_some() {
+        return Err("connection: client_cert and client_key go together: give both or neither".into());
+    }
+    let c1 = text
+        .c1
+        .map(|c1| Ok::<_, String>(C1Credentials { client_id: c1.client_id, client_secret: source_of("c1.client_secret", c1.client_secret, base)? }))
+        .transpose()?;
+    Ok(Tenant { name: text.name, component, interval, config, secrets, limits, connection, c1 })
+}
+
+/// Names become folder names and log labels: `[a-z0-9-]`, 1 to 63 characters, no `-` at
+/// either end.
+fn check_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if name.is_empty() || name.len() > 63 || !name.chars().all(allowed) || name.starts_with('-') || name.ends_with('-') {
+        return Err(format!("name: {name:?} is not a usable name: use 1 to 63 of a-z, 0-9 and -, not starting or ending with -"));
+    }
+    Ok(())
+}
+
+fn config_text(name: &str, value: toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(text) => Ok(text),
+        toml::Value::Integer(number) => Ok(number.to_string()),
+        toml::Value::Boolean(flag) => Ok(flag.to_string()),
+        other => Err(format!("config.{name}: a {} cannot be a setting; give a string, an integer or a boolean", other.type_str())),
+    }
+}
+
+fn source_of(field: &str, source: SourceText, base: &Path) -> Result<SecretSource, String> {
+    match (source.env, source.file) {
+        (Some(env), None) if !env.trim().is_empty() => Ok(SecretSource::Env(env)),
+        (None, Some(file)) => Ok(SecretSource::File(base.join(file))),
+        _ => Err(format!("{field}: say where the value comes from with exactly one of {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}")),
+    }
+}
+
+fn limits(text: LimitsText) -> Result<TenantLimits, String> {
+    let in_range = |name: &str, value: Option<u64>, low: u64, high: u64| match value {
+        Some(v) if !(low..=high).contains(&v) => Err(format!("limits.{name}: {v} is outside {low}..={high}")),
+        _ => Ok(()),
+    };
+    in_range("memory_mb", text.memory_mb, 16, 65536)?;
+    in_range("cpu_seconds_per_call", text.cpu_seconds_per_call, 1, 86400)?;
+    in_range("concurrency", text.concurrency.map(|c| c as u64), 1, 64)?;
+    if let Some(rate) = text.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(format!("limits.requests_per_second: {rate} is not a positive number"));
+    }
+    Ok(TenantLimits {
+        memory_mb: text.memory_mb,
+        cpu_seconds_per_call: text.cpu_seconds_per_call,
+        concurrency: text.concurrency,
+        requests_per_second: text.requests_per_second,
+    })
+}
+
+impl Tenant {
+    /// The component's settings for this tenant, secrets read now, checked against the
+    /// component's declared schema: every name must be one it declares, secrets only in
+    /// `[tenant.secrets]`, values of the declared kind.
+    pub fn values(&self, metadata: &Metadata) -> Result<BTreeMap<String, String>, String> {
+        let withheld = crate::settings::withheld_fields(metadata);
+        let declared = |name: &str| metadata.config.iter().find(|f| f.name == name);
+        let known = || metadata.config.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+        let mut values = BTreeMap::new();
+        for (name, value) in &self.config {
+            let Some(field) = declared(name) else { return Err(format!("config.{name}: the component has no such setting (it has: {})", known())) };
+            if withheld.contains(&name.as_str()) {
+                return Err(format!("config.{name}: is a secret; give it in [tenant.secrets] as {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}"));
+            }
+            check_kind(name, field.kind, value)?;
+            values.insert(name.clone(), value.clone());
+        }
+        for (name, source) in &self.secrets {
+            if declared(name).is_none() {
+                return Err(format!("secrets.{name}: the component has no such setting (it has: {})", known()));
+            }
+            if values.contains_key(name) {
+                return Err(format!("secrets.{name}: is also in [tenant.config]; give it once"));
+            }
+            values.insert(name.clone(), read_secret(&format!("secrets.{name}"), source)?);
+        }
+        values.retain(|_, value| !value.trim().is_empty());
+        Ok(values)
+    }
+
+    /// The connection settings as the program's flags would give them; the proxy URL (which
+    /// may carry a password) read now.
+    pub fn connection_flags(&self) -> Result<ConnectionFlags, String> {
+        let connection = &self.connection;
+        Ok(ConnectionFlags {
+            ca_file: connection.ca_file.clone(),
+            proxy: connection.proxy.as_ref().map(|source| read_secret("connection.proxy", source)).transpose()?,
+            client_cert: connection.client_cert.clone(),
+            client_key: connection.client_key.clone(),
+            no_reuse: false,
+        })
+    }
+}
+
+fn check_kind(name: &str, kind: FieldKind, value: &str) -> Result<(), String> {
+    let fits = match kind {
+        FieldKind::Integer => value.trim().parse::<i64>().is_ok(),
+        FieldKind::Boolean => ["true", "false"].contains(&value.trim()),
+        FieldKind::Text | FieldKind::Url => true,
+    };
+    if fits { Ok(()) } else { Err(format!("config.{name}: {value:?} is not {}", if kind == FieldKind::Integer { "an integer" } else { "true or false" })) }
+}
+
+/// The value behind `source`, or what is wrong with it (never the value itself).
+pub fn read_secret(field: &str, source: &SecretSource) -> Result<String, String> {
+    let value = match source {
+        SecretSource::Env(variable) => std::env::var(variable).map_err(|_| format!("{field}: the environment variable {variable} is not set"))?,
+        SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| format!("{field}: cannot read {}: {e}", path.display()))?,
+    };
+    let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value).to_string();
+    if value.trim().is_empty() {
+        return Err(format!("{field}: the value is empty"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_sandbox::wit::{Auth, AuthScheme, ConfigField};
+
+    const GOOD: &str = r#"
+output_dir = "out"
+max_concurrent_syncs = 2
+keep_last = 3
+
+[[tenant]]
+name = "acme"
+interval = "6h"
+[tenant.config]
+hostname = "https://wiki.acme.example"
+page-size = 50
+[tenant.secrets]
+access-token = { env = "ACME_TOKEN" }
+[tenant.limits]
+memory_mb = 128
+requests_per_second = 2.5
+
+[[tenant]]
+name = "globex"
+component = "components/other.wasm"
+[tenant.config]
+hostname = "https://wiki.globex.example"
+[tenant.secrets]
+access-token = { file = "secrets/globex" }
+[tenant.c1]
+client_id = "id@globex.conductor.one/pcc"
+client_secret = { env = "GLOBEX_C1_SECRET" }
+"#;
+
+    fn metadata() -> Metadata {
+        let field = |name: &str, kind: FieldKind, secret: bool| ConfigField {
+            name: name.into(),
+            description: String::new(),
+            kind,
+            required: false,
+            secret,
+            default_value: None,
+        };
+        Metadata {
+            display_name: "Test".into(),
+            description: String::new(),
+            config: vec![field("hostname", FieldKind::Url, false), field("page-size", FieldKind::Integer, false), field("access-token", FieldKind::Text, true)],
+            rules: vec![],
+            auth: Auth { origin_field: "hostname".into(), schemes: vec![AuthScheme::Bearer("access-token".into())] },
+            capabilities: vec![],
+        }
+    }
+
+    #[test]
+    fn a_good_file_reads_whole() {
+        let tenants = parse(GOOD, Path::new("/etc/baton")).unwrap();
+        assert_eq!(tenants.output_dir, PathBuf::from("/etc/baton/out"));
+        assert_eq!((tenants.max_concurrent_syncs, tenants.keep_last), (2, 3));
+        assert!(tenants.refused.is_empty(), "{:?}", tenants.refused);
+        let [acme, globex] = &tenants.tenants[..] else { panic!("two tenants") };
+        assert_eq!(acme.component, ComponentSource::Builtin);
+        assert_eq!(acme.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(acme.config["page-size"], "50");
+        assert_eq!(acme.secrets["access-token"], SecretSource::Env("ACME_TOKEN".into()));
+        assert_eq!(acme.limits.memory_mb, Some(128));
+        assert_eq!(acme.limits.requests_per_second, Some(2.5));
+        assert_eq!(globex.component, ComponentSource::File("/etc/baton/components/other.wasm".into()));
+        assert_eq!(globex.secrets["access-token"], SecretSource::File("/etc/baton/secrets/globex".into()));
+        assert_eq!(globex.c1.as_ref().unwrap().client_secret, SecretSource::Env("GLOBEX_C1_SECRET".into()));
+        assert_eq!(globex.interval, DEFAULT_INTERVAL);
+    }
+
+    #[test]
+    fn a_bad_tenant_is_refused_by_name_and_field_and_the_others_stay() {
+        let cases = [
+            ("name = \"Bad_Name\"", "Bad_Name", "name:"),
+            ("name = \"t\"\ncolour = \"blue\"", "t", "unknown field `colour`"),
+            ("name = \"t\"\ninterval = \"soon\"", "t", "interval:"),
+            ("name = \"t\"\ninterval = \"10s\"", "t", "shorter than"),
+            ("name = \"t\"\n[tenant.secrets]\naccess-token = { env = \"A\", file = \"b\" }", "t", "secrets.access-token: say where"),
+            ("name = \"t\"\n[tenant.limits]\nmemory_mb = 1", "t", "limits.memory_mb"),
+            ("name = \"t\"\n[tenant.limits]\nrequests_per_second = -1.0", "t", "limits.requests_per_second"),
+            ("name = \"t\"\n[tenant.config]\nnested = { a = 1 }", "t", "config.nested"),
+            ("name = \"t\"\ncomponent = \"oci://r/x:1\"", "t", "oci://"),
+            ("interval = \"1h\"", "#2 (no name)", "missing field `name`"),
+        ];
+        for (body, tenant, why) in cases {
+            let text = format!("output_dir = \"o\"\n[[tenant]]\nname = \"fine\"\n[[tenant]]\n{body}\n");
+            let tenants = parse(&text, Path::new(".")).unwrap();
+            assert_eq!(tenants.tenants.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["fine"], "{body}");
+            let [refusal] = &tenants.refused[..] else { panic!("{body}: one refusal, got {:?}", tenants.refused) };
+            assert_eq!(refusal.tenant, tenant, "{body}");
+            assert!(refusal.reason.contains(why), "{body}: {}", refusal.reason);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let tenants = parse("output_dir = \"o\"\n[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"\n", Path::new(".")).unwrap();
+        assert_eq!(tenants.tenants.len(), 1);
+        assert!(tenants.refused[0].reason.contains("unique"));
+    }
+
+    #[test]
+    fn file_level_mistakes_stop_everything() {
+        for (text, why) in [
+            ("", "missing field `output_dir`"),
+            ("output_dir = \"o\"\nmax_concurrent_syncs = 0", "max_concurrent_syncs"),
+            ("output_dir = \"o\"\nkeep_last = 0", "keep_last"),
+            ("output_dir = \"o\"\nextra = 1", "unknown field `extra`"),
+            ("output_dir = ", "expected"),
+        ] {
+            let err = parse(text, Path::new(".")).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn values_follow_the_components_schema() {
+        let tenants = parse(GOOD, Path::new(".")).unwrap();
+        let mut acme = tenants.tenants[0].clone();
+        let variable = "BATON_TENANTS_TEST_ACME_TOKEN";
+        acme.secrets.insert("access-token".into(), SecretSource::Env(variable.into()));
+        let err = acme.values(&metadata()).unwrap_err();
+        assert!(err.contains("BATON_TENANTS_TEST_ACME_TOKEN is not set"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "s3cr3t-canary\n").unwrap();
+        acme.secrets.insert("access-token".into(), SecretSource::File(secret.clone()));
+        let values = acme.values(&metadata()).unwrap();
+        assert_eq!(values["access-token"], "s3cr3t-canary", "one trailing newline dropped");
+        assert_eq!(values["page-size"], "50");
+
+        let mut wrong = acme.clone();
+        wrong.config.insert("page-size".into(), "many".into());
+        assert!(wrong.values(&metadata()).unwrap_err().contains("config.page-size: \"many\" is not an integer"));
+        let mut unknown = acme.clone();
+        unknown.config.insert("colour".into(), "blue".into());
+        let err = unknown.values(&metadata()).unwrap_err();
+        assert!(err.contains("config.colour") && err.contains("hostname, page-size, access-token"), "{err}");
+        let mut leaked = acme.clone();
+        leaked.secrets.clear();
+        leaked.config.insert("access-token".into(), "s3cr3t-canary".into());
+        let err = leaked.values(&metadata()).unwrap_err();
+        assert!(err.contains("is a secret") && !err.contains("canary"), "{err}");
+        std::fs::write(&secret, "\n").unwrap();
+        assert!(acme.values(&metadata()).unwrap_err().contains("secrets.access-token: the value is empty"));
+    }
+}
