@@ -314,6 +314,7 @@ impl Runner {
         let limits = Limits {
             memory_bytes: tenant.limits.memory_mb.map(|mb| (mb as usize) << 20).unwrap_or(defaults.memory_bytes),
             cpu_per_call: tenant.limits.cpu_seconds_per_call.map(Duration::from_secs).unwrap_or(defaults.cpu_per_call),
+            wall_per_call: tenant.limits.call_timeout_seconds.map(Duration::from_secs).unwrap_or(defaults.wall_per_call),
             ..defaults
         };
         Ok(Connector { runtime: &loaded.runtime, limits, settings, outbound, concurrency, strict: false })

@@ -69,6 +69,7 @@ pub enum SecretSource {
 pub struct TenantLimits {
     pub memory_mb: Option<u64>,
     pub cpu_seconds_per_call: Option<u64>,
+    pub call_timeout_seconds: Option<u64>,
     pub concurrency: Option<usize>,
     pub requests_per_second: Option<f64>,
 }
@@ -149,6 +150,7 @@ struct SourceText {
 struct LimitsText {
     memory_mb: Option<u64>,
     cpu_seconds_per_call: Option<u64>,
+    call_timeout_seconds: Option<u64>,
     concurrency: Option<usize>,
     requests_per_second: Option<f64>,
 }
@@ -277,6 +279,7 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
     };
     in_range("memory_mb", text.memory_mb, 16, 65536)?;
     in_range("cpu_seconds_per_call", text.cpu_seconds_per_call, 1, 86400)?;
+    in_range("call_timeout_seconds", text.call_timeout_seconds, 1, 86400)?;
     in_range("concurrency", text.concurrency.map(|c| c as u64), 1, 64)?;
     if let Some(rate) = text.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
         return Err(format!("limits.requests_per_second: {rate} is not a positive number"));
@@ -284,6 +287,7 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
     Ok(TenantLimits {
         memory_mb: text.memory_mb,
         cpu_seconds_per_call: text.cpu_seconds_per_call,
+        call_timeout_seconds: text.call_timeout_seconds,
         concurrency: text.concurrency,
         requests_per_second: text.requests_per_second,
     })

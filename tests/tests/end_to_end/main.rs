@@ -9,6 +9,7 @@
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
 //! - `provisioning`: grant, revoke and create-account on every version profile;
 //! - `resilience`: retries, rate limits, bad answers, concurrency;
+//! - `runner`: `serve --tenants`: many tenants in one process, hostile neighbours, metrics;
 //! - `service`: service mode against a fake ConductorOne (tasks, upload, tokens, shutdown);
 //! - `service_session`: a whole scripted C1 session, idle polling, dropped connections,
 //!   debug logs and targeted syncs.
@@ -19,6 +20,7 @@ mod canary;
 mod https;
 mod provisioning;
 mod resilience;
+mod runner;
 mod sandbox;
 mod service;
 mod service_session;

@@ -1,10 +1,8 @@
 //! Unattended runs: rate limits, unavailability and bad answers from the server; concurrency
 //! that does not change the output.
 
-use crate::util::{Run, host_command, run_host};
-use baton_c1z::C1zReader;
+use crate::util::{Run, content, host_command, run_host};
 use confluence_sim::{ADMIN_TOKEN, Dataset, Fault, FaultPlan, SimConfig, Simulator};
-use prost::Message;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -17,18 +15,6 @@ fn sync(sim: &Simulator, file: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["--file", file.to_str().unwrap()];
     args.extend_from_slice(extra);
     run_host(&args, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)])
-}
-
-/// Everything in a file except what differs by design between runs (sync id, timestamps), in
-/// row order.
-fn content(file: &Path) -> Vec<Vec<u8>> {
-    let reader = C1zReader::open(file).unwrap();
-    let mut rows: Vec<Vec<u8>> = Vec::new();
-    rows.extend(reader.resource_types().unwrap().iter().map(Message::encode_to_vec));
-    rows.extend(reader.resources(None).unwrap().iter().map(Message::encode_to_vec));
-    rows.extend(reader.entitlements().unwrap().iter().map(Message::encode_to_vec));
-    rows.extend(reader.grants().unwrap().iter().map(Message::encode_to_vec));
-    rows
 }
 
 #[test]

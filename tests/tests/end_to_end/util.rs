@@ -73,3 +73,16 @@ pub fn c1z_database_bytes(path: &Path) -> Vec<u8> {
     assert_eq!(&bytes[..5], b"C1ZF\0", "v1 magic");
     zstd::decode_all(&bytes[5..]).unwrap()
 }
+
+/// Everything in a file except what differs by design between runs (sync id, timestamps), in
+/// row order.
+pub fn content(file: &Path) -> Vec<Vec<u8>> {
+    use prost::Message;
+    let reader = baton_c1z::C1zReader::open(file).unwrap();
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    rows.extend(reader.resource_types().unwrap().iter().map(Message::encode_to_vec));
+    rows.extend(reader.resources(None).unwrap().iter().map(Message::encode_to_vec));
+    rows.extend(reader.entitlements().unwrap().iter().map(Message::encode_to_vec));
+    rows.extend(reader.grants().unwrap().iter().map(Message::encode_to_vec));
+    rows
+}

@@ -1,7 +1,7 @@
 //! A test-only connector component that misbehaves on request, to prove the host's sandbox:
 //! `validate` does what the `probe-mode` config value says — report every config value it can
 //! read, fetch an arbitrary URL, set its own `Authorization` header, allocate without bound, or
-//! spin forever, write a forged log record to stderr. Its metadata lies, as a hostile component
+//! spin forever, trap, send requests without end, write a forged log record to stderr. Its metadata lies, as a hostile component
 //! would: the origin field has a default pointing elsewhere, and two credentials (`api-token`,
 //! `db-password`) are declared as plain fields used by no auth scheme. Never shipped; built by
 //! `make test` only.
@@ -107,6 +107,19 @@ impl Guest for Probe {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
                     if x == 0 {
                         return Ok("unreachable".into());
+                    }
+                }
+            }
+            "trap" => panic!("the probe traps on purpose"),
+            "flood" => {
+                // As many requests to the configured origin as the host lets out, never stopping.
+                let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
+                let mut sent: u64 = 0;
+                loop {
+                    let _ = fetch(&url, None);
+                    sent += 1;
+                    if sent == u64::MAX {
+                        return Ok(format!("sent {sent}"));
                     }
                 }
             }

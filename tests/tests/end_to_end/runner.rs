@@ -1,0 +1,189 @@
+//! The multi-tenant runner, `serve --tenants FILE`: honest tenants get exactly the files a
+//! one-shot sync writes, a bad or hostile tenant is stopped and reported by name beside them,
+//! `/metrics` answers while syncs run, and no tenant's secret shows anywhere.
+
+use crate::util::{component, content, host_command, run_host};
+use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, Simulator};
+use std::io::Read;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn simulator(version: &str, users: usize) -> Simulator {
+    Simulator::start_background(SimConfig { version: version.into(), max_limit: 7, dataset: Dataset::generate(users), ..SimConfig::default() }).unwrap()
+}
+
+/// A one-shot sync of `sim` into `file`, the reference the runner's files are compared with.
+fn one_shot(sim: &Simulator, file: &Path) {
+    let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(run.success, "{}", run.output());
+}
+
+/// A `[[tenant]]` of the built-in component against `sim`, its token from `token_variable`.
+fn confluence_tenant(name: &str, sim: &Simulator, token_variable: &str) -> String {
+    format!(
+        "[[tenant]]\nname = \"{name}\"\n[tenant.config]\nhostname = \"{}\"\n[tenant.secrets]\naccess-token = {{ env = \"{token_variable}\" }}\n",
+        sim.base_url()
+    )
+}
+
+/// A `[[tenant]]` of the probe doing `mode` against `sim`, with extra lines (limits).
+fn probe_tenant(name: &str, sim: &Simulator, mode: &str, extra: &str) -> String {
+    format!(
+        "[[tenant]]\nname = \"{name}\"\ncomponent = \"{}\"\n[tenant.config]\nhostname = \"{}\"\nprobe-mode = \"{mode}\"\nprobe-url = \"https://attacker.example/steal\"\n[tenant.secrets]\naccess-token = {{ env = \"PROBE_TOKEN\" }}\n{extra}\n",
+        component("probe_guest").display(),
+        sim.base_url()
+    )
+}
+
+struct Served {
+    success: bool,
+    stdout: String,
+    stderr: String,
+    metrics: Option<String>,
+}
+
+impl Served {
+    /// The `--once` report line of `tenant`.
+    fn line(&self, tenant: &str) -> &str {
+        self.stdout.lines().find(|l| l.starts_with(&format!("{tenant}: "))).unwrap_or_else(|| panic!("no line for {tenant}:\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `serve --tenants FILE --once` in `dir` with `env`, reading `/metrics` while it runs.
+fn serve_once(dir: &Path, tenants: &str, env: &[(&str, &str)]) -> Served {
+    let file = dir.join("tenants.toml");
+    std::fs::write(&file, format!("output_dir = \"out\"\nmax_concurrent_syncs = 3\n\n{tenants}")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = host_command(&["serve", "--tenants", file.to_str().unwrap(), "--once", "--listen", &listen], env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let started = Instant::now();
+    let mut metrics = None;
+    while metrics.is_none() && started.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
+        metrics = fetch(&listen, "/metrics");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = child.wait().unwrap();
+    Served { success: status.success(), stdout: out.join().unwrap(), stderr: err.join().unwrap(), metrics }
+}
+
+/// The body of a GET of `path` on `address`, when it answers 200.
+fn fetch(address: &str, path: &str) -> Option<String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+#[test]
+fn three_tenants_once_two_files_as_one_shot_syncs_write_them_and_the_third_failed_by_name() {
+    let (old, new) = (simulator("7.19.0", 30), simulator("10.2.0", 45));
+    // Slow enough that /metrics is read while syncs run.
+    old.set_faults(FaultPlan { latency_ms: 15, ..FaultPlan::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "canary-wrong-token-5f1d";
+    let tenants =
+        [confluence_tenant("acme", &old, "ACME_TOKEN"), confluence_tenant("globex", &new, "GLOBEX_TOKEN"), confluence_tenant("initech", &new, "INITECH_TOKEN")]
+            .join("\n");
+    let served = serve_once(dir.path(), &tenants, &[("ACME_TOKEN", ADMIN_TOKEN), ("GLOBEX_TOKEN", ADMIN_TOKEN), ("INITECH_TOKEN", wrong)]);
+
+    assert!(!served.success, "a failed tenant makes --once fail:\n{}\n{}", served.stdout, served.stderr);
+    assert!(served.stderr.contains("1 of 3 tenants failed: initech"), "{}", served.stderr);
+    assert!(served.line("initech").contains("failed:") && served.line("initech").contains("401"), "{}", served.line("initech"));
+    assert!(served.line("acme").starts_with("acme: synced"), "{}", served.line("acme"));
+
+    let reference = tempfile::tempdir().unwrap();
+    for (tenant, sim) in [("acme", &old), ("globex", &new)] {
+        let alone = reference.path().join(format!("{tenant}.c1z"));
+        one_shot(sim, &alone);
+        let served_file = dir.path().join("out").join(tenant).join("sync.c1z");
+        let (a, b) = (content(&alone), content(&served_file));
+        assert!(a.len() > 100, "{tenant}: a real dataset ({} rows)", a.len());
+        assert!(a == b, "{tenant}: the runner's file differs from a one-shot sync's");
+    }
+    assert!(!dir.path().join("out/initech/sync.c1z").exists(), "no file for the failed tenant");
+
+    let metrics = served.metrics.expect("/metrics answered while the syncs ran");
+    assert!(metrics.contains("baton_runner_compiled_components") && metrics.contains("baton_runner_syncs_running"), "{metrics}");
+
+    let everything = format!("{}{}", served.stdout, served.stderr);
+    assert!(!everything.contains(ADMIN_TOKEN) && !everything.contains(wrong), "a token was printed");
+    let json_lines: Vec<serde_json::Value> = served.stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let tenant_of = |line: &serde_json::Value| line.pointer("/span/tenant").and_then(|t| t.as_str()).map(str::to_string);
+    let labelled: Vec<String> = json_lines.iter().filter_map(tenant_of).collect();
+    for tenant in ["acme", "globex", "initech"] {
+        assert!(labelled.iter().any(|t| t == tenant), "log lines carry {tenant}");
+    }
+}
+
+#[test]
+fn a_tenant_refused_as_written_is_named_with_its_field_and_the_others_run() {
+    let sim = simulator("8.9.0", 12);
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = format!(
+        "{}\n[[tenant]]\nname = \"typo\"\ninterval = \"6h\"\ncolour = \"blue\"\n\n[[tenant]]\nname = \"leaky\"\n[tenant.config]\nhostname = \"{}\"\naccess-token = \"canary-in-config\"\n",
+        confluence_tenant("fine", &sim, "TOKEN"),
+        sim.base_url()
+    );
+    let served = serve_once(dir.path(), &tenants, &[("TOKEN", ADMIN_TOKEN)]);
+    assert!(!served.success);
+    assert!(served.line("fine").contains("synced"), "{}", served.line("fine"));
+    assert!(served.line("typo").contains("refused") && served.line("typo").contains("unknown field `colour`"), "{}", served.line("typo"));
+    assert!(served.line("leaky").contains("config.access-token: is a secret"), "{}", served.line("leaky"));
+    assert!(served.stderr.contains("2 of 3 tenants failed: leaky, typo"), "{}", served.stderr);
+    assert!(!served.stdout.contains("canary-in-config") && !served.stderr.contains("canary-in-config"));
+}
+
+#[test]
+fn hostile_neighbours_are_stopped_and_reported_while_honest_tenants_get_their_files() {
+    let (old, new, victim) = (simulator("8.5.0", 30), simulator("10.2.0", 30), simulator("8.9.0", 4));
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = [
+        confluence_tenant("honest-a", &old, "TOKEN"),
+        confluence_tenant("honest-b", &new, "TOKEN"),
+        probe_tenant("spinner", &victim, "spin", "[tenant.limits]\ncpu_seconds_per_call = 1"),
+        probe_tenant("hoarder", &victim, "allocate", "[tenant.limits]\nmemory_mb = 64"),
+        probe_tenant("trapper", &victim, "trap", ""),
+        probe_tenant("escaper", &victim, "fetch", ""),
+        probe_tenant("flooder", &victim, "flood", "[tenant.limits]\nrequests_per_second = 20\ncall_timeout_seconds = 3"),
+    ]
+    .join("\n");
+    let served = serve_once(dir.path(), &tenants, &[("TOKEN", ADMIN_TOKEN), ("PROBE_TOKEN", "probe-canary-token")]);
+    assert!(!served.success);
+    for (tenant, why) in [("spinner", "CPU"), ("hoarder", "memory"), ("trapper", "trap"), ("escaper", "denied"), ("flooder", "did not answer within 3 s")] {
+        let line = served.line(tenant);
+        assert!(line.contains("failed:") && line.to_lowercase().contains(&why.to_lowercase()), "{tenant} is stopped for {why}: {line}");
+    }
+    let refusal = served.stderr.lines().find(|l| l.contains("refused an outgoing request")).expect("the refusal is logged");
+    assert!(refusal.contains("attacker.example") && refusal.contains(r#""tenant":"escaper""#), "with its tenant: {refusal}");
+    assert!(served.stderr.contains("5 of 7 tenants failed: escaper, flooder, hoarder, spinner, trapper"), "{}", served.stderr);
+    let flood = victim.requests().iter().filter(|r| r.path_and_query.contains("/rest/api/user/current")).count();
+    assert!((10..=3 * 20 + 10).contains(&flood), "the flood was held to its rate: {flood} requests in 3 s at 20/s");
+    let reference = tempfile::tempdir().unwrap();
+    for (tenant, sim) in [("honest-a", &old), ("honest-b", &new)] {
+        let alone = reference.path().join(format!("{tenant}.c1z"));
+        one_shot(sim, &alone);
+        assert!(content(&alone) == content(&dir.path().join("out").join(tenant).join("sync.c1z")), "{tenant}: the neighbours changed its file");
+    }
+    assert!(!served.stdout.contains("probe-canary-token") && !served.stderr.contains("probe-canary-token"));
+}
