@@ -28,6 +28,7 @@ use anyhow::{Context, Result, anyhow};
 use baton_sandbox::runtime::{Limits, Runtime};
 use baton_sandbox::{Pooling, Sandbox, wit};
 use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
 use metrics::{Metrics, SyncRecord};
 use output::TenantFolder;
@@ -101,6 +102,7 @@ pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutc
 struct Loaded {
     runtime: Runtime,
     metadata: wit::Metadata,
+    types: Vec<wit::ResourceType>,
 }
 
 /// What every tenant's run shares: the engine, the components, the counters.
@@ -158,11 +160,14 @@ impl Runner {
         let mut due: HashMap<String, Instant> = current.tenants.iter().map(|t| (t.name.clone(), Instant::now())).collect();
         let mut running = FuturesUnordered::new();
         let mut busy: Vec<String> = Vec::new();
+        let mut services = Services::default();
         self.health.set_ready(true);
         loop {
             self.health.polled();
+            services.follow(&current.tenants, |tenant| self.serve_c1(tenant, options.grace));
             let now = Instant::now();
-            let ready: Vec<&Tenant> = current.tenants.iter().filter(|t| due.get(&t.name).is_some_and(|at| *at <= now) && !busy.contains(&t.name)).collect();
+            let ready: Vec<&Tenant> =
+                current.tenants.iter().filter(|t| t.c1.is_none() && due.get(&t.name).is_some_and(|at| *at <= now) && !busy.contains(&t.name)).collect();
             for tenant in ready {
                 due.insert(tenant.name.clone(), now + tenant.interval);
                 busy.push(tenant.name.clone());
@@ -178,6 +183,7 @@ impl Runner {
                         tracing::warn!(tenant = %outcome.tenant, "sync failed: {error:#}");
                     }
                 }
+                Some(ended) = services.running.next(), if !services.running.is_empty() => services.ended(ended),
                 _ = hangup.recv() => {
                     tracing::info!("SIGHUP: reloading the tenants file");
                     written = modified(&options.tenants_file);
@@ -194,10 +200,19 @@ impl Runner {
             }
         }
         self.health.set_ready(false);
-        if !running.is_empty() {
-            tracing::info!(syncs = running.len(), grace_s = options.grace.as_secs(), "waiting for running syncs");
-            if tokio::time::timeout(options.grace, async { while running.next().await.is_some() {} }).await.is_err() {
-                tracing::warn!(syncs = running.len(), "the grace period is over: stopping the syncs still running (their files are left as they were)");
+        if !running.is_empty() || !services.running.is_empty() {
+            tracing::info!(
+                syncs = running.len(),
+                services = services.running.len(),
+                grace_s = options.grace.as_secs(),
+                "waiting for running syncs and services"
+            );
+            let drained = async {
+                // Service mode drains itself on the same SIGTERM, within the same grace period.
+                tokio::join!(async { while running.next().await.is_some() {} }, async { while services.running.next().await.is_some() {} });
+            };
+            if tokio::time::timeout(options.grace + Duration::from_secs(1), drained).await.is_err() {
+                tracing::warn!("the grace period is over: stopping the syncs still running (their files are left as they were)");
             }
         }
         Ok(())
@@ -302,6 +317,36 @@ impl Runner {
         Ok((line, egress, summary.file_bytes))
     }
 
+    /// Service mode for a tenant with ConductorOne credentials, until SIGTERM (or until its
+    /// tenant changes). Its instances are reserved for as long as it runs.
+    async fn serve_c1(&self, tenant: Tenant, grace: Duration) -> (String, Result<()>) {
+        let name = tenant.name.clone();
+        let span = tracing::info_span!("tenant", tenant = %tenant.name);
+        let result = async {
+            let c1 = tenant.c1.as_ref().ok_or_else(|| anyhow!("no [tenant.c1]"))?;
+            let loaded = self.component(&tenant.component).await?;
+            let connector = self.connector(&tenant, &loaded)?;
+            let _instances = self.instances.acquire_many(connector.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
+            let options = crate::service::ServiceOptions {
+                client_id: c1.client_id.clone(),
+                client_secret: tenants::read_secret("c1.client_secret", &c1.client_secret).map_err(|why| anyhow!("{why}"))?,
+                api_host: c1.api_host.clone(),
+                ca_file: c1.ca_file.clone(),
+                plaintext_loopback: c1.plaintext_loopback,
+                host_id: Some(format!("{}/{}", crate::service::hello::host_id(None), tenant.name)),
+                health_check: None,
+                task_concurrency: c1.task_concurrency,
+                grace,
+                provisioning: c1.provisioning,
+                program: format!("{}/{}", self.product.name, self.product.version),
+            };
+            crate::service::run(&connector, &loaded.metadata, &loaded.types, options).await
+        }
+        .instrument(span)
+        .await;
+        (name, result)
+    }
+
     /// The connector of `tenant`: its settings checked against the component's schema (secrets
     /// read now), its limits, its own pooled client.
     fn connector<'a>(&self, tenant: &Tenant, loaded: &'a Loaded) -> Result<Connector<'a>> {
@@ -335,8 +380,10 @@ impl Runner {
         let runtime = self.sandbox.load(&bytes, &path.display().to_string())?;
         let _instance = self.instances.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
         let mut offline = runtime.instantiate(crate::connector::offline_context(), &Limits::default()).await?;
-        let metadata = offline.metadata().await.map_err(|e| anyhow!("the component {} did not describe itself: {e}", path.display()))?;
-        let loaded = Loaded { runtime, metadata };
+        let described = |e| anyhow!("the component {} did not describe itself: {e}", path.display());
+        let metadata = offline.metadata().await.map_err(described)?;
+        let types = offline.resource_types().await.map_err(described)?;
+        let loaded = Loaded { runtime, metadata, types };
         if let Ok(mut components) = self.components.lock() {
             components.insert(key, loaded.clone());
         }
@@ -359,6 +406,47 @@ impl Runner {
             }),
         );
         health::serve_app(address, health::router(self.health.clone()).merge(metrics), "change --listen").await
+    }
+}
+
+/// The service-mode tenants running, each abortable when its tenant changes or goes.
+struct Services<F> {
+    running: FuturesUnordered<Abortable<F>>,
+    started: HashMap<String, (Tenant, AbortHandle)>,
+}
+
+impl<F> Default for Services<F> {
+    fn default() -> Services<F> {
+        Services { running: FuturesUnordered::new(), started: HashMap::new() }
+    }
+}
+
+impl<F: Future<Output = (String, Result<()>)>> Services<F> {
+    /// Starts the service-mode tenants of `tenants` not running as they are written now, and
+    /// stops those that changed or are gone.
+    fn follow(&mut self, tenants: &[Tenant], start: impl Fn(Tenant) -> F) {
+        self.started.retain(|name, (running, handle)| {
+            let same = tenants.iter().any(|t| t == running && t.name == *name);
+            if !same {
+                tracing::info!(tenant = %name, "its tenant changed or is gone: stopping its service mode");
+                handle.abort();
+            }
+            same
+        });
+        let new: Vec<&Tenant> = tenants.iter().filter(|t| t.c1.is_some() && !self.started.contains_key(&t.name)).collect();
+        for tenant in new {
+            let (future, handle) = futures_util::future::abortable(start(tenant.clone()));
+            self.started.insert(tenant.name.clone(), (tenant.clone(), handle));
+            self.running.push(future);
+        }
+    }
+
+    /// A service mode that ended by itself (an error) is logged; it starts again only when its
+    /// tenant changes in the file.
+    fn ended(&mut self, ended: Result<(String, Result<()>), futures_util::future::Aborted>) {
+        if let Ok((tenant, Err(error))) = ended {
+            tracing::error!(tenant = %tenant, "service mode stopped: {error:#}; it starts again when its tenant changes in the tenants file");
+        }
     }
 }
 

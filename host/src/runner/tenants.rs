@@ -83,11 +83,20 @@ pub struct ConnectionSettings {
     pub client_key: Option<PathBuf>,
 }
 
-/// ConductorOne client credentials of a tenant.
+/// ConductorOne client credentials of a tenant, and how its service mode runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct C1Credentials {
     pub client_id: String,
     pub client_secret: SecretSource,
+    /// ConductorOne `host[:port]` instead of the one the client id names.
+    pub api_host: Option<String>,
+    /// Extra CA certificates (PEM) to trust for ConductorOne.
+    pub ca_file: Option<PathBuf>,
+    /// Provisioning tasks are carried out (off: refused).
+    pub provisioning: bool,
+    pub task_concurrency: usize,
+    /// Plain text to a ConductorOne on loopback (tests only).
+    pub plaintext_loopback: bool,
 }
 
 /// The most syncs a file may ask to run at once.
@@ -169,6 +178,13 @@ struct ConnectionText {
 struct C1Text {
     client_id: String,
     client_secret: SourceText,
+    api_host: Option<String>,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    provisioning: bool,
+    task_concurrency: Option<usize>,
+    #[serde(default)]
+    plaintext_loopback: bool,
 }
 
 /// Reads and checks the file at `path`; relative paths in it are taken from its folder. An
@@ -238,11 +254,24 @@ fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
     if connection.client_cert.is_some() != connection.client_key.is_some() {
         return Err("connection: client_cert and client_key go together: give both or neither".into());
     }
-    let c1 = text
-        .c1
-        .map(|c1| Ok::<_, String>(C1Credentials { client_id: c1.client_id, client_secret: source_of("c1.client_secret", c1.client_secret, base)? }))
-        .transpose()?;
+    let c1 = text.c1.map(|c1| c1_credentials(c1, base)).transpose()?;
     Ok(Tenant { name: text.name, component, interval, config, secrets, limits, connection, c1 })
+}
+
+fn c1_credentials(c1: C1Text, base: &Path) -> Result<C1Credentials, String> {
+    let task_concurrency = c1.task_concurrency.unwrap_or(3);
+    if !(1..=32).contains(&task_concurrency) {
+        return Err(format!("c1.task_concurrency: {task_concurrency} is outside 1..=32"));
+    }
+    Ok(C1Credentials {
+        client_id: c1.client_id,
+        client_secret: source_of("c1.client_secret", c1.client_secret, base)?,
+        api_host: c1.api_host,
+        ca_file: c1.ca_file.map(|p| base.join(p)),
+        provisioning: c1.provisioning,
+        task_concurrency,
+        plaintext_loopback: c1.plaintext_loopback,
+    })
 }
 
 /// Names become folder names and log labels: `[a-z0-9-]`, 1 to 63 characters, no `-` at

@@ -3,6 +3,7 @@
 //! `/metrics` answers while syncs run, and no tenant's secret shows anywhere.
 
 use crate::util::{component, content, host_command, run_host};
+use confluence_sim::fake_c1::{FakeC1, FakeC1Config};
 use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, Simulator};
 use std::io::Read;
 use std::path::Path;
@@ -50,29 +51,33 @@ impl Served {
     }
 }
 
-/// Runs `serve --tenants FILE --once` in `dir` with `env`, reading `/metrics` while it runs.
-fn serve_once(dir: &Path, tenants: &str, env: &[(&str, &str)]) -> Served {
+/// Starts `serve --tenants FILE` (with `extra` flags) in `dir` with `env`; its pipes, and the
+/// address of its `/metrics`.
+fn start_serve(dir: &Path, tenants: &str, env: &[(&str, &str)], extra: &[&str]) -> (std::process::Child, String) {
     let file = dir.join("tenants.toml");
     std::fs::write(&file, format!("output_dir = \"out\"\nmax_concurrent_syncs = 3\n\n{tenants}")).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = host_command(&["serve", "--tenants", file.to_str().unwrap(), "--once", "--listen", &listen], env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
+    let mut args = vec!["serve", "--tenants", file.to_str().unwrap(), "--listen", &listen];
+    args.extend_from_slice(extra);
+    let child = host_command(&args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    (child, listen)
+}
+
+/// Everything a child writes to `pipe`, read on a thread.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
         let mut text = String::new();
-        stdout.read_to_string(&mut text).unwrap();
+        let _ = pipe.read_to_string(&mut text);
         text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).unwrap();
-        text
-    });
+    })
+}
+
+/// Runs `serve --tenants FILE --once` in `dir` with `env`, reading `/metrics` while it runs.
+fn serve_once(dir: &Path, tenants: &str, env: &[(&str, &str)]) -> Served {
+    let (mut child, listen) = start_serve(dir, tenants, env, &["--once"]);
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
     let started = Instant::now();
     let mut metrics = None;
     while metrics.is_none() && started.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
@@ -186,4 +191,84 @@ fn hostile_neighbours_are_stopped_and_reported_while_honest_tenants_get_their_fi
         assert!(content(&alone) == content(&dir.path().join("out").join(tenant).join("sync.c1z")), "{tenant}: the neighbours changed its file");
     }
     assert!(!served.stdout.contains("probe-canary-token") && !served.stderr.contains("probe-canary-token"));
+}
+
+#[test]
+fn without_once_a_c1_tenant_serves_conductorone_beside_a_scheduled_one_until_sigterm() {
+    let sim = simulator("9.2.0", 16);
+    let c1 = FakeC1::start(FakeC1Config { tasks: vec![FakeC1::sync_full_task(1)], ..FakeC1Config::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plaintext = if c1.ca_pem().is_none() { "plaintext_loopback = true\n" } else { "" };
+    let managed = format!(
+        "{}[tenant.c1]\nclient_id = \"{}\"\nclient_secret = {{ env = \"C1_SECRET\" }}\napi_host = \"{}\"\n{plaintext}",
+        confluence_tenant("managed", &sim, "TOKEN"),
+        c1.client_id(),
+        c1.address()
+    );
+    let tenants = format!("{}\n{managed}", confluence_tenant("local", &sim, "TOKEN"));
+    let secret = c1.client_secret();
+    let (mut child, listen) = start_serve(dir.path(), &tenants, &[("TOKEN", ADMIN_TOKEN), ("C1_SECRET", &secret)], &[]);
+    let err = drain(child.stderr.take().unwrap());
+    let _out = drain(child.stdout.take().unwrap());
+    let local = dir.path().join("out/local/sync.c1z");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !(local.is_file() && c1.finished().iter().any(|f| f.request.task_id == FakeC1::task_id(1))) {
+        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "the scheduled sync and the C1 task did not both finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(fetch(&listen, "/readyz").is_some(), "ready while serving");
+    let metrics = fetch(&listen, "/metrics").unwrap();
+    assert!(metrics.contains("baton_runner_syncs_total{tenant=\"local\",result=\"success\"} 1"), "{metrics}");
+
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(40), "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = err.join().unwrap();
+    assert!(status.success(), "a clean exit on SIGTERM:\n{log}");
+
+    let uploads = c1.uploads();
+    let upload = uploads.iter().find(|u| u.accepted()).expect("the managed tenant uploaded its sync");
+    let uploaded = dir.path().join("uploaded.c1z");
+    std::fs::write(&uploaded, &upload.data).unwrap();
+    assert!(content(&uploaded) == content(&local), "the upload holds what the scheduled tenant wrote of the same server");
+    assert!(!log.contains(&secret) && !log.contains(ADMIN_TOKEN), "no secret in the logs");
+    assert!(log.lines().any(|l| l.contains("ConductorOne accepted our Hello") && l.contains(r#""tenant":"managed""#)), "{log}");
+}
+
+#[test]
+fn sighup_reloads_the_tenants_file_and_a_broken_one_changes_nothing() {
+    let sim = simulator("8.9.0", 12);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, listen) = start_serve(dir.path(), &confluence_tenant("first", &sim, "TOKEN"), &[("TOKEN", ADMIN_TOKEN)], &[]);
+    let err = drain(child.stderr.take().unwrap());
+    let _out = drain(child.stdout.take().unwrap());
+    let wait_for = |path: std::path::PathBuf| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !path.is_file() {
+            assert!(Instant::now() < deadline, "{} never appeared", path.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(dir.path().join("out/first/sync.c1z"));
+    let file = dir.path().join("tenants.toml");
+    let hangup = || assert!(std::process::Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    std::fs::write(&file, "output_dir = \"out\"\n[[tenant]\nname = ").unwrap();
+    hangup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(fetch(&listen, "/healthz").is_some(), "a broken file does not stop the runner");
+    let both = format!("output_dir = \"out\"\n\n{}\n{}", confluence_tenant("first", &sim, "TOKEN"), confluence_tenant("second", &sim, "TOKEN"));
+    std::fs::write(&file, both).unwrap();
+    hangup();
+    wait_for(dir.path().join("out/second/sync.c1z"));
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let log = err.join().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("the tenants stay as they were"), "the broken file is reported: {log}");
 }
