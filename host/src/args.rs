@@ -624,6 +624,7 @@ fn serve(matches: &ArgMatches) -> Result<Serve> {
     };
     let shard = shard::Shard::new(ordinal, count).map_err(|why| anyhow!("--shard-ordinal / --shards: {why}"))?;
     let once = matches.get_flag("once");
+    let check = matches.get_flag("check");
     let json_logs = match matches.get_one::<String>("log-format").map(String::as_str) {
         Some(format) => format == "json",
         None => !std::io::stdout().is_terminal(),
@@ -634,6 +635,7 @@ fn serve(matches: &ArgMatches) -> Result<Serve> {
         options: ServeOptions {
             tenants_file: PathBuf::from(matches.get_one::<String>("tenants").cloned().unwrap_or_default()),
             once,
+            check,
             listen: matches.get_one::<SocketAddr>("listen").copied(),
             shard,
             grace: Duration::from_secs(matches.get_one::<u64>("shutdown-grace-seconds").copied().unwrap_or(30)),
@@ -658,6 +660,13 @@ fn serve_command(product: &Product) -> Command {
                 .action(ArgAction::SetTrue)
                 .value_parser(clap::builder::BoolishValueParser::new())
                 .help("Sync every tenant one time and exit (non-zero if any failed or was refused)"),
+        )
+        .arg(
+            Arg::new("check")
+                .long("check")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("once")
+                .help("Check the tenants file and exit: each tenant this replica takes, or why it is refused (components and secrets are not read)"),
         )
         .arg(
             Arg::new("listen")

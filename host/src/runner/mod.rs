@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub tenants_file: PathBuf,
     /// Sync every tenant once and exit.
     pub once: bool,
+    /// Only check the file (see [`check`]).
+    pub check: bool,
     /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
     pub listen: Option<SocketAddr>,
     pub shard: Shard,
@@ -73,6 +75,9 @@ pub struct ServeOutcome {
 /// Runs the tenants of `options.tenants_file`.
 pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutcome> {
     let file = tenants::load(&options.tenants_file).map_err(|why| anyhow!("{why}"))?;
+    if options.check {
+        return Ok(check(file, options.shard));
+    }
     let sandbox = Sandbox::new(product.name, Some(Pooling { instances: options.max_instances }))?;
     let runner = Runner {
         product: *product,
@@ -95,6 +100,30 @@ pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutc
         runner.run_until_stopped(file, &options).await?;
         Ok(ServeOutcome::default())
     }
+}
+
+/// `--check`: a line per tenant this replica takes, as it would run or why it is refused.
+fn check(file: Tenants, shard: Shard) -> ServeOutcome {
+    let mut lines: BTreeMap<String, String> = BTreeMap::new();
+    for tenant in file.tenants.iter().filter(|t| shard.takes(&t.name)) {
+        let component = match &tenant.component {
+            ComponentSource::Builtin => "the built-in component".to_string(),
+            ComponentSource::File(path) => path.display().to_string(),
+        };
+        let mode =
+            if tenant.c1.is_some() { "service mode for ConductorOne".to_string() } else { format!("every {}", humantime::format_duration(tenant.interval)) };
+        lines.insert(tenant.name.clone(), format!("{}: ok: {component}, {mode}", tenant.name));
+    }
+    let refused: Vec<&Refusal> = file.refused.iter().filter(|r| shard.takes(&r.tenant)).collect();
+    for refusal in &refused {
+        lines.insert(refusal.tenant.clone(), format!("{}: refused: {}", refusal.tenant, refusal.reason));
+    }
+    let total = lines.len();
+    let mut report = lines.into_values().collect::<Vec<_>>().join("\n");
+    report.push('\n');
+    let mut failed: Vec<String> = refused.iter().map(|r| r.tenant.clone()).collect();
+    failed.sort();
+    ServeOutcome { report, failed, total }
 }
 
 /// A component loaded, with what it declares.

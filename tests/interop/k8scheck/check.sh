@@ -8,7 +8,9 @@
 #      mode, health probes, envFrom the Secret, resources, non-root/read-only/no
 #      capabilities/RuntimeDefault seccomp, emptyDir at TMPDIR); its go test proves each
 #      rule rejects a broken copy;
-#   3. a deliberately broken copy in a temporary directory must fail both.
+#   3. a deliberately broken copy in a temporary directory must fail both;
+#   4. the same for the multi-tenant runner (deploy/kubernetes/runner), whose tenants file
+#      must also pass the program's own `serve --check`.
 # Installs what it needs: Go modules through the module proxy, the pinned
 # requirements.txt into target/k8s-venv (once).
 set -euo pipefail
@@ -87,6 +89,38 @@ if out="$(timeout 60 "$k8scheck" "$tmp/secret.yaml" "$tmp/deployment.yaml" 2>&1)
 else
     echo "$out" | sed 's/^/    expected: /'
     ok "k8scheck rejects allowPrivilegeEscalation: true"
+fi
+
+# 4. The multi-tenant runner (deploy/kubernetes/runner): schemas, rules, a broken copy, and
+#    its tenants file as the program itself reads it.
+runner_dir="$root/deploy/kubernetes/runner"
+runner=("$runner_dir/configmap.yaml" "$runner_dir/secret.yaml" "$runner_dir/service.yaml" "$runner_dir/statefulset.yaml")
+for v in $KUBE_VERSIONS; do
+    if timeout 60 "${validate[@]}" --quiet -k "$v" "${runner[@]}"; then ok "runner: schemas of Kubernetes $v"; else bad "runner: schemas of Kubernetes $v"; fi
+done
+if timeout 60 "$k8scheck" "${runner[@]}"; then ok "k8scheck on deploy/kubernetes/runner"; else bad "k8scheck on deploy/kubernetes/runner"; fi
+mkdir -p "$tmp/runner"
+cp "${runner[@]}" "$tmp/runner/"
+sed -i 's/^  replicas: 2$/  replicas: 3/' "$tmp/runner/statefulset.yaml"
+if out="$(timeout 60 "$k8scheck" "$tmp"/runner/*.yaml 2>&1)"; then
+    bad "k8scheck accepted replicas that BATON_SHARDS does not match"
+else
+    echo "$out" | sed 's/^/    expected: /'
+    ok "k8scheck rejects replicas that BATON_SHARDS does not match"
+fi
+program="$root/target/debug/baton-confluence-datacenter"
+if [[ -x "$program" ]]; then
+    "$venv/bin/python" -c 'import sys, yaml; sys.stdout.write(yaml.safe_load(open(sys.argv[1]))["data"]["tenants.toml"])' \
+        "$runner_dir/configmap.yaml" > "$tmp/tenants.toml"
+    if out="$(timeout 60 "$program" serve --tenants "$tmp/tenants.toml" --check 2>&1)"; then
+        echo "$out" | sed 's/^/    /'
+        ok "the runner's tenants file passes serve --check"
+    else
+        echo "$out" >&2
+        bad "the runner's tenants file fails serve --check"
+    fi
+else
+    bad "$program is missing: make build first (make test does)"
 fi
 
 echo "k8s-manifests: $passed passed, $failed failed"

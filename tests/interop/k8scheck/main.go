@@ -9,7 +9,9 @@
 //     check, takes its settings from that Secret (envFrom), probes /healthz and /readyz
 //     on the health port, has resource requests and limits, runs as a numeric non-root
 //     user with a read-only root filesystem, no privilege escalation, no capabilities
-//     and the RuntimeDefault seccomp profile, and gets a writable emptyDir at TMPDIR.
+//     and the RuntimeDefault seccomp profile, and gets a writable emptyDir at TMPDIR;
+//   - the multi-tenant runner (deploy/kubernetes/runner, recognised by its StatefulSet) has
+//     the rules of runner.go.
 //
 // Usage: k8scheck FILE.yaml... ; exit status 1 and one line per problem when a check fails.
 package main
@@ -52,8 +54,11 @@ const (
 
 // manifests is what the files hold, by kind.
 type manifests struct {
-	secrets     []*corev1.Secret
-	deployments []*appsv1.Deployment
+	secrets      []*corev1.Secret
+	deployments  []*appsv1.Deployment
+	statefulSets []*appsv1.StatefulSet
+	configMaps   []*corev1.ConfigMap
+	services     []*corev1.Service
 }
 
 // load decodes every document of every file strictly into its API type.
@@ -116,8 +121,26 @@ func (m *manifests) decode(doc []byte) error {
 			return err
 		}
 		m.deployments = append(m.deployments, &d)
+	case "apps/v1 StatefulSet":
+		var s appsv1.StatefulSet
+		if err := strict(doc, &s); err != nil {
+			return err
+		}
+		m.statefulSets = append(m.statefulSets, &s)
+	case "v1 ConfigMap":
+		var c corev1.ConfigMap
+		if err := strict(doc, &c); err != nil {
+			return err
+		}
+		m.configMaps = append(m.configMaps, &c)
+	case "v1 Service":
+		var s corev1.Service
+		if err := strict(doc, &s); err != nil {
+			return err
+		}
+		m.services = append(m.services, &s)
 	default:
-		return fmt.Errorf("unexpected object %q %q (this checker knows v1 Secret and apps/v1 Deployment)", meta.APIVersion, meta.Kind)
+		return fmt.Errorf("unexpected object %q %q (this checker knows v1 Secret, ConfigMap and Service, apps/v1 Deployment and StatefulSet)", meta.APIVersion, meta.Kind)
 	}
 	return nil
 }
@@ -145,6 +168,9 @@ func strict(doc []byte, into any) error {
 
 // check runs every assertion over what was loaded.
 func check(m *manifests) []string {
+	if len(m.statefulSets) > 0 {
+		return checkRunner(m)
+	}
 	var p problems
 	if len(m.secrets) != 1 {
 		p.add("want exactly one Secret, found %d", len(m.secrets))
@@ -472,6 +498,6 @@ func main() {
 		os.Stderr.Write(b.Bytes())
 		os.Exit(1)
 	}
-	fmt.Printf("k8scheck: %s: %d Secret, %d Deployment: strict decode and all checks passed\n",
-		strings.Join(os.Args[1:], " "), len(m.secrets), len(m.deployments))
+	fmt.Printf("k8scheck: %s: %d Secret, %d Deployment, %d StatefulSet, %d ConfigMap, %d Service: strict decode and all checks passed\n",
+		strings.Join(os.Args[1:], " "), len(m.secrets), len(m.deployments), len(m.statefulSets), len(m.configMaps), len(m.services))
 }

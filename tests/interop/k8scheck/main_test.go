@@ -73,7 +73,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"secret lacks a key", "secret", "  BATON_PROVISIONING: \"false\"\n", "", "lacks BATON_PROVISIONING"},
 		{"secret extra key", "secret", "  BATON_PROVISIONING: \"false\"\n", "  BATON_PROVISIONING: \"false\"\n  BATON_TOKEN: x\n", "does not read: BATON_TOKEN"},
 		{"nameless container", "deployment", "        - name: connector\n", "        - stdin: false\n", "has no name"},
-		{"unknown kind", "secret", "kind: Secret", "kind: ConfigMap", "unexpected object"},
+		{"unknown kind", "secret", "kind: Secret", "kind: Ingress", "unexpected object"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +117,58 @@ func TestImageRepository(t *testing.T) {
 	} {
 		if got := imageRepository(in); got != want {
 			t.Errorf("imageRepository(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// runRunner checks the runner's manifests, with `edit` applied to the StatefulSet's text.
+func runRunner(t *testing.T, edit func(string) string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	for _, name := range []string{"configmap.yaml", "secret.yaml", "service.yaml", "statefulset.yaml"} {
+		text := read(t, filepath.Join("runner", name))
+		if name == "statefulset.yaml" {
+			changed := edit(text)
+			if changed == text && edit != nil && t.Name() != "TestShippedRunnerManifestsPass" {
+				t.Fatalf("the edit changed nothing (statefulset.yaml changed?)")
+			}
+			text = changed
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	m, problems := load(paths)
+	if len(problems) > 0 {
+		return problems
+	}
+	return check(m)
+}
+
+func TestShippedRunnerManifestsPass(t *testing.T) {
+	if problems := runRunner(t, func(s string) string { return s }); len(problems) > 0 {
+		t.Fatalf("deploy/kubernetes/runner does not pass:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+func TestRunnerRulesRejectBrokenCopies(t *testing.T) {
+	cases := []struct{ old, new, want string }{
+		{"replicas: 2", "replicas: 3", "BATON_SHARDS"},
+		{"- --listen=0.0.0.0:9090", "- --listen=127.0.0.1:9090", "listen on 0.0.0.0"},
+		{"podManagementPolicy: Parallel", "podManagementPolicy: OrderedReady", "Parallel"},
+		{"defaultMode: 0440", "defaultMode: 0444", "readable by others"},
+		{"- --tenants=/etc/baton/tenants.toml", "- --tenants=/etc/baton/other.toml", "no key other.toml"},
+		{"automountServiceAccountToken: false", "automountServiceAccountToken: true", "automountServiceAccountToken"},
+		{"            - --log-format=json", "            - --log-format=json\n            - --once", "--once"},
+		{"allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "allowPrivilegeEscalation"},
+	}
+	for _, c := range cases {
+		problems := runRunner(t, func(s string) string { return strings.Replace(s, c.old, c.new, 1) })
+		if !strings.Contains(strings.Join(problems, "\n"), c.want) {
+			t.Errorf("%q -> %q: want a problem naming %q, got:\n%s", c.old, c.new, c.want, strings.Join(problems, "\n"))
 		}
 	}
 }
