@@ -256,7 +256,9 @@ impl Outbound {
         if find::<std::io::Error>(error).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
             return self.failure(FailureKind::ConnectionRefused, format!("nothing accepts connections at {target}{via} (connection refused)"));
         }
-        if error.is_connect() && self.client_certificate.asked.load(Ordering::Relaxed) && self.client_certificate.key.is_none() {
+        // Under TLS 1.3 the client finishes its half of the handshake before the server refuses
+        // it, so the refusal can surface later, as a broken pipe or a closed HTTP/2 connection.
+        if self.client_certificate.asked.load(Ordering::Relaxed) && self.client_certificate.key.is_none() {
             return self.failure(FailureKind::ClientCertificateRequired, format!("{target} asks for a client certificate and none is configured"));
         }
         self.failure(FailureKind::Connection, format!("the connection to {target}{via} failed: {chain}"))
