@@ -69,7 +69,7 @@ demo: build
 
 ## Release builds, a large simulated Confluence, our defaults against the Go connector's request
 ## pattern in one run; writes BENCHMARKS.md.
-bench: component
+bench: component probe
 	$(CARGO) build --release -p baton-confluence-datacenter -p confluence-tests --bins
 	python3 scripts/bench.py
 

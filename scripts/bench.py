@@ -8,7 +8,16 @@ comma-separated list: one pair of runs, and one table, per latency).
 The HTTPS part syncs a smaller dataset (BENCH_TLS_DATA) from the simulator over TLS with a private
 CA, with pooled connections (our defaults) and with a new connection per request (the hidden
 --no-connection-reuse, how the host sent before pooling), and counts the simulator's TLS
-handshakes. BENCH_PARTS=https runs only that part and replaces only its section of BENCHMARKS.md."""
+handshakes.
+
+The tenants part runs `serve --tenants FILE --once`: one small tenant alone, then BENCH_TENANTS
+(100) small tenants (BENCH_TENANT_DATA each) spread over BENCH_TENANT_SIMS simulators, for wall
+time, peak RSS and per-tenant sync times; then two honest tenants alone and beside hostile
+probe components (endless loop, memory bomb, trap, forbidden egress, request flood), for the
+honest tenants' slowdown.
+
+BENCH_PARTS (plain,https,tenants by default) picks the parts; without `plain` only the chosen
+parts' sections of BENCHMARKS.md are replaced."""
 
 import os, platform, re, socket, subprocess, sys, time
 
@@ -20,8 +29,15 @@ DATA = os.environ.get("BENCH_DATA", "50000,5000,1000000,2000")
 LATENCIES_MS = [int(ms) for ms in os.environ.get("BENCH_LATENCY_MS", "5,20").split(",")]
 TLS_DATA = os.environ.get("BENCH_TLS_DATA", "5000,500,100000,200")
 TLS_LATENCY_MS = int(os.environ.get("BENCH_TLS_LATENCY_MS", "5"))
-PARTS = os.environ.get("BENCH_PARTS", "plain,https").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "plain,https,tenants").split(",")
+TENANTS = int(os.environ.get("BENCH_TENANTS", "100"))
+TENANT_DATA = os.environ.get("BENCH_TENANT_DATA", "200,20,1000,10")
+TENANT_SIMS = int(os.environ.get("BENCH_TENANT_SIMS", "10"))
+TENANT_LATENCY_MS = int(os.environ.get("BENCH_TENANT_LATENCY_MS", "5"))
+TENANT_SYNCS = int(os.environ.get("BENCH_TENANT_SYNCS", "8"))
+PROBE = os.path.join(ROOT, "target", "wasm32-wasip2", "guest", "probe_guest.wasm")
 HTTPS_BEGIN, HTTPS_END = "<!-- https: begin -->", "<!-- https: end -->"
+TENANTS_BEGIN, TENANTS_END = "<!-- tenants: begin -->", "<!-- tenants: end -->"
 
 
 def start_simulator(latency_ms, data=DATA, extra=()):
@@ -125,18 +141,140 @@ def measure_https():
     return lines
 
 
-def replace_https_section(lines):
-    """Puts the HTTPS section into BENCHMARKS.md, replacing the earlier one."""
+def replace_section(lines, begin, end):
+    """Puts a section (its first line `begin`, its last `end`) into BENCHMARKS.md, replacing the
+    earlier one."""
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
     section = "\n".join(lines)
-    if HTTPS_BEGIN in text and HTTPS_END in text:
-        start, end = text.index(HTTPS_BEGIN), text.index(HTTPS_END) + len(HTTPS_END) + 1
-        text = text[:start] + section + text[end:]
+    if begin in text and end in text:
+        start, stop = text.index(begin), text.index(end) + len(end) + 1
+        text = text[:start] + section + text[stop:]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     with open(path, "w") as f:
         f.write(text)
+
+
+def honest_tenant(name, base_url):
+    return (f'[[tenant]]\nname = "{name}"\n[tenant.config]\nhostname = "{base_url}"\n'
+            f'[tenant.secrets]\naccess-token = {{ env = "BENCH_TOKEN" }}\n')
+
+
+def probe_tenant(name, base_url, mode, limits):
+    return (f'[[tenant]]\nname = "{name}"\ncomponent = "{PROBE}"\n[tenant.config]\nhostname = "{base_url}"\n'
+            f'probe-mode = "{mode}"\nprobe-url = "https://attacker.example/steal"\n'
+            f'[tenant.secrets]\naccess-token = {{ env = "BENCH_TOKEN" }}\n[tenant.limits]\n{limits}\n')
+
+
+def serve_once(name, tenants, token, max_syncs=TENANT_SYNCS):
+    """`serve --tenants FILE --once` over `tenants` ([[tenant]] texts); wall seconds, peak RSS
+    (MiB), exit status and each tenant's report line."""
+    folder = os.path.join(OUT, name)
+    subprocess.run(["rm", "-rf", folder], check=True)
+    os.makedirs(folder)
+    path = os.path.join(folder, "tenants.toml")
+    with open(path, "w") as f:
+        f.write(f'output_dir = "out"\nmax_concurrent_syncs = {max_syncs}\n\n' + "\n".join(tenants))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    env.update(BENCH_TOKEN=token, BATON_LOG_LEVEL="warn", BATON_LOG_FORMAT="json")
+    out_path, err_path = os.path.join(folder, "serve.out"), os.path.join(folder, "serve.err")
+    started = time.monotonic()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        child = subprocess.Popen([HOST, "serve", "--tenants", path, "--once"], env=env, stdout=out, stderr=err, cwd=folder)
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.monotonic() - started
+    lines = dict(line.split(": ", 1) for line in open(out_path).read().splitlines() if ": " in line)
+    return {"wall": wall, "rss_mib": usage.ru_maxrss / 1024, "status": status, "lines": lines, "err": open(err_path).read()}
+
+
+def sync_seconds(line):
+    match = re.search(r" in (\d+\.\d+) s$", line)
+    return float(match.group(1)) if match else None
+
+
+def require_synced(run, names, what):
+    failed = [n for n in names if not run["lines"].get(n, "").startswith("synced")]
+    if failed:
+        sys.exit(f"{what}: tenants did not sync: {failed[:5]}\n{run['err'][-2000:]}")
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def measure_tenants():
+    """One small tenant alone, then many side by side; two honest tenants alone and beside
+    hostile ones. The section's lines."""
+    sims = [start_simulator(TENANT_LATENCY_MS, TENANT_DATA) for _ in range(TENANT_SIMS)]
+    token = sims[0][2]
+    if any(t != token for _, _, t in sims):
+        sys.exit("the simulators gave different admin tokens")
+    try:
+        urls = [url for _, url, _ in sims]
+        alone = serve_once("tenant-alone", [honest_tenant("t000", urls[0])], token)
+        require_synced(alone, ["t000"], "one tenant alone")
+        names = [f"t{i:03}" for i in range(TENANTS)]
+        many = serve_once("tenants-many", [honest_tenant(n, urls[i % len(urls)]) for i, n in enumerate(names)], token)
+        require_synced(many, names, f"{TENANTS} tenants")
+        honest = ["honest-a", "honest-b"]
+        pair = [honest_tenant("honest-a", urls[0]), honest_tenant("honest-b", urls[1])]
+        quiet = serve_once("honest-alone", pair, token)
+        require_synced(quiet, honest, "two honest tenants")
+        hostile = [
+            probe_tenant("spinner", urls[2], "spin", "cpu_seconds_per_call = 2"),
+            probe_tenant("hoarder", urls[2], "allocate", "memory_mb = 64"),
+            probe_tenant("trapper", urls[2], "trap", ""),
+            probe_tenant("escaper", urls[2], "fetch", ""),
+            probe_tenant("flooder", urls[3], "flood", "requests_per_second = 50\ncall_timeout_seconds = 3"),
+        ]
+        beside = serve_once("honest-beside-hostile", pair + hostile, token)
+        require_synced(beside, honest, "two honest tenants beside hostile ones")
+        stopped = [n for n in ("spinner", "hoarder", "trapper", "escaper", "flooder") if "failed" in beside["lines"].get(n, "")]
+    finally:
+        for sim, _, _ in sims:
+            sim.kill()
+    one = sync_seconds(alone["lines"]["t000"])
+    each = [sync_seconds(many["lines"][n]) for n in names]
+    per_tenant_rss = (many["rss_mib"] - alone["rss_mib"]) / max(TENANTS - 1, 1)
+    rows = [
+        ("wall time of the process (s)", f"{alone['wall']:.2f}", f"{many['wall']:.2f}", f"{many['wall'] / alone['wall']:.1f}x"),
+        ("sync time of a tenant, median (s)", f"{one:.2f}", f"{median(each):.2f}", f"{median(each) / one:.1f}x"),
+        ("sync time of a tenant, slowest (s)", f"{one:.2f}", f"{max(each):.2f}", f"{max(each) / one:.1f}x"),
+        ("peak RSS of the process (MiB)", f"{alone['rss_mib']:.0f}", f"{many['rss_mib']:.0f}", f"{many['rss_mib'] / alone['rss_mib']:.1f}x"),
+    ]
+    serial = TENANTS * alone["wall"]
+    honest_rows = []
+    for n in honest:
+        a, b = sync_seconds(quiet["lines"][n]), sync_seconds(beside["lines"][n])
+        honest_rows.append((f"sync time of {n} (s)", f"{a:.2f}", f"{b:.2f}", f"{b / a:.1f}x"))
+    honest_rows.append(("wall time of the process (s)", f"{quiet['wall']:.2f}", f"{beside['wall']:.2f}", f"{beside['wall'] / quiet['wall']:.1f}x"))
+    users, groups, memberships, spaces = TENANT_DATA.split(",")
+    lines = [TENANTS_BEGIN, f"### Many tenants in one process ({TENANT_LATENCY_MS} ms added)", "",
+             f"Measured on {time.strftime('%Y-%m-%d')}. `serve --tenants FILE --once` with the built-in component; each tenant",
+             f"is a small site ({users} users, {groups} groups, {memberships} memberships, {spaces} spaces) on one of {TENANT_SIMS}",
+             f"simulators; `max_concurrent_syncs = {TENANT_SYNCS}`, every other setting its default (8 instances per sync, pooling",
+             "allocator, one compiled component shared). A tenant's sync time is the one its report line gives (from a",
+             "free place among the concurrent syncs to its file in place). Each run is a new process; the compiled",
+             "component comes from the on-disk compile cache, warm after the first run.", "",
+             f"| measure | one tenant alone | {TENANTS} tenants | ratio |", "|---|---|---|---|"]
+    lines += [f"| {w} | {x} | {y} | {z} |" for w, x, y, z in rows]
+    lines += ["", f"{TENANTS} tenants took {many['wall']:.1f} s, against {serial:.1f} s for {TENANTS} times the one-tenant process",
+              f"({serial / many['wall']:.1f}x less); each tenant beyond the first adds {per_tenant_rss:.1f} MiB to the peak RSS",
+              f"({many['rss_mib'] / TENANTS:.1f} MiB per tenant overall).", "",
+              "#### Honest tenants beside hostile ones", "",
+              "Two honest tenants alone, then the same two beside five hostile probe components in the same process: an",
+              "endless loop (`cpu_seconds_per_call = 2`), a memory bomb (`memory_mb = 64`), a trap, a request to a forbidden",
+              "host, and a request flood (`requests_per_second = 50`, `call_timeout_seconds = 3`).",
+              f"Hostile tenants stopped and reported as failed: {len(stopped)} of 5 ({', '.join(stopped)}).", "",
+              "| measure | honest alone | beside hostile | ratio |", "|---|---|---|---|"]
+    lines += [f"| {w} | {x} | {y} | {z} |" for w, x, y, z in honest_rows]
+    lines += ["", "The process's wall time beside hostile tenants is theirs: it ends when the last one is stopped by its own",
+              "limit (the flood by its call timeout). A guest that computes yields to the others at every epoch tick (2 ms).",
+              "", TENANTS_END, ""]
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 def measure(latency_ms):
@@ -166,9 +304,12 @@ def measure(latency_ms):
 def main():
     os.makedirs(OUT, exist_ok=True)
     https = measure_https() if "https" in PARTS else []
+    tenants = measure_tenants() if "tenants" in PARTS else []
     if "plain" not in PARTS:
-        replace_https_section(https)
-        print("HTTPS section written to BENCHMARKS.md")
+        for lines, begin, end in ((https, HTTPS_BEGIN, HTTPS_END), (tenants, TENANTS_BEGIN, TENANTS_END)):
+            if lines:
+                replace_section(lines, begin, end)
+        print("sections written to BENCHMARKS.md")
         return
     tables = [line for latency_ms in LATENCIES_MS for line in measure(latency_ms)]
     warm_ms = first_request_ms()
@@ -190,6 +331,7 @@ def main():
         f"Process start to first request, warm component cache (median of 7): **{warm_ms:.1f} ms**.",
         "",
         *https,
+        *tenants,
     ])
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write(text)

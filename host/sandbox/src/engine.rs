@@ -11,12 +11,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances; CPU budgets are counted in these ticks.
-pub const TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances; CPU budgets are counted in these ticks, and a running guest
+/// yields to the others at each one (so a guest that computes delays its neighbours' next
+/// step by at most one tick).
+pub const TICK: Duration = Duration::from_millis(2);
 
 /// Core instances, memories and tables one component instance may create (a Rust component
 /// has a handful of each). The memory cap enforces the same numbers on the default allocator.
@@ -143,8 +145,12 @@ impl Ticker {
         std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
+                // Ticks are kept on a fixed schedule, so a sleep that overshoots does not make
+                // every budget counted in ticks a little longer than configured.
+                let mut next = Instant::now();
                 while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
+                    next += TICK;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
                     engine.increment_epoch();
                 }
             })

@@ -291,18 +291,13 @@ impl Runner {
             self.metrics.running(1);
             let started = Instant::now();
             let result = self.sync(tenant, file).await;
+            let took = started.elapsed();
             self.metrics.running(-1);
             let (summary, egress, bytes) = match &result {
-                Ok((summary, egress, bytes)) => (Ok(summary.clone()), *egress, *bytes),
+                Ok((summary, egress, bytes)) => (Ok(format!("{summary} in {:.2} s", took.as_secs_f64())), *egress, *bytes),
                 Err((error, egress)) => (Err(anyhow!("{error:#}")), *egress, 0),
             };
-            self.metrics.record(&SyncRecord {
-                tenant: &tenant.name,
-                succeeded: summary.is_ok(),
-                took: started.elapsed(),
-                egress: &egress,
-                bytes_written: bytes,
-            });
+            self.metrics.record(&SyncRecord { tenant: &tenant.name, succeeded: summary.is_ok(), took, egress: &egress, bytes_written: bytes });
             summary
         }
         .instrument(span)
