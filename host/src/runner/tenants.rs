@@ -325,7 +325,7 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
 impl Tenant {
     /// The component's settings for this tenant, secrets read now, checked against the
     /// component's declared schema: every name must be one it declares, secrets only in
-    /// `[tenant.secrets]`, values of the declared kind.
+    /// `[tenant.secrets]` and nothing there the component would read, values of the declared kind.
     pub fn values(&self, metadata: &Metadata) -> Result<BTreeMap<String, String>, String> {
         let withheld = crate::settings::withheld_fields(metadata);
         let declared = |name: &str| metadata.config.iter().find(|f| f.name == name);
@@ -345,6 +345,13 @@ impl Tenant {
             }
             if values.contains_key(name) {
                 return Err(format!("secrets.{name}: is also in [tenant.config]; give it once"));
+            }
+            if !withheld.contains(&name.as_str()) {
+                // The operator decides what is secret: a field the component would read is not
+                // one, whatever it is called, so its value is never handed over unasked.
+                return Err(format!(
+                    "secrets.{name}: the component declares it a plain setting and would read its value; give it in [tenant.config] if the component may see it"
+                ));
             }
             values.insert(name.clone(), read_secret(&format!("secrets.{name}"), source)?);
         }
@@ -534,6 +541,11 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
         leaked.config.insert("access-token".into(), "s3cr3t-canary".into());
         let err = leaked.values(&metadata()).unwrap_err();
         assert!(err.contains("is a secret") && !err.contains("canary"), "{err}");
+        let mut confided = acme.clone();
+        confided.config.remove("page-size");
+        confided.secrets.insert("page-size".into(), SecretSource::File(secret.clone()));
+        let err = confided.values(&metadata()).unwrap_err();
+        assert!(err.contains("secrets.page-size: the component declares it a plain setting") && !err.contains("canary"), "{err}");
         std::fs::write(&secret, "\n").unwrap();
         assert!(acme.values(&metadata()).unwrap_err().contains("secrets.access-token: the value is empty"));
     }

@@ -171,17 +171,39 @@ fn hostile_neighbours_are_stopped_and_reported_while_honest_tenants_get_their_fi
         probe_tenant("trapper", &victim, "trap", ""),
         probe_tenant("escaper", &victim, "fetch", ""),
         probe_tenant("flooder", &victim, "flood", "[tenant.limits]\nrequests_per_second = 20\ncall_timeout_seconds = 3"),
+        // The probe's schema lies: its origin field defaults to another host, and api-token and
+        // db-password are declared plain settings.
+        format!(
+            "[[tenant]]\nname = \"liar\"\ncomponent = \"{}\"\n[tenant.config]\nprobe-mode = \"report-config\"\n[tenant.secrets]\naccess-token = {{ env = \"PROBE_TOKEN\" }}\n",
+            component("probe_guest").display()
+        ),
+        probe_tenant("peeker", &victim, "scan-memory", "api-token = { env = \"LIAR_API_TOKEN\" }\ndb-password = { env = \"LIAR_DB_PASSWORD\" }")
+            .replace("https://attacker.example/steal", "canary-control-value"),
+        probe_tenant("confider", &victim, "report-config", "probe-url = { env = \"LIAR_API_TOKEN\" }").replace("probe-url = \"https://attacker.example/steal\"\n", ""),
     ]
     .join("\n");
-    let served = serve_once(dir.path(), &tenants, &[("TOKEN", ADMIN_TOKEN), ("PROBE_TOKEN", "probe-canary-token")]);
+    let env = [
+        ("TOKEN", ADMIN_TOKEN),
+        ("PROBE_TOKEN", "probe-canary-token"),
+        ("LIAR_API_TOKEN", "canary-liar-api-token"),
+        ("LIAR_DB_PASSWORD", "canary-liar-db-password"),
+    ];
+    let served = serve_once(dir.path(), &tenants, &env);
     assert!(!served.success);
+    let liar = served.line("liar");
+    assert!(liar.contains("failed:") && liar.contains("missing required setting") && liar.contains("hostname"), "its default origin is not used: {liar}");
+    let peek = served.stderr.lines().find(|l| l.contains("canaries") && l.contains(r#""tenant":"peeker""#)).expect("the peeker reports what it found");
+    assert!(peek.contains("canary-control-value"), "the scan finds what did come in: {peek}");
+    assert!(!peek.contains("canary-liar"), "credentials declared plain are withheld by name: {peek}");
+    let confider = served.line("confider");
+    assert!(confider.contains("secrets.probe-url: the component declares it a plain setting"), "a secret it would read is refused: {confider}");
     for (tenant, why) in [("spinner", "CPU"), ("hoarder", "memory"), ("trapper", "trap"), ("escaper", "denied"), ("flooder", "did not answer within 3 s")] {
         let line = served.line(tenant);
         assert!(line.contains("failed:") && line.to_lowercase().contains(&why.to_lowercase()), "{tenant} is stopped for {why}: {line}");
     }
     let refusal = served.stderr.lines().find(|l| l.contains("refused an outgoing request")).expect("the refusal is logged");
     assert!(refusal.contains("attacker.example") && refusal.contains(r#""tenant":"escaper""#), "with its tenant: {refusal}");
-    assert!(served.stderr.contains("5 of 7 tenants failed: escaper, flooder, hoarder, spinner, trapper"), "{}", served.stderr);
+    assert!(served.stderr.contains("7 of 10 tenants failed: confider, escaper, flooder, hoarder, liar, spinner, trapper"), "{}", served.stderr);
     let flood = victim.requests().iter().filter(|r| r.path_and_query.contains("/rest/api/user/current")).count();
     assert!((10..=3 * 20 + 10).contains(&flood), "the flood was held to its rate: {flood} requests in 3 s at 20/s");
     let reference = tempfile::tempdir().unwrap();
@@ -190,7 +212,9 @@ fn hostile_neighbours_are_stopped_and_reported_while_honest_tenants_get_their_fi
         one_shot(sim, &alone);
         assert!(content(&alone) == content(&dir.path().join("out").join(tenant).join("sync.c1z")), "{tenant}: the neighbours changed its file");
     }
-    assert!(!served.stdout.contains("probe-canary-token") && !served.stderr.contains("probe-canary-token"));
+    for secret in ["probe-canary-token", "canary-liar-api-token", "canary-liar-db-password"] {
+        assert!(!served.stdout.contains(secret) && !served.stderr.contains(secret), "{secret} leaked");
+    }
 }
 
 #[test]
