@@ -28,6 +28,7 @@ pub mod inspect;
 pub mod outbound;
 pub mod product;
 pub mod provision;
+pub mod registry;
 pub mod runner;
 pub mod service;
 pub mod settings;

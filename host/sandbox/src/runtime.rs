@@ -82,9 +82,23 @@ impl Runtime {
         Sandbox::new(program, None)?.load_file(path)
     }
 
+    /// Like [`Self::load`], for a component already in memory; `name` says where it came from.
+    pub fn load_bytes(bytes: &[u8], name: &str, program: &str) -> Result<Runtime> {
+        Sandbox::new(program, None)?.load(bytes, name)
+    }
+
     /// The SHA-256 digest of the component's bytes (`sha256:...`).
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// The names of the interfaces the component imports and exports, as it declares them
+    /// (`wasi:http/outgoing-handler@0.2.0`, `baton:connector/connector@0.2.0`, ...).
+    pub fn interfaces(&self) -> (Vec<String>, Vec<String>) {
+        let kind = self.pre.instance_pre().component().component_type();
+        let imports = kind.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let exports = kind.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        (imports, exports)
     }
 
     /// A fresh instance with its own store, memory cap and CPU budget.

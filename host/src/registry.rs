@@ -1,0 +1,344 @@
+//! Components in an OCI registry: pushed as a WebAssembly artifact (a `application/vnd.wasm.config.v0+json`
+//! config naming the component's imports and exports, one `application/wasm` layer, annotations),
+//! pulled by tag or digest into a cache kept by digest. Every blob is checked against its digest
+//! when it arrives and again whenever it is read from the cache; a reference by digest starts
+//! from the cache without the network. Registry credentials come from the flags or the Docker
+//! config file; plain HTTP is used only for a registry on this machine.
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine as _;
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The largest component or manifest accepted from a registry.
+const MAX_BLOB_BYTES: usize = 64 << 20;
+
+/// Who we are to the registry: both given, or neither (then the Docker config file decides).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryLogin {
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Whether a `--component` value names a registry artifact.
+pub fn is_reference(text: &str) -> bool {
+    text.starts_with("oci://")
+}
+
+/// A component pulled (or read from the cache), checked against its digests.
+pub struct Pulled {
+    pub bytes: Vec<u8>,
+    /// The manifest's digest: what the reference resolved to.
+    pub digest: String,
+    /// `oci://registry/repository@digest`, for messages and logs.
+    pub pinned: String,
+}
+
+/// What a push sends besides the component.
+pub struct Artifact<'a> {
+    pub component: &'a [u8],
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The folder pulled blobs are kept in: `dir` if given, else beside the compile cache
+/// (`$XDG_CACHE_HOME/<program>/oci`, else `~/.cache/<program>/oci`).
+pub fn cache_dir(dir: Option<&Path>, program: &str) -> Result<PathBuf> {
+    if let Some(dir) = dir {
+        return Ok(dir.to_path_buf());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".cache")))
+        .ok_or_else(|| anyhow!("no cache folder for pulled components: set --cache-dir, XDG_CACHE_HOME or HOME"))?;
+    Ok(base.join(program).join("oci"))
+}
+
+/// Pulls the component `text` names (`oci://REGISTRY/REPOSITORY:TAG` or `...@sha256:DIGEST`).
+pub async fn pull(text: &str, cache: &Path, login: &RegistryLogin) -> Result<Pulled> {
+    let reference = parse(text)?;
+    let store = BlobStore { dir: cache.join("blobs").join("sha256") };
+    if let Some(digest) = reference.digest()
+        && let Some(pulled) = from_cache(&store, &reference, digest)?
+    {
+        tracing::info!(component = %pulled.pinned, "component from the cache");
+        return Ok(pulled);
+    }
+    let client = client_for(&reference);
+    let auth = auth_for(&reference, login)?;
+    let (manifest_bytes, _) =
+        client.pull_manifest_raw(&reference, &auth, &[MANIFEST_MEDIA_TYPE]).await.map_err(|e| registry_error(text, "cannot read the manifest of", e))?;
+    let digest = digest_of(&manifest_bytes);
+    if let Some(pinned) = reference.digest()
+        && pinned != digest
+    {
+        bail!("{text}: the registry sent a manifest whose digest is {digest}, not the one asked for: refusing it");
+    }
+    let layer = wasm_layer(&manifest_bytes).with_context(|| format!("{text} is not a connector component"))?;
+    let bytes = match store.read_verified(&layer.digest)? {
+        Some(bytes) => bytes,
+        None => download(&client, &reference, &layer).await.with_context(|| format!("{text}: the component layer"))?,
+    };
+    store.write(&digest, &manifest_bytes)?;
+    store.write(&layer.digest, &bytes)?;
+    let pinned = pinned_text(&reference, &digest);
+    tracing::info!(component = %text, digest = %digest, "component pulled");
+    Ok(Pulled { bytes, digest, pinned })
+}
+
+/// Pushes `artifact` to `text` (a tag); returns the manifest digest.
+pub async fn push(text: &str, artifact: &Artifact<'_>, login: &RegistryLogin) -> Result<String> {
+    let reference = parse(text)?;
+    if reference.digest().is_some() {
+        bail!("{text}: push to a tag (oci://REGISTRY/REPOSITORY:TAG), not to a digest");
+    }
+    let client = client_for(&reference);
+    let auth = auth_for(&reference, login)?;
+    client.store_auth_if_needed(reference.resolve_registry(), &auth).await;
+    let layer_digest = digest_of(artifact.component);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "created": artifact.annotations.get("org.opencontainers.image.created"),
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [layer_digest],
+        "component": { "imports": artifact.imports, "exports": artifact.exports },
+    }))?;
+    let config_digest = digest_of(&config);
+    for (blob, digest) in [(&config[..], &config_digest), (artifact.component, &layer_digest)] {
+        client.push_blob(&reference, blob, digest).await.map_err(|e| registry_error(text, "cannot upload to", e))?;
+    }
+    let descriptor = |media_type: &str, digest: &str, size: usize| OciDescriptor {
+        media_type: media_type.into(),
+        digest: digest.into(),
+        size: size as i64,
+        ..OciDescriptor::default()
+    };
+    let manifest = OciImageManifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+        config: descriptor(WASM_CONFIG_MEDIA_TYPE, &config_digest, config.len()),
+        layers: vec![descriptor(WASM_LAYER_MEDIA_TYPE, &layer_digest, artifact.component.len())],
+        subject: None,
+        artifact_type: None,
+        annotations: Some(artifact.annotations.clone()),
+    };
+    let body = serde_json::to_vec(&manifest)?;
+    let digest = digest_of(&body);
+    client
+        .push_manifest_raw(&reference, body, http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE))
+        .await
+        .map_err(|e| registry_error(text, "cannot store the manifest in", e))?;
+    Ok(digest)
+}
+
+fn parse(text: &str) -> Result<Reference> {
+    let rest = text.strip_prefix("oci://").ok_or_else(|| anyhow!("{text:?} is not a registry reference: write oci://REGISTRY/REPOSITORY:TAG"))?;
+    rest.parse::<Reference>()
+        .map_err(|e| anyhow!("{text:?} is not a registry reference ({e}): write oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST"))
+}
+
+fn pinned_text(reference: &Reference, digest: &str) -> String {
+    format!("oci://{}/{}@{digest}", reference.registry(), reference.repository())
+}
+
+/// HTTPS, except to a registry on this machine.
+fn client_for(reference: &Reference) -> Client {
+    let registry = reference.resolve_registry().to_string();
+    let host = registry.rsplit_once(':').map(|(host, _)| host).unwrap_or(&registry).trim_matches(['[', ']']);
+    let protocol = if baton_sandbox::egress::is_loopback(host) { ClientProtocol::HttpsExcept(vec![registry.clone()]) } else { ClientProtocol::Https };
+    Client::new(ClientConfig { protocol, ..ClientConfig::default() })
+}
+
+/// The flags' user and password, else the Docker config file's entry for the registry, else none.
+fn auth_for(reference: &Reference, login: &RegistryLogin) -> Result<RegistryAuth> {
+    match (&login.username, &login.password) {
+        (Some(user), Some(password)) => return Ok(RegistryAuth::Basic(user.clone(), password.clone())),
+        (None, None) => {}
+        _ => bail!("give both --registry-username and --registry-password, or neither (the Docker config file is used then)"),
+    }
+    Ok(docker_config_auth(reference.registry())?.unwrap_or(RegistryAuth::Anonymous))
+}
+
+/// `auths.<registry>` of `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`).
+fn docker_config_auth(registry: &str) -> Result<Option<RegistryAuth>> {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".docker"),
+            None => return Ok(None),
+        },
+    };
+    let path = dir.join("config.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    #[derive(serde::Deserialize)]
+    struct DockerConfig {
+        #[serde(default)]
+        auths: BTreeMap<String, DockerAuth>,
+    }
+    #[derive(serde::Deserialize)]
+    struct DockerAuth {
+        auth: Option<String>,
+    }
+    let config: DockerConfig = serde_json::from_str(&text).map_err(|e| anyhow!("{} is not a Docker config file: {e}", path.display()))?;
+    let entry = config.auths.iter().find(|(key, _)| key.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/') == registry);
+    let Some(encoded) = entry.and_then(|(_, auth)| auth.auth.as_deref()) else { return Ok(None) };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| anyhow!("{}: the auth entry for {registry} is not base64 of USER:PASSWORD", path.display()))?;
+    let (user, password) =
+        decoded.split_once(':').ok_or_else(|| anyhow!("{}: the auth entry for {registry} is not base64 of USER:PASSWORD", path.display()))?;
+    Ok(Some(RegistryAuth::Basic(user.to_string(), password.to_string())))
+}
+
+/// The one `application/wasm` layer of an OCI manifest whose config is a wasm config.
+fn wasm_layer(manifest: &[u8]) -> Result<OciDescriptor> {
+    let manifest: OciImageManifest = serde_json::from_slice(manifest).map_err(|e| anyhow!("its manifest is not an OCI image manifest: {e}"))?;
+    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+        bail!("its config is {}, not {WASM_CONFIG_MEDIA_TYPE} (a container image, not a WebAssembly component?)", manifest.config.media_type);
+    }
+    let [layer] = &manifest.layers[..] else { bail!("it has {} layers; a component artifact has one", manifest.layers.len()) };
+    if layer.media_type != WASM_LAYER_MEDIA_TYPE {
+        bail!("its layer is {}, not {WASM_LAYER_MEDIA_TYPE}", layer.media_type);
+    }
+    if layer.size < 0 || layer.size as usize > MAX_BLOB_BYTES {
+        bail!("its layer claims {} bytes; at most {MAX_BLOB_BYTES} are accepted", layer.size);
+    }
+    Ok(layer.clone())
+}
+
+/// The layer's bytes, no more than it declares, checked against its digest.
+async fn download(client: &Client, reference: &Reference, layer: &OciDescriptor) -> Result<Vec<u8>> {
+    let mut stream = client.pull_blob_stream(reference, layer).await.map_err(|e| anyhow!("cannot download it: {e}"))?;
+    let mut bytes = Vec::with_capacity(layer.size as usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| anyhow!("the download broke off: {e}"))?;
+        if bytes.len() + chunk.len() > layer.size as usize {
+            bail!("the registry sent more than the {} bytes the manifest declares", layer.size);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let digest = digest_of(&bytes);
+    if digest != layer.digest {
+        bail!("its bytes have the digest {digest}, not {} as the manifest says: refusing it", layer.digest);
+    }
+    Ok(bytes)
+}
+
+/// The manifest and layer of `digest` from the cache, both verified; `None` when either is
+/// missing (or was damaged, and is removed).
+fn from_cache(store: &BlobStore, reference: &Reference, digest: &str) -> Result<Option<Pulled>> {
+    let Some(manifest) = store.read_verified(digest)? else { return Ok(None) };
+    let layer = wasm_layer(&manifest)?;
+    let Some(bytes) = store.read_verified(&layer.digest)? else { return Ok(None) };
+    Ok(Some(Pulled { bytes, digest: digest.to_string(), pinned: pinned_text(reference, digest) }))
+}
+
+/// Blobs by digest in one folder (`<dir>/<hex>`), written atomically.
+struct BlobStore {
+    dir: PathBuf,
+}
+
+impl BlobStore {
+    fn path(&self, digest: &str) -> Result<PathBuf> {
+        let hex = digest.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let hex = hex.ok_or_else(|| anyhow!("{digest:?} is not a sha256 digest"))?;
+        Ok(self.dir.join(hex))
+    }
+
+    /// The blob, if cached and still matching its digest; a damaged copy is removed.
+    fn read_verified(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path(digest)?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(anyhow!("cannot read the cached blob {}: {e}", path.display())),
+        };
+        if digest_of(&bytes) != digest {
+            tracing::warn!(blob = %path.display(), "a cached blob does not match its digest; removed, it is fetched again");
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove the damaged cached blob {}", path.display()))?;
+            return Ok(None);
+        }
+        Ok(Some(bytes))
+    }
+
+    fn write(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(digest)?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create the component cache {}", self.dir.display()))?;
+        let mut temporary = tempfile::NamedTempFile::new_in(&self.dir).with_context(|| format!("cannot write in {}", self.dir.display()))?;
+        std::io::Write::write_all(&mut temporary, bytes)?;
+        temporary.persist(&path).map_err(|e| anyhow!("cannot store {}: {e}", path.display()))?;
+        Ok(())
+    }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn registry_error(text: &str, what: &str, error: oci_client::errors::OciDistributionError) -> anyhow::Error {
+    anyhow!("{what} {text}: {error}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_name_a_registry_and_a_tag_or_digest() {
+        assert!(is_reference("oci://127.0.0.1:5000/baton/confluence:1.0"));
+        assert!(!is_reference("/opt/connector.wasm"));
+        let reference = parse("oci://127.0.0.1:5000/baton/confluence:1.0").unwrap();
+        assert_eq!((reference.registry(), reference.repository(), reference.tag()), ("127.0.0.1:5000", "baton/confluence", Some("1.0")));
+        assert!(parse("127.0.0.1:5000/baton/confluence:1.0").unwrap_err().to_string().contains("write oci://"));
+        assert!(parse("oci://Bad Name").is_err());
+    }
+
+    #[test]
+    fn only_a_wasm_artifact_manifest_is_accepted() {
+        let manifest = |config: &str, layers: &[(&str, i64)]| {
+            serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "config": { "mediaType": config, "digest": format!("sha256:{}", "0".repeat(64)), "size": 2 },
+                "layers": layers.iter().map(|(t, size)| serde_json::json!({ "mediaType": t, "digest": format!("sha256:{}", "1".repeat(64)), "size": size })).collect::<Vec<_>>(),
+            }))
+            .unwrap()
+        };
+        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 10)])).is_ok());
+        let image = wasm_layer(&manifest("application/vnd.oci.image.config.v1+json", &[(WASM_LAYER_MEDIA_TYPE, 10)])).unwrap_err();
+        assert!(image.to_string().contains("not a WebAssembly component"), "{image}");
+        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[])).unwrap_err().to_string().contains("0 layers"));
+        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[("application/octet-stream", 10)])).is_err());
+        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 1 << 40)])).unwrap_err().to_string().contains("at most"));
+        assert!(wasm_layer(b"{}").is_err());
+    }
+
+    #[test]
+    fn a_damaged_cached_blob_is_removed_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore { dir: dir.path().to_path_buf() };
+        let digest = digest_of(b"component");
+        store.write(&digest, b"component").unwrap();
+        assert_eq!(store.read_verified(&digest).unwrap().as_deref(), Some(&b"component"[..]));
+        std::fs::write(store.path(&digest).unwrap(), b"tampered").unwrap();
+        assert_eq!(store.read_verified(&digest).unwrap(), None);
+        assert!(!store.path(&digest).unwrap().exists());
+        assert!(store.path("sha256:../../etc").is_err());
+    }
+}
