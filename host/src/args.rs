@@ -7,7 +7,7 @@ use crate::provision::Change;
 use crate::runner::{ServeOptions, shard};
 use crate::service::ServiceOptions;
 use crate::{inspect, settings};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use baton_sandbox::Limits;
 use baton_sandbox::wit::{ConfigField, FieldKind, Metadata};
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
@@ -608,6 +608,54 @@ pub fn serve_requested(product: &Product) -> Result<Option<Serve>> {
         Err(err) => err.exit(),
     };
     serve(&matches).map(Some)
+}
+
+/// `component push REFERENCE`: what to push and where.
+#[derive(Debug)]
+pub struct ComponentPush {
+    pub reference: String,
+    /// The component file; the built-in one when not given.
+    pub component: Option<PathBuf>,
+    pub login: crate::registry::RegistryLogin,
+    pub revision: Option<String>,
+    pub source: Option<String>,
+}
+
+/// `component push ...` when it is the command given (it must come first).
+pub fn component_push_requested(product: &Product) -> Result<Option<ComponentPush>> {
+    let arguments: Vec<String> = std::env::args().collect();
+    if arguments.get(1).map(String::as_str) != Some("component") {
+        return Ok(None);
+    }
+    let text = |name: &'static str, env: &'static str, help: &'static str| Arg::new(name).long(name).env(env).value_name("TEXT").help(help);
+    let push = Command::new("push")
+        .about("Push the connector component to an OCI registry as a WebAssembly artifact; prints the manifest digest")
+        .arg(Arg::new("reference").required(true).value_name("oci://REGISTRY/REPOSITORY:TAG"))
+        .arg(
+            Arg::new("component")
+                .long("component")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("The component to push [default: the built-in one]"),
+        )
+        .arg(text("registry-username", "BATON_REGISTRY_USERNAME", "Registry user (else the Docker config file's entry)"))
+        .arg(text("registry-password", "BATON_REGISTRY_PASSWORD", "Registry password").hide_env_values(true))
+        .arg(text("revision", "BATON_REVISION", "Source revision for the org.opencontainers.image.revision annotation"))
+        .arg(text("source", "BATON_SOURCE", "Source repository URL for the org.opencontainers.image.source annotation"));
+    let command = Command::new("component").bin_name(format!("{} component", product.name)).subcommand_required(true).subcommand(push);
+    let matches = match command.try_get_matches_from(&arguments[1..]) {
+        Ok(matches) => matches,
+        Err(err) => err.exit(),
+    };
+    let Some(("push", push)) = matches.subcommand() else { bail!("unknown component command: try `component push`") };
+    let value = |name: &str| push.get_one::<String>(name).cloned();
+    Ok(Some(ComponentPush {
+        reference: value("reference").unwrap_or_default(),
+        component: push.get_one::<PathBuf>("component").cloned(),
+        login: crate::registry::RegistryLogin { username: value("registry-username"), password: value("registry-password") },
+        revision: value("revision"),
+        source: value("source"),
+    }))
 }
 
 fn serve(matches: &ArgMatches) -> Result<Serve> {

@@ -7,8 +7,8 @@ use crate::args::{self, Action, Inspection, Mode};
 use crate::connector::Connector;
 use crate::product::Product;
 use crate::settings;
-use crate::{capabilities, connector, inspect, outbound, provision, runner, service};
-use anyhow::{Result, anyhow};
+use crate::{capabilities, connector, inspect, outbound, provision, registry, runner, service};
+use anyhow::{Context, Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::runtime::{Limits, Runtime};
 use baton_sync as sync;
@@ -54,12 +54,18 @@ async fn run(product: Product) -> Result<()> {
         init_logging(&serve.log_level, serve.json_logs);
         return serve_command(&product, serve.options).await;
     }
-    let component = component_path(&product)?;
-    let runtime = Runtime::load(&component, product.name)?;
+    if let Some(push) = args::component_push_requested(&product)? {
+        init_logging("warn", false);
+        return component_push(&product, push).await;
+    }
+    let (runtime, pulled) = load_component(&product).await?;
     let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
     let metadata = offline.metadata().await?;
     let invocation = args::parse(&metadata, &product)?;
     init_logging(&invocation.log_level, invocation.json_logs);
+    if let Some(pinned) = pulled {
+        tracing::info!(component = %pinned, "running the component pulled from the registry");
+    }
     let file = &invocation.file;
     let run = match invocation.action {
         Action::Capabilities => {
@@ -180,6 +186,52 @@ fn principals_line(check: &sync::PrincipalCheck) -> String {
 /// `--component` / `BATON_COMPONENT`, else the component shipped with this program. The flag
 /// is read before the full parse because the component declares the other flags; clap still
 /// owns it for help and validation.
+/// The component `--component` names (a file, or an `oci://` reference pulled through the
+/// cache, whose pinned reference comes back too), else the built-in one.
+async fn load_component(product: &Product) -> Result<(Runtime, Option<String>)> {
+    let given = args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok());
+    match given {
+        Some(reference) if registry::is_reference(&reference) => {
+            let cache = registry::cache_dir(std::env::var_os("BATON_CACHE_DIR").map(PathBuf::from).as_deref(), product.name)?;
+            let login =
+                registry::RegistryLogin { username: std::env::var("BATON_REGISTRY_USERNAME").ok(), password: std::env::var("BATON_REGISTRY_PASSWORD").ok() };
+            let pulled = registry::pull(&reference, &cache, &login).await?;
+            Ok((Runtime::load_bytes(&pulled.bytes, &pulled.pinned, product.name)?, Some(pulled.pinned)))
+        }
+        _ => Ok((Runtime::load(&component_path(product)?, product.name)?, None)),
+    }
+}
+
+/// `component push`: the component with its annotations, to the registry; prints the digest.
+async fn component_push(product: &Product, push: args::ComponentPush) -> Result<()> {
+    let path = match &push.component {
+        Some(path) => path.clone(),
+        None => product.builtin_component()?,
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+    let runtime = Runtime::load_bytes(&bytes, &path.display().to_string(), product.name)?;
+    let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
+    let metadata = offline.metadata().await?;
+    let (imports, exports) = runtime.interfaces();
+    let world = exports.iter().find(|e| e.starts_with("baton:connector/")).cloned().unwrap_or_default();
+    let mut annotations = std::collections::BTreeMap::from([
+        ("org.opencontainers.image.version".to_string(), product.version.to_string()),
+        ("org.opencontainers.image.created".to_string(), humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+        ("org.opencontainers.image.title".to_string(), metadata.display_name.clone()),
+        ("org.opencontainers.image.description".to_string(), metadata.description.clone()),
+        ("org.opencontainers.image.licenses".to_string(), env!("CARGO_PKG_LICENSE").to_string()),
+        ("dev.baton.connector.world".to_string(), world),
+    ]);
+    for (key, value) in [("org.opencontainers.image.revision", &push.revision), ("org.opencontainers.image.source", &push.source)] {
+        if let Some(value) = value {
+            annotations.insert(key.to_string(), value.clone());
+        }
+    }
+    let artifact = registry::Artifact { component: &bytes, imports, exports, annotations };
+    let digest = registry::push(&push.reference, &artifact, &push.login).await?;
+    print_out(&format!("{digest}\n"))
+}
+
 fn component_path(product: &Product) -> Result<PathBuf> {
     match args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()) {
         Some(path) => Ok(PathBuf::from(path)),

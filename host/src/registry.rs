@@ -228,7 +228,14 @@ async fn download(client: &Client, reference: &Reference, layer: &OciDescriptor)
     let mut stream = client.pull_blob_stream(reference, layer).await.map_err(|e| anyhow!("cannot download it: {e}"))?;
     let mut bytes = Vec::with_capacity(layer.size as usize);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| anyhow!("the download broke off: {e}"))?;
+        let chunk = chunk.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("digest") {
+                anyhow!("its bytes do not match the digest the manifest says ({text}): refusing it")
+            } else {
+                anyhow!("the download broke off: {text}")
+            }
+        })?;
         if bytes.len() + chunk.len() > layer.size as usize {
             bail!("the registry sent more than the {} bytes the manifest declares", layer.size);
         }
@@ -236,7 +243,7 @@ async fn download(client: &Client, reference: &Reference, layer: &OciDescriptor)
     }
     let digest = digest_of(&bytes);
     if digest != layer.digest {
-        bail!("its bytes have the digest {digest}, not {} as the manifest says: refusing it", layer.digest);
+        bail!("its bytes do not match the digest the manifest says ({digest}, not {}): refusing it", layer.digest);
     }
     Ok(bytes)
 }

@@ -123,7 +123,9 @@ pub(crate) fn link(engine: &Engine, component: &Component, digest: String, ticke
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)
         .context("the component does not fit this host (it must implement the baton:connector world)")?;
-    let pre = ConnectorHostPre::new(pre).map_err(anyhow::Error::from)?;
+    let pre = ConnectorHostPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .context("the component does not fit this host (it must export the baton:connector world's interface, at this host's version)")?;
     Ok(Runtime { engine: engine.clone(), pre, digest, _ticker: ticker })
 }
 

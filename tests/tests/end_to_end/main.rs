@@ -19,6 +19,7 @@ mod c1z_file;
 mod canary;
 mod https;
 mod provisioning;
+mod registry;
 mod resilience;
 mod runner;
 mod sandbox;
