@@ -7,12 +7,12 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
+use baton_sandbox::engine::digest as digest_of;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -57,12 +57,9 @@ pub fn cache_dir(dir: Option<&Path>, program: &str) -> Result<PathBuf> {
     if let Some(dir) = dir {
         return Ok(dir.to_path_buf());
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".cache")))
+    let base = baton_sandbox::engine::program_cache_dir(program)
         .ok_or_else(|| anyhow!("no cache folder for pulled components: set --cache-dir, XDG_CACHE_HOME or HOME"))?;
-    Ok(base.join(program).join("oci"))
+    Ok(base.join("oci"))
 }
 
 /// Pulls the component `text` names (`oci://REGISTRY/REPOSITORY:TAG` or `...@sha256:DIGEST`).
@@ -293,10 +290,6 @@ impl BlobStore {
         temporary.persist(&path).map_err(|e| anyhow!("cannot store {}: {e}", path.display()))?;
         Ok(())
     }
-}
-
-fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 fn registry_error(text: &str, what: &str, error: oci_client::errors::OciDistributionError) -> anyhow::Error {

@@ -128,8 +128,15 @@ fn compile_cache(program: &str) -> Option<Cache> {
 }
 
 fn cache_dir(program: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join(program).join("wasmtime"))
+    Some(program_cache_dir(program)?.join("wasmtime"))
+}
+
+/// `program`'s folder under the user's cache directory: `$XDG_CACHE_HOME/<program>`, else
+/// `~/.cache/<program>` (an empty variable counts as unset).
+pub fn program_cache_dir(program: &str) -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    let base = set("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join(program))
 }
 
 /// The thread advancing the engine's epoch every [`TICK`]; it stops when the last holder (the
