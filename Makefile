@@ -2,6 +2,7 @@
 #   make demo  - build everything, start the simulator, run a full sync through the sandboxed component
 #   make test  - all tests (unit, component, end to end, Kubernetes manifests, container image)
 #   make image - the container image, built without a daemon (umoci), into target/image/oci
+#   make publish REGISTRY=... TAG=... - the component to an OCI registry
 # Both install what they need on a fresh machine: the wasm32-wasip2 Rust target, Go modules, a
 # Python venv, and for `make test` and `make image` the Debian packages umoci, skopeo and
 # docker-registry (scripts/install-deps.sh, only when one is missing).
@@ -11,7 +12,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 ## debug (the default: what `make build` already built) or release.
 IMAGE_PROFILE ?= debug
 
-.PHONY: all setup deps lint component probe interop build test k8s-check image image-test demo bench clean
+.PHONY: all setup deps lint component probe interop build test k8s-check image image-test demo bench publish clean
 
 all: build
 
@@ -72,6 +73,15 @@ demo: build
 bench: component probe
 	$(CARGO) build --release -p baton-confluence-datacenter -p confluence-tests --bins
 	python3 scripts/bench.py
+
+## Push the component to an OCI registry: make publish REGISTRY=registry.example.com TAG=1.2.0
+## [REPOSITORY=baton/confluence-datacenter] [SOURCE=https://...]; prints the manifest digest.
+## Credentials: BATON_REGISTRY_USERNAME / BATON_REGISTRY_PASSWORD, else the Docker config file.
+REPOSITORY ?= baton/confluence-datacenter
+publish: build
+	@test -n "$(REGISTRY)" -a -n "$(TAG)" || { echo "usage: make publish REGISTRY=HOST[:PORT] TAG=TAG [REPOSITORY=$(REPOSITORY)] [SOURCE=URL]" >&2; exit 2; }
+	target/debug/baton-confluence-datacenter component push oci://$(REGISTRY)/$(REPOSITORY):$(TAG) \
+		--revision "$$(git rev-parse HEAD 2>/dev/null)" $(if $(SOURCE),--source "$(SOURCE)")
 
 clean:
 	$(CARGO) clean

@@ -4,6 +4,7 @@
 
 use crate::product::Product;
 use crate::provision::Change;
+use crate::registry::{RegistryLogin, RegistryOptions};
 use crate::runner::{ServeOptions, shard};
 use crate::service::ServiceOptions;
 use crate::{inspect, settings};
@@ -142,10 +143,7 @@ fn invocation(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> R
 
 fn inspection(name: &str, sub: &ArgMatches) -> Inspection {
     let text = |arg: &str| sub.try_get_one::<String>(arg).ok().flatten().cloned();
-    let format = match text("output-format").as_deref() {
-        Some("json") => inspect::Format::Json,
-        _ => inspect::Format::Console,
-    };
+    let format = output_format(sub);
     Inspection { command: name.to_string(), format, resource_type: text("resource-type"), entitlement: text("entitlement"), principal: text("principal") }
 }
 
@@ -243,14 +241,11 @@ fn host_args(product: &Product) -> Command {
                 .value_parser(clap::builder::BoolishValueParser::new())
                 .help("Fail a sync (keeping the previous file) when a grant names a principal the connector cannot find, instead of reporting it"),
         )
-        .arg(
-            Arg::new("component")
-                .long("component")
-                .env("BATON_COMPONENT")
-                .value_name("PATH")
-                .help_heading("Sandbox")
-                .help(format!("The connector component (.wasm) [default: {} beside this program]", product.component_file)),
-        )
+        .arg(Arg::new("component").long("component").env("BATON_COMPONENT").value_name("PATH").help_heading("Sandbox").help(format!(
+            "The connector component: a .wasm file, or oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST [default: {} beside this program]",
+            product.component_file
+        )))
+        .args(registry_args())
         .arg(
             Arg::new("max-memory-mb")
                 .long("max-memory-mb")
@@ -293,17 +288,27 @@ fn host_args(product: &Product) -> Command {
         )
 }
 
+/// `-o` / `--output-format` of the commands that print listings.
+fn output_format_arg() -> Arg {
+    Arg::new("output-format")
+        .short('o')
+        .long("output-format")
+        .env("BATON_OUTPUT_FORMAT")
+        .value_parser(["console", "json"])
+        .default_value("console")
+        .help("Output format")
+}
+
+fn output_format(matches: &ArgMatches) -> inspect::Format {
+    match matches.try_get_one::<String>("output-format").ok().flatten().map(String::as_str) {
+        Some("json") => inspect::Format::Json,
+        _ => inspect::Format::Console,
+    }
+}
+
 /// The inspection and information subcommands.
 fn subcommands() -> Vec<Command> {
-    let format = || {
-        Arg::new("output-format")
-            .short('o')
-            .long("output-format")
-            .env("BATON_OUTPUT_FORMAT")
-            .value_parser(["console", "json"])
-            .default_value("console")
-            .help("Output format")
-    };
+    let format = output_format_arg;
     let resource_type = || Arg::new("resource-type").short('t').long("resource-type").value_name("TYPE").help("Only this resource type");
     vec![
         Command::new("resource-types").about("List the resource types in --file").arg(format()),
@@ -395,19 +400,68 @@ fn json_logs(matches: &ArgMatches) -> bool {
 
 /// The value of `--component PATH` or `--component=PATH` among the arguments, if given.
 pub fn component_flag(args: impl Iterator<Item = String>) -> Option<String> {
+    early_flag(args, "component")
+}
+
+/// The value of `--NAME VALUE` or `--NAME=VALUE` among the arguments (before any `--`), for
+/// the flags that must be known before the component declares the rest.
+fn early_flag(args: impl Iterator<Item = String>, name: &str) -> Option<String> {
+    let flag = format!("--{name}");
     let mut args = args.skip(1);
     while let Some(arg) = args.next() {
         if arg == "--" {
             return None;
         }
-        if arg == "--component" {
+        if arg == flag {
             return args.next();
         }
-        if let Some(value) = arg.strip_prefix("--component=") {
+        if let Some(value) = arg.strip_prefix(&flag).and_then(|rest| rest.strip_prefix('=')) {
             return Some(value.to_string());
         }
     }
     None
+}
+
+/// `--cache-dir` and the registry login, read before the full parse (the component they pull
+/// declares the other flags), each flag else its variable. [`registry_args`] declares them.
+pub fn early_registry_options(args: &[String]) -> RegistryOptions {
+    let value = |name: &str, env: &str| early_flag(args.iter().cloned(), name).or_else(|| std::env::var(env).ok()).filter(|v| !v.is_empty());
+    RegistryOptions {
+        cache_dir: value("cache-dir", "BATON_CACHE_DIR").map(PathBuf::from),
+        login: RegistryLogin {
+            username: value("registry-username", "BATON_REGISTRY_USERNAME"),
+            password: value("registry-password", "BATON_REGISTRY_PASSWORD"),
+        },
+    }
+}
+
+/// Where pulled components are cached and who we are to the registry.
+fn registry_args() -> Vec<Arg> {
+    let text =
+        |name: &'static str, env: &'static str, help: &'static str| Arg::new(name).long(name).env(env).value_name("TEXT").help_heading("Registry").help(help);
+    vec![
+        Arg::new("cache-dir")
+            .long("cache-dir")
+            .env("BATON_CACHE_DIR")
+            .value_name("DIR")
+            .help_heading("Registry")
+            .help("Where components pulled from a registry are kept, by digest [default: $XDG_CACHE_HOME or ~/.cache, then the program's name, then oci]"),
+        text("registry-username", "BATON_REGISTRY_USERNAME", "Registry user for oci:// components (else the Docker config file's entry)"),
+        text(
+            "registry-password",
+            "BATON_REGISTRY_PASSWORD",
+            "Registry password (prefer the variable or the Docker config file: a flag shows in the process list)",
+        )
+        .hide_env_values(true),
+    ]
+}
+
+fn registry_options(matches: &ArgMatches) -> RegistryOptions {
+    let value = |name: &str| matches.try_get_one::<String>(name).ok().flatten().cloned().filter(|v| !v.is_empty());
+    RegistryOptions {
+        cache_dir: value("cache-dir").map(PathBuf::from),
+        login: RegistryLogin { username: value("registry-username"), password: value("registry-password") },
+    }
 }
 
 /// One clap argument per declared field; secret values are never shown in help.
@@ -610,19 +664,36 @@ pub fn serve_requested(product: &Product) -> Result<Option<Serve>> {
     serve(&matches).map(Some)
 }
 
+/// `component push` or `component inspect`.
+#[derive(Debug)]
+pub enum ComponentCommand {
+    Push(ComponentPush),
+    Inspect(ComponentInspect),
+}
+
 /// `component push REFERENCE`: what to push and where.
 #[derive(Debug)]
 pub struct ComponentPush {
     pub reference: String,
     /// The component file; the built-in one when not given.
     pub component: Option<PathBuf>,
-    pub login: crate::registry::RegistryLogin,
+    pub login: RegistryLogin,
     pub revision: Option<String>,
     pub source: Option<String>,
 }
 
-/// `component push ...` when it is the command given (it must come first).
-pub fn component_push_requested(product: &Product) -> Result<Option<ComponentPush>> {
+/// `component inspect [REFERENCE]`: which component to describe.
+#[derive(Debug)]
+pub struct ComponentInspect {
+    /// A .wasm file or an `oci://` reference; the built-in component when not given.
+    pub reference: Option<String>,
+    pub registry: RegistryOptions,
+    pub format: inspect::Format,
+}
+
+/// `component push ...` or `component inspect ...` when it is the command given (it must
+/// come first).
+pub fn component_command_requested(product: &Product) -> Result<Option<ComponentCommand>> {
     let arguments: Vec<String> = std::env::args().collect();
     if arguments.get(1).map(String::as_str) != Some("component") {
         return Ok(None);
@@ -638,24 +709,35 @@ pub fn component_push_requested(product: &Product) -> Result<Option<ComponentPus
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("The component to push [default: the built-in one]"),
         )
-        .arg(text("registry-username", "BATON_REGISTRY_USERNAME", "Registry user (else the Docker config file's entry)"))
-        .arg(text("registry-password", "BATON_REGISTRY_PASSWORD", "Registry password").hide_env_values(true))
+        .args(registry_args().into_iter().filter(|arg| arg.get_id() != "cache-dir"))
         .arg(text("revision", "BATON_REVISION", "Source revision for the org.opencontainers.image.revision annotation"))
         .arg(text("source", "BATON_SOURCE", "Source repository URL for the org.opencontainers.image.source annotation"));
-    let command = Command::new("component").bin_name(format!("{} component", product.name)).subcommand_required(true).subcommand(push);
+    let inspect = Command::new("inspect")
+        .about("Describe a component without running it: digest, size, annotations, the baton:connector world it implements and its settings")
+        .arg(Arg::new("reference").value_name("PATH | oci://REGISTRY/REPOSITORY:TAG | oci://...@sha256:DIGEST").help("[default: the built-in component]"))
+        .args(registry_args())
+        .arg(output_format_arg());
+    let command = Command::new("component").bin_name(format!("{} component", product.name)).subcommand_required(true).subcommand(push).subcommand(inspect);
     let matches = match command.try_get_matches_from(&arguments[1..]) {
         Ok(matches) => matches,
         Err(err) => err.exit(),
     };
-    let Some(("push", push)) = matches.subcommand() else { bail!("unknown component command: try `component push`") };
-    let value = |name: &str| push.get_one::<String>(name).cloned();
-    Ok(Some(ComponentPush {
-        reference: value("reference").unwrap_or_default(),
-        component: push.get_one::<PathBuf>("component").cloned(),
-        login: crate::registry::RegistryLogin { username: value("registry-username"), password: value("registry-password") },
-        revision: value("revision"),
-        source: value("source"),
-    }))
+    let value = |matches: &ArgMatches, name: &str| matches.get_one::<String>(name).cloned();
+    match matches.subcommand() {
+        Some(("push", push)) => Ok(Some(ComponentCommand::Push(ComponentPush {
+            reference: value(push, "reference").unwrap_or_default(),
+            component: push.get_one::<PathBuf>("component").cloned(),
+            login: registry_options(push).login,
+            revision: value(push, "revision"),
+            source: value(push, "source"),
+        }))),
+        Some(("inspect", inspect)) => Ok(Some(ComponentCommand::Inspect(ComponentInspect {
+            reference: value(inspect, "reference"),
+            registry: registry_options(inspect),
+            format: output_format(inspect),
+        }))),
+        _ => bail!("unknown component command: try `component push` or `component inspect`"),
+    }
 }
 
 fn serve(matches: &ArgMatches) -> Result<Serve> {
@@ -688,6 +770,7 @@ fn serve(matches: &ArgMatches) -> Result<Serve> {
             shard,
             grace: Duration::from_secs(matches.get_one::<u64>("shutdown-grace-seconds").copied().unwrap_or(30)),
             max_instances: matches.get_one::<u64>("max-instances").copied().unwrap_or(64) as u32,
+            registry: registry_options(matches),
         },
     })
 }
@@ -734,6 +817,7 @@ fn serve_command(product: &Product) -> Command {
                 .help("This replica's ordinal, from 0 [default: the number ending the pod name in HOSTNAME]"),
         )
         .arg(number("max-instances", "BATON_MAX_INSTANCES", "64", 1..=4096, "Connector instances alive at once, all tenants together"))
+        .args(registry_args())
         .arg(number(
             "shutdown-grace-seconds",
             "BATON_SHUTDOWN_GRACE_SECONDS",
@@ -802,5 +886,15 @@ mod tests {
         assert_eq!(component_flag(args(&["bin", "--component=c.wasm"])), Some("c.wasm".into()));
         assert_eq!(component_flag(args(&["bin", "--", "--component", "c.wasm"])), None);
         assert_eq!(component_flag(args(&["bin"])), None);
+        assert_eq!(component_flag(args(&["bin", "--component-x=c.wasm"])), None);
+    }
+
+    #[test]
+    fn registry_options_are_read_before_the_parse() {
+        let given: Vec<String> = ["bin", "--cache-dir=/c", "--registry-username", "u", "--registry-password=p"].map(String::from).into();
+        let options = early_registry_options(&given);
+        assert_eq!(options.cache_dir, Some(PathBuf::from("/c")));
+        assert_eq!((options.login.username.as_deref(), options.login.password.as_deref()), (Some("u"), Some("p")));
+        assert!(!format!("{options:?}").contains("\"p\""), "{options:?}");
     }
 }

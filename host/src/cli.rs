@@ -7,13 +7,13 @@ use crate::args::{self, Action, Inspection, Mode};
 use crate::connector::Connector;
 use crate::product::Product;
 use crate::settings;
-use crate::{capabilities, connector, inspect, outbound, provision, registry, runner, service};
-use anyhow::{Context, Result, anyhow};
+use crate::{capabilities, component, connector, inspect, outbound, provision, runner, service};
+use anyhow::{Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
-use baton_sandbox::runtime::{Limits, Runtime};
+use baton_sandbox::runtime::Limits;
 use baton_sync as sync;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -54,11 +54,15 @@ async fn run(product: Product) -> Result<()> {
         init_logging(&serve.log_level, serve.json_logs);
         return serve_command(&product, serve.options).await;
     }
-    if let Some(push) = args::component_push_requested(&product)? {
+    if let Some(command) = args::component_command_requested(&product)? {
         init_logging("warn", false);
-        return component_push(&product, push).await;
+        return match command {
+            args::ComponentCommand::Push(push) => print_out(&format!("{}\n", component::push(&product, &push).await?)),
+            args::ComponentCommand::Inspect(inspect) => print_out(&component::inspect(&product, &inspect).await?),
+        };
     }
-    let (runtime, pulled) = load_component(&product).await?;
+    let found = component::of_this_run(&product).await?;
+    let (runtime, pulled) = (found.runtime, found.pinned);
     let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
     let metadata = offline.metadata().await?;
     let invocation = args::parse(&metadata, &product)?;
@@ -181,62 +185,6 @@ fn principals_line(check: &sync::PrincipalCheck) -> String {
         ));
     }
     line
-}
-
-/// `--component` / `BATON_COMPONENT`, else the component shipped with this program. The flag
-/// is read before the full parse because the component declares the other flags; clap still
-/// owns it for help and validation.
-/// The component `--component` names (a file, or an `oci://` reference pulled through the
-/// cache, whose pinned reference comes back too), else the built-in one.
-async fn load_component(product: &Product) -> Result<(Runtime, Option<String>)> {
-    let given = args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok());
-    match given {
-        Some(reference) if registry::is_reference(&reference) => {
-            let cache = registry::cache_dir(std::env::var_os("BATON_CACHE_DIR").map(PathBuf::from).as_deref(), product.name)?;
-            let login =
-                registry::RegistryLogin { username: std::env::var("BATON_REGISTRY_USERNAME").ok(), password: std::env::var("BATON_REGISTRY_PASSWORD").ok() };
-            let pulled = registry::pull(&reference, &cache, &login).await?;
-            Ok((Runtime::load_bytes(&pulled.bytes, &pulled.pinned, product.name)?, Some(pulled.pinned)))
-        }
-        _ => Ok((Runtime::load(&component_path(product)?, product.name)?, None)),
-    }
-}
-
-/// `component push`: the component with its annotations, to the registry; prints the digest.
-async fn component_push(product: &Product, push: args::ComponentPush) -> Result<()> {
-    let path = match &push.component {
-        Some(path) => path.clone(),
-        None => product.builtin_component()?,
-    };
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
-    let runtime = Runtime::load_bytes(&bytes, &path.display().to_string(), product.name)?;
-    let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
-    let metadata = offline.metadata().await?;
-    let (imports, exports) = runtime.interfaces();
-    let world = exports.iter().find(|e| e.starts_with("baton:connector/")).cloned().unwrap_or_default();
-    let mut annotations = std::collections::BTreeMap::from([
-        ("org.opencontainers.image.version".to_string(), product.version.to_string()),
-        ("org.opencontainers.image.created".to_string(), humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
-        ("org.opencontainers.image.title".to_string(), metadata.display_name.clone()),
-        ("org.opencontainers.image.description".to_string(), metadata.description.clone()),
-        ("org.opencontainers.image.licenses".to_string(), env!("CARGO_PKG_LICENSE").to_string()),
-        ("dev.baton.connector.world".to_string(), world),
-    ]);
-    for (key, value) in [("org.opencontainers.image.revision", &push.revision), ("org.opencontainers.image.source", &push.source)] {
-        if let Some(value) = value {
-            annotations.insert(key.to_string(), value.clone());
-        }
-    }
-    let artifact = registry::Artifact { component: &bytes, imports, exports, annotations };
-    let digest = registry::push(&push.reference, &artifact, &push.login).await?;
-    print_out(&format!("{digest}\n"))
-}
-
-fn component_path(product: &Product) -> Result<PathBuf> {
-    match args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()) {
-        Some(path) => Ok(PathBuf::from(path)),
-        None => product.builtin_component(),
-    }
 }
 
 fn init_logging(level: &str, json: bool) {

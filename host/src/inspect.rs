@@ -52,7 +52,7 @@ impl Listing {
     }
 }
 
-fn aligned_table(columns: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn aligned_table(columns: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

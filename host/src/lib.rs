@@ -17,12 +17,15 @@
 //!   document computed from the component's declarations.
 //! - [`service`]: service mode: ConductorOne's task loop, token exchange, upload, health.
 //! - [`runner`]: `serve --tenants FILE`: many tenants' components in one process, isolated.
+//! - [`component`]: where the component comes from (file, built-in, `oci://`), `component
+//!   push` and `component inspect`; [`registry`]: the OCI registry client and blob cache.
 //! - [`args`]: every flag, and the one parse into a typed invocation; [`cli`]: the run;
 //!   [`product`]: the program's identity, which `main.rs` gives.
 
 pub mod args;
 pub mod capabilities;
 pub mod cli;
+pub mod component;
 pub mod connector;
 pub mod inspect;
 pub mod outbound;

@@ -19,19 +19,46 @@ use std::path::{Path, PathBuf};
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Manifests asked for besides ours, so that what a reference holds (a multi-platform index,
+/// a Docker image) is named in the refusal instead of the registry's "manifest invalid".
+const OTHER_MANIFEST_MEDIA_TYPES: [&str; 3] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
 /// The largest component or manifest accepted from a registry.
 const MAX_BLOB_BYTES: usize = 64 << 20;
 
 /// Who we are to the registry: both given, or neither (then the Docker config file decides).
-#[derive(Debug, Clone, Default)]
+/// Its `Debug` never shows the password.
+#[derive(Clone, Default)]
 pub struct RegistryLogin {
     pub username: Option<String>,
     pub password: Option<String>,
 }
 
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryLogin").field("username", &self.username).field("password", &self.password.as_ref().map(|_| "<redacted>")).finish()
+    }
+}
+
+/// How components are pulled: the cache folder (`--cache-dir`, else the default one) and the
+/// login (`--registry-username` / `--registry-password`, else the Docker config file).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    pub cache_dir: Option<PathBuf>,
+    pub login: RegistryLogin,
+}
+
 /// Whether a `--component` value names a registry artifact.
 pub fn is_reference(text: &str) -> bool {
     text.starts_with("oci://")
+}
+
+/// Whether `text` is a well-formed `oci://` reference, with what to fix if not.
+pub fn check_reference(text: &str) -> Result<()> {
+    parse(text).map(|_| ())
 }
 
 /// A component pulled (or read from the cache), checked against its digests.
@@ -41,6 +68,8 @@ pub struct Pulled {
     pub digest: String,
     /// `oci://registry/repository@digest`, for messages and logs.
     pub pinned: String,
+    /// The manifest's annotations (version, created, source, world...).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What a push sends besides the component.
@@ -53,7 +82,7 @@ pub struct Artifact<'a> {
 
 /// The folder pulled blobs are kept in: `dir` if given, else beside the compile cache
 /// (`$XDG_CACHE_HOME/<program>/oci`, else `~/.cache/<program>/oci`).
-pub fn cache_dir(dir: Option<&Path>, program: &str) -> Result<PathBuf> {
+fn cache_dir(dir: Option<&Path>, program: &str) -> Result<PathBuf> {
     if let Some(dir) = dir {
         return Ok(dir.to_path_buf());
     }
@@ -62,9 +91,12 @@ pub fn cache_dir(dir: Option<&Path>, program: &str) -> Result<PathBuf> {
     Ok(base.join("oci"))
 }
 
-/// Pulls the component `text` names (`oci://REGISTRY/REPOSITORY:TAG` or `...@sha256:DIGEST`).
-pub async fn pull(text: &str, cache: &Path, login: &RegistryLogin) -> Result<Pulled> {
+/// Pulls the component `text` names (`oci://REGISTRY/REPOSITORY:TAG` or `...@sha256:DIGEST`)
+/// for `program`, through its cache.
+pub async fn pull(text: &str, options: &RegistryOptions, program: &str) -> Result<Pulled> {
     let reference = parse(text)?;
+    let cache = cache_dir(options.cache_dir.as_deref(), program)?;
+    let login = &options.login;
     let store = BlobStore { dir: cache.join("blobs").join("sha256") };
     if let Some(digest) = reference.digest()
         && let Some(pulled) = from_cache(&store, &reference, digest)?
@@ -74,15 +106,17 @@ pub async fn pull(text: &str, cache: &Path, login: &RegistryLogin) -> Result<Pul
     }
     let client = client_for(&reference);
     let auth = auth_for(&reference, login)?;
-    let (manifest_bytes, _) =
-        client.pull_manifest_raw(&reference, &auth, &[MANIFEST_MEDIA_TYPE]).await.map_err(|e| registry_error(text, "cannot read the manifest of", e))?;
+    let (manifest_bytes, _) = client
+        .pull_manifest_raw(&reference, &auth, &[&[MANIFEST_MEDIA_TYPE][..], &OTHER_MANIFEST_MEDIA_TYPES].concat())
+        .await
+        .map_err(|e| registry_error(text, "cannot read the manifest of", e))?;
     let digest = digest_of(&manifest_bytes);
     if let Some(pinned) = reference.digest()
         && pinned != digest
     {
         bail!("{text}: the registry sent a manifest whose digest is {digest}, not the one asked for: refusing it");
     }
-    let layer = wasm_layer(&manifest_bytes).with_context(|| format!("{text} is not a connector component"))?;
+    let (manifest, layer) = wasm_manifest(&manifest_bytes).with_context(|| format!("{text} is not a connector component"))?;
     let bytes = match store.read_verified(&layer.digest)? {
         Some(bytes) => bytes,
         None => download(&client, &reference, &layer).await.with_context(|| format!("{text}: the component layer"))?,
@@ -91,7 +125,7 @@ pub async fn pull(text: &str, cache: &Path, login: &RegistryLogin) -> Result<Pul
     store.write(&layer.digest, &bytes)?;
     let pinned = pinned_text(&reference, &digest);
     tracing::info!(component = %text, digest = %digest, "component pulled");
-    Ok(Pulled { bytes, digest, pinned })
+    Ok(Pulled { bytes, digest, pinned, annotations: manifest.annotations.unwrap_or_default() })
 }
 
 /// Pushes `artifact` to `text` (a tag); returns the manifest digest.
@@ -204,8 +238,17 @@ fn docker_config_auth(registry: &str) -> Result<Option<RegistryAuth>> {
     Ok(Some(RegistryAuth::Basic(user.to_string(), password.to_string())))
 }
 
-/// The one `application/wasm` layer of an OCI manifest whose config is a wasm config.
-fn wasm_layer(manifest: &[u8]) -> Result<OciDescriptor> {
+/// An OCI manifest whose config is a wasm config, and its one `application/wasm` layer.
+fn wasm_manifest(manifest: &[u8]) -> Result<(OciImageManifest, OciDescriptor)> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    let kind: Kind = serde_json::from_slice(manifest).map_err(|e| anyhow!("its manifest is not JSON: {e}"))?;
+    if let Some(media_type) = kind.media_type.filter(|t| t != MANIFEST_MEDIA_TYPE) {
+        bail!("its manifest is {media_type}, not {MANIFEST_MEDIA_TYPE}");
+    }
     let manifest: OciImageManifest = serde_json::from_slice(manifest).map_err(|e| anyhow!("its manifest is not an OCI image manifest: {e}"))?;
     if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
         bail!("its config is {}, not {WASM_CONFIG_MEDIA_TYPE} (a container image, not a WebAssembly component?)", manifest.config.media_type);
@@ -217,7 +260,8 @@ fn wasm_layer(manifest: &[u8]) -> Result<OciDescriptor> {
     if layer.size < 0 || layer.size as usize > MAX_BLOB_BYTES {
         bail!("its layer claims {} bytes; at most {MAX_BLOB_BYTES} are accepted", layer.size);
     }
-    Ok(layer.clone())
+    let layer = layer.clone();
+    Ok((manifest, layer))
 }
 
 /// The layer's bytes, no more than it declares, checked against its digest.
@@ -249,9 +293,10 @@ async fn download(client: &Client, reference: &Reference, layer: &OciDescriptor)
 /// missing (or was damaged, and is removed).
 fn from_cache(store: &BlobStore, reference: &Reference, digest: &str) -> Result<Option<Pulled>> {
     let Some(manifest) = store.read_verified(digest)? else { return Ok(None) };
-    let layer = wasm_layer(&manifest)?;
+    let (manifest, layer) = wasm_manifest(&manifest)?;
     let Some(bytes) = store.read_verified(&layer.digest)? else { return Ok(None) };
-    Ok(Some(Pulled { bytes, digest: digest.to_string(), pinned: pinned_text(reference, digest) }))
+    let annotations = manifest.annotations.unwrap_or_default();
+    Ok(Some(Pulled { bytes, digest: digest.to_string(), pinned: pinned_text(reference, digest), annotations }))
 }
 
 /// Blobs by digest in one folder (`<dir>/<hex>`), written atomically.
@@ -292,7 +337,19 @@ impl BlobStore {
     }
 }
 
+/// The client's error, with what to do when the registry wants a login it did not get.
 fn registry_error(text: &str, what: &str, error: oci_client::errors::OciDistributionError) -> anyhow::Error {
+    use oci_client::errors::OciDistributionError as E;
+    let unauthorized = match &error {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => true,
+        E::ServerError { code, .. } => *code == 401 || *code == 403,
+        _ => false,
+    };
+    if unauthorized {
+        return anyhow!(
+            "{what} {text}: the registry refused the login ({error}); give --registry-username and --registry-password (BATON_REGISTRY_USERNAME / BATON_REGISTRY_PASSWORD), or an auths entry for the registry in the Docker config file ($DOCKER_CONFIG/config.json, else ~/.docker/config.json)"
+        );
+    }
     anyhow!("{what} {text}: {error}")
 }
 
@@ -320,13 +377,17 @@ mod tests {
             }))
             .unwrap()
         };
-        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 10)])).is_ok());
-        let image = wasm_layer(&manifest("application/vnd.oci.image.config.v1+json", &[(WASM_LAYER_MEDIA_TYPE, 10)])).unwrap_err();
+        assert!(wasm_manifest(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 10)])).is_ok());
+        let image = wasm_manifest(&manifest("application/vnd.oci.image.config.v1+json", &[(WASM_LAYER_MEDIA_TYPE, 10)])).unwrap_err();
         assert!(image.to_string().contains("not a WebAssembly component"), "{image}");
-        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[])).unwrap_err().to_string().contains("0 layers"));
-        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[("application/octet-stream", 10)])).is_err());
-        assert!(wasm_layer(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 1 << 40)])).unwrap_err().to_string().contains("at most"));
-        assert!(wasm_layer(b"{}").is_err());
+        assert!(wasm_manifest(&manifest(WASM_CONFIG_MEDIA_TYPE, &[])).unwrap_err().to_string().contains("0 layers"));
+        assert!(wasm_manifest(&manifest(WASM_CONFIG_MEDIA_TYPE, &[("application/octet-stream", 10)])).is_err());
+        assert!(wasm_manifest(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 1 << 40)])).unwrap_err().to_string().contains("at most"));
+        assert!(wasm_manifest(b"{}").is_err());
+        let mut docker: serde_json::Value = serde_json::from_slice(&manifest(WASM_CONFIG_MEDIA_TYPE, &[(WASM_LAYER_MEDIA_TYPE, 10)])).unwrap();
+        docker["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json".into();
+        let refused = wasm_manifest(&serde_json::to_vec(&docker).unwrap()).unwrap_err();
+        assert!(refused.to_string().contains("its manifest is application/vnd.docker"), "{refused}");
     }
 
     #[test]

@@ -123,9 +123,14 @@ pub(crate) fn link(engine: &Engine, component: &Component, digest: String, ticke
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)
         .context("the component does not fit this host (it must implement the baton:connector world)")?;
-    let pre = ConnectorHostPre::new(pre)
-        .map_err(anyhow::Error::from)
-        .context("the component does not fit this host (it must export the baton:connector world's interface, at this host's version)")?;
+    let pre = ConnectorHostPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
+        let kind = component.component_type();
+        let exported: Vec<String> = kind.exports(engine).map(|(name, _)| name.to_string()).filter(|name| name.starts_with("baton:connector/")).collect();
+        let exported = if exported.is_empty() { "none".to_string() } else { exported.join(", ") };
+        format!(
+            "the component does not fit this host: it must export the baton:connector world's interface at this host's version (its baton:connector exports: {exported})"
+        )
+    })?;
     Ok(Runtime { engine: engine.clone(), pre, digest, _ticker: ticker })
 }
 

@@ -22,6 +22,7 @@ pub mod tenants;
 use crate::args::DEFAULT_CONCURRENCY;
 use crate::connector::Connector;
 use crate::product::Product;
+use crate::registry::{self, RegistryOptions};
 use crate::service::health::{self, Health};
 use crate::{outbound, settings};
 use anyhow::{Context, Result, anyhow};
@@ -58,6 +59,8 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// Component instances alive at once, all tenants together (the pooling allocator's size).
     pub max_instances: u32,
+    /// How `oci://` components are pulled.
+    pub registry: RegistryOptions,
 }
 
 /// How often the file is checked for changes.
@@ -88,6 +91,8 @@ pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutc
         max_instances: options.max_instances as usize,
         health: Arc::new(Health::default()),
         refused: Mutex::new(Vec::new()),
+        registry: options.registry.clone(),
+        pinned: Mutex::new(HashMap::new()),
     };
     let runner = Arc::new(runner);
     if let Some(address) = options.listen {
@@ -109,6 +114,7 @@ fn check(file: Tenants, shard: Shard) -> ServeOutcome {
         let component = match &tenant.component {
             ComponentSource::Builtin => "the built-in component".to_string(),
             ComponentSource::File(path) => path.display().to_string(),
+            ComponentSource::Registry(reference) => reference.clone(),
         };
         let mode =
             if tenant.c1.is_some() { "service mode for ConductorOne".to_string() } else { format!("every {}", humantime::format_duration(tenant.interval)) };
@@ -138,8 +144,12 @@ struct Loaded {
 struct Runner {
     product: Product,
     sandbox: Sandbox,
-    /// By the path they came from and the digest of their bytes then.
+    /// By the path (or pinned reference) they came from and the digest of their bytes then.
     components: Mutex<HashMap<String, Loaded>>,
+    /// How `oci://` components are pulled.
+    registry: RegistryOptions,
+    /// Each `oci://` reference of the tenants, as resolved at its first use.
+    pinned: Mutex<HashMap<String, String>>,
     metrics: Metrics,
     /// One permit per instance alive.
     instances: Arc<Semaphore>,
@@ -147,6 +157,12 @@ struct Runner {
     health: Arc<Health>,
     /// Tenants of the current file that cannot run, for the metrics.
     refused: Mutex<Vec<Refusal>>,
+}
+
+/// A component file's bytes and the name it goes by in messages.
+fn read_component(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the component {}", path.display()))?;
+    Ok((bytes, path.display().to_string()))
 }
 
 /// How one tenant's sync ended.
@@ -392,19 +408,19 @@ impl Runner {
     /// The component `source` names, compiled once per content (a file replaced by another
     /// build is compiled again), with its declared metadata.
     async fn component(&self, source: &ComponentSource) -> Result<Loaded> {
-        let path = match source {
-            ComponentSource::Builtin => self.product.builtin_component()?,
-            ComponentSource::File(path) => path.clone(),
+        let (bytes, name) = match source {
+            ComponentSource::Builtin => read_component(&self.product.builtin_component()?)?,
+            ComponentSource::File(path) => read_component(path)?,
+            ComponentSource::Registry(reference) => self.pull(reference).await?,
         };
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
-        let key = format!("{}@{}", path.display(), baton_sandbox::engine::digest(&bytes));
+        let key = format!("{name}@{}", baton_sandbox::engine::digest(&bytes));
         if let Some(loaded) = self.components.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(loaded);
         }
-        let runtime = self.sandbox.load(&bytes, &path.display().to_string())?;
+        let runtime = self.sandbox.load(&bytes, &name)?;
         let _instance = self.instances.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
         let mut offline = runtime.instantiate(crate::connector::offline_context(), &Limits::default()).await?;
-        let described = |e| anyhow!("the component {} did not describe itself: {e}", path.display());
+        let described = |e| anyhow!("the component {name} did not describe itself: {e}");
         let metadata = offline.metadata().await.map_err(described)?;
         let types = offline.resource_types().await.map_err(described)?;
         let loaded = Loaded { runtime, metadata, types };
@@ -412,6 +428,20 @@ impl Runner {
             components.insert(key, loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// The component `reference` names, from the registry through the cache. A tag is resolved
+    /// once per start: later syncs use the digest it resolved to (from the cache, offline).
+    async fn pull(&self, reference: &str) -> Result<(Vec<u8>, String)> {
+        let pinned = self.pinned.lock().ok().and_then(|p| p.get(reference).cloned());
+        let pulled = registry::pull(pinned.as_deref().unwrap_or(reference), &self.registry, self.product.name).await?;
+        if pinned.is_none() {
+            tracing::info!(component = %reference, pinned = %pulled.pinned, "the tenant's component reference resolved");
+            if let Ok(mut map) = self.pinned.lock() {
+                map.insert(reference.to_string(), pulled.pinned.clone());
+            }
+        }
+        Ok((pulled.bytes, pulled.pinned))
     }
 
     /// `/metrics`, `/healthz` and `/readyz` on `address`.

@@ -54,6 +54,8 @@ pub enum ComponentSource {
     Builtin,
     /// A `.wasm` file.
     File(PathBuf),
+    /// An `oci://` reference, pulled through the cache.
+    Registry(String),
 }
 
 /// Where a secret comes from: an environment variable of this process, or a file (a mounted
@@ -225,7 +227,10 @@ fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
     check_name(&text.name)?;
     let component = match text.component.as_str() {
         "builtin" => ComponentSource::Builtin,
-        oci if oci.starts_with("oci://") => return Err("component: oci:// references are not supported by this build; give a .wasm path or \"builtin\"".into()),
+        oci if crate::registry::is_reference(oci) => {
+            crate::registry::check_reference(oci).map_err(|e| format!("component: {e}"))?;
+            ComponentSource::Registry(oci.to_string())
+        }
         path => ComponentSource::File(base.join(path)),
     };
     let interval = match &text.interval {
@@ -478,7 +483,7 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             ("name = \"t\"\n[tenant.limits]\nmemory_mb = 1", "t", "limits.memory_mb"),
             ("name = \"t\"\n[tenant.limits]\nrequests_per_second = -1.0", "t", "limits.requests_per_second"),
             ("name = \"t\"\n[tenant.config]\nnested = { a = 1 }", "t", "config.nested"),
-            ("name = \"t\"\ncomponent = \"oci://r/x:1\"", "t", "oci://"),
+            ("name = \"t\"\ncomponent = \"oci://Bad Name\"", "t", "component: \"oci://Bad Name\" is not a registry reference"),
             ("interval = \"1h\"", "#2 (no name)", "missing field `name`"),
         ];
         for (body, tenant, why) in cases {
@@ -489,6 +494,14 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             assert_eq!(refusal.tenant, tenant, "{body}");
             assert!(refusal.reason.contains(why), "{body}: {}", refusal.reason);
         }
+    }
+
+    #[test]
+    fn a_registry_component_is_kept_as_written() {
+        let reference = format!("oci://127.0.0.1:5000/baton/c@sha256:{}", "0a".repeat(32));
+        let text = format!("output_dir = \"o\"\n[[tenant]]\nname = \"t\"\ncomponent = \"{reference}\"\n");
+        let tenants = parse(&text, Path::new("/etc/baton")).unwrap();
+        assert_eq!(tenants.tenants[0].component, ComponentSource::Registry(reference));
     }
 
     #[test]

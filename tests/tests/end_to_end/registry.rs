@@ -1,9 +1,11 @@
 //! Components through a real OCI registry (Debian's docker-registry on 127.0.0.1): pushed,
-//! read back by skopeo as a second client, pulled by tag and by digest into a sync whose file
-//! equals the built-in component's, started offline from the cache by digest, and refused when
-//! the registry's copy is tampered with or the artifact is not a component.
+//! read back by skopeo as a second client, pulled by tag and by digest into a sync (one-shot
+//! and in the multi-tenant runner) whose file equals the built-in component's, described by
+//! `component inspect`, started offline from the cache by digest, refused when the registry's
+//! copy is tampered with or the artifact is not a component (a container image, a component of
+//! another world), and reached with credentials from the flags or a Docker config file.
 
-use crate::util::{content, run_host};
+use crate::util::{component, content, run_host};
 use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,14 +19,35 @@ struct Registry {
     _dir: tempfile::TempDir,
 }
 
+/// The user and password of a registry started with [`Registry::start_with_login`].
+const REGISTRY_USER: &str = "publisher";
+const REGISTRY_PASSWORD: &str = "canary-registry-password-71c2";
+
 impl Registry {
     fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that answers only [`REGISTRY_USER`] with [`REGISTRY_PASSWORD`] (basic auth).
+    fn start_with_login() -> Registry {
+        Registry::start_with(Some(format!("{REGISTRY_USER}:{}\n", bcrypt::hash(REGISTRY_PASSWORD, 5).unwrap())))
+    }
+
+    fn start_with(htpasswd: Option<String>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
+        let extra_yaml = match htpasswd {
+            Some(lines) => {
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, lines).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", file.display())
+            }
+            None => String::new(),
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let storage = dir.path().join("storage");
         let config = dir.path().join("registry.yml");
         let yaml = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_yaml}",
             storage.display()
         );
         std::fs::write(&config, yaml).unwrap();
@@ -61,6 +84,18 @@ fn sync_with(component: &str, sim: &Simulator, file: &Path, cache: &Path) -> cra
         &["--file", file.to_str().unwrap(), "--component", component],
         &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN), ("BATON_CACHE_DIR", cache.to_str().unwrap())],
     )
+}
+
+/// The `[tenant.config]` and `[tenant.secrets]` of a tenant syncing `sim`.
+fn tenant_settings(sim: &Simulator) -> String {
+    format!("[tenant.config]\nhostname = \"{}\"\n[tenant.secrets]\naccess-token = {{ env = \"TENANT_TOKEN\" }}\n", sim.base_url())
+}
+
+/// `serve --tenants FILE --once` in `dir` (output in `dir/out`), pulling through `cache`.
+fn serve_once(dir: &Path, tenants: &str, cache: &Path) -> crate::util::Run {
+    let file = dir.join("tenants.toml");
+    std::fs::write(&file, format!("output_dir = \"out\"\n\n{tenants}")).unwrap();
+    run_host(&["serve", "--tenants", file.to_str().unwrap(), "--once", "--cache-dir", cache.to_str().unwrap()], &[("TENANT_TOKEN", ADMIN_TOKEN)])
 }
 
 fn push(reference: &str, extra: &[&str]) -> crate::util::Run {
@@ -112,11 +147,33 @@ fn a_pushed_component_is_pulled_by_tag_and_digest_and_syncs_as_the_builtin_one()
     assert!(run.success, "{}", run.output());
     assert!(content(&by_digest) == content(&builtin), "pulled by digest: the same file");
 
+    let served = serve_once(dir.path(), &format!("[[tenant]]\nname = \"acme\"\ncomponent = \"{tagged}\"\n{}", tenant_settings(&sim)), &cache);
+    assert!(served.success, "{}", served.output());
+    assert!(served.stderr.contains(&digest), "the runner logs the digest the tenant's tag resolved to: {}", served.stderr);
+    assert!(content(&dir.path().join("out/acme/sync.c1z")) == content(&builtin), "the runner's tenant, pulled by tag: the same file");
+
     registry.stop();
     let offline = dir.path().join("offline.c1z");
-    let run = sync_with(&pinned, &sim, &offline, &cache);
-    assert!(run.success, "a digest starts from the cache with the registry gone: {}", run.output());
+    let run = run_host(
+        &["--file", offline.to_str().unwrap(), "--component", &pinned, "--cache-dir", cache.to_str().unwrap()],
+        &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)],
+    );
+    assert!(run.success, "a digest starts from the cache (--cache-dir) with the registry gone: {}", run.output());
     assert!(content(&offline) == content(&builtin));
+
+    let inspected = run_host(&["component", "inspect", &pinned, "--cache-dir", cache.to_str().unwrap(), "-o", "json"], &[]);
+    assert!(inspected.success, "{}", inspected.output());
+    let described: serde_json::Value = serde_json::from_str(&inspected.stdout).unwrap();
+    assert_eq!(described["manifestDigest"], digest.as_str());
+    assert_eq!(described["world"], "baton:connector/connector@0.2.0");
+    assert_eq!(described["annotations"]["org.opencontainers.image.revision"], "0123abc");
+    assert_eq!(described["size"], std::fs::metadata(component("confluence_connector")).unwrap().len());
+    let setting =
+        |name: &str| described["settings"].as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap_or_else(|| panic!("{name}: {described}"));
+    assert_eq!((setting("hostname")["required"].clone(), setting("hostname")["secret"].clone()), (true.into(), false.into()));
+    assert_eq!(setting("access-token")["secret"], true);
+    let text = run_host(&["component", "inspect", &pinned, "--cache-dir", cache.to_str().unwrap()], &[]);
+    assert!(text.success && text.stdout.contains(&digest) && text.stdout.contains("--access-token") && text.stdout.contains("secret"), "{}", text.output());
     let run = sync_with(&tagged, &sim, &dir.path().join("tag-offline.c1z"), &cache);
     assert!(!run.success && run.stderr.contains("cannot read the manifest of"), "a tag needs the registry: {}", run.output());
 }
@@ -139,6 +196,42 @@ fn a_tampered_blob_or_an_artifact_that_is_no_connector_is_refused_before_anythin
     let file = dir.path().join("sync.c1z");
     let run = sync_with(&tagged, &sim, &file, &dir.path().join("cache"));
     assert!(!run.success && run.stderr.contains("do not match the digest the manifest says") && run.stderr.contains("refusing it"), "{}", run.output());
+    assert!(!file.exists() && sim.requests().is_empty(), "nothing ran");
+
+    // A container image (another config media type), pushed by skopeo, is not a component.
+    let image = format!("{}/baton/an-image:1", registry.address);
+    let layout = container_image_layout(dir.path());
+    skopeo_copy(&layout, &image, &[]);
+    let run = sync_with(&format!("oci://{image}"), &sim, &file, &dir.path().join("cache"));
+    assert!(
+        !run.success && run.stderr.contains("is not a connector component") && run.stderr.contains("application/vnd.oci.image.config.v1+json"),
+        "{}",
+        run.output()
+    );
+    // The same image as a Docker schema 2 manifest: another manifest media type.
+    let docker = format!("{}/baton/an-image:docker", registry.address);
+    skopeo_copy(&layout, &docker, &["--format", "v2s2"]);
+    let run = sync_with(&format!("oci://{docker}"), &sim, &file, &dir.path().join("cache"));
+    assert!(!run.success && run.stderr.contains("its manifest is application/vnd.docker.distribution.manifest.v2+json"), "{}", run.output());
+    // A wasm artifact whose component implements another version of the world, pushed by skopeo
+    // (our push refuses it): pulled, it is refused before it runs, naming both versions.
+    let other_world = format!("{}/baton/confluence-datacenter:other-world", registry.address);
+    let config = serde_json::to_vec(&serde_json::json!({ "architecture": "wasm", "os": "wasip2" })).unwrap();
+    let layout = one_layer_layout(
+        &dir.path().join("other-world-layout"),
+        (config, "application/vnd.wasm.config.v0+json"),
+        (component_of_another_world_version(), "application/wasm"),
+    );
+    skopeo_copy(&layout, &other_world, &[]);
+    let run = sync_with(&format!("oci://{other_world}"), &sim, &file, &dir.path().join("cache"));
+    assert!(
+        !run.success
+            && run.stderr.contains("does not fit this host")
+            && run.stderr.contains("connector@0.2.0")
+            && run.stderr.contains("its baton:connector exports: baton:connector/connector@0.9.0"),
+        "{}",
+        run.output()
+    );
     assert!(!file.exists() && sim.requests().is_empty(), "nothing ran");
 
     // A component that implements no baton:connector world is refused before it is pushed.
@@ -170,7 +263,124 @@ fn largest_blob(storage: &Path) -> PathBuf {
     found.into_iter().max().expect("the registry stored blobs").1
 }
 
+/// An OCI image layout in `dir` holding a one-layer (empty) Linux container image tagged
+/// `latest`: what skopeo copies to the registry as a thing that is not a component.
+fn container_image_layout(dir: &Path) -> PathBuf {
+    let layer = [0u8; 1024]; // an empty tar archive: two zero blocks
+    let diff_id = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(layer));
+    let config = serde_json::json!({ "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": [diff_id] } });
+    let config = (serde_json::to_vec(&config).unwrap(), "application/vnd.oci.image.config.v1+json");
+    one_layer_layout(&dir.join("image-layout"), config, (layer.to_vec(), "application/vnd.oci.image.layer.v1.tar"))
+}
+
+/// An OCI image layout at `layout` with one manifest, tagged `latest`, of `config` and one
+/// `layer` (each bytes and media type), as a second client (skopeo) can copy to a registry.
+fn one_layer_layout(layout: &Path, config: (Vec<u8>, &str), layer: (Vec<u8>, &str)) -> PathBuf {
+    use sha2::Digest;
+    let blobs = layout.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let store = |bytes: &[u8], media_type: &str| {
+        let hex = format!("{:x}", sha2::Sha256::digest(bytes));
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        serde_json::json!({ "mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len() })
+    };
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": store(&config.0, config.1),
+        "layers": [store(&layer.0, layer.1)],
+    });
+    let mut manifest = store(&serde_json::to_vec(&manifest).unwrap(), manifest_type);
+    manifest["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": "latest" });
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&serde_json::json!({ "schemaVersion": 2, "manifests": [manifest] })).unwrap()).unwrap();
+    layout.to_path_buf()
+}
+
+/// `oci:LAYOUT:latest` copied by skopeo to `docker://DESTINATION` (with `extra` flags).
+fn skopeo_copy(layout: &Path, destination: &str, extra: &[&str]) {
+    let copied = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .args(extra)
+        .args([format!("oci:{}:latest", layout.display()), format!("docker://{destination}")])
+        .output()
+        .expect("skopeo (.ci/run installs it with apt-get)");
+    assert!(copied.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&copied.stderr));
+}
+
+/// The built-in component with its `baton:connector` interfaces renamed to version 0.9.0 (a
+/// same-length edit of every name): a component of a world version this host does not have.
+fn component_of_another_world_version() -> Vec<u8> {
+    let mut bytes = std::fs::read(component("confluence_connector")).unwrap();
+    let (from, to) = (b"baton:connector/connector@0.2.0", b"baton:connector/connector@0.9.0");
+    let mut renamed = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        bytes[at + found..at + found + to.len()].copy_from_slice(to);
+        at += found + to.len();
+        renamed += 1;
+    }
+    assert!(renamed > 0, "the built-in component names its world");
+    bytes
+}
+
 /// The smallest valid component (the preamble alone): it implements nothing.
 fn wat_free_empty_component() -> Vec<u8> {
     vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]
+}
+
+#[test]
+fn a_registry_that_needs_a_login_takes_it_from_the_flags_or_a_docker_config_file() {
+    use base64::Engine as _;
+    let registry = Registry::start_with_login();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start_background(SimConfig { version: "9.2.0".into(), dataset: Dataset::generate(3), ..SimConfig::default() }).unwrap();
+    let tagged = format!("oci://{}/baton/confluence-datacenter:private", registry.address);
+    let no_docker = dir.path().join("no-docker-config");
+    std::fs::create_dir(&no_docker).unwrap();
+    let no_docker = no_docker.to_str().unwrap();
+
+    let anonymous = run_host(&["component", "push", &tagged], &[("DOCKER_CONFIG", no_docker)]);
+    assert!(
+        !anonymous.success && anonymous.stderr.contains("the registry refused the login") && anonymous.stderr.contains("--registry-username"),
+        "{}",
+        anonymous.output()
+    );
+    let pushed = run_host(
+        &["component", "push", &tagged, "--registry-username", REGISTRY_USER, "--registry-password", REGISTRY_PASSWORD],
+        &[("DOCKER_CONFIG", no_docker)],
+    );
+    assert!(pushed.success, "{}", pushed.output());
+
+    let docker = dir.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}"));
+    std::fs::write(docker.join("config.json"), serde_json::json!({ "auths": { registry.address.clone(): { "auth": auth } } }).to_string()).unwrap();
+    let file = dir.path().join("sync.c1z");
+    let run = run_host(
+        &["--file", file.to_str().unwrap(), "--component", &tagged, "--cache-dir", dir.path().join("cache").to_str().unwrap()],
+        &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN), ("DOCKER_CONFIG", docker.to_str().unwrap())],
+    );
+    assert!(run.success && file.exists(), "the Docker config file's login pulls it: {}", run.output());
+
+    let wrong = "canary-wrong-registry-password-0b9e";
+    let refused = run_host(
+        &["--file", dir.path().join("other.c1z").to_str().unwrap(), "--component", &tagged, "--cache-dir", dir.path().join("other-cache").to_str().unwrap()],
+        &[
+            ("BATON_HOSTNAME", &sim.base_url()),
+            ("BATON_ACCESS_TOKEN", ADMIN_TOKEN),
+            ("DOCKER_CONFIG", no_docker),
+            ("BATON_REGISTRY_USERNAME", REGISTRY_USER),
+            ("BATON_REGISTRY_PASSWORD", wrong),
+        ],
+    );
+    assert!(
+        !refused.success && refused.stderr.contains("cannot read the manifest of") && refused.stderr.contains("the registry refused the login"),
+        "{}",
+        refused.output()
+    );
+    for run in [&anonymous, &pushed, &run, &refused] {
+        assert!(!run.output().contains(REGISTRY_PASSWORD) && !run.output().contains(wrong), "a registry password was printed: {}", run.output());
+    }
 }

@@ -1,0 +1,174 @@
+//! The connector component as an artifact: where it comes from (`--component` as a file or an
+//! `oci://` reference, else the one shipped beside the program), pushing it to a registry with
+//! its annotations, and describing one without connecting anywhere (`component inspect`).
+
+use crate::args::{self, ComponentInspect, ComponentPush};
+use crate::inspect::{Format, aligned_table};
+use crate::product::Product;
+use crate::registry::{self, RegistryOptions};
+use crate::settings;
+use anyhow::{Context, Result};
+use baton_sandbox::runtime::{Limits, Runtime};
+use baton_sandbox::wit::{FieldKind, Metadata};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The interface a component must export to fit this host (its version included).
+const WORLD_PREFIX: &str = "baton:connector/";
+
+/// A component found and checked against this host, before it runs.
+pub struct Found {
+    pub runtime: Runtime,
+    pub bytes: Vec<u8>,
+    /// The reference pinned to a digest, when it came from a registry.
+    pub pinned: Option<String>,
+    /// The manifest's digest and annotations, when it came from a registry.
+    pub manifest: Option<(String, BTreeMap<String, String>)>,
+}
+
+/// The component `given` names (a file, an `oci://` reference pulled through the cache), else
+/// the built-in one.
+pub async fn find(product: &Product, given: Option<&str>, registry: &RegistryOptions) -> Result<Found> {
+    match given {
+        Some(reference) if registry::is_reference(reference) => {
+            let pulled = registry::pull(reference, registry, product.name).await?;
+            let runtime = Runtime::load_bytes(&pulled.bytes, &pulled.pinned, product.name)?;
+            Ok(Found { runtime, bytes: pulled.bytes, pinned: Some(pulled.pinned), manifest: Some((pulled.digest, pulled.annotations)) })
+        }
+        given => {
+            let path = match given {
+                Some(path) => PathBuf::from(path),
+                None => product.builtin_component()?,
+            };
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+            let runtime = Runtime::load_bytes(&bytes, &path.display().to_string(), product.name)?;
+            Ok(Found { runtime, bytes, pinned: None, manifest: None })
+        }
+    }
+}
+
+/// The component of this run's `--component` / `BATON_COMPONENT` (read before the full parse,
+/// since the component declares the other flags; clap still owns them for help and checks).
+pub async fn of_this_run(product: &Product) -> Result<Found> {
+    let given = args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()).filter(|v| !v.is_empty());
+    find(product, given.as_deref(), &args::early_registry_options(&std::env::args().collect::<Vec<_>>())).await
+}
+
+/// `component push`: the component with its annotations, to the registry; the digest.
+pub async fn push(product: &Product, push: &ComponentPush) -> Result<String> {
+    let path = push.component.as_ref().map(|p| p.display().to_string());
+    let found = find(product, path.as_deref(), &RegistryOptions::default()).await?;
+    let metadata = describe_itself(&found.runtime).await?;
+    let (imports, exports) = found.runtime.interfaces();
+    let mut annotations = BTreeMap::from([
+        ("org.opencontainers.image.version".to_string(), product.version.to_string()),
+        ("org.opencontainers.image.created".to_string(), humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+        ("org.opencontainers.image.title".to_string(), metadata.display_name.clone()),
+        ("org.opencontainers.image.description".to_string(), metadata.description.clone()),
+        ("org.opencontainers.image.licenses".to_string(), env!("CARGO_PKG_LICENSE").to_string()),
+        ("dev.baton.connector.world".to_string(), world(&exports)),
+    ]);
+    for (key, value) in [("org.opencontainers.image.revision", &push.revision), ("org.opencontainers.image.source", &push.source)] {
+        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+            annotations.insert(key.to_string(), value.clone());
+        }
+    }
+    let artifact = registry::Artifact { component: &found.bytes, imports, exports, annotations };
+    registry::push(&push.reference, &artifact, &push.login).await
+}
+
+/// `component inspect`: what the component is and what it asks for, as text or JSON.
+pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<String> {
+    let found = find(product, inspect.reference.as_deref(), &inspect.registry).await?;
+    let metadata = describe_itself(&found.runtime).await?;
+    let (imports, exports) = found.runtime.interfaces();
+    let withheld = settings::withheld_fields(&metadata);
+    let component = found.pinned.clone().unwrap_or_else(|| inspect.reference.clone().unwrap_or_else(|| "the built-in component".into()));
+    let (manifest_digest, annotations) = found.manifest.clone().unwrap_or_default();
+    let settings: Vec<serde_json::Value> = metadata
+        .config
+        .iter()
+        .map(|field| {
+            json!({
+                "name": field.name,
+                "kind": kind_name(field.kind),
+                "required": field.required,
+                "secret": withheld.contains(&field.name.as_str()),
+                "default": field.default_value,
+                "description": field.description,
+            })
+        })
+        .collect();
+    let document = json!({
+        "component": component,
+        "manifestDigest": (!manifest_digest.is_empty()).then_some(&manifest_digest),
+        "componentDigest": found.runtime.digest(),
+        "size": found.bytes.len(),
+        "world": world(&exports),
+        "displayName": metadata.display_name,
+        "description": metadata.description,
+        "annotations": annotations,
+        "imports": imports,
+        "exports": exports,
+        "settings": settings,
+    });
+    Ok(match inspect.format {
+        Format::Json => serde_json::to_string_pretty(&document)? + "\n",
+        Format::Console => console_text(&document, &metadata, &withheld),
+    })
+}
+
+fn console_text(document: &serde_json::Value, metadata: &Metadata, withheld: &[&str]) -> String {
+    let text = |key: &str| document[key].as_str().map(str::to_string).unwrap_or_else(|| document[key].to_string());
+    let mut facts = vec![vec!["component".to_string(), text("component")]];
+    if document["manifestDigest"].is_string() {
+        facts.push(vec!["manifest digest".into(), text("manifestDigest")]);
+    }
+    facts.push(vec!["component digest".into(), text("componentDigest")]);
+    facts.push(vec!["size".into(), format!("{} bytes", text("size"))]);
+    facts.push(vec!["world".into(), text("world")]);
+    facts.push(vec!["name".into(), metadata.display_name.clone()]);
+    if let Some(annotations) = document["annotations"].as_object() {
+        facts.extend(annotations.iter().map(|(key, value)| vec![key.clone(), value.as_str().unwrap_or_default().to_string()]));
+    }
+    let mut out = aligned_table(&["", ""], &facts).lines().skip(1).map(|l| l.to_string() + "\n").collect::<String>();
+    out.push_str("\nSettings:\n");
+    let rows: Vec<Vec<String>> = metadata
+        .config
+        .iter()
+        .map(|field| {
+            vec![
+                format!("--{}", field.name),
+                kind_name(field.kind).to_string(),
+                if field.required { "required" } else { "" }.to_string(),
+                if withheld.contains(&field.name.as_str()) { "secret" } else { "" }.to_string(),
+                field.default_value.clone().unwrap_or_default(),
+                field.description.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&aligned_table(&["FLAG", "KIND", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION"], &rows));
+    out
+}
+
+/// The `baton:connector` interface the component exports, with its version (empty if none:
+/// loading refuses such a component before this is asked).
+fn world(exports: &[String]) -> String {
+    exports.iter().find(|e| e.starts_with(WORLD_PREFIX)).cloned().unwrap_or_default()
+}
+
+fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::Url => "url",
+        FieldKind::Boolean => "boolean",
+        FieldKind::Integer => "integer",
+    }
+}
+
+/// The component's own description of itself, from an instance with no network.
+async fn describe_itself(runtime: &Runtime) -> Result<Metadata> {
+    let mut offline = runtime.instantiate(crate::connector::offline_context(), &Limits::default()).await?;
+    Ok(offline.metadata().await?)
+}
