@@ -26,3 +26,7 @@ echo "Running:   baton-confluence-datacenter --hostname $base_url --file $out_di
 BATON_ACCESS_TOKEN="$token" target/debug/baton-confluence-datacenter \
   --hostname "$base_url" --file "$out_dir/sync.c1z" --log-format console --log-level warn
 echo "Output:    $(pwd)/$out_dir/sync.c1z ($(stat -c %s "$out_dir/sync.c1z") bytes)"
+echo "Data:      the simulator's site holds deliberate edge cases: names in many scripts, a group named"
+echo "           team/alpha (no URL path can carry it; found another way), disabled and unlicensed users,"
+echo "           anonymous access, a space without permissions"
+echo "Next:      target/debug/baton-confluence-datacenter principals -f $out_dir/sync.c1z -e space:ds:view"

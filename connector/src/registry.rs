@@ -46,7 +46,10 @@ impl<'t> Connector<'t> {
     /// Checks the credentials (they must act as a known, not anonymous, user) and detects the
     /// server version.
     pub fn validate(&self) -> Result<String, ConnectorError> {
-        let me: CurrentUser = self.cx.client.get_json("/rest/api/user/current")?;
+        let me: CurrentUser = match self.cx.client.get_json(CURRENT_USER) {
+            Err(ConnectorError::NotFound(answered)) => return Err(self.base_url_advice(answered)),
+            other => other?,
+        };
         if me.kind.as_deref() != Some("known") || me.user_key.as_deref().unwrap_or("").is_empty() {
             return Err(ConnectorError::Unauthenticated(
                 "Confluence treated the request as anonymous (GET /rest/api/user/current answered type \"anonymous\"): the credentials were not accepted; check the access token or username and password".into(),
@@ -55,6 +58,40 @@ impl<'t> Connector<'t> {
         let version = self.cx.version()?;
         let username = me.username.unwrap_or_default();
         Ok(format!("authenticated as {username} ({}) on Confluence {version}", me.display_name.unwrap_or_else(|| username.clone())))
+    }
+
+    /// A 404 for the current user means the base URL does not lead to Confluence's REST API:
+    /// most often a missing or extra context path. Without one, the usual context paths are
+    /// tried (they are under the configured base URL); with one, dropping it is suggested but
+    /// not tried (nothing is sent outside the configured base URL).
+    fn base_url_advice(&self, answered: String) -> ConnectorError {
+        let Some(base) = &self.cx.options.base else { return ConnectorError::NotFound(answered) };
+        let root = base.root();
+        if !base.context_path.is_empty() {
+            return ConnectorError::InvalidArgument(format!(
+                "{answered}: the base URL's context path {} may be wrong; if Confluence runs at the root of {}, use {root} as the hostname (not tried: nothing is sent outside the configured base URL)",
+                base.context_path, base.authority
+            ));
+        }
+        match LIKELY_CONTEXT_PATHS.iter().find(|path| self.answers_as_confluence(&format!("{path}{CURRENT_USER}"))) {
+            Some(path) => {
+                ConnectorError::InvalidArgument(format!("{answered}: Confluence answers under the context path {path}: use {root}{path} as the hostname"))
+            }
+            None => ConnectorError::InvalidArgument(format!(
+                "{answered}: {root} does not lead to Confluence's REST API; if Confluence runs under a context path, add it to the hostname ({} were tried and are not it)",
+                LIKELY_CONTEXT_PATHS.join(" and ")
+            )),
+        }
+    }
+
+    /// Whether `path` is answered as Confluence answers the current user (a user, or a refusal
+    /// of the credentials), not with a 404 or a failure.
+    fn answers_as_confluence(&self, path: &str) -> bool {
+        match self.cx.client.get_json::<CurrentUser>(path) {
+            Ok(_) => true,
+            Err(ConnectorError::Unauthenticated(_) | ConnectorError::PermissionDenied(_)) => true,
+            Err(_) => false,
+        }
     }
 
     /// The resource types, in registration order (users first: later types use what listing
@@ -108,6 +145,13 @@ impl<'t> Connector<'t> {
 fn all_syncers() -> Vec<Box<dyn ResourceSyncer>> {
     vec![Box::new(UserSyncer), Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(SpaceSyncer)]
 }
+
+/// Who the credentials act as: the first request of every run.
+const CURRENT_USER: &str = "/rest/api/user/current";
+
+/// Context paths Confluence is commonly deployed under, tried when the base URL has none and
+/// the REST API is not at its root.
+const LIKELY_CONTEXT_PATHS: [&str; 2] = ["/confluence", "/wiki"];
 
 /// The fields of `/rest/api/user/current` that validation reads.
 #[derive(Deserialize)]
@@ -232,6 +276,36 @@ pub mod tests {
         let kv = MemoryKv::default();
         assert_eq!(connector(&fake, &kv).validate().unwrap(), "authenticated as admin (Admin) on Confluence 9.2.3");
         assert_eq!(fake.sent_paths(), vec!["/rest/api/user/current", "/rest/api/server-information"]);
+    }
+
+    fn connector_at<'a>(fake: &'a FakeTransport, kv: &'a MemoryKv, hostname: &str) -> Connector<'a> {
+        Connector::new(fake, kv, Options { base: Some(crate::settings::BaseUrl::parse(hostname).unwrap()), ..Options::default() })
+    }
+
+    #[test]
+    fn a_missing_context_path_is_found_and_suggested() {
+        let not_found = || FakeTransport::json(404, r#"{"statusCode":404,"message":"null for uri: resource not found"}"#);
+        let fake = FakeTransport::new(vec![not_found(), not_found(), FakeTransport::json(401, "")]);
+        let kv = MemoryKv::default();
+        let err = connector_at(&fake, &kv, "https://example.com").validate().unwrap_err();
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user/current", "/confluence/rest/api/user/current", "/wiki/rest/api/user/current"]);
+        assert!(matches!(&err, ConnectorError::InvalidArgument(m) if m.contains("use https://example.com/wiki as the hostname")), "{err:?}");
+
+        let fake = FakeTransport::new(vec![not_found(), not_found(), not_found()]);
+        let err = connector_at(&fake, &kv, "https://example.com").validate().unwrap_err();
+        assert!(matches!(&err, ConnectorError::InvalidArgument(m) if m.contains("/confluence and /wiki were tried")), "{err:?}");
+    }
+
+    #[test]
+    fn a_context_path_that_may_be_wrong_is_named_and_nothing_outside_it_is_sent() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(404, "")]);
+        let kv = MemoryKv::default();
+        let err = connector_at(&fake, &kv, "http://example.com:8090/confluence").validate().unwrap_err();
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/user/current"]);
+        assert!(
+            matches!(&err, ConnectorError::InvalidArgument(m) if m.contains("context path /confluence may be wrong") && m.contains("use http://example.com:8090 as the hostname")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct Options {
     pub web_base: Option<String>,
     /// Page size asked for in every list.
     pub page_size: u32,
+    /// The configured base URL, for advice about it (requests are addressed by the transport).
+    pub base: Option<BaseUrl>,
 }
 
 impl Default for Options {
@@ -96,6 +98,7 @@ impl Default for Options {
             skip_archived_spaces: false,
             web_base: None,
             page_size: crate::client::DEFAULT_PAGE_SIZE,
+            base: None,
         }
     }
 }
@@ -119,7 +122,8 @@ impl Options {
                 return Err(crate::types::ConnectorError::InvalidArgument(format!("{PAGE_SIZE} must be a number from 1 to 10000")));
             }
         };
-        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES), web_base, page_size })
+        let base = lookup(HOSTNAME).and_then(|h| BaseUrl::parse(&h).ok());
+        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES), web_base, page_size, base })
     }
 }
 
@@ -139,6 +143,11 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
+    /// `scheme://authority`, without the context path.
+    pub fn root(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.authority)
+    }
+
     /// Parses `https://host[:port][/context]`; a value without a scheme means https.
     pub fn parse(value: &str) -> Result<BaseUrl, crate::types::ConnectorError> {
         // A value with user information may carry a password: it is not repeated.

@@ -123,7 +123,21 @@ fn network_error(code: ErrorCode, request: &Request) -> ConnectorError {
     let target = format!("{} {}", request.method.as_str(), request.path_and_query);
     match code {
         ErrorCode::HttpRequestDenied => ConnectorError::Denied(format!("the host refused {target}: the destination is not the configured Confluence")),
-        other => ConnectorError::Unavailable(format!("{target} failed: {other:?}")),
+        other => ConnectorError::Unavailable(format!("{target} got no answer: {}", what_failed(&other))),
+    }
+}
+
+/// The network failure in words (the host has logged the details and says what to check).
+fn what_failed(code: &ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::DnsError(_) | ErrorCode::DnsTimeout => "the host name did not resolve",
+        ErrorCode::ConnectionRefused => "the connection was refused",
+        ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => "the server did not answer in time",
+        ErrorCode::TlsCertificateError => "the server's certificate was not accepted",
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => "the TLS handshake failed",
+        ErrorCode::DestinationUnavailable | ErrorCode::DestinationNotFound | ErrorCode::DestinationIpUnroutable => "the destination cannot be reached",
+        ErrorCode::ConnectionTerminated | ErrorCode::ConnectionLimitReached => "the connection broke off",
+        _ => "the request failed on the way",
     }
 }
 

@@ -9,7 +9,8 @@ use crate::settings::Settings;
 use anyhow::{Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::outbound::Outbound;
-use baton_sandbox::runtime::{Instance, InstanceContext, Limits, Runtime};
+use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Limits, Runtime};
+use baton_sandbox::wit::ConnectorError;
 use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use std::path::Path;
 use std::sync::Arc;
@@ -50,7 +51,7 @@ impl Connector<'_> {
     /// A validated instance in `context`.
     async fn connected_instance(&self, context: &InstanceContext) -> Result<Instance> {
         let mut instance = self.runtime.instantiate(context.clone(), &self.limits).await?;
-        let who = instance.validate().await.map_err(|err| self.explained(anyhow!("the configuration was not accepted: {err}"), context))?;
+        let who = instance.validate().await.map_err(|err| self.first_contact_error(err, context))?;
         tracing::info!("{who}");
         Ok(instance)
     }
@@ -85,6 +86,21 @@ impl Connector<'_> {
         let context = self.run_context(1);
         let mut instance = self.connected_instance(&context).await?;
         provision::send(&mut instance, prepared).await.map_err(|err| self.explained(err, &context))
+    }
+
+    /// Why the first call failed: when the server could not be reached, only that, with what to
+    /// check (the component's own words would repeat it); otherwise what the component said.
+    fn first_contact_error(&self, error: CallError, context: &InstanceContext) -> anyhow::Error {
+        let unreachable = matches!(&error, CallError::Connector { error: ConnectorError::Unavailable(_), .. });
+        match context.hooks.last_failure().filter(|_| unreachable) {
+            Some(failure) => anyhow!(
+                "cannot reach {}: {}; {}",
+                self.settings.origin.base_url(),
+                failure.explanation,
+                outbound::remedy(&failure, &self.settings.origin_field)
+            ),
+            None => anyhow!("the configuration was not accepted: {error}"),
+        }
     }
 
     /// `error` with the latest failure to reach the server and its remedy (see

@@ -52,15 +52,18 @@ impl Listing {
     }
 }
 
+/// Columns padded to the widest cell, measured in terminal columns (a CJK character takes
+/// two, a combining mark none).
 pub(crate) fn aligned_table(columns: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.width()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(cell.width());
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell}{}", " ".repeat(width - cell.width()))).collect();
         padded.join("  ").trim_end().to_string() + "\n"
     };
     let mut out = line(columns.to_vec());
@@ -68,6 +71,29 @@ pub(crate) fn aligned_table(columns: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
+}
+
+/// Refuses `given` when it is not among `known`, naming the near matches (or, when none is
+/// near, what there is): `what` says what it is (`resource type`), `list` the command that lists them.
+fn check_known(what: &str, given: &str, known: &[String], list: &str) -> Result<()> {
+    if known.iter().any(|k| k == given) {
+        return Ok(());
+    }
+    let mut near: Vec<(f64, &String)> =
+        known.iter().map(|k| (strsim::jaro_winkler(&given.to_lowercase(), &k.to_lowercase()), k)).filter(|(score, _)| *score >= 0.8).collect();
+    near.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let near: Vec<&str> = near.iter().take(5).map(|(_, k)| k.as_str()).collect();
+    if !near.is_empty() {
+        bail!("no {what} {given:?} in this file; did you mean {}? (the {list} command lists them)", near.join(", "));
+    }
+    if known.len() <= 10 {
+        bail!("no {what} {given:?} in this file; it has {}", known.join(", "));
+    }
+    bail!("no {what} {given:?} in this file (the {list} command lists the {} there are)", known.len());
+}
+
+fn resource_type_ids(reader: &C1zReader) -> Result<Vec<String>> {
+    Ok(reader.resource_types()?.into_iter().map(|rt| rt.id).collect())
 }
 
 /// Opens a `.c1z` for inspection with an error that says what to do.
@@ -110,6 +136,9 @@ fn emails(resource: &pb::Resource) -> Vec<String> {
 
 /// `resources [--resource-type T]`.
 pub fn resources(reader: &C1zReader, resource_type: Option<&str>) -> Result<Listing> {
+    if let Some(given) = resource_type {
+        check_known("resource type", given, &resource_type_ids(reader)?, "resource-types")?;
+    }
     let mut listing = Listing::new("resources", vec!["TYPE", "ID", "DISPLAY NAME", "STATUS", "EMAIL"]);
     for r in reader.resources(resource_type)? {
         let id = r.id.clone().unwrap_or_default();
@@ -125,6 +154,9 @@ pub fn resources(reader: &C1zReader, resource_type: Option<&str>) -> Result<List
 
 /// `entitlements [--resource-type T]`.
 pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>) -> Result<Listing> {
+    if let Some(given) = resource_type {
+        check_known("resource type", given, &resource_type_ids(reader)?, "resource-types")?;
+    }
     let mut listing = Listing::new("entitlements", vec!["ID", "RESOURCE", "DISPLAY NAME", "PURPOSE", "GRANTABLE TO"]);
     for e in reader.entitlements()? {
         let resource = id_text(e.resource.as_ref().and_then(|r| r.id.as_ref()));
@@ -142,6 +174,10 @@ pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>) -> Result<L
     Ok(listing)
 }
 
+fn entitlement_ids(reader: &C1zReader) -> Result<Vec<String>> {
+    Ok(reader.entitlements()?.into_iter().map(|e| e.id).collect())
+}
+
 fn expansion_of(grant: &pb::Grant) -> Vec<String> {
     find_annotation::<pb::GrantExpandable>(&grant.annotations).ok().flatten().map(|e| e.entitlement_ids).unwrap_or_default()
 }
@@ -156,6 +192,13 @@ fn entitlement_of(grant: &pb::Grant) -> String {
 
 /// `grants [--entitlement E] [--principal TYPE:ID]`.
 pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&str>) -> Result<Listing> {
+    if let Some(given) = entitlement {
+        check_known("entitlement", given, &entitlement_ids(reader)?, "entitlements")?;
+    }
+    if let Some(given) = principal {
+        let resources: Vec<String> = reader.resources(None)?.iter().map(|r| id_text(r.id.as_ref())).collect();
+        check_known("resource", given, &resources, "resources")?;
+    }
     let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"]);
     for g in reader.grants()? {
         let (ent, who) = (entitlement_of(&g), principal_of(&g));
@@ -179,8 +222,8 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
     for g in &all {
         by_entitlement.entry(entitlement_of(g)).or_default().push(g);
     }
-    if !by_entitlement.contains_key(entitlement) && !reader.entitlements()?.iter().any(|e| e.id == entitlement) {
-        bail!("no entitlement {entitlement:?} in this file: list them with the entitlements command");
+    if !by_entitlement.contains_key(entitlement) {
+        check_known("entitlement", entitlement, &entitlement_ids(reader)?, "entitlements")?;
     }
     let names: BTreeMap<String, String> = reader.resources(None)?.into_iter().map(|r| (id_text(r.id.as_ref()), r.display_name)).collect();
     let mut listing = Listing::new("principals", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"]);
@@ -203,4 +246,30 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
         }
     }
     Ok(listing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_characters_keep_the_columns_aligned() {
+        let rows = vec![vec!["山田太郎".to_string(), "x".to_string()], vec!["Ada".to_string(), "y".to_string()]];
+        let table = aligned_table(&["NAME", "ID"], &rows);
+        let starts: Vec<usize> = table.lines().map(|line| unicode_width::UnicodeWidthStr::width(&line[..line.rfind(' ').unwrap() + 1])).collect();
+        assert_eq!(starts, vec![10, 10, 10], "the second column starts at the same display column:\n{table}");
+    }
+
+    #[test]
+    fn a_typo_names_the_near_matches_and_an_unknown_name_what_there_is() {
+        let known: Vec<String> = ["user", "group", "space", "anonymous"].map(String::from).into();
+        assert!(check_known("resource type", "user", &known, "resource-types").is_ok());
+        let typo = check_known("resource type", "users", &known, "resource-types").unwrap_err().to_string();
+        assert_eq!(typo, "no resource type \"users\" in this file; did you mean user? (the resource-types command lists them)");
+        let unknown = check_known("resource type", "page", &known, "resource-types").unwrap_err().to_string();
+        assert_eq!(unknown, "no resource type \"page\" in this file; it has user, group, space, anonymous");
+        let many: Vec<String> = (0..50).map(|i| format!("group:team-{i}")).collect();
+        let far = check_known("resource", "user:zed", &many, "resources").unwrap_err().to_string();
+        assert_eq!(far, "no resource \"user:zed\" in this file (the resources command lists the 50 there are)");
+    }
 }

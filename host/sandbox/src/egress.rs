@@ -437,7 +437,8 @@ async fn send_with_retries(
                 let code = failure.code();
                 let explanation = failure.explanation.clone();
                 let Some(wait) = retry.policy.wait(verdict, attempt) else {
-                    tracing::warn!(request = %target, attempts = attempt, "giving up: {explanation}");
+                    // The error that ends the call carries the explanation: no second line for it.
+                    tracing::debug!(request = %target, attempts = attempt, "giving up: {explanation}");
                     // Kept only when it ended a request: one a retry got past explains nothing.
                     if let Ok(mut slot) = retry.last_failure.lock() {
                         *slot = Some(failure);

@@ -251,7 +251,9 @@ impl Outbound {
             return self.failure(FailureKind::Timeout, format!("{target} did not answer in time{via}"));
         }
         if chain.contains("dns error") {
-            return self.failure(FailureKind::Resolve, format!("the host name {} cannot be resolved: {}", self.host, root_cause(error)));
+            let cause = root_cause(error);
+            let cause = cause.trim_start_matches("failed to lookup address information: ");
+            return self.failure(FailureKind::Resolve, format!("the host name {} cannot be resolved ({cause})", self.host));
         }
         if find::<std::io::Error>(error).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
             return self.failure(FailureKind::ConnectionRefused, format!("nothing accepts connections at {target}{via} (connection refused)"));

@@ -7,6 +7,8 @@
 //! - `canary`: random credentials, then searched for in every log line, file and upload;
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
+//! - `first_contact`: what a new user meets: network and base-URL errors, typos, help, the
+//!   README's examples;
 //! - `provisioning`: grant, revoke and create-account on every version profile;
 //! - `resilience`: retries, rate limits, bad answers, concurrency;
 //! - `runner`: `serve --tenants`: many tenants in one process, hostile neighbours, metrics;
@@ -17,6 +19,7 @@
 mod access_model;
 mod c1z_file;
 mod canary;
+mod first_contact;
 mod https;
 mod provisioning;
 mod registry;

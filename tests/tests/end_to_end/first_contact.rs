@@ -1,0 +1,162 @@
+//! What a new user meets first, pinned so a refactor cannot silently make it worse: a server
+//! that cannot be reached is one sentence naming what failed, for which host and port, and what
+//! to check (no internal type names); a base URL without (or with a wrong) context path is
+//! named with the one to use; a mistyped resource type, resource or entitlement is an error
+//! naming the near matches.
+
+use crate::util::run_host;
+use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, SimPermission, Simulator, Subject};
+
+fn sync_at(hostname: &str, file: &std::path::Path) -> crate::util::Run {
+    run_host(&["--file", file.to_str().unwrap(), "--log-format", "console"], &[("BATON_HOSTNAME", hostname), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)])
+}
+
+/// No Rust type names or debug output in what a person reads.
+fn assert_plain_words(run: &crate::util::Run) {
+    for internal in ["ErrorCode", "DnsError", "Payload", "Os {", "wasmtime_wasi_http"] {
+        assert!(!run.stderr.contains(internal), "{internal:?} shown to the user:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn an_unknown_host_or_a_closed_port_is_one_sentence_with_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (unknown, refused) = std::thread::scope(|scope| {
+        let unknown = scope.spawn(|| sync_at("https://confluence.nonexistent.invalid", &file));
+        let refused = scope.spawn(|| sync_at(&format!("http://127.0.0.1:{closed}"), &file));
+        (unknown.join().unwrap(), refused.join().unwrap())
+    });
+
+    let error = unknown.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", unknown.stderr));
+    assert!(
+        error.starts_with("error: cannot reach https://confluence.nonexistent.invalid: the host name confluence.nonexistent.invalid cannot be resolved")
+            && error.ends_with("; check the host name in --hostname; if only a proxy can resolve it, set HTTPS_PROXY or --proxy"),
+        "{error}"
+    );
+    assert!(unknown.stderr.contains("trying again"), "retrying is said while it happens: {}", unknown.stderr);
+    assert_plain_words(&unknown);
+
+    let error = refused.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", refused.stderr));
+    assert_eq!(
+        error,
+        format!(
+            "error: cannot reach http://127.0.0.1:{closed}: nothing accepts connections at 127.0.0.1:{closed} (connection refused); check the host and port in --hostname and that the server is running"
+        )
+    );
+    assert!(refused.stderr.contains("trying again"), "{}", refused.stderr);
+    assert_plain_words(&refused);
+    assert!(!unknown.success && !refused.success && !file.exists());
+}
+
+#[test]
+fn a_missing_context_path_is_found_and_a_wrong_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let under = Simulator::start_background(SimConfig { context_path: "/confluence".into(), dataset: Dataset::generate(3), ..SimConfig::default() }).unwrap();
+    let root_of = |sim: &Simulator| sim.base_url().split('/').take(3).collect::<Vec<_>>().join("/");
+    let run = sync_at(&root_of(&under), &file);
+    assert!(!run.success && !file.exists(), "{}", run.output());
+    assert!(
+        run.stderr.contains(&format!("Confluence answers under the context path /confluence: use {}/confluence as the hostname", root_of(&under))),
+        "{}",
+        run.stderr
+    );
+
+    let at_root = Simulator::start_background(SimConfig { dataset: Dataset::generate(3), ..SimConfig::default() }).unwrap();
+    let run = sync_at(&format!("{}/wiki", root_of(&at_root)), &file);
+    assert!(!run.success && !file.exists(), "{}", run.output());
+    assert!(
+        run.stderr.contains(&format!(
+            "the base URL's context path /wiki may be wrong; if Confluence runs at the root of {}",
+            root_of(&at_root).trim_start_matches("http://")
+        )) && run.stderr.contains(&format!("use {} as the hostname", root_of(&at_root))),
+        "{}",
+        run.stderr
+    );
+    let outside: Vec<String> = at_root.requests().iter().map(|r| r.path_and_query.clone()).filter(|p| !p.starts_with("/wiki/")).collect();
+    assert!(outside.is_empty(), "nothing is sent outside the configured base URL: {outside:?}");
+    assert_plain_words(&run);
+}
+
+#[test]
+fn a_mistyped_resource_type_resource_or_entitlement_names_the_near_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let sim = Simulator::start_background(SimConfig { dataset: Dataset::generate(8), ..SimConfig::default() }).unwrap();
+    assert!(sync_at(&sim.base_url(), &file).success);
+    let inspect = |args: &[&str]| {
+        let mut all = vec!["--file", file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_host(&all, &[])
+    };
+    let typo = inspect(&["resources", "-t", "users"]);
+    assert!(!typo.success, "{}", typo.output());
+    assert_eq!(typo.stderr.trim(), "error: no resource type \"users\" in this file; did you mean user? (the resource-types command lists them)");
+    let typo = inspect(&["entitlements", "-t", "spaces"]);
+    assert!(!typo.success && typo.stderr.contains("did you mean space?"), "{}", typo.output());
+    let nope = inspect(&["grants", "-p", "group:nope"]);
+    assert!(!nope.success && nope.stderr.contains("no resource \"group:nope\" in this file"), "{}", nope.output());
+    let typo = inspect(&["grants", "-e", "space:ds:veiw"]);
+    assert!(!typo.success && typo.stderr.contains("did you mean space:ds:view"), "{}", typo.output());
+    let typo = inspect(&["principals", "-e", "space:ds:veiw"]);
+    assert!(!typo.success && typo.stderr.contains("did you mean space:ds:view"), "{}", typo.output());
+    let right = inspect(&["grants", "-e", "space:ds:view"]);
+    assert!(right.success && right.stdout.lines().count() > 1, "a right name still lists: {}", right.output());
+}
+
+/// The `$B ...` commands of the first `sh` block after `heading` in the README, continued
+/// lines joined and comments dropped, split as the shell would; and the value `F=` sets there.
+fn readme_commands(heading: &str) -> (Vec<Vec<String>>, Option<String>) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let after = &readme[readme.find(heading).unwrap_or_else(|| panic!("the README has no {heading:?}"))..];
+    let block = after.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).unwrap();
+    let joined = block.replace("\\\n", " ");
+    let mut file = None;
+    let mut commands = Vec::new();
+    for line in joined.lines().map(str::trim) {
+        let words = shlex::split(line).unwrap_or_else(|| panic!("not shell words: {line}"));
+        let words: Vec<String> = words.into_iter().take_while(|w| !w.starts_with('#')).collect();
+        match words.first().map(String::as_str) {
+            Some("$B") => commands.push(words[1..].to_vec()),
+            Some(assignment) if assignment.starts_with("F=") => file = Some(assignment[2..].to_string()),
+            _ => {}
+        }
+    }
+    (commands, file)
+}
+
+#[test]
+fn the_readme_examples_run_as_written_against_the_demo_data() {
+    // The demo's site: scripts/demo.sh starts the simulator with these settings.
+    let sim =
+        Simulator::start_background(SimConfig { context_path: "/confluence".into(), max_limit: 50, dataset: Dataset::generate(120), ..SimConfig::default() })
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    assert!(sync_at(&sim.base_url(), &file).success);
+    let env = [("BATON_HOSTNAME", sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let (looking, demo_file) = readme_commands("## Looking at the result");
+    assert_eq!(demo_file.as_deref(), Some("target/demo/sync.c1z"), "the examples read the demo's file");
+    let (changing, _) = readme_commands("## Changing access (provisioning)");
+    assert!(looking.len() >= 4 && changing.len() >= 3, "{looking:?} {changing:?}");
+    for command in looking.iter().chain(&changing) {
+        let args: Vec<String> = command.iter().map(|a| if a == "$F" { file.display().to_string() } else { a.clone() }).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = run_host(&args, &env);
+        assert!(run.success, "README: $B {}\n{}", command.join(" "), run.output());
+        assert!(
+            run.stdout.lines().count() >= 2 || run.stdout.contains("granted") || run.stdout.contains("revoked") || run.stdout.contains("created"),
+            "README: $B {} printed nothing useful:\n{}",
+            command.join(" "),
+            run.output()
+        );
+    }
+    let granted = SimPermission::new("EDITSPACE", Subject::User("eigyo_taro".into()));
+    assert!(sim.space_permissions("ds").contains(&granted), "the README's grant reached the simulator");
+    assert!(!sim.group_members("big-group").contains(&"eigyo_taro".to_string()), "the README's revoke reached the simulator");
+    assert!(sim.user("new.hire").is_some(), "the README's new account exists");
+}
