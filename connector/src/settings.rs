@@ -58,6 +58,7 @@ fn config_fields() -> Vec<ConfigField> {
         },
         ConfigField {
             default_value: Some("username".into()),
+            choices: vec!["username".into(), "user-key".into()],
             ..field(
                 USER_ID,
                 "What identifies a user: username (as the older Go connector; changes when a user is renamed) or user-key (stable across renames)",
@@ -128,7 +129,7 @@ impl Options {
 }
 
 fn field(name: &str, description: &str, kind: FieldKind, required: bool, secret: bool) -> ConfigField {
-    ConfigField { name: name.into(), description: description.into(), kind, required, secret, default_value: None }
+    ConfigField { name: name.into(), description: description.into(), kind, required, secret, default_value: None, choices: Vec::new() }
 }
 
 /// The configured Confluence base URL, split the way requests need it.

@@ -119,7 +119,7 @@ pub enum Mode {
 /// Parses the command line for `metadata`'s component (help, version and usage errors exit
 /// here, as clap does); refuses combinations that cannot run.
 pub fn parse(metadata: &Metadata, product: &Product) -> Result<Invocation> {
-    let host = host_args(product).args(provisioning_args(&metadata.display_name)).args(connection_args(&metadata.display_name)).args(service_args());
+    let host = host_args(product).args(provisioning_args(metadata)).args(connection_args(&metadata.display_name)).args(service_args());
     check_no_collision(metadata, &host)?;
     let matches = match full_command(metadata, product).try_get_matches() {
         Ok(matches) => matches,
@@ -184,7 +184,7 @@ fn full_command(metadata: &baton_sandbox::wit::Metadata, product: &Product) -> C
         .version(product.version)
         .args(schema_args(metadata))
         .subcommands(subcommands())
-        .args(provisioning_args(&metadata.display_name))
+        .args(provisioning_args(metadata))
         .args(connection_args(&metadata.display_name))
         .group(one_shot_group())
         .args(service_args())
@@ -489,9 +489,11 @@ fn field_arg(field: &ConfigField, secret: bool, is_origin: bool) -> Arg {
         .hide_env_values(secret)
         .help_heading("Connector");
     arg = match field.kind {
-        FieldKind::Boolean => arg.value_parser(clap::builder::BoolishValueParser::new()).num_args(0..=1).default_missing_value("true"),
-        FieldKind::Integer => arg.value_parser(clap::value_parser!(i64)),
-        FieldKind::Text | FieldKind::Url => arg.value_name(if field.kind == FieldKind::Url { "URL" } else { "VALUE" }),
+        FieldKind::Boolean => arg.value_name("BOOL").value_parser(clap::builder::BoolishValueParser::new()).num_args(0..=1).default_missing_value("true"),
+        FieldKind::Integer => arg.value_name("N").value_parser(clap::value_parser!(i64)),
+        FieldKind::Url => arg.value_name("URL"),
+        FieldKind::Text if !field.choices.is_empty() => arg.value_name("VALUE").value_parser(clap::builder::PossibleValuesParser::new(field.choices.clone())),
+        FieldKind::Text => arg.value_name("VALUE"),
     };
     if let Some(default) = field.default_value.as_ref().filter(|_| !is_origin && !secret) {
         arg = arg.default_value(default.clone());
@@ -531,7 +533,9 @@ fn given_values(metadata: &Metadata, matches: &ArgMatches) -> BTreeMap<String, S
 
 /// The provisioning flags (baton's names and environment variables); `source` is the
 /// component's display name, for the help texts.
-fn provisioning_args(source: &str) -> Vec<Arg> {
+fn provisioning_args(metadata: &Metadata) -> Vec<Arg> {
+    let source = metadata.display_name.as_str();
+    let types: Vec<String> = metadata.capabilities.iter().map(|c| c.resource_type_id.clone()).collect();
     fn text(name: &'static str, help: impl Into<String>) -> Arg {
         Arg::new(name).long(name).env(settings::env_name(name)).value_name("ID").help(help.into()).help_heading("Provisioning")
     }
@@ -546,7 +550,10 @@ fn provisioning_args(source: &str) -> Vec<Arg> {
             .help(format!("Allow changes to {source} (without it, provisioning flags are refused and nothing is sent)")),
         text("grant-entitlement", "Grant this entitlement (from --file) ...").requires_all(["grant-principal", "grant-principal-type"]),
         text("grant-principal", "... to this principal id (from --file) ...").requires("grant-entitlement"),
-        text("grant-principal-type", "... of this resource type (see the resource-types command)").value_name("TYPE").requires("grant-entitlement"),
+        text("grant-principal-type", "... of this resource type (see the resource-types command)")
+            .value_name("TYPE")
+            .value_parser(clap::builder::PossibleValuesParser::new(types.clone()))
+            .requires("grant-entitlement"),
         text("revoke-grant", "Revoke this grant (from --file)"),
         text("create-account-login", "Create an account with this login").value_name("LOGIN"),
         text("create-account-email", "Email of the account to create").value_name("EMAIL").requires("create-account-login"),
@@ -554,7 +561,9 @@ fn provisioning_args(source: &str) -> Vec<Arg> {
             .value_name("JSON")
             .requires("create-account-login"),
         text("delete-resource", format!("Not supported: deprovision in {source} directly")),
-        text("delete-resource-type", format!("Not supported: deprovision in {source} directly")).value_name("TYPE"),
+        text("delete-resource-type", format!("Not supported: deprovision in {source} directly"))
+            .value_name("TYPE")
+            .value_parser(clap::builder::PossibleValuesParser::new(types)),
     ]
 }
 
@@ -605,7 +614,7 @@ fn service_args() -> Vec<Arg> {
             .default_value("127.0.0.1")
             .value_parser(clap::value_parser!(std::net::IpAddr)),
         text("shutdown-grace-seconds", "BATON_SHUTDOWN_GRACE_SECONDS", "On SIGTERM, how long running tasks may go on before they are stopped")
-            .value_name("S")
+            .value_name("SECONDS")
             .default_value("30")
             .value_parser(clap::value_parser!(u64).range(0..=3600)),
         text("c1-ca-file", "BATON_C1_CA_FILE", "Extra CA certificates (PEM) to trust for ConductorOne, besides the system's and SSL_CERT_FILE")

@@ -96,6 +96,7 @@ pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<St
                 "required": field.required,
                 "secret": withheld.contains(&field.name.as_str()),
                 "default": field.default_value,
+                "choices": field.choices,
                 "description": field.description,
             })
         })

@@ -35,6 +35,7 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     let withheld = withheld_fields(metadata);
     check_required(metadata, &given, &withheld)?;
     check_rules(metadata, &given)?;
+    check_choices(metadata, &given)?;
     let origin_field = metadata.auth.origin_field.clone();
     let origin_value =
         given.get(&origin_field).ok_or_else(|| format!("{} is not set: {}", flag_and_env(&origin_field), describe_field(metadata, &origin_field)))?;
@@ -43,6 +44,16 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     let (authorization, auth_description) = authorization(metadata, &given)?;
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description })
+}
+
+/// Every value given for a field with declared choices is one of them.
+fn check_choices(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+    for field in metadata.config.iter().filter(|f| !f.choices.is_empty()) {
+        if let Some(value) = given.get(&field.name).filter(|v| !field.choices.contains(v)) {
+            return Err(format!("{} is {value:?}; it must be one of: {}", flag_and_env(&field.name), field.choices.join(", ")));
+        }
+    }
+    Ok(())
 }
 
 /// The fields the guest never sees, decided by the host whatever the component declares (a
@@ -154,7 +165,7 @@ mod tests {
     use baton_sandbox::wit::{Auth, BasicAuth, ConfigRule, FieldKind};
 
     fn field(name: &str, required: bool, secret: bool) -> ConfigField {
-        ConfigField { name: name.into(), description: format!("the {name}"), kind: FieldKind::Text, required, secret, default_value: None }
+        ConfigField { name: name.into(), description: format!("the {name}"), kind: FieldKind::Text, required, secret, default_value: None, choices: Vec::new() }
     }
 
     fn metadata() -> Metadata {
@@ -194,6 +205,15 @@ mod tests {
         for name in ["hostname", "user-key", "user-id", "key", "skip-archived-spaces", "tokenizer"] {
             assert!(!is_credential_name(name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_value_outside_the_declared_choices_is_refused_with_them() {
+        let mut meta = metadata();
+        meta.config.push(ConfigField { choices: vec!["username".into(), "user-key".into()], ..field("user-id", false, false) });
+        assert!(resolve(&meta, given(&[("hostname", "h"), ("access-token", "t"), ("user-id", "user-key")])).is_ok());
+        let refused = resolve(&meta, given(&[("hostname", "h"), ("access-token", "t"), ("user-id", "email")])).unwrap_err();
+        assert_eq!(refused, "--user-id / BATON_USER_ID is \"email\"; it must be one of: username, user-key");
     }
 
     #[test]

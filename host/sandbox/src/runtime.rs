@@ -93,7 +93,7 @@ impl Runtime {
     }
 
     /// The names of the interfaces the component imports and exports, as it declares them
-    /// (`wasi:http/outgoing-handler@0.2.0`, `baton:connector/connector@0.2.0`, ...).
+    /// (`wasi:http/outgoing-handler@0.2.0`, `baton:connector/connector@0.3.0`, ...).
     pub fn interfaces(&self) -> (Vec<String>, Vec<String>) {
         let kind = self.pre.instance_pre().component().component_type();
         let imports = kind.imports(&self.engine).map(|(name, _)| name.to_string()).collect();

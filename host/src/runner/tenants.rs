@@ -442,6 +442,7 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             required: false,
             secret,
             default_value: None,
+            choices: Vec::new(),
         };
         Metadata {
             display_name: "Test".into(),

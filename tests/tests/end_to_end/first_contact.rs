@@ -160,3 +160,27 @@ fn the_readme_examples_run_as_written_against_the_demo_data() {
     assert!(!sim.group_members("big-group").contains(&"eigyo_taro".to_string()), "the README's revoke reached the simulator");
     assert!(sim.user("new.hire").is_some(), "the README's new account exists");
 }
+
+#[test]
+fn help_lists_the_values_of_every_enumerated_flag_in_one_style() {
+    let help = run_host(&["--help"], &[]);
+    assert!(help.success, "{}", help.output());
+    let text = help.stdout.replace('\n', " ");
+    let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let values_of = |flag: &str| {
+        let from = squeezed.find(&format!("--{flag} ")).unwrap_or_else(|| panic!("--{flag} in the help"));
+        let rest = &squeezed[from..];
+        let next_flag = rest[2..].find(" --").map(|i| i + 2).unwrap_or(rest.len());
+        rest[..next_flag].to_string()
+    };
+    assert!(values_of("user-id").contains("[possible values: username, user-key]"), "{}", values_of("user-id"));
+    assert!(values_of("grant-principal-type").contains("[possible values: user, anonymous, group, space]"), "{}", values_of("grant-principal-type"));
+    assert!(values_of("log-level").contains("[possible values: debug, info, warn, error]"));
+    for line in help.stdout.lines().map(str::trim).filter(|l| l.starts_with("--") || l.starts_with("-f")) {
+        if let Some(name) = line.split('<').nth(1).and_then(|v| v.split('>').next()) {
+            assert!(name.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "value names are upper case words: {line}");
+        }
+    }
+    let wrong = run_host(&["--user-id", "email", "--hostname", "http://127.0.0.1:1"], &[]);
+    assert!(!wrong.success && wrong.stderr.contains("[possible values: username, user-key]"), "{}", wrong.output());
+}

@@ -35,6 +35,7 @@ impl Guest for Probe {
             required,
             secret,
             default_value: (name == "hostname").then(|| ATTACKER_ORIGIN.to_string()),
+            choices: Vec::new(),
         };
         Metadata {
             display_name: "Probe".into(),
