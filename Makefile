@@ -43,9 +43,12 @@ probe: setup
 interop:
 	cd tests/interop/c1zcheck && go build -buildvcs=false -o ../../../target/c1zcheck .
 
-## The host binary and the simulator (debug), with the component they load.
+## The host binary and the simulator (debug), with the component they load, compiled into
+## the compile cache.
 build: component
 	$(CARGO) build -p baton-confluence-datacenter -p confluence-tests --bins
+	@# Compile the component for this machine into the user's cache now, so the first run starts at once.
+	@target/debug/baton-confluence-datacenter component inspect >/dev/null
 
 test: deps build probe interop k8s-check image-test
 	CARGO=$(CARGO) scripts/cargo-test.sh --workspace --exclude probe-guest

@@ -5,7 +5,7 @@
 #   scripts/image.sh [debug|release]      (default debug; `make image` builds the binary first)
 #
 # The image is a minimal root filesystem: the host binary and the connector component
-# beside it in /usr/local/bin, the shared libraries the binary links (from ldd) and the
+# beside it in /usr/local/bin (with its precompiled form), the shared libraries the binary links (from ldd) and the
 # dynamic loader, /etc/passwd and /etc/group with the non-root user 65532, the build
 # machine's CA certificates and an empty /tmp. No shell, no package manager.
 # Settings: IMAGE_DIR (default target/image), IMAGE_TAG (default latest).
@@ -48,6 +48,10 @@ install -d -m 0755 "$rootfs$appdir"
 objcopy --strip-debug "$bin" "$rootfs$appdir/baton-confluence-datacenter"
 chmod 0755 "$rootfs$appdir/baton-confluence-datacenter"
 install -m 0644 "$wasm" "$rootfs$appdir/confluence_connector.wasm"
+# The component compiled for this machine's kind of CPU, beside it: the image starts without
+# compiling (a pod's cache folder is empty at every start). Another CPU compiles as usual.
+"$bin" component precompile --component "$rootfs$appdir/confluence_connector.wasm" >/dev/null
+chmod 0644 "$rootfs$appdir"/confluence_connector.wasm.*.cwasm
 
 # The shared libraries, at the paths the loader resolves them to, and the loader itself.
 if ldd "$bin" | grep -q 'not found'; then
@@ -102,4 +106,4 @@ rm -rf "$bundle"
 
 size=$(du -sh "$oci" | cut -f1)
 echo "image.sh: built $oci:$tag ($profile, $size, $(( $(date +%s) - started ))s): entrypoint $appdir/baton-confluence-datacenter, user $uid"
-echo "image.sh: files: $appdir/{baton-confluence-datacenter,confluence_connector.wasm} ${libs[*]} /etc/{passwd,group,nsswitch.conf} $ca /tmp"
+echo "image.sh: files: $appdir/{baton-confluence-datacenter,confluence_connector.wasm,confluence_connector.wasm.*.cwasm} ${libs[*]} /etc/{passwd,group,nsswitch.conf} $ca /tmp"

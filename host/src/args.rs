@@ -678,6 +678,8 @@ pub fn serve_requested(product: &Product) -> Result<Option<Serve>> {
 pub enum ComponentCommand {
     Push(ComponentPush),
     Inspect(ComponentInspect),
+    /// `component precompile [--component FILE]`.
+    Precompile(Option<PathBuf>),
 }
 
 /// `component push REFERENCE`: what to push and where.
@@ -726,7 +728,21 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
         .arg(Arg::new("reference").value_name("PATH | oci://REGISTRY/REPOSITORY:TAG | oci://...@sha256:DIGEST").help("[default: the built-in component]"))
         .args(registry_args())
         .arg(output_format_arg());
-    let command = Command::new("component").bin_name(format!("{} component", product.name)).subcommand_required(true).subcommand(push).subcommand(inspect);
+    let precompile = Command::new("precompile")
+        .about("Compile the component for this machine and write it beside the component file (what `make image` ships, so the image starts without compiling)")
+        .arg(
+            Arg::new("component")
+                .long("component")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("The component file [default: the built-in one]"),
+        );
+    let command = Command::new("component")
+        .bin_name(format!("{} component", product.name))
+        .subcommand_required(true)
+        .subcommand(push)
+        .subcommand(inspect)
+        .subcommand(precompile);
     let matches = match command.try_get_matches_from(&arguments[1..]) {
         Ok(matches) => matches,
         Err(err) => err.exit(),
@@ -745,7 +761,8 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
             registry: registry_options(inspect),
             format: output_format(inspect),
         }))),
-        _ => bail!("unknown component command: try `component push` or `component inspect`"),
+        Some(("precompile", precompile)) => Ok(Some(ComponentCommand::Precompile(precompile.get_one::<PathBuf>("component").cloned()))),
+        _ => bail!("unknown component command: try `component push`, `component inspect` or `component precompile`"),
     }
 }
 

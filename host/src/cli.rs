@@ -59,14 +59,18 @@ async fn run(product: Product) -> Result<()> {
         return match command {
             args::ComponentCommand::Push(push) => print_out(&format!("{}\n", component::push(&product, &push).await?)),
             args::ComponentCommand::Inspect(inspect) => print_out(&component::inspect(&product, &inspect).await?),
+            args::ComponentCommand::Precompile(path) => print_out(&format!("{}\n", component::precompile(&product, path.as_deref())?.display())),
         };
     }
     let found = component::of_this_run(&product).await?;
-    let (runtime, pulled) = (found.runtime, found.pinned);
+    let (runtime, pulled, prepared) = (found.runtime, found.pinned, found.prepared);
     let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
     let metadata = offline.metadata().await?;
     let invocation = args::parse(&metadata, &product)?;
     init_logging(&invocation.log_level, invocation.json_logs);
+    if let Some(prepared) = prepared {
+        prepared.log();
+    }
     if let Some(pinned) = pulled {
         tracing::info!(component = %pinned, "running the component pulled from the registry");
     }

@@ -8,11 +8,13 @@ use crate::product::Product;
 use crate::registry::{self, RegistryOptions};
 use crate::settings;
 use anyhow::{Context, Result};
+use baton_sandbox::Sandbox;
 use baton_sandbox::runtime::{Limits, Runtime};
 use baton_sandbox::wit::{FieldKind, Metadata};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 /// The interface a component must export to fit this host (its version included).
 const WORLD_PREFIX: &str = "baton:connector/";
@@ -25,6 +27,47 @@ pub struct Found {
     pub pinned: Option<String>,
     /// The manifest's digest and annotations, when it came from a registry.
     pub manifest: Option<(String, BTreeMap<String, String>)>,
+    /// What compiling it for this machine took, when this start had to (see [`prepare`]).
+    pub prepared: Option<Prepared>,
+}
+
+/// A compile this start made: how long it took, and whether later starts reuse it.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared {
+    pub took: std::time::Duration,
+    pub cached: bool,
+}
+
+impl Prepared {
+    /// The log line for it, once logging is set up.
+    pub fn log(&self) {
+        let took = format!("{:.1} s", self.took.as_secs_f64());
+        if self.cached {
+            tracing::info!(took = %took, "prepared the connector for this machine; later starts reuse it from the cache");
+        } else {
+            tracing::warn!(took = %took, "prepared the connector for this machine; with no cache folder (set XDG_CACHE_HOME or HOME) every start does this again");
+        }
+    }
+}
+
+/// `bytes` compiled for this machine (from the cache when an earlier start did it). A compile
+/// takes seconds: on a terminal it is said at once, before the wait; the caller logs the
+/// returned [`Prepared`] once logging is set up. `name` is the component's path when it came
+/// from a file.
+pub fn prepare(product: &Product, bytes: &[u8], name: &str) -> Result<(Runtime, Option<Prepared>)> {
+    let sandbox = Sandbox::new(product.name, None)?;
+    if sandbox.is_prepared(bytes) {
+        return Ok((sandbox.load(bytes, name)?, None));
+    }
+    if let Some(shipped) = trusted_precompiled(Path::new(name), bytes) {
+        return Ok((sandbox.load_precompiled(bytes, &shipped, name)?, None));
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!("preparing the connector for this machine (once: later starts reuse it) ...");
+    }
+    let started = std::time::Instant::now();
+    let runtime = sandbox.load(bytes, name)?;
+    Ok((runtime, Some(Prepared { took: started.elapsed(), cached: sandbox.has_compile_cache() })))
 }
 
 /// The component `given` names (a file, an `oci://` reference pulled through the cache), else
@@ -33,8 +76,8 @@ pub async fn find(product: &Product, given: Option<&str>, registry: &RegistryOpt
     match given {
         Some(reference) if registry::is_reference(reference) => {
             let pulled = registry::pull(reference, registry, product.name).await?;
-            let runtime = Runtime::load_bytes(&pulled.bytes, &pulled.pinned, product.name)?;
-            Ok(Found { runtime, bytes: pulled.bytes, pinned: Some(pulled.pinned), manifest: Some((pulled.digest, pulled.annotations)) })
+            let (runtime, prepared) = prepare(product, &pulled.bytes, &pulled.pinned)?;
+            Ok(Found { runtime, bytes: pulled.bytes, pinned: Some(pulled.pinned), manifest: Some((pulled.digest, pulled.annotations)), prepared })
         }
         given => {
             let path = match given {
@@ -42,10 +85,56 @@ pub async fn find(product: &Product, given: Option<&str>, registry: &RegistryOpt
                 None => product.builtin_component()?,
             };
             let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
-            let runtime = Runtime::load_bytes(&bytes, &path.display().to_string(), product.name)?;
-            Ok(Found { runtime, bytes, pinned: None, manifest: None })
+            let (runtime, prepared) = prepare(product, &bytes, &path.display().to_string())?;
+            Ok(Found { runtime, bytes, pinned: None, manifest: None, prepared })
         }
     }
+}
+
+/// Where the precompiled form of the component file `component` (holding `bytes`) is kept:
+/// beside it, named with the digest of the bytes it was compiled from.
+pub fn precompiled_path(component: &Path, bytes: &[u8]) -> PathBuf {
+    let name = component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let digest = baton_sandbox::engine::digest(bytes);
+    component.with_file_name(format!("{name}.{}.cwasm", digest.trim_start_matches("sha256:")))
+}
+
+/// The precompiled form beside the component file `path` (`make image` ships one), when it
+/// exists and is as trusted as this program: it is native code, so the file and its folder
+/// must belong to root or to this user and be writable by no one else (a file anyone else
+/// could have put there is ignored and the component compiled as usual).
+fn trusted_precompiled(path: &Path, bytes: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let precompiled = precompiled_path(path, bytes);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let safe = |meta: std::fs::Metadata| (meta.uid() == 0 || meta.uid() == me) && meta.mode() & 0o022 == 0;
+    let file = std::fs::symlink_metadata(&precompiled).ok().filter(|m| m.is_file())?;
+    let folder = std::fs::metadata(precompiled.parent()?).ok()?;
+    if !(safe(file) && safe(folder)) {
+        tracing::debug!(file = %precompiled.display(), "a precompiled component others could write is ignored");
+        return None;
+    }
+    Some(precompiled)
+}
+
+/// `component precompile`: the component compiled for this machine, written beside it (see
+/// [`precompiled_path`]); the path written.
+pub fn precompile(product: &Product, component: Option<&Path>) -> Result<PathBuf> {
+    let path = match component {
+        Some(path) => path.to_path_buf(),
+        None => product.builtin_component()?,
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+    let sandbox = Sandbox::new(product.name, None)?;
+    sandbox.load(&bytes, &path.display().to_string())?;
+    let out = precompiled_path(&path, &bytes);
+    let compiled = sandbox.precompile(&bytes)?;
+    let dir = out.parent().unwrap_or(Path::new("."));
+    let mut staged = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut staged, &compiled)?;
+    staged.persist(&out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    Ok(out)
 }
 
 /// The component of this run's `--component` / `BATON_COMPONENT` (read before the full parse,

@@ -41,15 +41,45 @@ pub struct Sandbox {
     engine: Engine,
     ticker: Arc<Ticker>,
     compiled: Mutex<HashMap<String, Runtime>>,
+    /// Where a marker per component compiled into the on-disk cache is kept (none without a
+    /// cache): wasmtime's cache says nothing of what it holds, and a first compile is worth
+    /// announcing (seconds, in silence otherwise).
+    prepared_dir: Option<PathBuf>,
 }
 
 impl Sandbox {
     /// An engine for `program` (the compile cache's folder name), with the pooling allocator
     /// when `pooling` is given.
     pub fn new(program: &str, pooling: Option<Pooling>) -> Result<Sandbox> {
-        let engine = Engine::new(&engine_config(program, pooling)).map_err(anyhow::Error::from).context("cannot set up the WebAssembly engine")?;
+        let (config, cached) = engine_config(program, pooling);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot set up the WebAssembly engine")?;
         let ticker = Ticker::start(engine.clone())?;
-        Ok(Sandbox { engine, ticker, compiled: Mutex::new(HashMap::new()) })
+        let prepared_dir = cached.then(|| cache_dir(program)).flatten().map(|dir| dir.join("prepared"));
+        Ok(Sandbox { engine, ticker, compiled: Mutex::new(HashMap::new()), prepared_dir })
+    }
+
+    /// Whether loading `bytes` will find them compiled already (in this process, or in the
+    /// on-disk cache for this engine); when not, loading compiles them: seconds of CPU.
+    pub fn is_prepared(&self, bytes: &[u8]) -> bool {
+        let digest = digest(bytes);
+        if self.compiled.lock().is_ok_and(|compiled| compiled.contains_key(&digest)) {
+            return true;
+        }
+        self.marker(&digest).is_some_and(|marker| marker.exists())
+    }
+
+    /// Whether compiled components outlive the process (a cache folder is there).
+    pub fn has_compile_cache(&self) -> bool {
+        self.prepared_dir.is_some()
+    }
+
+    /// The marker of `digest` compiled by an engine of this configuration.
+    fn marker(&self, digest: &str) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let mut engine = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine);
+        let hex = digest.trim_start_matches("sha256:");
+        Some(self.prepared_dir.as_ref()?.join(format!("{hex}-{:016x}", engine.finish())))
     }
 
     /// The component in `bytes`, compiled and linked once per digest; `name` says where it
@@ -62,10 +92,42 @@ impl Sandbox {
         let component =
             Component::new(&self.engine, bytes).map_err(anyhow::Error::from).with_context(|| format!("{name} is not a valid connector component"))?;
         let runtime = runtime::link(&self.engine, &component, digest.clone(), self.ticker.clone())?;
+        if let Some(marker) = self.marker(&digest) {
+            // Best effort: without the marker the next start only announces its compile again.
+            let _ = std::fs::create_dir_all(marker.parent().unwrap_or(&marker)).and_then(|()| std::fs::write(&marker, b""));
+        }
         if let Ok(mut compiled) = self.compiled.lock() {
             compiled.insert(digest, runtime.clone());
         }
         Ok(runtime)
+    }
+
+    /// `bytes` compiled for this engine's machine, as [`Self::load_precompiled`] reads it.
+    pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>> {
+        self.engine.precompile_component(bytes).map_err(anyhow::Error::from).context("cannot compile the component")
+    }
+
+    /// The component in `bytes`, from `precompiled` (what [`Self::precompile`] wrote for these
+    /// bytes) when that file was made by a compatible engine, else compiled as [`Self::load`]
+    /// does. The caller vouches for the file: it is native code, so only a file as trusted as
+    /// this program (shipped beside it) may be given.
+    pub fn load_precompiled(&self, bytes: &[u8], precompiled: &Path, name: &str) -> Result<Runtime> {
+        let digest = digest(bytes);
+        // SAFETY: wasmtime checks that the file was made by a compatible engine; that it is the
+        // compiled form of `bytes` and untampered is the caller's promise (see above).
+        match unsafe { Component::deserialize_file(&self.engine, precompiled) } {
+            Ok(component) => {
+                let runtime = runtime::link(&self.engine, &component, digest.clone(), self.ticker.clone())?;
+                if let Ok(mut compiled) = self.compiled.lock() {
+                    compiled.insert(digest, runtime.clone());
+                }
+                Ok(runtime)
+            }
+            Err(err) => {
+                tracing::debug!(file = %precompiled.display(), error = %err, "the precompiled component does not fit this engine; compiling it");
+                self.load(bytes, name)
+            }
+        }
     }
 
     /// The component in the file at `path` (see [`Self::load`]).
@@ -87,16 +149,17 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-fn engine_config(program: &str, pooling: Option<Pooling>) -> Config {
+/// The engine's configuration, and whether it has the on-disk compile cache.
+fn engine_config(program: &str, pooling: Option<Pooling>) -> (Config, bool) {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true);
-    if let Some(cache) = compile_cache(program) {
-        config.cache(Some(cache));
-    }
+    let cache = compile_cache(program);
+    let cached = cache.is_some();
+    config.cache(cache);
     if let Some(pooling) = pooling {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pooling)));
     }
-    config
+    (config, cached)
 }
 
 fn pooling_config(pooling: Pooling) -> PoolingAllocationConfig {

@@ -417,6 +417,9 @@ impl Runner {
         if let Some(loaded) = self.components.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(loaded);
         }
+        if !self.sandbox.is_prepared(&bytes) {
+            tracing::info!(component = %name, "preparing the component for this machine (once per component: later starts reuse it from the cache)");
+        }
         let runtime = self.sandbox.load(&bytes, &name)?;
         let _instance = self.instances.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
         let mut offline = runtime.instantiate(crate::connector::offline_context(), &Limits::default()).await?;

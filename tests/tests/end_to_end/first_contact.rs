@@ -184,3 +184,38 @@ fn help_lists_the_values_of_every_enumerated_flag_in_one_style() {
     let wrong = run_host(&["--user-id", "email", "--hostname", "http://127.0.0.1:1"], &[]);
     assert!(!wrong.success && wrong.stderr.contains("[possible values: username, user-key]"), "{}", wrong.output());
 }
+
+#[test]
+fn the_first_start_says_it_prepares_the_connector_and_later_starts_reuse_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let env = [("XDG_CACHE_HOME", cache.to_str().unwrap())];
+    let said = |run: &crate::util::Run| run.stderr.contains("prepared the connector for this machine; later starts reuse it from the cache");
+    let first = run_host(&["capabilities", "--log-format", "console"], &env);
+    assert!(first.success && said(&first), "the first start says it compiled: {}", first.output());
+    let second = run_host(&["capabilities", "--log-format", "console"], &env);
+    assert!(second.success && !said(&second), "the second start reuses it: {}", second.output());
+
+    // `component precompile` writes the component compiled for this machine beside it; a start
+    // uses it (no compile) while the file and folder are writable only by their owner, this
+    // user, and ignores it (native code) once others could have written it.
+    use std::os::unix::fs::PermissionsExt;
+    let folder = dir.path().join("components");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = folder.join("connector.wasm");
+    std::fs::copy(crate::util::component("confluence_connector"), &copy).unwrap();
+    let written = run_host(&["component", "precompile", "--component", copy.to_str().unwrap()], &env);
+    assert!(written.success, "{}", written.output());
+    let precompiled = std::path::PathBuf::from(written.stdout.trim());
+    assert!(precompiled.starts_with(&folder) && std::fs::metadata(&precompiled).unwrap().len() > 1000, "{}", written.stdout);
+    let start_with_fresh_cache = |name: &str| {
+        let fresh = dir.path().join(name);
+        run_host(&["--component", copy.to_str().unwrap(), "capabilities", "--log-format", "console"], &[("XDG_CACHE_HOME", fresh.to_str().unwrap())])
+    };
+    let trusted = start_with_fresh_cache("fresh-1");
+    assert!(trusted.success && !said(&trusted), "the precompiled file is used: {}", trusted.output());
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let open = start_with_fresh_cache("fresh-2");
+    assert!(open.success && said(&open), "a precompiled file in a folder anyone can write is ignored: {}", open.output());
+}
