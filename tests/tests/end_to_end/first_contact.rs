@@ -219,3 +219,22 @@ fn the_first_start_says_it_prepares_the_connector_and_later_starts_reuse_it() {
     let open = start_with_fresh_cache("fresh-2");
     assert!(open.success && said(&open), "a precompiled file in a folder anyone can write is ignored: {}", open.output());
 }
+
+#[test]
+fn the_demo_site_syncs_without_a_warning_for_its_deliberate_edge_cases() {
+    // The demo's settings (scripts/demo.sh): the simulator's edge cases, team/alpha among them,
+    // are handled as planned, which is information, not a warning.
+    let sim =
+        Simulator::start_background(SimConfig { context_path: "/confluence".into(), max_limit: 50, dataset: Dataset::generate(120), ..SimConfig::default() })
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let quiet = run_host(
+        &["--file", file.to_str().unwrap(), "--log-format", "console", "--log-level", "warn"],
+        &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)],
+    );
+    assert!(quiet.success && quiet.stderr.trim().is_empty(), "no warning on the demo's site: {}", quiet.stderr);
+    let told =
+        run_host(&["--file", file.to_str().unwrap(), "--log-format", "console"], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(told.success && told.stderr.contains("team/alpha") && told.stderr.contains("INFO"), "the work-around is said at info: {}", told.stderr);
+}
