@@ -16,7 +16,13 @@ time, peak RSS and per-tenant sync times; then two honest tenants alone and besi
 probe components (endless loop, memory bomb, trap, forbidden egress, request flood), for the
 honest tenants' slowdown.
 
-BENCH_PARTS (plain,https,tenants by default) picks the parts; without `plain` only the chosen
+The peer part (when ../shared/peers/install.sh is there) runs the real Go connector and ours on
+the same simulated site (BENCH_PEER_DATA, served at the root, plain names, pages not clamped: the
+conditions the Go connector completes under) at each of BENCH_PEER_LATENCY_MS, each run against a
+fresh simulator that counts its requests, and compares the files with the official baton CLI's
+`stats`.
+
+BENCH_PARTS (plain,https,tenants,peer by default) picks the parts; without `plain` only the chosen
 parts' sections of BENCHMARKS.md are replaced."""
 
 import os, platform, re, socket, subprocess, sys, time
@@ -29,7 +35,11 @@ DATA = os.environ.get("BENCH_DATA", "50000,5000,1000000,2000")
 LATENCIES_MS = [int(ms) for ms in os.environ.get("BENCH_LATENCY_MS", "5,20").split(",")]
 TLS_DATA = os.environ.get("BENCH_TLS_DATA", "5000,500,100000,200")
 TLS_LATENCY_MS = int(os.environ.get("BENCH_TLS_LATENCY_MS", "5"))
-PARTS = os.environ.get("BENCH_PARTS", "plain,https,tenants").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "plain,https,tenants,peer").split(",")
+PEER_DATA = os.environ.get("BENCH_PEER_DATA", "5000,500,100000,200")
+PEER_LATENCIES_MS = [int(ms) for ms in os.environ.get("BENCH_PEER_LATENCY_MS", "0,5").split(",")]
+PEERS_INSTALL = os.path.join(ROOT, "..", "shared", "peers", "install.sh")
+PEER_BEGIN, PEER_END = "<!-- peer: begin -->", "<!-- peer: end -->"
 TENANTS = int(os.environ.get("BENCH_TENANTS", "100"))
 TENANT_DATA = os.environ.get("BENCH_TENANT_DATA", "200,20,1000,10")
 TENANT_SIMS = int(os.environ.get("BENCH_TENANT_SIMS", "10"))
@@ -71,6 +81,119 @@ def run_sync(name, base_url, token, extra):
     return {"wall": wall, "requests": numbers.get("requests", 0), "retries": numbers.get("retries", 0),
             "grants": numbers.get("grants", 0), "size": os.path.getsize(path), "summary": stdout.strip(),
             "rss_mib": usage.ru_maxrss / 1024}
+
+
+def run_program(name, argv, env):
+    """Runs `argv` with `env` to the end; wall seconds and peak RSS (MiB). Exits on failure."""
+    err_path = os.path.join(OUT, f"{name}.err")
+    started = time.monotonic()
+    with open(os.path.join(OUT, f"{name}.out"), "w") as out, open(err_path, "w") as err:
+        child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.monotonic() - started
+    if status != 0:
+        sys.exit(f"{name} failed:\n{open(err_path).read()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def install_peers():
+    """The folder with the official baton CLI and the Go connector, or None when not at hand."""
+    if not os.path.exists(PEERS_INSTALL):
+        return None
+    folder = subprocess.run([PEERS_INSTALL, os.path.join(ROOT, "target", "peers")], check=True,
+                            capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return folder
+
+
+def baton_stats(baton, path):
+    """`baton stats` of a file: {type or kind: count}."""
+    text = subprocess.run([baton, "stats", "-f", path], check=True, capture_output=True, text=True).stdout
+    counts = {}
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 2 and cells[1].isdigit():
+            counts[cells[0]] = int(cells[1])
+    return counts
+
+
+def peer_run(who, peers, latency_ms):
+    """One sync by `who` (go or ours) against a fresh simulator: wall, RSS, requests, size, stats."""
+    sim, base_url, token = start_simulator(latency_ms, PEER_DATA)
+    name = f"peer-{who}-{latency_ms}ms"
+    path = os.path.join(OUT, f"{name}.c1z")
+    if os.path.exists(path):
+        os.remove(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    try:
+        if who == "go":
+            argv = [os.path.join(peers, "baton-confluence-datacenter"), "--hostname", base_url, "--access-token", token, "-f", path]
+        else:
+            env.update(BATON_LOG_LEVEL="warn", BATON_LOG_FORMAT="json")
+            argv = [HOST, "--hostname", base_url, "--file", path]
+            env.update(BATON_ACCESS_TOKEN=token)
+        wall, rss = run_program(name, argv, env)
+    finally:
+        requests, _, _ = stop_simulator(sim)
+    return {"wall": wall, "rss_mib": rss, "requests": requests, "size": os.path.getsize(path),
+            "stats": baton_stats(os.path.join(peers, "baton"), path), "path": path}
+
+
+def anonymous_grants(path):
+    """How many grants of the file go to anonymous access (what the Go connector does not write)."""
+    listed = subprocess.run([HOST, "grants", "-f", path, "-p", "anonymous:anonymous", "-o", "json"],
+                            check=True, capture_output=True, text=True).stdout
+    return len(__import__("json").loads(listed)["grants"])
+
+
+def measure_peer():
+    """The real Go connector against ours, per latency; the section's lines."""
+    peers = install_peers()
+    lines = [PEER_BEGIN, "", "## Against the real Go connector", ""]
+    if peers is None:
+        lines += ["Not measured: ../shared/peers (the Go connector and the baton CLI) is not on this machine.", "", PEER_END]
+        print("\n".join(lines), flush=True)
+        return lines
+    users, groups, memberships, spaces = PEER_DATA.split(",")
+    lines += [f"The older Go connector (`../shared/peers`, baton-sdk v0.2.18) and ours (release build, defaults) on the same",
+              f"simulated site: {users} users, {groups} groups sharing {memberships} memberships, {spaces} spaces, Confluence 9.2 profile,",
+              "served at the root with plain names and pages not clamped below 100 (the conditions the Go connector completes",
+              "under). Each run has a fresh simulator, which counts the requests. Counts are the official `baton stats` of each file.", ""]
+    stats_seen = {}
+    for latency_ms in PEER_LATENCIES_MS:
+        go, ours = peer_run("go", peers, latency_ms), peer_run("ours", peers, latency_ms)
+        stats_seen[latency_ms] = (go["stats"], ours["stats"], ours["path"])
+        grants = lambda run: run["stats"].get("grants", 0)
+        per_grant = lambda run: run["size"] / max(grants(run), 1)
+        rows = [
+            ("wall time (s)", f"{go['wall']:.1f}", f"{ours['wall']:.1f}", f"{go['wall'] / ours['wall']:.1f}x faster"),
+            ("requests", str(go["requests"]), str(ours["requests"]), f"{go['requests'] / max(ours['requests'], 1):.1f}x fewer"),
+            ("peak RSS (MiB)", f"{go['rss_mib']:.0f}", f"{ours['rss_mib']:.0f}", f"{ours['rss_mib'] / go['rss_mib']:.2f} of Go's"),
+            (".c1z size (MiB)", f"{go['size'] / 2**20:.2f}", f"{ours['size'] / 2**20:.2f}", f"{ours['size'] / go['size']:.2f} of Go's"),
+            ("grants (baton stats)", str(grants(go)), str(grants(ours)), ""),
+            (".c1z bytes per grant", f"{per_grant(go):.1f}", f"{per_grant(ours):.1f}", f"{per_grant(ours) / per_grant(go):.2f} of Go's"),
+        ]
+        lines += [f"### {latency_ms} ms added to every response", "", "| measure | Go connector | ours | ours against Go |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+        lines.append("")
+    go_stats, our_stats, our_path = stats_seen[PEER_LATENCIES_MS[0]]
+    anonymous = anonymous_grants(our_path)
+    lines += ["`baton stats` of both files (the first latency's runs):", "", "| type | Go connector | ours | note |", "|---|---|---|---|"]
+    for kind in sorted(set(go_stats) | set(our_stats)):
+        a, b = go_stats.get(kind), our_stats.get(kind)
+        if a == b:
+            note = ""
+        elif kind == "anonymous":
+            note = "ours only: anonymous access, which the Go connector does not write"
+        elif kind == "resource_types":
+            note = "ours adds the anonymous type"
+        elif kind == "grants" and b - a == anonymous:
+            note = f"ours adds the {anonymous} grants to anonymous access; the others agree in number"
+        else:
+            note = f"DIFFERS ({anonymous} of ours go to anonymous access)"
+        lines.append(f"| {kind} | {a if a is not None else '-'} | {b if b is not None else '-'} | {note} |")
+    lines += ["", PEER_END]
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 def first_request_ms(samples=7):
@@ -305,8 +428,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     https = measure_https() if "https" in PARTS else []
     tenants = measure_tenants() if "tenants" in PARTS else []
+    peer = measure_peer() if "peer" in PARTS else []
     if "plain" not in PARTS:
-        for lines, begin, end in ((https, HTTPS_BEGIN, HTTPS_END), (tenants, TENANTS_BEGIN, TENANTS_END)):
+        for lines, begin, end in ((https, HTTPS_BEGIN, HTTPS_END), (tenants, TENANTS_BEGIN, TENANTS_END), (peer, PEER_BEGIN, PEER_END)):
             if lines:
                 replace_section(lines, begin, end)
         print("sections written to BENCHMARKS.md")
@@ -332,6 +456,7 @@ def main():
         "",
         *https,
         *tenants,
+        *peer,
     ])
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write(text)

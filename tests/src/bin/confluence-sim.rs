@@ -146,15 +146,13 @@ async fn main() -> anyhow::Result<()> {
     );
     wait_for_termination().await;
     let connections = simulator.connections();
-    if args.tls_dir.is_some() {
-        println!(
-            "confluence-sim stopping: {} requests, {} connections, {} TLS handshakes ({} failed)",
-            simulator.request_count(),
-            connections.accepted(),
-            connections.handshakes(),
-            connections.failed_handshakes()
-        );
-    }
+    println!(
+        "confluence-sim stopping: {} requests, {} connections, {} TLS handshakes ({} failed)",
+        simulator.request_count(),
+        connections.accepted(),
+        connections.handshakes(),
+        connections.failed_handshakes()
+    );
     drop(simulator);
     Ok(())
 }
