@@ -145,6 +145,28 @@ def anonymous_grants(path):
     return len(__import__("json").loads(listed)["grants"])
 
 
+def zstd_levels(c1z_path, go_per_grant, grants):
+    """Our file's SQLite compressed at several zstd levels with the zstd CLI (all cores): the
+    size and time each costs, against the Go connector's file; the table's lines."""
+    if not subprocess.run(["sh", "-c", "command -v zstd"], capture_output=True).stdout:
+        return ["(zstd CLI not installed: level table skipped)", ""]
+    db = os.path.join(OUT, "levels.sqlite")
+    with open(c1z_path, "rb") as f:
+        f.read(5)  # the C1ZF magic, then one zstd frame
+        subprocess.run(["zstd", "-d", "-q", "-f", "-o", db], input=f.read(), check=True)
+    lines = [f"zstd levels on our file's database ({os.path.getsize(db) / 2**20:.0f} MiB, one thread as ours; the Go connector's file: "
+             f"{go_per_grant:.1f} bytes per grant):", "", "| level | .c1z bytes per grant | seconds |", "|---|---|---|"]
+    for level in (1, 3, 6, 9, 12):
+        out = db + f".{level}.zst"
+        started = time.monotonic()
+        subprocess.run(["zstd", "-q", f"-{level}", "-T1", "-f", db, "-o", out], check=True)
+        seconds = time.monotonic() - started
+        lines.append(f"| {level}{' (ours)' if level == 6 else ''} | {os.path.getsize(out) / max(grants, 1):.1f} | {seconds:.2f} |")
+        os.remove(out)
+    os.remove(db)
+    return lines + [""]
+
+
 def measure_peer():
     """The real Go connector against ours, per latency; the section's lines."""
     peers = install_peers()
@@ -161,7 +183,7 @@ def measure_peer():
     stats_seen = {}
     for latency_ms in PEER_LATENCIES_MS:
         go, ours = peer_run("go", peers, latency_ms), peer_run("ours", peers, latency_ms)
-        stats_seen[latency_ms] = (go["stats"], ours["stats"], ours["path"])
+        stats_seen[latency_ms] = (go["stats"], ours["stats"], ours["path"], go["size"])
         grants = lambda run: run["stats"].get("grants", 0)
         per_grant = lambda run: run["size"] / max(grants(run), 1)
         rows = [
@@ -175,8 +197,9 @@ def measure_peer():
         lines += [f"### {latency_ms} ms added to every response", "", "| measure | Go connector | ours | ours against Go |", "|---|---|---|---|"]
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
         lines.append("")
-    go_stats, our_stats, our_path = stats_seen[PEER_LATENCIES_MS[0]]
+    go_stats, our_stats, our_path, go_size = stats_seen[PEER_LATENCIES_MS[0]]
     anonymous = anonymous_grants(our_path)
+    lines += zstd_levels(our_path, go_size / max(go_stats.get("grants", 0), 1), our_stats.get("grants", 0))
     lines += ["`baton stats` of both files (the first latency's runs):", "", "| type | Go connector | ours | note |", "|---|---|---|---|"]
     for kind in sorted(set(go_stats) | set(our_stats)):
         a, b = go_stats.get(kind), our_stats.get(kind)

@@ -16,9 +16,10 @@ use crate::annotations::{find_annotation, take_annotations};
 use crate::{C1Z_V1_MAGIC, pb, schema, timefmt};
 
 /// zstd level for the payload (any level is readable). Chosen by measurement on a 100k-grant
-/// sync's database (85 MB, 2 cores; BENCHMARKS.md): level 3 gives 6.2 MB in 0.15 s, level 6
-/// 5.0 MB in 0.46 s with two threads (smaller than the Go connector's file for the same data),
-/// level 9 4.7 MB in 0.7 s, level 19 3.8 MB in 33 s.
+/// sync's database (85 MB; BENCHMARKS.md): level 3 gives 6.2 MB in 0.2 s, level 6 5.0 MB in
+/// 0.7 s (smaller than the Go connector's file for the same data), level 9 4.7 MB in 1.1 s
+/// and twice the memory. One thread: zstd's workers added 40 MB to the sync's peak RSS for
+/// 0.25 s saved.
 const ZSTD_LEVEL: i32 = 6;
 /// Rows per SQLite transaction before committing and starting a new one.
 const ROWS_PER_COMMIT: u64 = 50_000;
@@ -680,11 +681,6 @@ fn create_private_dir(dir: &Path) -> Result<(), WriteError> {
     builder.create(dir).map_err(io_err("creating the work directory", dir))
 }
 
-/// zstd worker threads: one per core this process may use.
-fn compression_threads() -> u32 {
-    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
-}
-
 /// Streams the header and one zstd frame (with content size and checksum).
 fn compress_database(db_path: &Path, db_len: u64, file: File, staging: &Path) -> Result<File, WriteError> {
     let write_err = io_err("writing", staging);
@@ -695,7 +691,6 @@ fn compress_database(db_path: &Path, db_len: u64, file: File, staging: &Path) ->
         let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
         encoder.include_checksum(true)?;
         encoder.include_contentsize(true)?;
-        encoder.multithread(compression_threads())?;
         encoder.set_pledged_src_size(Some(db_len))?;
         io::copy(&mut db, &mut encoder)?;
         encoder.finish()?.into_inner().map_err(|e| e.into_error())
