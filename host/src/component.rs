@@ -84,11 +84,16 @@ pub async fn find(product: &Product, given: Option<&str>, registry: &RegistryOpt
                 Some(path) => PathBuf::from(path),
                 None => product.builtin_component()?,
             };
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+            let bytes = read(&path)?;
             let (runtime, prepared) = prepare(product, &bytes, &path.display().to_string())?;
             Ok(Found { runtime, bytes, pinned: None, manifest: None, prepared })
         }
     }
+}
+
+/// The bytes of the component file at `path`.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read the component {}", path.display()))
 }
 
 /// Where the precompiled form of the component file `component` (holding `bytes`) is kept:
@@ -125,14 +130,16 @@ pub fn precompile(product: &Product, component: Option<&Path>) -> Result<PathBuf
         Some(path) => path.to_path_buf(),
         None => product.builtin_component()?,
     };
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+    let bytes = read(&path)?;
     let sandbox = Sandbox::new(product.name, None)?;
-    sandbox.load(&bytes, &path.display().to_string())?;
     let out = precompiled_path(&path, &bytes);
     let compiled = sandbox.precompile(&bytes)?;
     let dir = out.parent().unwrap_or(Path::new("."));
     let mut staged = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     std::io::Write::write_all(&mut staged, &compiled)?;
+    // Linked from the staged file before it takes its name: a component that does not fit
+    // this host is refused, and it is compiled once, not twice.
+    sandbox.load_precompiled(&bytes, staged.path(), &path.display().to_string())?;
     staged.persist(&out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     Ok(out)
 }

@@ -161,8 +161,7 @@ struct Runner {
 
 /// A component file's bytes and the name it goes by in messages.
 fn read_component(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the component {}", path.display()))?;
-    Ok((bytes, path.display().to_string()))
+    Ok((crate::component::read(path)?, path.display().to_string()))
 }
 
 /// How one tenant's sync ended.

@@ -127,12 +127,15 @@ fn readme_commands(heading: &str) -> (Vec<Vec<String>>, Option<String>) {
     (commands, file)
 }
 
+/// The site `make demo` syncs: scripts/demo.sh starts the simulator with these settings.
+fn demo_site() -> Simulator {
+    Simulator::start_background(SimConfig { context_path: "/confluence".into(), max_limit: 50, dataset: Dataset::generate(120), ..SimConfig::default() })
+        .unwrap()
+}
+
 #[test]
 fn the_readme_examples_run_as_written_against_the_demo_data() {
-    // The demo's site: scripts/demo.sh starts the simulator with these settings.
-    let sim =
-        Simulator::start_background(SimConfig { context_path: "/confluence".into(), max_limit: 50, dataset: Dataset::generate(120), ..SimConfig::default() })
-            .unwrap();
+    let sim = demo_site();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sync.c1z");
     assert!(sync_at(&sim.base_url(), &file).success);
@@ -222,11 +225,9 @@ fn the_first_start_says_it_prepares_the_connector_and_later_starts_reuse_it() {
 
 #[test]
 fn the_demo_site_syncs_without_a_warning_for_its_deliberate_edge_cases() {
-    // The demo's settings (scripts/demo.sh): the simulator's edge cases, team/alpha among them,
-    // are handled as planned, which is information, not a warning.
-    let sim =
-        Simulator::start_background(SimConfig { context_path: "/confluence".into(), max_limit: 50, dataset: Dataset::generate(120), ..SimConfig::default() })
-            .unwrap();
+    // The simulator's edge cases, team/alpha among them, are handled as planned, which is
+    // information, not a warning.
+    let sim = demo_site();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sync.c1z");
     let quiet = run_host(

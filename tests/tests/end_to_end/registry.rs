@@ -86,6 +86,11 @@ fn sync_with(component: &str, sim: &Simulator, file: &Path, cache: &Path) -> cra
     )
 }
 
+/// A three-user site: enough to tell a sync that ran from one that did not.
+fn small_site() -> Simulator {
+    Simulator::start_background(SimConfig { version: "9.2.0".into(), dataset: Dataset::generate(3), ..SimConfig::default() }).unwrap()
+}
+
 /// The `[tenant.config]` and `[tenant.secrets]` of a tenant syncing `sim`.
 fn tenant_settings(sim: &Simulator) -> String {
     format!("[tenant.config]\nhostname = \"{}\"\n[tenant.secrets]\naccess-token = {{ env = \"TENANT_TOKEN\" }}\n", sim.base_url())
@@ -182,7 +187,7 @@ fn a_pushed_component_is_pulled_by_tag_and_digest_and_syncs_as_the_builtin_one()
 fn a_tampered_blob_or_an_artifact_that_is_no_connector_is_refused_before_anything_runs() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start_background(SimConfig { version: "9.2.0".into(), dataset: Dataset::generate(3), ..SimConfig::default() }).unwrap();
+    let sim = small_site();
     let tagged = format!("oci://{}/baton/confluence-datacenter:tampered", registry.address);
     let pushed = push(&tagged, &[]);
     assert!(pushed.success, "{}", pushed.output());
@@ -335,7 +340,7 @@ fn a_registry_that_needs_a_login_takes_it_from_the_flags_or_a_docker_config_file
     use base64::Engine as _;
     let registry = Registry::start_with_login();
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start_background(SimConfig { version: "9.2.0".into(), dataset: Dataset::generate(3), ..SimConfig::default() }).unwrap();
+    let sim = small_site();
     let tagged = format!("oci://{}/baton/confluence-datacenter:private", registry.address);
     let no_docker = dir.path().join("no-docker-config");
     std::fs::create_dir(&no_docker).unwrap();
