@@ -41,11 +41,6 @@ impl WriteError {
 }
 
 impl Directory {
-    fn group_index(&self, name: &str) -> Option<usize> {
-        let lower = name.to_lowercase();
-        self.groups.iter().position(|g| g.name.to_lowercase() == lower)
-    }
-
     fn space_index(&self, key: &str) -> Option<usize> {
         let lower = key.to_lowercase();
         self.spaces.iter().position(|s| s.key.to_lowercase() == lower)
@@ -55,7 +50,7 @@ impl Directory {
         if self.user_by_username(username).is_none() {
             return Err(WriteError::UnknownUser(username.to_string()));
         }
-        self.group_index(group).ok_or_else(|| WriteError::UnknownGroup(group.to_string()))
+        self.group_position(group).ok_or_else(|| WriteError::UnknownGroup(group.to_string()))
     }
 
     /// Adds `username` to `group`; already a member is a no-op.
@@ -139,7 +134,7 @@ impl Directory {
         }
         let user = new_user.into_user();
         self.tokens.push((token_for(&user.username), user.username.clone()));
-        self.users.push(user.clone());
+        self.push_user(user.clone());
         Ok(user)
     }
 }

@@ -2,7 +2,7 @@
 //! spaces and their permissions), the request log and the fault queue, plus read accessors
 //! tests use to check what writes changed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -19,17 +19,46 @@ pub struct Directory {
     pub tokens: Vec<(String, String)>,
     pub groups: Vec<SimGroup>,
     pub spaces: Vec<SimSpace>,
+    /// Where each username is in `users` (the first holder), kept by `create_user`: a member
+    /// list of 1000 names must not scan 50,000 users per name, nor rebuild a map per request.
+    user_positions: HashMap<String, usize>,
+    /// Where each lower-cased group name is in `groups`; groups are never added or renamed.
+    group_positions: HashMap<String, usize>,
 }
 
 impl Directory {
     pub fn from_dataset(dataset: &Dataset) -> Directory {
-        Directory { users: dataset.users.clone(), tokens: dataset.tokens.clone(), groups: dataset.groups.clone(), spaces: dataset.spaces.clone() }
+        let mut directory = Directory {
+            users: dataset.users.clone(),
+            tokens: dataset.tokens.clone(),
+            groups: dataset.groups.clone(),
+            spaces: dataset.spaces.clone(),
+            user_positions: HashMap::new(),
+            group_positions: HashMap::new(),
+        };
+        for (index, user) in dataset.users.iter().enumerate() {
+            directory.user_positions.entry(user.username.clone()).or_insert(index);
+        }
+        for (index, group) in dataset.groups.iter().enumerate() {
+            directory.group_positions.entry(group.name.to_lowercase()).or_insert(index);
+        }
+        directory
+    }
+
+    /// Adds a user at the end, keeping the username index.
+    pub(crate) fn push_user(&mut self, user: SimUser) {
+        self.user_positions.entry(user.username.clone()).or_insert(self.users.len());
+        self.users.push(user);
+    }
+
+    /// Where group `name` is in `groups`: case-insensitive, as on a real server.
+    pub(crate) fn group_position(&self, name: &str) -> Option<usize> {
+        self.group_positions.get(&name.to_lowercase()).copied()
     }
 
     /// Group lookup is case-insensitive, as on a real server.
     pub fn group_by_name(&self, name: &str) -> Option<&SimGroup> {
-        let lower = name.to_lowercase();
-        self.groups.iter().find(|g| g.name.to_lowercase() == lower)
+        self.group_position(name).map(|index| &self.groups[index])
     }
 
     /// The groups `username` belongs to, in directory order.
@@ -44,7 +73,7 @@ impl Directory {
     }
 
     pub fn user_by_username(&self, username: &str) -> Option<&SimUser> {
-        self.users.iter().find(|u| u.username == username)
+        self.user_positions.get(username).map(|&index| &self.users[index])
     }
 
     pub fn user_by_key(&self, user_key: &str) -> Option<&SimUser> {

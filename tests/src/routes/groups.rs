@@ -2,7 +2,6 @@
 //! `/group/{name}/member` (admin only; 401 on 8.x, 403 elsewhere), the 10.2+ query-parameter
 //! forms `/group/info?groupName=` and `/group/member?groupName=`, and the Group JSON shape.
 
-use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -87,11 +86,7 @@ fn members(state: &SimState, request: &SimRequest, caller: &Caller, name: &str, 
     }
     let directory = state.directory();
     let users: Vec<&SimUser> = match directory.group_by_name(name) {
-        Some(group) => {
-            // One hash index per request: a linear user lookup per member is quadratic.
-            let by_name: HashMap<&str, &SimUser> = directory.users.iter().map(|u| (u.username.as_str(), u)).collect();
-            group.members.iter().filter_map(|m| by_name.get(m.as_str()).copied()).collect()
-        }
+        Some(group) => group.members.iter().filter_map(|m| directory.user_by_username(m)).collect(),
         None if name.to_ascii_lowercase().contains("%2f") => Vec::new(),
         None => return group_not_found(name, wants_json),
     };
