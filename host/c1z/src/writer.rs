@@ -6,6 +6,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use prost::Message;
 use rusqlite::{Connection, params};
@@ -17,10 +18,13 @@ use crate::{C1Z_V1_MAGIC, pb, schema, timefmt};
 
 /// zstd level for the payload (any level is readable). Chosen by measurement on a 100k-grant
 /// sync's database (85 MB; BENCHMARKS.md): level 3 gives 6.2 MB in 0.2 s, level 6 5.0 MB in
-/// 0.7 s (smaller than the Go connector's file for the same data), level 9 4.7 MB in 1.1 s
-/// and twice the memory. One thread: zstd's workers added 40 MB to the sync's peak RSS for
-/// 0.25 s saved.
+/// 0.7 s on one core (smaller than the Go connector's file for the same data), level 9 4.7 MB
+/// in 1.1 s and twice the memory.
 const ZSTD_LEVEL: i32 = 6;
+/// Input per zstd worker job. zstd's default at level 6 (8 MiB) held ~40 MB of buffers for two
+/// workers; 4 MiB jobs keep the gain (an 850 MB database in 3.5 s on 2 cores against 6.1 s on
+/// one) at about the memory of one thread; smaller jobs lose the gain to their overlaps.
+const ZSTD_JOB_BYTES: u32 = 4 << 20;
 /// Rows per SQLite transaction before committing and starting a new one.
 const ROWS_PER_COMMIT: u64 = 50_000;
 
@@ -440,13 +444,27 @@ impl C1zWriter {
     pub fn finish(self) -> Result<Summary, WriteError> {
         let C1zWriter { conn, workdir, db_path, out, sync_id, .. } = self;
         conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
-        end_sync(&conn, &sync_id)?;
-        let mut summary = count_rows(&conn, &sync_id)?;
-        // Fold any write-ahead log into the database file: the payload is that file alone.
+        // Fold any write-ahead log into the database file (the payload is that file alone)
+        // before the indexes are built: under a rollback journal their pages, all new, are
+        // written once instead of into the log and again into the file.
+        let started = Instant::now();
+        conn.execute_batch("COMMIT").map_err(sqlite("committing"))?;
         conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(sqlite("closing the journal"))?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "folded the journal into the database");
+        let started = Instant::now();
+        end_sync(&conn, &sync_id)?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "built the lookup indexes");
+        let mut summary = count_rows(&conn, &sync_id)?;
         conn.close().map_err(|(_, e)| sqlite("closing the scratch database")(e))?;
         summary.database_bytes = file_len(&db_path)?;
+        let started = Instant::now();
         summary.file_bytes = write_c1z_atomically(&db_path, summary.database_bytes, &out)?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            database_bytes = summary.database_bytes,
+            file_bytes = summary.file_bytes,
+            "compressed the database into the file"
+        );
         workdir.remove();
         Ok(summary)
     }
@@ -516,8 +534,9 @@ fn insert_sync_run(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
     .map_err(sqlite("recording the sync run"))
 }
 
-/// Sets `ended_at`, creates the deferred indexes and commits.
+/// Sets `ended_at`, creates the deferred indexes and commits, in one transaction.
 fn end_sync(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
+    conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
     conn.execute("UPDATE v1_sync_runs SET ended_at = ?1 WHERE sync_id = ?2 AND ended_at IS NULL", params![timefmt::now_text(), sync_id])
         .map_err(sqlite("ending the sync run"))?;
     conn.execute_batch(schema::DEFERRED_INDEXES).map_err(sqlite("creating indexes"))?;
@@ -681,6 +700,12 @@ fn create_private_dir(dir: &Path) -> Result<(), WriteError> {
     builder.create(dir).map_err(io_err("creating the work directory", dir))
 }
 
+/// zstd worker threads: one per core this process may use (the end of a sync has nothing
+/// else to do).
+fn compression_threads() -> u32 {
+    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+}
+
 /// Streams the header and one zstd frame (with content size and checksum).
 fn compress_database(db_path: &Path, db_len: u64, file: File, staging: &Path) -> Result<File, WriteError> {
     let write_err = io_err("writing", staging);
@@ -691,6 +716,8 @@ fn compress_database(db_path: &Path, db_len: u64, file: File, staging: &Path) ->
         let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
         encoder.include_checksum(true)?;
         encoder.include_contentsize(true)?;
+        encoder.multithread(compression_threads())?;
+        encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))?;
         encoder.set_pledged_src_size(Some(db_len))?;
         io::copy(&mut db, &mut encoder)?;
         encoder.finish()?.into_inner().map_err(|e| e.into_error())

@@ -320,7 +320,9 @@ async fn sync_targets<C: ConnectorCalls>(
 /// sync does not cover (a sync of some types only) are out of its scope.
 async fn account_for_principals(connector: &mut impl ConnectorCalls, writer: &mut C1zWriter, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
     let mut check = PrincipalCheck::default();
+    let started = Instant::now();
     let missing = writer.principals_without_resource()?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), missing = missing.len(), "found the principals grants name that are not resources");
     for principal in missing.iter().filter(|p| types.iter().any(|t| t.id == p.resource_type)) {
         let id = wit::ResourceId { resource_type: principal.resource_type.clone(), resource: principal.resource.clone() };
         let name = format!("{}:{}", id.resource_type, id.resource);

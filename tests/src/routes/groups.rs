@@ -2,7 +2,6 @@
 //! `/group/{name}/member` (admin only; 401 on 8.x, 403 elsewhere), the 10.2+ query-parameter
 //! forms `/group/info?groupName=` and `/group/member?groupName=`, and the Group JSON shape.
 
-
 use axum::http::StatusCode;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
