@@ -16,11 +16,15 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::path::Path;
 
 pub mod convert;
+mod writer_thread;
+
+use writer_thread::WriterThread;
 
 /// The calls the engine makes; [`Instance`] implements it over the component.
 pub trait ConnectorCalls {
@@ -211,12 +215,13 @@ struct Checkpoints<'a> {
 }
 
 impl Checkpoints<'_> {
-    fn save(&mut self, writer: &mut C1zWriter, progress: &Progress, force: bool) -> Result<()> {
+    async fn save(&mut self, writer: &mut WriterThread, progress: &Progress, force: bool) -> Result<()> {
         if !force && self.last.elapsed() < CHECKPOINT_EVERY {
             return Ok(());
         }
         let changed = self.store.lock().map(|mut s| s.take_changed()).unwrap_or_default();
-        writer.checkpoint(&serde_json::to_string(progress)?, &changed)?;
+        let progress = serde_json::to_string(progress)?;
+        writer.write(move |w| Ok(w.checkpoint(&progress, &changed)?)).await?;
         self.last = Instant::now();
         Ok(())
     }
@@ -238,19 +243,25 @@ pub async fn full_sync<C: ConnectorCalls>(
 ) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
     let fingerprint = format!("{fingerprint} {options:?}");
-    let (mut writer, mut progress) = open_writer(out, store, &fingerprint)?;
-    writer.set_sync_type(options.sync_type())?;
+    let (writer, mut progress) = open_writer(out, store, &fingerprint)?;
+    let mut writer = WriterThread::start(writer)?;
+    let sync_type = options.sync_type();
+    writer.write(move |w| Ok(w.set_sync_type(sync_type)?)).await?;
     let mut checkpoints = Checkpoints { store, last: Instant::now(), observer };
     let offered = workers[0].resource_types().await?;
     let unknown: Vec<&String> = options.resource_type_ids.iter().filter(|id| !offered.iter().any(|t| &t.id == *id)).collect();
     anyhow::ensure!(unknown.is_empty(), "the connector has no resource type {unknown:?}; it offers {:?}", offered.iter().map(|t| &t.id).collect::<Vec<_>>());
     // Entitlements name the types they are grantable to, so every offered type is converted.
-    let pb_types: BTreeMap<String, pb::ResourceType> = offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect();
+    let pb_types: Arc<BTreeMap<String, pb::ResourceType>> = Arc::new(offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect());
     let types: Vec<wit::ResourceType> = offered.into_iter().filter(|t| options.includes(&t.id)).collect();
-    for (_, pb_type) in pb_types.iter().filter(|(id, _)| options.includes(id)) {
-        writer.put_resource_type(pb_type)?;
-    }
-    let fetch = Fetch { types: &pb_types, grants: !options.skip_grants };
+    let included: Vec<pb::ResourceType> = pb_types.iter().filter(|(id, _)| options.includes(id)).map(|(_, t)| t.clone()).collect();
+    writer
+        .write(move |w| {
+            included.iter().try_for_each(|pb_type| w.put_resource_type(pb_type))?;
+            Ok(())
+        })
+        .await?;
+    let fetch = Fetch { types: pb_types, grants: !options.skip_grants };
     if options.targets.is_empty() {
         for (index, rt) in types.iter().enumerate().skip(progress.type_index) {
             if !progress.listed {
@@ -261,12 +272,12 @@ pub async fn full_sync<C: ConnectorCalls>(
                 workers = sync_type_entitlements_and_grants(workers, &rt.id, &mut writer, &fetch, &mut progress, &mut checkpoints).await?;
             }
             progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
-            checkpoints.save(&mut writer, &progress, true)?;
+            checkpoints.save(&mut writer, &progress, true).await?;
         }
     } else if progress.type_index == 0 {
         workers = sync_targets(workers, &types, options, &mut writer, &fetch, &mut progress, &mut checkpoints).await?;
         progress = Progress { type_index: 1, ..Progress::fresh(&fingerprint) };
-        checkpoints.save(&mut writer, &progress, true)?;
+        checkpoints.save(&mut writer, &progress, true).await?;
     }
     let principals = account_for_principals(&mut workers[0], &mut writer, &types).await?;
     if options.strict && !principals.dangling.is_empty() {
@@ -276,8 +287,9 @@ pub async fn full_sync<C: ConnectorCalls>(
             abbreviated(&principals.dangling)
         );
     }
-    let counts = types.iter().map(|rt| TypeCount::of(&rt.id, &writer)).collect::<Result<Vec<_>>>()?;
-    let summary = writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
+    let type_ids: Vec<String> = types.iter().map(|rt| rt.id.clone()).collect();
+    let counts = writer.query(move |w| type_ids.iter().map(|id| TypeCount::of(id, w)).collect::<Result<Vec<_>>>()).await?;
+    let summary = writer.finish().await.with_context(|| format!("cannot write {}", out.display()))?;
     Ok(SyncReport { summary, resource_types: counts, principals })
 }
 
@@ -288,8 +300,8 @@ async fn sync_targets<C: ConnectorCalls>(
     mut workers: Vec<C>,
     types: &[wit::ResourceType],
     options: &SyncOptions,
-    writer: &mut C1zWriter,
-    fetch: &Fetch<'_>,
+    writer: &mut WriterThread,
+    fetch: &Fetch,
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<Vec<C>> {
@@ -302,7 +314,8 @@ async fn sync_targets<C: ConnectorCalls>(
             .get_resource(&target.wit_id(), target.wit_parent().as_ref())
             .await
             .with_context(|| format!("cannot read the targeted resource {}:{}", target.id.0, target.id.1))?;
-        writer.put_resource(&convert::resource(&resource))?;
+        let converted = convert::resource(&resource);
+        writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
         if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
             with_grants.push(resource);
         }
@@ -318,17 +331,18 @@ async fn sync_targets<C: ConnectorCalls>(
 /// asked for with `get-resource` and written; those the connector cannot find (not-found, or
 /// a type without single lookups) stay dangling and are reported. Principals of types this
 /// sync does not cover (a sync of some types only) are out of its scope.
-async fn account_for_principals(connector: &mut impl ConnectorCalls, writer: &mut C1zWriter, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
+async fn account_for_principals(connector: &mut impl ConnectorCalls, writer: &mut WriterThread, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
     let mut check = PrincipalCheck::default();
     let started = Instant::now();
-    let missing = writer.principals_without_resource()?;
+    let missing = writer.query(|w| Ok(w.principals_without_resource()?)).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), missing = missing.len(), "found the principals grants name that are not resources");
     for principal in missing.iter().filter(|p| types.iter().any(|t| t.id == p.resource_type)) {
         let id = wit::ResourceId { resource_type: principal.resource_type.clone(), resource: principal.resource.clone() };
         let name = format!("{}:{}", id.resource_type, id.resource);
         match connector.get_resource(&id, None).await {
             Ok(resource) if resource.id.resource_type == id.resource_type && resource.id.resource == id.resource => {
-                writer.put_resource(&convert::resource(&resource))?;
+                let converted = convert::resource(&resource);
+                writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
                 check.looked_up += 1;
             }
             Ok(other) => {
@@ -397,7 +411,7 @@ fn discard_partial(out: &Path) {
 async fn list_all_resources(
     connector: &mut impl ConnectorCalls,
     type_id: &str,
-    writer: &mut C1zWriter,
+    writer: &mut WriterThread,
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<()> {
@@ -406,15 +420,19 @@ async fn list_all_resources(
     let mut trail = TokenTrail::starting_at(progress.page_token.as_deref());
     loop {
         let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
-        for resource in &page.items {
-            writer.put_resource(&convert::resource(resource))?;
-            *listed += 1;
-        }
+        *listed += page.items.len();
+        let items = page.items;
+        writer
+            .write(move |w| {
+                items.iter().try_for_each(|resource| w.put_resource(&convert::resource(resource)))?;
+                Ok(())
+            })
+            .await?;
         checkpoints.observer.listing(type_id, *listed);
         let next = trail.next(page.next_page_token, &call)?;
         progress.listed = next.is_none();
         progress.page_token = next;
-        checkpoints.save(writer, progress, progress.listed)?;
+        checkpoints.save(writer, progress, progress.listed).await?;
         if progress.listed {
             return Ok(());
         }
@@ -422,8 +440,8 @@ async fn list_all_resources(
 }
 
 /// What to fetch for each resource, and the resource types entitlements refer to.
-struct Fetch<'a> {
-    types: &'a BTreeMap<String, pb::ResourceType>,
+struct Fetch {
+    types: Arc<BTreeMap<String, pb::ResourceType>>,
     grants: bool,
 }
 
@@ -442,23 +460,35 @@ const BATCH: usize = 512;
 async fn sync_type_entitlements_and_grants<C: ConnectorCalls>(
     mut workers: Vec<C>,
     type_id: &str,
-    writer: &mut C1zWriter,
-    fetch: &Fetch<'_>,
+    writer: &mut WriterThread,
+    fetch: &Fetch,
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<Vec<C>> {
-    let total = writer.count_resources_of_type(type_id)?;
-    while progress.resources_done < total {
+    let owned = type_id.to_owned();
+    let total = writer.query(move |w| Ok(w.count_resources_of_type(&owned)?)).await?;
+    let mut next_batch = if progress.resources_done < total { Some(ask_for_batch(writer, type_id, progress.resources_done).await?) } else { None };
+    while let Some(pending) = next_batch.take() {
         let first = progress.resources_done;
-        let converted = writer.resources_of_type_page(type_id, first, BATCH)?;
+        let converted = writer.answer(pending).await?;
         if converted.is_empty() {
             break;
+        }
+        if first + converted.len() < total {
+            next_batch = Some(ask_for_batch(writer, type_id, first + converted.len()).await?);
         }
         let resources: Vec<wit::Resource> = converted.iter().map(convert::wit_resource).collect();
         let batch = Batch { first, resources: &resources, converted: &converted, total };
         workers = sync_entitlements_and_grants(workers, writer, &batch, fetch, progress, checkpoints).await?;
     }
     Ok(workers)
+}
+
+/// Asks the writer for the [`BATCH`] resources of a type from the `first`-th on; the answer is
+/// awaited when the batch before it is done, so the instances do not wait for the read.
+async fn ask_for_batch(writer: &mut WriterThread, type_id: &str, first: usize) -> Result<writer_thread::Pending<Vec<pb::Resource>>> {
+    let type_id = type_id.to_owned();
+    writer.ask(move |w| Ok(w.resources_of_type_page(&type_id, first, BATCH)?)).await
 }
 
 /// Consecutive resources of one type, from the `first`-th of `total`: as the contract hands
@@ -474,9 +504,9 @@ struct Batch<'a> {
 /// writes them in resource order, from where `progress` says; gives the workers back.
 async fn sync_entitlements_and_grants<C: ConnectorCalls>(
     workers: Vec<C>,
-    writer: &mut C1zWriter,
+    writer: &mut WriterThread,
     batch: &Batch<'_>,
-    fetch: &Fetch<'_>,
+    fetch: &Fetch,
     progress: &mut Progress,
     checkpoints: &mut Checkpoints<'_>,
 ) -> Result<Vec<C>> {
@@ -500,21 +530,29 @@ async fn sync_entitlements_and_grants<C: ConnectorCalls>(
         idle.push(worker);
         ready.insert(index, fetched?);
         while let Some(fetched) = ready.remove(&next_to_write) {
-            let on = &batch.converted[next_to_write];
-            for entitlement in &fetched.entitlements {
-                writer.put_entitlement(&convert::entitlement(entitlement, on, fetch.types))?;
-            }
-            for grant in &fetched.grants {
-                writer.put_grant(&convert::grant(grant, on))?;
-            }
+            let on = batch.converted[next_to_write].clone();
+            let resource_type = on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default();
+            let types = fetch.types.clone();
+            writer.write(move |w| write_fetched(w, &fetched, &on, &types)).await?;
             next_to_write += 1;
             progress.resources_done = batch.first + next_to_write;
-            checkpoints.observer.fetching(&on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default(), progress.resources_done, batch.total);
-            checkpoints.save(writer, progress, false)?;
+            checkpoints.observer.fetching(&resource_type, progress.resources_done, batch.total);
+            checkpoints.save(writer, progress, false).await?;
         }
     }
     drop(running);
     Ok(idle)
+}
+
+/// Writes one resource's entitlements and grants (on the writer thread).
+fn write_fetched(writer: &mut C1zWriter, fetched: &Fetched, on: &pb::Resource, types: &BTreeMap<String, pb::ResourceType>) -> Result<()> {
+    for entitlement in &fetched.entitlements {
+        writer.put_entitlement(&convert::entitlement(entitlement, on, types))?;
+    }
+    for grant in &fetched.grants {
+        writer.put_grant(&convert::grant(grant, on))?;
+    }
+    Ok(())
 }
 
 async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource, with_grants: bool) -> Result<Fetched> {
