@@ -3,6 +3,7 @@
 //! builds the lookup indexes, compresses the database and atomically replaces
 //! the output. Dropping the writer without finishing leaves the output alone.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -132,6 +133,32 @@ pub struct C1zWriter {
     out: PathBuf,
     sync_id: String,
     rows_since_commit: u64,
+    /// The principals the grants written by this process name; `None` for a reopened sync,
+    /// whose earlier grants only the database knows.
+    named_principals: Option<NamedPrincipals>,
+}
+
+/// The distinct principals grants name, by resource type, collected while grants are written
+/// so the end of a sync need not scan every grant row to find them (bounded by the number of
+/// principals, not of grants).
+#[derive(Default)]
+struct NamedPrincipals {
+    by_type: HashMap<String, HashSet<String>>,
+}
+
+impl NamedPrincipals {
+    fn note(&mut self, principal: &pb::ResourceId) {
+        match self.by_type.get_mut(&principal.resource_type) {
+            Some(ids) => {
+                if !ids.contains(&principal.resource) {
+                    ids.insert(principal.resource.clone());
+                }
+            }
+            None => {
+                self.by_type.insert(principal.resource_type.clone(), HashSet::from([principal.resource.clone()]));
+            }
+        }
+    }
 }
 
 fn sqlite(action: &'static str) -> impl FnOnce(rusqlite::Error) -> WriteError {
@@ -180,7 +207,7 @@ impl C1zWriter {
         let sync_id = Ksuid::new(None, None).to_string();
         insert_sync_run(&conn, &sync_id)?;
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
-        Ok(C1zWriter { conn, workdir, db_path, out: out.to_path_buf(), sync_id, rows_since_commit: 0 })
+        Ok(C1zWriter { conn, workdir, db_path, out: out.to_path_buf(), sync_id, rows_since_commit: 0, named_principals: Some(NamedPrincipals::default()) })
     }
 
     /// Records what kind of sync this is, as baton names them: `full` (the default),
@@ -206,7 +233,15 @@ impl C1zWriter {
             conn.query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0)).ok();
         let Some(sync_id) = sync_id else { return Ok(None) };
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
-        let writer = C1zWriter { conn, workdir: Workdir::Resumable(workdir.to_path_buf()), db_path, out: out.to_path_buf(), sync_id, rows_since_commit: 0 };
+        let writer = C1zWriter {
+            conn,
+            workdir: Workdir::Resumable(workdir.to_path_buf()),
+            db_path,
+            out: out.to_path_buf(),
+            sync_id,
+            rows_since_commit: 0,
+            named_principals: None,
+        };
         Ok(Some((writer, Some(checkpoint))))
     }
 
@@ -301,6 +336,33 @@ impl C1zWriter {
     /// The principals that grants written so far name but that are not resources of this sync,
     /// each once, ordered by type and id.
     pub fn principals_without_resource(&self) -> Result<Vec<pb::ResourceId>, WriteError> {
+        match &self.named_principals {
+            Some(named) => self.named_principals_without_resource(named),
+            None => self.scanned_principals_without_resource(),
+        }
+    }
+
+    /// [`principals_without_resource`](Self::principals_without_resource) from the principals
+    /// noted while writing: one lookup in the resources' unique index per principal.
+    fn named_principals_without_resource(&self, named: &NamedPrincipals) -> Result<Vec<pb::ResourceId>, WriteError> {
+        let mut exists =
+            self.conn.prepare("SELECT 1 FROM v1_resources WHERE external_id = ?1 AND sync_id = ?2").map_err(sqlite("finding principals without a resource"))?;
+        let mut missing = Vec::new();
+        for (resource_type, ids) in &named.by_type {
+            for id in ids {
+                let external_id = format!("{resource_type}:{id}");
+                if !exists.exists(params![external_id, self.sync_id]).map_err(sqlite("finding principals without a resource"))? {
+                    missing.push(pb::ResourceId { resource_type: resource_type.clone(), resource: id.clone(), ..Default::default() });
+                }
+            }
+        }
+        missing.sort_by(|a, b| (&a.resource_type, &a.resource).cmp(&(&b.resource_type, &b.resource)));
+        Ok(missing)
+    }
+
+    /// [`principals_without_resource`](Self::principals_without_resource) by a scan of every
+    /// grant row, for a reopened sync.
+    fn scanned_principals_without_resource(&self) -> Result<Vec<pb::ResourceId>, WriteError> {
         let mut query = self
             .conn
             .prepare(
@@ -436,6 +498,9 @@ impl C1zWriter {
                 ])
             })
             .map_err(sqlite("inserting a grant"))?;
+        if let Some(named) = &mut self.named_principals {
+            named.note(keys.principal);
+        }
         self.row_written()
     }
 

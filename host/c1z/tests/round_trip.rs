@@ -227,6 +227,34 @@ fn resources_come_back_in_windows_and_missing_principals_are_found() {
     assert_eq!(missing.iter().map(|id| format!("{}:{}", id.resource_type, id.resource)).collect::<Vec<_>>(), ["user:ghost"]);
 }
 
+/// The principals named before a crash count after the sync is reopened, with those named
+/// after it: the same answer, in the same order, as a writer that never stopped.
+#[test]
+fn a_reopened_sync_still_finds_the_principals_named_before_it_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sync.c1z");
+    let group = group("g1", "G1");
+    let user_type = resource_type("user", "User", pb::resource_type::Trait::User);
+    let member = member_entitlement(&group, &user_type);
+    let (mut writer, _) = C1zWriter::resume_or_create(&out).expect("create");
+    writer.put_resource(&user("u1", "u1", "x@example.com")).expect("user");
+    for principal in ["u1", "zed", "ghost"] {
+        writer.put_grant(&grant(&member, rid("user", principal), vec![])).expect("grant");
+    }
+    writer.put_grant(&grant(&member, rid("group", "g9"), vec![])).expect("group grant");
+    let before_stop = writer.principals_without_resource().expect("missing");
+    writer.checkpoint("grants written", &[]).expect("checkpoint");
+    drop(writer);
+
+    let (mut writer, progress) = C1zWriter::resume_or_create(&out).expect("reopen");
+    assert_eq!(progress.as_deref(), Some("grants written"));
+    assert_eq!(writer.principals_without_resource().expect("missing after reopening"), before_stop);
+    writer.put_grant(&grant(&member, rid("user", "amy"), vec![])).expect("grant after reopening");
+    let names = |ids: Vec<pb::ResourceId>| ids.into_iter().map(|id| format!("{}:{}", id.resource_type, id.resource)).collect::<Vec<_>>();
+    assert_eq!(names(before_stop), ["group:g9", "user:ghost", "user:zed"]);
+    assert_eq!(names(writer.principals_without_resource().expect("missing")), ["group:g9", "user:amy", "user:ghost", "user:zed"]);
+}
+
 #[test]
 fn dropped_writer_leaves_existing_output_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
