@@ -169,10 +169,11 @@ fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> Result<R
     })
 }
 
-/// Connector instances of a sync. Measured in BENCHMARKS.md: against a server answering in
-/// 20 ms, 8 instances take 40 s where 4 took 67 s (16: 33 s); a server that pushes back gets
-/// fewer in flight (see `retry::InFlightLimit`).
-pub const DEFAULT_CONCURRENCY: u64 = 8;
+/// Connector instances of a sync. Measured (BENCHMARKS.md): against a server answering in
+/// 20 ms, 8 instances took 40 s where 4 took 67 s and 16 33 s; on the 100k-membership site at
+/// 5 ms, 16 take 1.8-1.9 s where 8 take 2.1-2.3 s and 24 or 32 no less, for about 6 MB more
+/// peak RSS. A server that pushes back gets fewer in flight (see `retry::InFlightLimit`).
+pub const DEFAULT_CONCURRENCY: u64 = 16;
 
 fn full_command(metadata: &baton_sandbox::wit::Metadata, product: &Product) -> Command {
     host_args(product)
