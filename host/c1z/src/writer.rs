@@ -581,8 +581,15 @@ const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
      PRAGMA locking_mode = EXCLUSIVE;
      PRAGMA cache_size = -16384;";
 
+/// Database page size, set before the first table. Measured on the 1M-grant database
+/// (BENCHMARKS.md): against SQLite's 4 KiB pages, 16 KiB pages hold the ~520-byte grant rows
+/// with less left over, so the database is 6% smaller, the lookup indexes build in 2.7 s
+/// instead of 3.3 and the file is 5% smaller. Any page size is readable.
+const PAGE_SIZE_PRAGMA: &str = "PRAGMA page_size = 16384;";
+
 /// The settings, the tables, and the unique indexes the upserts rely on.
 fn prepare_database(conn: &Connection, pragmas: &str) -> Result<(), WriteError> {
+    conn.execute_batch(PAGE_SIZE_PRAGMA).map_err(sqlite("setting the page size"))?;
     conn.execute_batch(pragmas).map_err(sqlite("configuring the scratch database"))?;
     conn.execute_batch(schema::TABLES).map_err(sqlite("creating tables"))?;
     conn.execute_batch(schema::UNIQUE_INDEXES).map_err(sqlite("creating unique indexes"))
