@@ -509,9 +509,9 @@ impl C1zWriter {
     pub fn finish(self) -> Result<Summary, WriteError> {
         let C1zWriter { conn, workdir, db_path, out, sync_id, .. } = self;
         conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
-        // Fold any write-ahead log into the database file (the payload is that file alone)
-        // before the indexes are built: under a rollback journal their pages, all new, are
-        // written once instead of into the log and again into the file.
+        // Leave the resumable journal (the payload is the database file alone) before the
+        // indexes are built: under a plain rollback journal their pages, all new, are written
+        // once, into the file.
         let started = Instant::now();
         conn.execute_batch("COMMIT").map_err(sqlite("committing"))?;
         conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(sqlite("closing the journal"))?;
@@ -575,9 +575,12 @@ const FAST_PRAGMAS: &str = "PRAGMA journal_mode = OFF;
      PRAGMA locking_mode = EXCLUSIVE;
      PRAGMA cache_size = -16384;";
 
-/// Settings that survive the process being killed (not a power cut) at a small cost.
-const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
-     PRAGMA synchronous = NORMAL;
+/// Settings that survive the process being killed, and a power cut, at a small cost. A
+/// rollback journal rather than write-ahead logging: rows land at the end of the table, pages
+/// a journal need not save, where a log holds every page once and the checkpoint writes it
+/// again. Measured on the 1M-grant site at 0 ms: 13.5 s against 14.6-17.3 s with the log.
+const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = TRUNCATE;
+     PRAGMA synchronous = FULL;
      PRAGMA locking_mode = EXCLUSIVE;
      PRAGMA cache_size = -16384;";
 
