@@ -8,6 +8,7 @@
 //! - [`profile`]: profile fields.
 //! - [`users`]: reading users, mapping them to `user` resources, userKey <-> username.
 //! - [`groups`]: reading groups, group names, a user's groups.
+//! - [`subjects`]: who holds a permission (as listed, as a principal, as a write's holder).
 //!
 //! Also here: [`Change`], the direction of a write (group memberships, space permissions).
 
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod keys;
 pub mod paging;
 pub mod profile;
+pub mod subjects;
 pub mod users;
 
 /// Whether a write adds or removes access.

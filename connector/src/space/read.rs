@@ -10,12 +10,11 @@
 //! its members.
 
 use crate::client::encode_component;
-use crate::directory::ids::{GROUP, SPACE, USER, anonymous_id, member_entitlement_id};
+use crate::directory::ids::{GROUP, SPACE, member_entitlement_id};
 use crate::directory::profile::text;
-use crate::directory::users;
+use crate::directory::subjects::{Subject, principal_of};
 use crate::guest_log;
 use crate::page_token::PageToken;
-use crate::settings::UserId;
 use crate::space::catalogue::{Permission, by_key, by_operation, entitlement_id};
 use crate::syncer::Context;
 use crate::types::{ConnectorError, Expansion, Grant, GrantPage, Resource, ResourceId, ResourcePage, Status};
@@ -136,15 +135,6 @@ pub fn space_link(web_base: Option<&str>, key: &str) -> Option<String> {
     web_base.map(|base| format!("{base}/display/{}", encode_component(key)))
 }
 
-/// Who holds a permission, as the source names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
-    UserKey(String),
-    Username(String),
-    Group(String),
-    Anonymous,
-}
-
 #[derive(Deserialize)]
 struct RestPermission {
     operation: RestOperation,
@@ -231,21 +221,6 @@ fn json_rpc_permissions(cx: &Context, key: &str, version: &ServerVersion) -> Res
         held.push((permission, subject));
     }
     Ok(held)
-}
-
-/// The principal of a subject under the configured user id; none for a user Confluence no
-/// longer knows.
-fn principal_of(cx: &Context, subject: Subject) -> Result<Option<ResourceId>, ConnectorError> {
-    let user = |id: String| ResourceId { resource_type: USER.into(), resource: id };
-    Ok(match subject {
-        Subject::Anonymous => Some(anonymous_id()),
-        Subject::Group(name) => Some(ResourceId { resource_type: GROUP.into(), resource: name }),
-        Subject::Username(username) => users::user_id_for_username(cx, &username)?.map(user),
-        Subject::UserKey(key) => match cx.options.user_id {
-            UserId::UserKey => Some(user(key)),
-            UserId::Username => users::username_for_key(cx, &key)?.map(user),
-        },
-    })
 }
 
 /// The grant of a permission on a space to a principal; a group's carries expansion to the

@@ -8,20 +8,20 @@
 use crate::client::encode_component;
 use crate::directory::Change;
 use crate::directory::groups;
-use crate::directory::ids::{ANONYMOUS, GROUP, USER};
+use crate::directory::subjects::{Holder, holder_of, same_holder};
 use crate::directory::users;
 use crate::guest_log;
 use crate::space::catalogue::{Permission, permission_of};
-use crate::space::read::{self, Subject, space_grant};
+use crate::space::read::{self, space_grant};
 use crate::syncer::Context;
 use crate::transport::Method;
-use crate::types::{ConnectorError, Entitlement, Grant, GrantOutcome, GrantResult, Resource, ResourceId, RevokeOutcome};
+use crate::types::{ConnectorError, Entitlement, Grant, GrantOutcome, GrantResult, Resource, RevokeOutcome};
 
 /// Gives a principal a permission on a space, unless they hold it already.
 pub fn grant(cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
     let key = &entitlement.resource.resource;
     let permission = permission_of(&entitlement.slug, &entitlement.id)?;
-    let holder = holder_of(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()))?;
+    let holder = holder_of(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()), "space permissions")?;
     let grants = vec![space_grant(key, permission, principal.id.clone())];
     if holds(cx, key, permission, &holder)? {
         return Ok(GrantResult { outcome: GrantOutcome::AlreadyGranted, grants });
@@ -35,7 +35,7 @@ pub fn revoke(cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorErr
     let key = &grant.entitlement_resource.resource;
     let slug = grant.entitlement_id.rsplit(':').next().unwrap_or_default();
     let permission = permission_of(slug, &grant.entitlement_id)?;
-    let holder = holder_of(cx, &grant.principal, None)?;
+    let holder = holder_of(cx, &grant.principal, None, "space permissions")?;
     if !holds(cx, key, permission, &holder)? {
         return Ok(RevokeOutcome::AlreadyRevoked);
     }
@@ -43,44 +43,9 @@ pub fn revoke(cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorErr
     Ok(RevokeOutcome::Revoked)
 }
 
-/// Who a permission write is about, with every name the APIs may want.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Holder {
-    User { username: String, user_key: String },
-    Group(String),
-    Anonymous,
-}
-
-fn holder_of(cx: &Context, principal: &ResourceId, login: Option<&str>) -> Result<Holder, ConnectorError> {
-    match principal.resource_type.as_str() {
-        USER => {
-            let username = match login.filter(|l| !l.is_empty()) {
-                Some(login) => login.to_string(),
-                None => users::username_of(cx, &principal.resource)?
-                    .ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {:?}", principal.resource)))?,
-            };
-            let user_key = users::key_for_username(cx, &username)?.ok_or_else(|| ConnectorError::NotFound(format!("Confluence has no user {username:?}")))?;
-            Ok(Holder::User { username, user_key })
-        }
-        GROUP => Ok(Holder::Group(principal.resource.clone())),
-        ANONYMOUS => Ok(Holder::Anonymous),
-        other => Err(ConnectorError::InvalidArgument(format!("space permissions can be granted to users, groups and anonymous access, not to a {other}"))),
-    }
-}
-
 /// Whether the holder has the permission now (read the way a sync reads it).
 fn holds(cx: &Context, key: &str, permission: &Permission, holder: &Holder) -> Result<bool, ConnectorError> {
     Ok(read::held(cx, key)?.iter().any(|(p, subject)| p.key == permission.key && same_holder(subject, holder)))
-}
-
-fn same_holder(subject: &Subject, holder: &Holder) -> bool {
-    match (subject, holder) {
-        (Subject::UserKey(k), Holder::User { user_key, .. }) => k == user_key,
-        (Subject::Username(u), Holder::User { username, .. }) => u == username,
-        (Subject::Group(a), Holder::Group(b)) => groups::same_name(a, b),
-        (Subject::Anonymous, Holder::Anonymous) => true,
-        _ => false,
-    }
 }
 
 /// Grants or revokes: REST on 9.1+ (users by userKey), JSON-RPC before and for group names a
