@@ -12,7 +12,7 @@
 //!    through whole lists, profile fields, users and groups as Confluence knows them.
 //! 3. Resource types, one module each, all with the same [`syncer::ResourceSyncer`] shape and
 //!    none using another: `user` (with `account` for create-account), `anonymous`, `group`,
-//!    `space` (catalogue, read, write).
+//!    `space` (catalogue, read, write), `site` (global permissions: catalogue, read, write).
 //! 4. `registry`: the [`Connector`] that routes the world's calls to the resource types.
 //! 5. `export`: the WIT exports, adapted to [`Connector`] (inside the component only).
 //!
@@ -35,6 +35,7 @@ pub mod kv;
 pub mod page_token;
 pub mod registry;
 pub mod settings;
+pub mod site;
 pub mod space;
 pub mod syncer;
 pub mod transport;

@@ -10,6 +10,7 @@ use crate::directory::ids::USER;
 use crate::group::GroupSyncer;
 use crate::kv::KeyValue;
 use crate::settings::{self, Options};
+use crate::site::SiteSyncer;
 use crate::space::SpaceSyncer;
 use crate::syncer::{Context, ResourceSyncer};
 use crate::transport::Transport;
@@ -143,7 +144,7 @@ impl<'t> Connector<'t> {
 
 /// Every syncer, in sync order.
 fn all_syncers() -> Vec<Box<dyn ResourceSyncer>> {
-    vec![Box::new(UserSyncer), Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(SpaceSyncer)]
+    vec![Box::new(UserSyncer), Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(SpaceSyncer), Box::new(SiteSyncer)]
 }
 
 /// Who the credentials act as: the first request of every run.
@@ -250,7 +251,7 @@ pub mod tests {
             #[test]
             fn mappers_survive_any_answer(answers in proptest::collection::vec((prop::sample::select(vec![200u16, 200, 200, 404, 500]), answer()), 1..6), version in prop::sample::select(vec!["7.19.0", "8.5.0", "9.2.0", "10.2.0"])) {
                 let responses = || answers.iter().map(|(status, body)| FakeTransport::json(*status, body)).collect::<Vec<_>>();
-                for call in 0..6 {
+                for call in 0..8 {
                     let fake = FakeTransport::new(responses());
                     let kv = kv_with_version(version);
                     let c = connector(&fake, &kv);
@@ -260,6 +261,8 @@ pub mod tests {
                         2 => c.list_resources("space", None, None).map(drop),
                         3 => c.list_grants(&resource("group", "eng"), None).map(drop),
                         4 => c.list_grants(&resource("space", "ENG"), None).map(drop),
+                        5 => c.list_grants(&resource("site", "confluence"), None).map(drop),
+                        6 => c.list_entitlements(&resource("site", "confluence"), None).map(drop),
                         _ => c.get_resource(&ResourceId { resource_type: "user".into(), resource: "ada".into() }, None).map(drop),
                     };
                 }
@@ -330,9 +333,9 @@ pub mod tests {
         let kv = MemoryKv::default();
         let _ = connector(&fake, &kv);
         let ids: Vec<String> = Connector::all_resource_types().into_iter().map(|t| t.id).collect();
-        assert_eq!(ids, vec!["user", "anonymous", "group", "space"]);
+        assert_eq!(ids, vec!["user", "anonymous", "group", "space", "site"]);
         let meta = Connector::metadata();
-        assert_eq!(meta.capabilities.len(), 4);
+        assert_eq!(meta.capabilities.len(), 5);
     }
 
     #[test]

@@ -62,6 +62,12 @@ impl ServerVersion {
         self.at_least(10, 2)
     }
 
+    /// Global permissions over REST (`/rest/api/permissions`), documented from 9.2 (the first
+    /// version is unconfirmed: a server of 9.2 or later that answers 404 is taken at its word).
+    pub fn has_global_permission_rest(&self) -> bool {
+        self.at_least(9, 2)
+    }
+
     /// How each capability is read on this version, for the log.
     pub fn strategy(&self) -> String {
         let users = if self.has_user_list() {
@@ -80,7 +86,9 @@ impl ServerVersion {
         } else {
             "groups with '/' via each user's group list (only when such a group exists)"
         };
-        format!("{users}; {emails}; {permissions}; {slash_groups}")
+        let global =
+            if self.has_global_permission_rest() { "global permissions from /rest/api/permissions" } else { "no global permissions (no REST API before 9.2)" };
+        format!("{users}; {emails}; {permissions}; {slash_groups}; {global}")
     }
 }
 

@@ -1,9 +1,11 @@
 //! Simulator configuration: the knobs a test sets before starting the server
-//! (`SimConfig`, `LinkStyle`) and the emulated server version (`ServerVersion`,
-//! `Capability`) that decides which endpoints exist.
+//! (`SimConfig`, `LinkStyle`, the unconfirmed shapes of the Global Permissions REST API:
+//! `GlobalListStyle`, `UserSubjectStyle`, `GroupSubjectStyle`) and the emulated server version
+//! (`ServerVersion`, `Capability`) that decides which endpoints exist.
 
 use crate::dataset::Dataset;
 use crate::fault_plan::FaultPlan;
+use crate::permissions::GLOBAL_PERMISSION_PAIRS;
 
 /// How `_links.next` (and `_links.base`) are written in page envelopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,6 +17,44 @@ pub enum LinkStyle {
     Absolute,
     /// `base` and `next` are absolute URLs on a different host (a "Server Base URL" behind a reverse proxy).
     ForeignBase,
+}
+
+/// How the global permission GETs answer. The real shape is unconfirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GlobalListStyle {
+    /// A bare JSON array of every item.
+    #[default]
+    Array,
+    /// The usual page envelope `{"results","start","limit","size","_links"}`, paged by
+    /// `start`/`limit` and clamped to `max_limit`.
+    Paged,
+}
+
+/// How a user subject of a global permission is written (D = the display name, or the
+/// username when the user has none or an empty one). The real shape is unconfirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserSubjectStyle {
+    /// `{"type":"user","userKey":K,"displayName":D}`.
+    #[default]
+    UserKey,
+    /// `{"type":"user","username":U,"displayName":D}`.
+    Username,
+    /// `{"type":"user","userKey":K,"username":U,"displayName":D}`.
+    Both,
+    /// `{"type":"user","displayName":D}`: nothing that identifies the user.
+    DisplayNameOnly,
+}
+
+/// How a group subject of a global permission is written. The real shape is unconfirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupSubjectStyle {
+    /// `{"type":"group","name":N,"displayName":N}`.
+    #[default]
+    Name,
+    /// `{"type":"group","groupName":N}`.
+    GroupName,
+    /// `{"type":"group","displayName":N}`.
+    DisplayNameOnly,
 }
 
 /// The origin used by [`LinkStyle::ForeignBase`].
@@ -67,6 +107,25 @@ pub struct SimConfig {
     pub extra_response_headers: Vec<(String, String)>,
     /// Serve HTTPS with this certificate instead of plain http (see [`SimTls`]).
     pub tls: Option<SimTls>,
+    /// The first version with the Global Permissions REST API (`/rest/api/permissions...`);
+    /// older versions answer 404 on all its paths. Unconfirmed: documented for 9.2 (the
+    /// default), a navigation listing suggests 9.3.
+    pub global_permissions_since: (u32, u32),
+    /// Bare array (the default) or page envelope for the global permission GETs (unconfirmed).
+    pub global_list_style: GlobalListStyle,
+    /// The JSON of a user subject in global permission items (unconfirmed; default userKey).
+    pub global_user_subject: UserSubjectStyle,
+    /// The JSON of a group subject in global permission items (unconfirmed; default name).
+    pub global_group_subject: GroupSubjectStyle,
+    /// The status of a successful `PUT /rest/api/permissions`: 204 (the default) with an empty
+    /// body, or another 2xx (such as 200) with the body `{}`. The real status is unconfirmed.
+    pub global_put_status: u16,
+    /// Global (targetType, operationKey) pairs the server supports beyond the five documented
+    /// ones (an add-on's, say): PUT accepts them and GET serves stored rows of them. Default none.
+    pub extra_global_operations: Vec<(String, String)>,
+    /// Refuse (400, nothing changed) a `PUT /rest/api/permissions` that removes the last holder
+    /// of (system, administer). Whether the real server guards this is unconfirmed; default off.
+    pub refuse_last_sysadmin_removal: bool,
 }
 
 /// HTTPS serving: the certificate (from a private CA, see `crate::tls::TestCa`), whether
@@ -101,6 +160,13 @@ impl Default for SimConfig {
             hostile_next_link: None,
             extra_response_headers: Vec::new(),
             tls: None,
+            global_permissions_since: (9, 2),
+            global_list_style: GlobalListStyle::Array,
+            global_user_subject: UserSubjectStyle::UserKey,
+            global_group_subject: GroupSubjectStyle::Name,
+            global_put_status: 204,
+            extra_global_operations: Vec::new(),
+            refuse_last_sysadmin_removal: false,
         }
     }
 }
@@ -110,6 +176,13 @@ impl SimConfig {
     pub fn normalized_context_path(&self) -> String {
         let trimmed = self.context_path.trim().trim_matches('/');
         if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") }
+    }
+
+    /// Whether the server supports the global permission (targetType, operationKey): one of
+    /// the five documented pairs or of [`SimConfig::extra_global_operations`].
+    pub fn supports_global_operation(&self, target_type: &str, operation_key: &str) -> bool {
+        GLOBAL_PERMISSION_PAIRS.contains(&(target_type, operation_key))
+            || self.extra_global_operations.iter().any(|(target, operation)| target == target_type && operation == operation_key)
     }
 }
 
@@ -159,8 +232,10 @@ impl ServerVersion {
         self.major == 8
     }
 
-    pub fn supports(&self, capability: Capability) -> bool {
-        let (major, minor) = capability.introduced_in();
+    /// Whether this version has `capability`; `config` decides the capabilities whose first
+    /// version is unconfirmed.
+    pub fn supports(&self, capability: Capability, config: &SimConfig) -> bool {
+        let (major, minor) = capability.introduced_in(config);
         self.at_least(major, minor)
     }
 }
@@ -183,10 +258,14 @@ pub enum Capability {
     ActiveUserList,
     /// Query-parameter group endpoints `/rest/api/group/member`, `/group/info` (10.2+).
     GroupQueryParams,
+    /// The Global Permissions REST API `/rest/api/permissions...` (since
+    /// [`SimConfig::global_permissions_since`], 9.2 by default).
+    GlobalPermissionRest,
 }
 
 impl Capability {
-    pub fn introduced_in(self) -> (u32, u32) {
+    /// The first (major, minor) with this capability; `config` supplies the unconfirmed ones.
+    pub fn introduced_in(self, config: &SimConfig) -> (u32, u32) {
         match self {
             Capability::UserList => (8, 4),
             Capability::ServerInformation => (9, 1),
@@ -195,6 +274,7 @@ impl Capability {
             Capability::SpacePermissionRest => (9, 1),
             Capability::ActiveUserList => (9, 3),
             Capability::GroupQueryParams => (10, 2),
+            Capability::GlobalPermissionRest => config.global_permissions_since,
         }
     }
 }

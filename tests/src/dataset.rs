@@ -1,10 +1,12 @@
-//! Test data: the users, groups, spaces and space permissions the simulator starts with,
-//! `Dataset::generate`, a deterministic generator full of edge cases (docs/confluence-dc.md §11),
-//! and `Dataset::expected`, the ground truth a connector's sync is compared against. Group and
-//! space generation live in the `groups` and `spaces` submodules.
+//! Test data: the users, groups, spaces, space permissions and global permissions the simulator
+//! starts with, `Dataset::generate`, a deterministic generator full of edge cases
+//! (docs/confluence-dc.md §11), and `Dataset::expected`, the ground truth a connector's sync is
+//! compared against. Group, space and global permission generation live in the `groups`,
+//! `spaces` and `global` submodules.
 
 mod bench;
 mod expected;
+mod global;
 mod groups;
 mod spaces;
 
@@ -108,6 +110,26 @@ impl SimPermission {
     }
 }
 
+/// One global permission: the REST (targetType, operationKey) pair, e.g. ("system",
+/// "administer"), granted to a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimGlobalPermission {
+    pub target: String,
+    pub operation: String,
+    pub subject: Subject,
+}
+
+impl SimGlobalPermission {
+    pub fn new(target: &str, operation: &str, subject: Subject) -> SimGlobalPermission {
+        SimGlobalPermission { target: target.to_string(), operation: operation.to_string(), subject }
+    }
+
+    /// Whether this row is the (targetType, operationKey) pair.
+    pub fn is(&self, target: &str, operation: &str) -> bool {
+        self.target == target && self.operation == operation
+    }
+}
+
 /// A space with its permission rows in stored order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSpace {
@@ -129,6 +151,8 @@ pub struct Dataset {
     pub tokens: Vec<(String, String)>,
     pub groups: Vec<SimGroup>,
     pub spaces: Vec<SimSpace>,
+    /// Site-wide permissions, one row per (pair, subject), in stored order.
+    pub global_permissions: Vec<SimGlobalPermission>,
 }
 
 impl Dataset {
@@ -138,8 +162,9 @@ impl Dataset {
     /// without status, a user with an empty display name — then ordinary users.
     /// Every user has a token ([`token_for`]) and password `password-<username>` (admin: "admin"),
     /// and an email `username@example.com` except `no_display.name`.
-    /// Groups and spaces: see the `groups` and `spaces` submodules; references to users that
-    /// a small `n_users` leaves out are dropped, so every member and user subject exists.
+    /// Groups, spaces and global permissions: see the `groups`, `spaces` and `global`
+    /// submodules; references to users that a small `n_users` leaves out are dropped, so every
+    /// member and user subject exists.
     pub fn generate(n_users: usize) -> Dataset {
         let n_users = n_users.max(4);
         let mut users = vec![admin_user()];
@@ -152,7 +177,8 @@ impl Dataset {
         let tokens = users.iter().map(|u| (token_for(&u.username), u.username.clone())).collect();
         let groups = groups::generate(&users);
         let spaces = spaces::generate(&users);
-        Dataset { users, tokens, groups, spaces }
+        let global_permissions = global::generate(&users, &groups);
+        Dataset { users, tokens, groups, spaces, global_permissions }
     }
 
     pub fn user(&self, username: &str) -> Option<&SimUser> {
@@ -260,5 +286,24 @@ mod tests {
         assert!(d.users.iter().any(|u| u.display_name.is_none()));
         assert!(d.users.iter().any(|u| u.display_name.as_deref() == Some("Zoë Ångström")));
         assert!(d.users.iter().any(|u| u.display_name.as_deref() == Some("שלום כהן")));
+    }
+
+    #[test]
+    fn global_permissions_name_only_existing_subjects() {
+        for dataset in [Dataset::generate(4), Dataset::generate(12), Dataset::generate(120), Dataset::bench(10, 3, 20, 5)] {
+            assert!(!dataset.global_permissions.is_empty());
+            for row in &dataset.global_permissions {
+                match &row.subject {
+                    Subject::User(name) => assert!(dataset.user(name).is_some(), "{name}"),
+                    Subject::Group(name) => assert!(dataset.group(name).is_some(), "{name}"),
+                    Subject::Anonymous => {}
+                }
+            }
+            let admin = Subject::User("admin".into());
+            assert!(dataset.global_permissions.iter().any(|row| row.subject == admin && row.is("system", "administer")));
+            assert!(dataset.global_permissions.iter().any(|row| row.subject == Subject::Anonymous && row.is("application", "use")));
+        }
+        let small = Dataset::generate(4);
+        assert!(small.global_permissions.contains(&SimGlobalPermission::new("application", "use", Subject::User("shalom-cohen".into()))));
     }
 }

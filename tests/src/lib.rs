@@ -3,10 +3,11 @@
 //! connector. Start one with [`Simulator::start`] or [`Simulator::start_background`].
 //!
 //! Modules: `config` (knobs, version gating), `dataset` (initial users, groups, spaces,
-//! permissions and the expected sync result), `permissions` (space permission keys), `state` (shared
-//! mutable state), `auth`, `request`/`responses` (HTTP plumbing), `paging`, `routes`
-//! (endpoints), `recording` (request log, one-shot faults), `fault_plan` (configurable
-//! faults: latency, 429/503, dropped connections, broken bodies, a token bucket),
+//! permissions, global permissions and the expected sync result), `permissions` (space
+//! permission keys, global permission pairs), `state` (shared mutable state), `auth`,
+//! `request`/`responses` (HTTP plumbing), `paging`, `routes` (endpoints), `recording` (request
+//! log, one-shot faults), `fault_plan` (configurable faults: latency, 429/503, dropped
+//! connections, broken bodies, a token bucket),
 //! `connection` (connections the fault plan can cut), `server` (the running simulator),
 //! `xsrf` (the X-Atlassian-Token rule for writes), `mutations` (membership, permission and
 //! user writes to the directory), `new_user` (create-user validation), `tls` (a private CA and
@@ -36,14 +37,17 @@ pub mod xsrf;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Capability, FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig, SimTls, VERSION_PROFILES};
+pub use config::{
+    Capability, FOREIGN_ORIGIN, GlobalListStyle, GroupSubjectStyle, LinkStyle, ServerVersion, SimConfig, SimTls, UserSubjectStyle, VERSION_PROFILES,
+};
 pub use dataset::{
-    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGroup, SimPermission, SimSpace, SimUser, Subject, default_password_for, token_for, user_key_for,
+    ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGlobalPermission, SimGroup, SimPermission, SimSpace, SimUser, Subject, default_password_for, token_for,
+    user_key_for,
 };
 pub use fault_plan::{FaultPlan, MALFORMED_BODY, TokenBucket};
-pub use mutations::WriteError;
+pub use mutations::{GlobalChange, WriteError};
 pub use new_user::{FieldError, NewUser};
-pub use permissions::{SPACE_PERMISSION_KEYS, is_known_key, legacy_key, rest_operation};
+pub use permissions::{GLOBAL_PERMISSION_PAIRS, SPACE_PERMISSION_KEYS, is_known_key, legacy_key, rest_operation};
 pub use recording::{Fault, RecordedRequest};
 pub use server::{Simulator, router};
 pub use state::{Directory, SimState};

@@ -1,12 +1,15 @@
 //! Writes to the live [`Directory`]: group membership, space permission grants and revokes,
-//! and user creation. Each returns a typed [`WriteError`]; the REST and JSON-RPC routes turn
+//! global permission replacement, and user creation. Each returns a typed [`WriteError`]; the REST and JSON-RPC routes turn
 //! it into their own error shapes. Names resolve as the reads do: groups and space keys
 //! case-insensitively (stored under their canonical spelling), usernames exactly.
 
-use crate::dataset::{SimPermission, SimUser, Subject, token_for};
+use crate::dataset::{SimGlobalPermission, SimPermission, SimUser, Subject, token_for};
 use crate::new_user::{FieldError, NewUser};
 use crate::permissions::is_known_key;
 use crate::state::Directory;
+
+/// A subject and the global (targetType, operationKey) pairs it is to hold after a write.
+pub type GlobalChange = (Subject, Vec<(String, String)>);
 
 /// Why a write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +21,10 @@ pub enum WriteError {
     UnknownSpace(String),
     /// A legacy key or REST pair outside the 14 known ones.
     UnknownPermission(String),
+    /// A global (targetType, operationKey) pair the server does not support, as "target/operation".
+    UnknownGlobalPermission(String),
+    /// The change would leave nobody holding (system, administer).
+    LastSystemAdministrator,
     Invalid(FieldError),
     UserExists(String),
     NoLicenceSeat,
@@ -33,6 +40,8 @@ impl WriteError {
             }
             WriteError::UnknownSpace(key) => format!("No space with key : {key}"),
             WriteError::UnknownPermission(what) => format!("Unknown space permission : {what}"),
+            WriteError::UnknownGlobalPermission(what) => format!("Unknown global permission : {what}"),
+            WriteError::LastSystemAdministrator => "Cannot remove the System Administrator permission from its last holder".to_string(),
             WriteError::Invalid(error) => error.message.clone(),
             WriteError::UserExists(name) => format!("A user with userName {name} already exists"),
             WriteError::NoLicenceSeat => "No licence seat is available to create a new user".to_string(),
@@ -121,6 +130,22 @@ impl Directory {
         Ok(())
     }
 
+    /// Gives each subject exactly its listed global (targetType, operationKey) pairs, in order
+    /// (rows it keeps stay where they are, new ones go at the end; subjects not listed are
+    /// untouched). With `keep_a_system_administrator`, a change that removes the last holder of
+    /// (system, administer) is refused and nothing changes. Pairs are not checked here.
+    pub fn set_global_permissions(&mut self, changes: &[GlobalChange], keep_a_system_administrator: bool) -> Result<(), WriteError> {
+        let mut rows = self.global_permissions.clone();
+        for (subject, pairs) in changes {
+            replace_global_pairs(&mut rows, subject, pairs);
+        }
+        if keep_a_system_administrator && has_system_administrator(&self.global_permissions) && !has_system_administrator(&rows) {
+            return Err(WriteError::LastSystemAdministrator);
+        }
+        self.global_permissions = rows;
+        Ok(())
+    }
+
     /// Validates and adds a user (with a token); `seats` = licence seats (`None` = unlimited).
     pub fn create_user(&mut self, new_user: NewUser, seats: Option<usize>) -> Result<SimUser, WriteError> {
         new_user.validate().map_err(WriteError::Invalid)?;
@@ -137,6 +162,21 @@ impl Directory {
         self.push_user(user.clone());
         Ok(user)
     }
+}
+
+/// Drops the rows of `subject` whose pair is not in `pairs`, then adds the missing pairs.
+fn replace_global_pairs(rows: &mut Vec<SimGlobalPermission>, subject: &Subject, pairs: &[(String, String)]) {
+    let listed = |row: &SimGlobalPermission| pairs.iter().any(|(target, operation)| row.is(target, operation));
+    rows.retain(|row| &row.subject != subject || listed(row));
+    for (target, operation) in pairs {
+        if !rows.iter().any(|row| &row.subject == subject && row.is(target, operation)) {
+            rows.push(SimGlobalPermission::new(target, operation, subject.clone()));
+        }
+    }
+}
+
+fn has_system_administrator(rows: &[SimGlobalPermission]) -> bool {
+    rows.iter().any(|row| row.is("system", "administer"))
 }
 
 #[cfg(test)]
@@ -187,5 +227,25 @@ mod tests {
         assert_eq!(dir.entity_subject("zoe.angstrom", true), Ok(group));
         assert_eq!(dir.entity_subject("team/alpha", false), Ok(Subject::Group("team/alpha".into())));
         assert_eq!(dir.entity_subject("ghost", true), Err(WriteError::UnknownEntity("ghost".into())));
+    }
+
+    #[test]
+    fn global_permission_sets_keep_order_and_are_all_or_nothing() {
+        let mut dir = directory();
+        let (admin, anonymous) = (Subject::User("admin".into()), Subject::Anonymous);
+        let before = dir.global_permissions.clone();
+        let pair = |t: &str, o: &str| (t.to_string(), o.to_string());
+        let keep_two = vec![pair("system", "administer"), pair("application", "use")];
+        dir.set_global_permissions(&[(admin.clone(), keep_two)], true).unwrap();
+        let mut expected = before.clone();
+        expected.retain(|row| !(row.subject == admin && row.is("application", "administer")));
+        assert_eq!(dir.global_permissions, expected, "kept rows stay in place");
+        dir.set_global_permissions(&[(anonymous.clone(), vec![pair("space", "create")])], true).unwrap();
+        assert_eq!(dir.global_permissions.last(), Some(&SimGlobalPermission::new("space", "create", anonymous)));
+        let snapshot = dir.global_permissions.clone();
+        assert_eq!(dir.set_global_permissions(&[(admin.clone(), Vec::new())], true), Err(WriteError::LastSystemAdministrator));
+        assert_eq!(dir.global_permissions, snapshot);
+        dir.set_global_permissions(&[(admin, Vec::new())], false).unwrap();
+        assert!(dir.global_permissions.iter().all(|row| !row.is("system", "administer")));
     }
 }

@@ -1,6 +1,12 @@
 //! Space permission keys: the 14 legacy keys a connector understands, and their mapping to the 9.1+
 //! REST `(targetType, operationKey)` pairs (docs/confluence-dc.md §8.1), including the odd keys
-//! (§8.2).
+//! (§8.2); and the five global permission pairs of the Global Permissions REST API.
+
+/// The global permissions the Global Permissions REST API documents, as (targetType,
+/// operationKey): use Confluence, administer Confluence, system administration, create a
+/// personal space, create spaces.
+pub const GLOBAL_PERMISSION_PAIRS: [(&str, &str); 5] =
+    [("application", "use"), ("application", "administer"), ("system", "administer"), ("personal_space", "create"), ("space", "create")];
 
 /// The 14 legacy space permission keys (docs/confluence-dc.md §8.1), in UI order.
 pub const SPACE_PERMISSION_KEYS: [&str; 14] = [

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use crate::auth::{AuthFailure, authenticate};
 use crate::config::SimConfig;
 use crate::connection::{CutSwitch, CuttableListener};
-use crate::dataset::{SimPermission, SimUser};
+use crate::dataset::{SimGlobalPermission, SimPermission, SimUser, Subject};
 use crate::fault_plan::{FaultPlan, PlanAction, add_missing_headers, dropped_response, is_json, malformed_response, truncated};
 use crate::recording::{Fault, RecordedRequest};
 use crate::request::{SimRequest, normalize_path, parse_query, path_below_context};
@@ -202,6 +202,16 @@ impl Simulator {
     /// The current permission rows of the space (empty for an unknown space).
     pub fn space_permissions(&self, key: &str) -> Vec<SimPermission> {
         self.state.space_permissions(key)
+    }
+
+    /// The current global permission rows, in stored order.
+    pub fn global_permissions(&self) -> Vec<SimGlobalPermission> {
+        self.state.global_permissions()
+    }
+
+    /// The (targetType, operationKey) pairs `subject` holds now, sorted.
+    pub fn global_permissions_of(&self, subject: &Subject) -> Vec<(String, String)> {
+        self.state.global_permissions_of(subject)
     }
 
     /// The current state of a user.

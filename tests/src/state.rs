@@ -1,5 +1,5 @@
 //! Shared server state: the configuration in force, the mutable directory (users, groups,
-//! spaces and their permissions), the request log and the fault queue, plus read accessors
+//! spaces and their permissions, global permissions), the request log and the fault queue, plus read accessors
 //! tests use to check what writes changed.
 
 use std::collections::{HashMap, VecDeque};
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::{FOREIGN_ORIGIN, LinkStyle, ServerVersion, SimConfig};
-use crate::dataset::{Dataset, SimGroup, SimPermission, SimSpace, SimUser};
+use crate::dataset::{Dataset, SimGlobalPermission, SimGroup, SimPermission, SimSpace, SimUser, Subject};
 use crate::fault_plan::{FaultPlan, FaultRuntime, PlanDecision};
 use crate::recording::{Fault, RecordedRequest};
 
@@ -19,6 +19,8 @@ pub struct Directory {
     pub tokens: Vec<(String, String)>,
     pub groups: Vec<SimGroup>,
     pub spaces: Vec<SimSpace>,
+    /// Site-wide permissions in stored order, one row per (pair, subject).
+    pub global_permissions: Vec<SimGlobalPermission>,
     /// Where each username is in `users` (the first holder), kept by `create_user`: a member
     /// list of 1000 names must not scan 50,000 users per name, nor rebuild a map per request.
     user_positions: HashMap<String, usize>,
@@ -33,6 +35,7 @@ impl Directory {
             tokens: dataset.tokens.clone(),
             groups: dataset.groups.clone(),
             spaces: dataset.spaces.clone(),
+            global_permissions: dataset.global_permissions.clone(),
             user_positions: HashMap::new(),
             group_positions: HashMap::new(),
         };
@@ -108,6 +111,7 @@ impl SimState {
     pub fn new(config: SimConfig, origin: String) -> anyhow::Result<SimState> {
         let version = ServerVersion::parse(&config.version)?;
         anyhow::ensure!(config.max_limit > 0, "max_limit must be > 0");
+        anyhow::ensure!((200..300).contains(&config.global_put_status), "global_put_status must be a 2xx status");
         Ok(SimState {
             context_path: config.normalized_context_path(),
             directory: RwLock::new(Directory::from_dataset(&config.dataset)),
@@ -208,6 +212,22 @@ impl SimState {
         self.directory().space_by_key(key).map(|s| s.permissions.clone()).unwrap_or_default()
     }
 
+    /// The current global permission rows, in stored order.
+    pub fn global_permissions(&self) -> Vec<SimGlobalPermission> {
+        self.directory().global_permissions.clone()
+    }
+
+    /// The (targetType, operationKey) pairs `subject` holds now, sorted (group names compare
+    /// case-insensitively, usernames exactly).
+    pub fn global_permissions_of(&self, subject: &Subject) -> Vec<(String, String)> {
+        let directory = self.directory();
+        let mut pairs: Vec<(String, String)> =
+            directory.global_permissions.iter().filter(|p| same_subject(&p.subject, subject)).map(|p| (p.target.clone(), p.operation.clone())).collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs
+    }
+
     /// The current state of a user (exact username).
     pub fn user(&self, username: &str) -> Option<SimUser> {
         self.directory().user_by_username(username).cloned()
@@ -253,5 +273,13 @@ impl SimState {
     /// An absolute link such as `_links.self` (always absolute on real servers).
     pub fn absolute_link(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.link_base())
+    }
+}
+
+/// Subjects compare as the server compares them: group names case-insensitively.
+fn same_subject(a: &Subject, b: &Subject) -> bool {
+    match (a, b) {
+        (Subject::Group(a), Subject::Group(b)) => a.to_lowercase() == b.to_lowercase(),
+        _ => a == b,
     }
 }

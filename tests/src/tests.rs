@@ -343,4 +343,5 @@ async fn async_simulator_serves_over_tcp() {
 mod directory;
 mod fake_c1;
 mod fault_plan;
+mod global_permissions;
 mod writes;

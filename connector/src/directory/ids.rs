@@ -12,6 +12,8 @@ pub const ANONYMOUS: &str = "anonymous";
 pub const GROUP: &str = "group";
 /// Resource type id of spaces.
 pub const SPACE: &str = "space";
+/// Resource type id of the site itself (its global permissions).
+pub const SITE: &str = "site";
 /// Slug of a group's membership entitlement.
 pub const MEMBER: &str = "member";
 

@@ -1,15 +1,15 @@
 //! Who holds a permission, in both directions: a [`Subject`] as a permission listing names it
 //! (userKey, username, group name, anonymous) and the principal it becomes under the configured
 //! user id; and a [`Holder`], the principal a grant or revoke is about with every name a write
-//! API may want, and whether a listed subject is that holder. Space and global permissions
-//! share these.
+//! API may want, and whether a listed subject is that holder; and the grant of a permission to
+//! a principal. Space and global permissions share these.
 
 use crate::directory::groups;
-use crate::directory::ids::{ANONYMOUS, GROUP, USER, anonymous_id};
+use crate::directory::ids::{ANONYMOUS, GROUP, USER, anonymous_id, member_entitlement_id};
 use crate::directory::users;
 use crate::settings::UserId;
 use crate::syncer::Context;
-use crate::types::{ConnectorError, ResourceId};
+use crate::types::{ConnectorError, Expansion, Grant, ResourceId};
 
 /// Who holds a permission, as the source names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,4 +71,16 @@ pub fn same_holder(subject: &Subject, holder: &Holder) -> bool {
         (Subject::Anonymous, Holder::Anonymous) => true,
         _ => false,
     }
+}
+
+/// The grant of entitlement `entitlement_id` on `on` to a principal (id
+/// `<entitlement>:<type>:<principal>`); a group's carries expansion to the group's `member`
+/// entitlement, so the permission is attributed to its members.
+pub fn permission_grant(entitlement_id: String, on: ResourceId, principal: ResourceId) -> Grant {
+    let expansion = (principal.resource_type == GROUP).then(|| Expansion {
+        entitlement_ids: vec![member_entitlement_id(&principal.resource)],
+        shallow: false,
+        resource_type_ids: vec![],
+    });
+    Grant { id: format!("{entitlement_id}:{}:{}", principal.resource_type, principal.resource), entitlement_id, entitlement_resource: on, principal, expansion }
 }

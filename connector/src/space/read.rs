@@ -10,14 +10,14 @@
 //! its members.
 
 use crate::client::encode_component;
-use crate::directory::ids::{GROUP, SPACE, member_entitlement_id};
+use crate::directory::ids::SPACE;
 use crate::directory::profile::text;
-use crate::directory::subjects::{Subject, principal_of};
+use crate::directory::subjects::{Subject, permission_grant, principal_of};
 use crate::guest_log;
 use crate::page_token::PageToken;
 use crate::space::catalogue::{Permission, by_key, by_operation, entitlement_id};
 use crate::syncer::Context;
-use crate::types::{ConnectorError, Expansion, Grant, GrantPage, Resource, ResourceId, ResourcePage, Status};
+use crate::types::{ConnectorError, Grant, GrantPage, Resource, ResourceId, ResourcePage, Status};
 use crate::version::ServerVersion;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -223,22 +223,9 @@ fn json_rpc_permissions(cx: &Context, key: &str, version: &ServerVersion) -> Res
     Ok(held)
 }
 
-/// The grant of a permission on a space to a principal; a group's carries expansion to the
-/// group's `member` entitlement.
+/// The grant of a permission on a space to a principal (a group's expands to its members).
 pub fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId) -> Grant {
-    let entitlement_id = entitlement_id(space_key, permission);
-    let expansion = (principal.resource_type == GROUP).then(|| Expansion {
-        entitlement_ids: vec![member_entitlement_id(&principal.resource)],
-        shallow: false,
-        resource_type_ids: vec![],
-    });
-    Grant {
-        id: format!("{entitlement_id}:{}:{}", principal.resource_type, principal.resource),
-        entitlement_id,
-        entitlement_resource: ResourceId { resource_type: SPACE.into(), resource: space_key.into() },
-        principal,
-        expansion,
-    }
+    permission_grant(entitlement_id(space_key, permission), ResourceId { resource_type: SPACE.into(), resource: space_key.into() }, principal)
 }
 
 /// Permission reads and writes need an administrator: say so instead of "bad credentials".

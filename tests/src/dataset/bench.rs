@@ -1,9 +1,10 @@
 //! A large, plainly shaped dataset for benchmarks: `users` ordinary users (plus `admin`),
 //! `groups` groups sharing `memberships` memberships evenly, and `spaces` spaces each with a
 //! realistic handful of permission rows (view for two groups, edit for one, admin for a user,
-//! and anonymous view on every tenth space). Deterministic, and linear in its size.
+//! and anonymous view on every tenth space), and a few global permissions (`admin`, the first
+//! group, anonymous). Deterministic, and linear in its size.
 
-use super::{Dataset, SimGroup, SimPermission, SimSpace, Subject, admin_user, ordinary_user, token_for};
+use super::{Dataset, SimGroup, SimPermission, SimSpace, Subject, admin_user, global, ordinary_user, token_for};
 
 impl Dataset {
     /// The benchmark dataset (see the module docs).
@@ -21,7 +22,8 @@ impl Dataset {
             .map(dedup_members)
             .collect();
         let space_list = (0..spaces).map(|s| bench_space(s, &all_users, &group_list)).collect();
-        Dataset { users: all_users, tokens, groups: group_list, spaces: space_list }
+        let global_permissions = global::bench(&group_list[0].name);
+        Dataset { users: all_users, tokens, groups: group_list, spaces: space_list, global_permissions }
     }
 }
 

@@ -4,6 +4,8 @@
 //! ([`crate::xsrf`]) before their handler runs.
 
 mod admin_users;
+mod global_permission_writes;
+mod global_permissions;
 mod groups;
 mod jsonrpc;
 mod jsonrpc_writes;
@@ -18,7 +20,7 @@ use axum::http::Method;
 use percent_encoding::percent_decode_str;
 
 use crate::auth::Caller;
-use crate::config::{Capability, ServerVersion};
+use crate::config::{Capability, ServerVersion, SimConfig};
 use crate::request::SimRequest;
 use crate::responses::{HttpResponse, bad_request, method_not_allowed, not_found};
 use crate::state::SimState;
@@ -29,6 +31,7 @@ pub use groups::group_json;
 const USER_PREFIX: &str = "/rest/api/user/";
 const GROUP_PREFIX: &str = "/rest/api/group/";
 const SPACE_PREFIX: &str = "/rest/api/space/";
+const GLOBAL_PERMISSIONS_PATH: &str = "/rest/api/permissions";
 const JSON_RPC_BASE: &str = "/rpc/json-rpc/confluenceservice-v2";
 
 /// Every endpoint the simulator knows. Strings are raw (still percent-encoded) path segments.
@@ -67,6 +70,10 @@ pub enum Endpoint {
     },
     /// `POST /rest/api/admin/user` (8.4+).
     AdminUser,
+    /// `GET /rest/api/permissions` (and `PUT` for [`GlobalScope::All`]), `/permissions/anonymous`,
+    /// `/permissions/group/{groupName}`, `/permissions/unlicensed` (since
+    /// `SimConfig::global_permissions_since`).
+    GlobalPermissions(GlobalScope),
     /// JSON-RPC: `Some(method)` for light mode, `None` for envelope mode.
     JsonRpc(Option<String>),
 }
@@ -77,6 +84,18 @@ pub enum RawSubject {
     UserKey(String),
     Group(String),
     Anonymous,
+}
+
+/// Which global permissions a `/rest/api/permissions` path is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobalScope {
+    /// Every subject's (the only path that also takes `PUT`).
+    All,
+    Anonymous,
+    /// One group (raw, still percent-encoded name).
+    Group(String),
+    /// "Unlicensed" access: always empty here.
+    Unlicensed,
 }
 
 /// The last segment of a space-permission write path.
@@ -111,6 +130,7 @@ impl Endpoint {
             "/rest/api/group" => Endpoint::GroupList,
             "/rest/api/space" => Endpoint::SpaceList,
             "/rest/api/admin/user" => Endpoint::AdminUser,
+            GLOBAL_PERMISSIONS_PATH => Endpoint::GlobalPermissions(GlobalScope::All),
             JSON_RPC_BASE => Endpoint::JsonRpc(None),
             _ => return resolve_below_prefix(path),
         };
@@ -126,12 +146,14 @@ impl Endpoint {
             Endpoint::Membership { .. } => Some(Capability::MembershipWrites),
             Endpoint::AdminUser => Some(Capability::UserCreation),
             Endpoint::GroupInfoByQuery | Endpoint::GroupMembersByQuery => Some(Capability::GroupQueryParams),
+            Endpoint::GlobalPermissions(_) => Some(Capability::GlobalPermissionRest),
             _ => None,
         }
     }
 
-    pub fn exists_in(&self, version: ServerVersion) -> bool {
-        self.required_capability().is_none_or(|capability| version.supports(capability))
+    /// Whether `version` has this endpoint (`config` decides the unconfirmed first versions).
+    pub fn exists_in(&self, version: ServerVersion, config: &SimConfig) -> bool {
+        self.required_capability().is_none_or(|capability| version.supports(capability, config))
     }
 
     fn allows(&self, method: &Method) -> bool {
@@ -139,6 +161,7 @@ impl Endpoint {
             Endpoint::JsonRpc(_) | Endpoint::AdminUser => method == Method::POST,
             Endpoint::SpacePermissionChange { .. } => method == Method::PUT,
             Endpoint::Membership { .. } => method == Method::PUT || method == Method::DELETE,
+            Endpoint::GlobalPermissions(GlobalScope::All) => [Method::GET, Method::HEAD, Method::PUT].contains(method),
             _ => method == Method::GET || method == Method::HEAD,
         }
     }
@@ -153,6 +176,9 @@ fn resolve_below_prefix(path: &str) -> Option<Endpoint> {
     }
     if let Some(rest) = path.strip_prefix(SPACE_PREFIX) {
         return resolve_space(rest);
+    }
+    if let Some(rest) = path.strip_prefix(GLOBAL_PERMISSIONS_PATH).and_then(|r| r.strip_prefix('/')) {
+        return resolve_global(rest).map(Endpoint::GlobalPermissions);
     }
     let method = path.strip_prefix(JSON_RPC_BASE)?.strip_prefix('/')?;
     (!method.is_empty() && !method.contains('/')).then(|| Endpoint::JsonRpc(Some(method.into())))
@@ -194,6 +220,17 @@ fn resolve_space(rest: &str) -> Option<Endpoint> {
     }
 }
 
+/// `rest` is what follows `/rest/api/permissions/`. A raw `/` in a group name adds segments and
+/// matches nothing (404), as a JAX-RS template would.
+fn resolve_global(rest: &str) -> Option<GlobalScope> {
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        ["anonymous"] => Some(GlobalScope::Anonymous),
+        ["unlicensed"] => Some(GlobalScope::Unlicensed),
+        ["group", name] if !name.is_empty() => Some(GlobalScope::Group(name.to_string())),
+        _ => None,
+    }
+}
+
 /// `user/{userKey}`, `group/{groupName}` or `anonymous`.
 fn resolve_raw_subject(segments: &[&str]) -> Option<RawSubject> {
     match segments {
@@ -212,8 +249,9 @@ pub fn decode_segment(raw: &str) -> String {
 /// Answers an authenticated request whose path is already below the context path.
 pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpResponse {
     let wants_json = request.wants_json();
-    let Some(endpoint) =
-        Endpoint::resolve(&request.path).filter(|e| e.exists_in(state.version)).filter(|e| state.config.json_rpc || !matches!(e, Endpoint::JsonRpc(_)))
+    let Some(endpoint) = Endpoint::resolve(&request.path)
+        .filter(|e| e.exists_in(state.version, &state.config))
+        .filter(|e| state.config.json_rpc || !matches!(e, Endpoint::JsonRpc(_)))
     else {
         return not_found(wants_json);
     };
@@ -244,6 +282,8 @@ pub fn route(state: &SimState, request: &SimRequest, caller: &Caller) -> HttpRes
         Endpoint::SpacePermissionChange { key, subject, action } => permission_writes::change(state, request, caller, &key, &subject, action),
         Endpoint::Membership { user, group } => memberships::change(state, request, caller, &user, &group),
         Endpoint::AdminUser => admin_users::create_user(state, request, caller),
+        Endpoint::GlobalPermissions(GlobalScope::All) if request.method == Method::PUT => global_permission_writes::set(state, request, caller),
+        Endpoint::GlobalPermissions(scope) => global_permissions::list(state, request, caller, &scope),
         Endpoint::JsonRpc(Some(method)) => jsonrpc::light_mode(state, request, caller, &method),
         Endpoint::JsonRpc(None) => jsonrpc::envelope_mode(state, request, caller),
     }

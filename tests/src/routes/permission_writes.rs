@@ -80,7 +80,7 @@ fn parse_operations(body: &[u8]) -> Result<Vec<(String, String)>, String> {
     items.iter().map(parse_operation).collect()
 }
 
-fn parse_operation(item: &Value) -> Result<(String, String), String> {
+pub(super) fn parse_operation(item: &Value) -> Result<(String, String), String> {
     let field = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("Each operation needs a string '{name}'"));
     Ok((field("targetType")?, field("operationKey")?))
 }

@@ -16,7 +16,8 @@ pub(super) fn require_admin(caller: &Caller, wants_json: bool) -> Result<(), Box
     }
 }
 
-/// 404 for unknown users, groups and spaces; 400 for bad permissions and invalid fields;
+/// 404 for unknown users, groups and spaces; 400 for bad permissions, invalid fields and the
+/// removal of the last system administrator;
 /// 409 for an existing user; 402 when no licence seat is left.
 pub(super) fn write_error_response(error: &WriteError, wants_json: bool) -> HttpResponse {
     rest_error(status_of(error), &error.message(), wants_json)
@@ -25,7 +26,9 @@ pub(super) fn write_error_response(error: &WriteError, wants_json: bool) -> Http
 fn status_of(error: &WriteError) -> StatusCode {
     match error {
         WriteError::UnknownUser(_) | WriteError::UnknownGroup(_) | WriteError::UnknownEntity(_) | WriteError::UnknownSpace(_) => StatusCode::NOT_FOUND,
-        WriteError::UnknownPermission(_) | WriteError::Invalid(_) => StatusCode::BAD_REQUEST,
+        WriteError::UnknownPermission(_) | WriteError::UnknownGlobalPermission(_) | WriteError::Invalid(_) | WriteError::LastSystemAdministrator => {
+            StatusCode::BAD_REQUEST
+        }
         WriteError::UserExists(_) => StatusCode::CONFLICT,
         WriteError::NoLicenceSeat => StatusCode::PAYMENT_REQUIRED,
     }

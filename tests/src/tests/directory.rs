@@ -21,7 +21,7 @@ async fn post(state: &Arc<SimState>, uri: &str, authorization: &str, body: &str)
 }
 
 /// Follows `next` links from `first_uri` as admin; returns every item of every page.
-async fn collect_all(state: &Arc<SimState>, first_uri: &str) -> (Vec<Value>, usize) {
+pub(super) async fn collect_all(state: &Arc<SimState>, first_uri: &str) -> (Vec<Value>, usize) {
     let (mut items, mut pages) = (Vec::new(), 0);
     let mut uri = first_uri.to_string();
     for _ in 0..500 {
@@ -48,7 +48,18 @@ fn expected_counts_match_a_hand_count() {
     let dataset = Dataset::generate(12);
     assert_eq!(
         dataset.expected(),
-        Expected { users: 12, groups: 10, spaces: 9, memberships: 40, space_grants_to_users: 64, space_grants_to_groups: 53, space_grants_to_anonymous: 2 }
+        Expected {
+            users: 12,
+            groups: 10,
+            spaces: 9,
+            memberships: 40,
+            space_grants_to_users: 64,
+            space_grants_to_groups: 53,
+            space_grants_to_anonymous: 2,
+            global_grants_to_users: 5,
+            global_grants_to_groups: 5,
+            global_grants_to_anonymous: 1,
+        }
     );
 }
 

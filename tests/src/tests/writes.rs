@@ -19,7 +19,7 @@ fn zoe() -> String {
 }
 
 /// Sends `method uri` with JSON `Accept`, optional credentials, content type and headers.
-async fn send(state: &Arc<SimState>, method: &str, uri: &str, authorization: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
+pub(super) async fn send(state: &Arc<SimState>, method: &str, uri: &str, authorization: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut builder = Request::builder().method(method).uri(uri).header("accept", JSON);
     if let Some(authorization) = authorization {
         builder = builder.header("authorization", authorization);
@@ -32,7 +32,7 @@ async fn send(state: &Arc<SimState>, method: &str, uri: &str, authorization: Opt
 }
 
 /// A JSON-bodied write by `authorization`.
-async fn write(state: &Arc<SimState>, method: &str, uri: &str, authorization: &str, body: &str) -> Reply {
+pub(super) async fn write(state: &Arc<SimState>, method: &str, uri: &str, authorization: &str, body: &str) -> Reply {
     let headers = [("content-type", JSON)];
     send(state, method, uri, Some(authorization), &headers, body).await
 }
@@ -42,7 +42,7 @@ async fn rpc(state: &Arc<SimState>, method: &str, authorization: &str, params: &
     write(state, "POST", &uri, authorization, params).await
 }
 
-fn status_and_code(reply: &Reply) -> (u16, Option<u64>) {
+pub(super) fn status_and_code(reply: &Reply) -> (u16, Option<u64>) {
     (reply.status, reply.json()["statusCode"].as_u64())
 }
 

@@ -38,6 +38,10 @@ struct Counts {
     space_grants_to_users: usize,
     space_grants_to_groups: usize,
     space_grants_to_anonymous: usize,
+    sites: usize,
+    global_grants_to_users: usize,
+    global_grants_to_groups: usize,
+    global_grants_to_anonymous: usize,
 }
 
 fn counts(reader: &C1zReader) -> (Counts, BTreeSet<String>) {
@@ -45,21 +49,27 @@ fn counts(reader: &C1zReader) -> (Counts, BTreeSet<String>) {
     let grants = reader.grants().unwrap();
     let entitlement_type = |g: &pb::Grant| g.entitlement.as_ref().unwrap().resource.as_ref().unwrap().id.as_ref().unwrap().resource_type.clone();
     let principal_type = |g: &pb::Grant| g.principal.as_ref().unwrap().id.as_ref().unwrap().resource_type.clone();
-    let space_grants_to = |t: &str| grants.iter().filter(|g| entitlement_type(g) == "space" && principal_type(g) == t).count();
+    let grants_to = |on: &str, t: &str| grants.iter().filter(|g| entitlement_type(g) == on && principal_type(g) == t).count();
     let counts = Counts {
         users: resources_of("user"),
         groups: resources_of("group"),
         spaces: resources_of("space"),
         memberships: grants.iter().filter(|g| entitlement_type(g) == "group").count(),
-        space_grants_to_users: space_grants_to("user"),
-        space_grants_to_groups: space_grants_to("group"),
-        space_grants_to_anonymous: space_grants_to("anonymous"),
+        space_grants_to_users: grants_to("space", "user"),
+        space_grants_to_groups: grants_to("space", "group"),
+        space_grants_to_anonymous: grants_to("space", "anonymous"),
+        sites: resources_of("site"),
+        global_grants_to_users: grants_to("site", "user"),
+        global_grants_to_groups: grants_to("site", "group"),
+        global_grants_to_anonymous: grants_to("site", "anonymous"),
     };
     (counts, grants.iter().map(|g| g.id.clone()).collect())
 }
 
-fn expected_counts(dataset: &Dataset) -> Counts {
+/// The simulator's counts; global permissions only where the version has their API (9.2+).
+fn expected_counts(dataset: &Dataset, version: &str) -> Counts {
     let e = dataset.expected();
+    let global = |n: usize| if has_global_permissions(version) { n } else { 0 };
     Counts {
         users: e.users,
         groups: e.groups,
@@ -68,15 +78,25 @@ fn expected_counts(dataset: &Dataset) -> Counts {
         space_grants_to_users: e.space_grants_to_users,
         space_grants_to_groups: e.space_grants_to_groups,
         space_grants_to_anonymous: e.space_grants_to_anonymous,
+        sites: global(1),
+        global_grants_to_users: global(e.global_grants_to_users),
+        global_grants_to_groups: global(e.global_grants_to_groups),
+        global_grants_to_anonymous: global(e.global_grants_to_anonymous),
     }
+}
+
+fn has_global_permissions(version: &str) -> bool {
+    !(version.starts_with("7.") || version.starts_with("8."))
 }
 
 #[test]
 fn every_version_profile_syncs_the_whole_model() {
     let dataset = Dataset::generate(USERS);
-    let expected = expected_counts(&dataset);
-    assert!(expected.memberships > USERS && expected.space_grants_to_anonymous > 0, "the dataset exercises everything: {expected:?}");
+    let all = expected_counts(&dataset, "10.2.0");
+    assert!(all.memberships > USERS && all.space_grants_to_anonymous > 0, "the dataset exercises everything: {all:?}");
+    assert!(all.global_grants_to_users > 0 && all.global_grants_to_groups > 0 && all.global_grants_to_anonymous > 0, "{all:?}");
     for version in VERSION_PROFILES {
+        let expected = expected_counts(&dataset, version);
         let sim = simulator(version);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sync.c1z");
@@ -97,6 +117,21 @@ fn every_version_profile_syncs_the_whole_model() {
             assert!(ids.contains(id), "{version}: missing grant {id}");
         }
         assert!(!ids.iter().any(|id| id.contains("EXPORTPAGE") || id.contains("custom-type")), "{version}: add-on keys are skipped");
+        let unavailable = run.stderr.matches("global permissions are not available").count();
+        if has_global_permissions(version) {
+            for id in [
+                "site:confluence:system-administer:user:admin",
+                "site:confluence:administer:group:confluence-administrators",
+                "site:confluence:use:user:shalom-cohen",
+                "site:confluence:create-space:group:confluence-users",
+                "site:confluence:use:anonymous:anonymous",
+            ] {
+                assert!(ids.contains(id), "{version}: missing grant {id}");
+            }
+            assert_eq!(unavailable, 0, "{version}");
+        } else {
+            assert_eq!(unavailable, 1, "{version}: said once that global permissions are not available:\n{}", run.stderr);
+        }
         let anonymous = reader.resources(Some("anonymous")).unwrap();
         assert_eq!(anonymous.len(), 1, "{version}: the anonymous principal exists");
         assert_eq!(dangling_principals(&reader), Vec::<String>::new(), "{version}: every principal is a resource");
@@ -117,7 +152,7 @@ fn dangling_principals(reader: &C1zReader) -> Vec<String> {
 #[test]
 fn on_7_19_users_the_user_list_leaves_out_are_looked_up_for_their_grants() {
     let dataset = Dataset::generate(USERS);
-    let expected = expected_counts(&dataset);
+    let expected = expected_counts(&dataset, "7.19.0");
     let deactivated: Vec<String> = dataset.users.iter().filter(|u| u.is_deactivated()).map(|u| u.username.clone()).collect();
     assert!(!deactivated.is_empty());
     for includes_deactivated in [true, false] {
@@ -201,7 +236,7 @@ fn a_non_admin_token_is_told_to_use_an_administrator() {
 #[test]
 fn without_json_rpc_10_2_syncs_everything_and_8_5_says_what_is_missing() {
     let dataset = Dataset::generate(USERS);
-    let expected = expected_counts(&dataset);
+    let expected = expected_counts(&dataset, "10.2.0");
     let without_rpc = |version: &str| {
         Simulator::start_background(SimConfig { version: version.into(), max_limit: 9, dataset: dataset.clone(), json_rpc: false, ..SimConfig::default() })
             .unwrap()

@@ -45,7 +45,7 @@ fn an_independent_go_reader_agrees_with_the_simulator() {
     assert_eq!(read["syncRun"]["type"], "full");
     assert!(read["syncRun"]["endedAt"].as_str().unwrap() >= read["syncRun"]["startedAt"].as_str().unwrap());
     let types: BTreeSet<String> = read["resourceTypes"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
-    assert_eq!(types, BTreeSet::from(["anonymous", "group", "space", "user"].map(String::from)));
+    assert_eq!(types, BTreeSet::from(["anonymous", "group", "site", "space", "user"].map(String::from)));
 
     let resources = read["resources"].as_array().unwrap();
     let of_type = |t: &str| resources.iter().filter(|r| r["type"] == t).count();
@@ -87,7 +87,7 @@ fn inspection_commands_show_the_synced_data() {
     let dataset = Dataset::generate(USERS);
 
     let types = json_of(&["resource-types", "-f", f, "-o", "json"]);
-    assert_eq!(strings(&types, "resourceTypes", "id"), BTreeSet::from(["anonymous", "group", "space", "user"].map(String::from)));
+    assert_eq!(strings(&types, "resourceTypes", "id"), BTreeSet::from(["anonymous", "group", "site", "space", "user"].map(String::from)));
 
     let users = json_of(&["resources", "-f", f, "-t", "user", "--output-format", "json"]);
     assert_eq!(strings(&users, "resources", "id"), dataset.users.iter().map(|u| u.username.clone()).collect());
@@ -125,6 +125,7 @@ fn inspection_commands_show_the_synced_data() {
         [
             ("anonymous".to_string(), caps(&["SYNC", "TARGETED_SYNC"])),
             ("group".to_string(), caps(&["SYNC", "PROVISION", "TARGETED_SYNC"])),
+            ("site".to_string(), caps(&["SYNC", "PROVISION", "TARGETED_SYNC"])),
             ("space".to_string(), caps(&["SYNC", "PROVISION", "TARGETED_SYNC"])),
             ("user".to_string(), caps(&["SYNC", "ACCOUNT_PROVISIONING", "TARGETED_SYNC"])),
         ]

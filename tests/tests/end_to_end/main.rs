@@ -10,6 +10,8 @@
 //! - `first_contact`: what a new user meets: network and base-URL errors, typos, help, the
 //!   README's examples;
 //! - `provisioning`: grant, revoke and create-account on every version profile;
+//! - `global_permissions`: the site's global permissions, read under every answer shape, changed
+//!   one operation at a time, the last System Administrator kept;
 //! - `resilience`: retries, rate limits, bad answers, concurrency;
 //! - `runner`: `serve --tenants`: many tenants in one process, hostile neighbours, metrics;
 //! - `service`: service mode against a fake ConductorOne (tasks, upload, tokens, shutdown);
@@ -20,6 +22,7 @@ mod access_model;
 mod c1z_file;
 mod canary;
 mod first_contact;
+mod global_permissions;
 mod https;
 mod provisioning;
 mod registry;

@@ -142,7 +142,13 @@ fn hello_carries_capabilities_and_a_sync_task_uploads_what_the_simulator_holds()
         capabilities.resource_type_capabilities.iter().map(|t| (t.resource_type.as_ref().unwrap().id.clone(), t.capabilities.clone())).collect();
     assert_eq!(
         per_type,
-        [("anonymous".into(), vec![2, 11]), ("group".into(), vec![2, 1, 11]), ("space".into(), vec![2, 1, 11]), ("user".into(), vec![2, 5, 11])]
+        [
+            ("anonymous".into(), vec![2, 11]),
+            ("group".into(), vec![2, 1, 11]),
+            ("site".into(), vec![2, 1, 11]),
+            ("space".into(), vec![2, 1, 11]),
+            ("user".into(), vec![2, 5, 11])
+        ]
     );
     assert_eq!(capabilities.connector_capabilities, [1, 2, 5, 11]);
 

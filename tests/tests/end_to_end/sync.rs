@@ -64,7 +64,7 @@ fn syncs_every_user_across_clamped_pages_under_a_context_path() {
     assert_eq!(no_name.display_name, "no_display.name", "missing display name falls back to the username");
 
     let types: BTreeSet<String> = reader.resource_types().unwrap().into_iter().map(|t| t.id).collect();
-    assert_eq!(types, BTreeSet::from(["user", "anonymous", "group", "space"].map(String::from)));
+    assert_eq!(types, BTreeSet::from(["user", "anonymous", "group", "space", "site"].map(String::from)));
     let runs = reader.sync_runs().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].sync_type, "full");
