@@ -150,11 +150,18 @@ def peer_run(who, peers, latency_ms, data=PEER_DATA):
             "stats": baton_stats(os.path.join(peers, "baton"), path), "path": path}
 
 
-def anonymous_grants(path):
-    """How many grants of the file go to anonymous access (what the Go connector does not write)."""
-    listed = subprocess.run([HOST, "grants", "-f", path, "-p", "anonymous:anonymous", "-o", "json"],
-                            check=True, capture_output=True, text=True).stdout
-    return len(__import__("json").loads(listed)["grants"])
+def ours_only(path):
+    """What the Go connector does not write, counted in our file: grants to anonymous access, and
+    the site's global permissions (entitlements and grants); (anonymous grants, site grants, site
+    entitlements, grants that are either)."""
+    def listed(command, key):
+        out = subprocess.run([HOST, command, "-f", path, "-o", "json"], check=True, capture_output=True, text=True).stdout
+        return [item["id"] for item in __import__("json").loads(out)[key]]
+    grants = listed("grants", "grants")
+    anonymous = {g for g in grants if g.endswith(":anonymous:anonymous")}
+    site = {g for g in grants if g.startswith("site:")}
+    site_entitlements = [e for e in listed("entitlements", "entitlements") if e.startswith("site:")]
+    return len(anonymous), len(site), len(site_entitlements), len(anonymous | site)
 
 
 def zstd_levels(c1z_path, go_per_grant, grants):
@@ -210,7 +217,7 @@ def measure_peer():
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
         lines.append("")
     go_stats, our_stats, our_path, go_size = stats_seen[PEER_LATENCIES_MS[0]]
-    anonymous = anonymous_grants(our_path)
+    anonymous, site, site_entitlements, extra = ours_only(our_path)
     lines += zstd_levels(our_path, go_size / max(go_stats.get("grants", 0), 1), our_stats.get("grants", 0))
     lines += ["`baton stats` of both files (the first latency's runs):", "", "| type | Go connector | ours | note |", "|---|---|---|---|"]
     for kind in sorted(set(go_stats) | set(our_stats)):
@@ -219,12 +226,17 @@ def measure_peer():
             note = ""
         elif kind == "anonymous":
             note = "ours only: anonymous access, which the Go connector does not write"
+        elif kind == "site":
+            note = "ours only: the site, whose entitlements are Confluence's global permissions"
         elif kind == "resource_types":
-            note = "ours adds the anonymous type"
-        elif kind == "grants" and b - a == anonymous:
-            note = f"ours adds the {anonymous} grants to anonymous access; the others agree in number"
+            note = "ours adds the anonymous and site types"
+        elif kind == "entitlements" and b - a == site_entitlements:
+            note = f"ours adds the site's {site_entitlements} global permissions; the others agree in number"
+        elif kind == "grants" and b - a == extra:
+            note = (f"ours adds {anonymous} grants to anonymous access and {site} of global permissions "
+                    f"({extra} in all); the others agree in number")
         else:
-            note = f"DIFFERS ({anonymous} of ours go to anonymous access)"
+            note = f"DIFFERS ({anonymous} of ours go to anonymous access, {site} are global permissions)"
         lines.append(f"| {kind} | {a if a is not None else '-'} | {b if b is not None else '-'} | {note} |")
     lines += ["", PEER_END]
     print("\n".join(lines), flush=True)

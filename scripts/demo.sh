@@ -9,7 +9,7 @@ mkdir -p "$out_dir"
 sim_log="$out_dir/simulator.log"
 users="${DEMO_USERS:-120}"
 
-target/debug/confluence-sim --port 0 --users "$users" --context-path /confluence --max-limit 50 >"$sim_log" 2>&1 &
+target/debug/confluence-sim --port 0 --users "$users" --version 9.2.0 --context-path /confluence --max-limit 50 >"$sim_log" 2>&1 &
 sim_pid=$!
 trap 'kill "$sim_pid" 2>/dev/null || true' EXIT
 
@@ -21,12 +21,13 @@ line=$(grep "listening on" "$sim_log") || { echo "the simulator did not start:";
 base_url=$(sed -E 's/.*listening on ([^ ]+) .*/\1/' <<<"$line")
 token=$(sed -E 's/.*admin token: ([^,]+),.*/\1/' <<<"$line")
 
-echo "Simulator: $base_url ($users users, server clamps pages to 50)"
+echo "Simulator: $base_url (Confluence 9.2, $users users, server clamps pages to 50)"
 echo "Running:   baton-confluence-datacenter --hostname $base_url --file $out_dir/sync.c1z (token from BATON_ACCESS_TOKEN)"
 BATON_ACCESS_TOKEN="$token" target/debug/baton-confluence-datacenter \
   --hostname "$base_url" --file "$out_dir/sync.c1z" --log-format console --log-level warn
 echo "Output:    $(pwd)/$out_dir/sync.c1z ($(stat -c %s "$out_dir/sync.c1z") bytes)"
 echo "Data:      the simulator's site holds deliberate edge cases: names in many scripts, a group named"
 echo "           team/alpha (no URL path can carry it; found another way), disabled and unlicensed users,"
-echo "           anonymous access, a space without permissions"
+echo "           anonymous access, a space without permissions, and global permissions (who administers the site)"
 echo "Next:      target/debug/baton-confluence-datacenter principals -f $out_dir/sync.c1z -e space:ds:view"
+echo "           target/debug/baton-confluence-datacenter principals -f $out_dir/sync.c1z -e site:confluence:system-administer"

@@ -54,12 +54,14 @@ fn an_independent_go_reader_agrees_with_the_simulator() {
     assert_eq!(users, dataset.users.iter().map(|u| u.username.clone()).collect());
     assert!(resources.iter().any(|r| r["displayName"] == "Zoë Ångström"));
 
-    assert_eq!(read["entitlements"].as_array().unwrap().len(), expected.groups + 14 * expected.spaces);
+    // 9.2 has global permissions: the site's five entitlements and their grants.
+    assert_eq!(read["entitlements"].as_array().unwrap().len(), expected.groups + 14 * expected.spaces + 5);
     let grants = read["grants"].as_array().unwrap();
     let space_grants = expected.space_grants_to_users + expected.space_grants_to_groups + expected.space_grants_to_anonymous;
-    assert_eq!(grants.len(), expected.memberships + space_grants);
+    let global_grants = expected.global_grants_to_users + expected.global_grants_to_groups + expected.global_grants_to_anonymous;
+    assert_eq!(grants.len(), expected.memberships + space_grants + global_grants);
     let expandable = grants.iter().filter(|g| g["expandable"] == true).count();
-    assert_eq!(expandable, expected.space_grants_to_groups, "exactly the space grants to groups expand");
+    assert_eq!(expandable, expected.space_grants_to_groups + expected.global_grants_to_groups, "exactly the grants to groups on spaces and the site expand");
     assert!(grants.iter().any(|g| g["id"] == "space:DEV:view:group:team/alpha" && g["expandable"] == true));
 
     // Ids, not only counts: what the Go reader found is what the simulator holds.

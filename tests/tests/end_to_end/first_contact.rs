@@ -129,8 +129,14 @@ fn readme_commands(heading: &str) -> (Vec<Vec<String>>, Option<String>) {
 
 /// The site `make demo` syncs: scripts/demo.sh starts the simulator with these settings.
 fn demo_site() -> Simulator {
-    Simulator::start_background(SimConfig { context_path: "/confluence".into(), max_limit: 50, dataset: Dataset::generate(120), ..SimConfig::default() })
-        .unwrap()
+    Simulator::start_background(SimConfig {
+        version: "9.2.0".into(),
+        context_path: "/confluence".into(),
+        max_limit: 50,
+        dataset: Dataset::generate(120),
+        ..SimConfig::default()
+    })
+    .unwrap()
 }
 
 #[test]
@@ -162,6 +168,8 @@ fn the_readme_examples_run_as_written_against_the_demo_data() {
     assert!(sim.space_permissions("ds").contains(&granted), "the README's grant reached the simulator");
     assert!(!sim.group_members("big-group").contains(&"eigyo_taro".to_string()), "the README's revoke reached the simulator");
     assert!(sim.user("new.hire").is_some(), "the README's new account exists");
+    let site_grant = ("space".to_string(), "create".to_string());
+    assert!(sim.global_permissions_of(&Subject::Group("big-group".into())).contains(&site_grant), "the README's global permission grant reached the simulator");
 }
 
 #[test]
@@ -177,7 +185,7 @@ fn help_lists_the_values_of_every_enumerated_flag_in_one_style() {
         rest[..next_flag].to_string()
     };
     assert!(values_of("user-id").contains("[possible values: username, user-key]"), "{}", values_of("user-id"));
-    assert!(values_of("grant-principal-type").contains("[possible values: user, anonymous, group, space]"), "{}", values_of("grant-principal-type"));
+    assert!(values_of("grant-principal-type").contains("[possible values: user, anonymous, group, space, site]"), "{}", values_of("grant-principal-type"));
     assert!(values_of("log-level").contains("[possible values: debug, info, warn, error]"));
     for line in help.stdout.lines().map(str::trim).filter(|l| l.starts_with("--") || l.starts_with("-f")) {
         if let Some(name) = line.split('<').nth(1).and_then(|v| v.split('>').next()) {
