@@ -156,11 +156,11 @@ def ours_only(path):
     entitlements, grants that are either)."""
     def listed(command, key):
         out = subprocess.run([HOST, command, "-f", path, "-o", "json"], check=True, capture_output=True, text=True).stdout
-        return [item["id"] for item in __import__("json").loads(out)[key]]
-    grants = listed("grants", "grants")
+        return [item[key]["id"] for item in __import__("json").loads(out)[command]]
+    grants = listed("grants", "grant")
     anonymous = {g for g in grants if g.endswith(":anonymous:anonymous")}
     site = {g for g in grants if g.startswith("site:")}
-    site_entitlements = [e for e in listed("entitlements", "entitlements") if e.startswith("site:")]
+    site_entitlements = [e for e in listed("entitlements", "entitlement") if e.startswith("site:")]
     return len(anonymous), len(site), len(site_entitlements), len(anonymous | site)
 
 

@@ -26,11 +26,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+    write_descriptor_set()?;
     prost_build::Config::new()
         // `prost::Name` impls let annotation helpers build type URLs.
         .enable_type_names()
         // Sorted map keys keep GrantSources blobs stable between syncs.
         .btree_map(["."])
         .compile_fds(descriptors)?;
+    Ok(())
+}
+
+/// The descriptors (imports included, plus `google.protobuf.Empty`, which stands in for an
+/// annotation of an unknown type) for `protojson`, which prints messages in protobuf's JSON
+/// mapping as baton's tools do.
+fn write_descriptor_set() -> Result<(), Box<dyn std::error::Error>> {
+    use prost::Message;
+    let mut compiler = protox::Compiler::new([PROTO_ROOT])?;
+    compiler.include_imports(true).include_source_info(false).open_files(PROTO_FILES)?;
+    compiler.open_file("google/protobuf/empty.proto")?;
+    let out = std::env::var("OUT_DIR")?;
+    std::fs::write(Path::new(&out).join("c1_descriptors.bin"), compiler.file_descriptor_set().encode_to_vec())?;
     Ok(())
 }

@@ -1,8 +1,12 @@
 //! Looking inside a `.c1z` without other tools: resource types, resources, entitlements, grants
 //! and principals (who holds an entitlement, directly or through a group), as aligned tables or
-//! JSON. Reads the sync that baton's tools would show by default.
+//! JSON. Reads the sync that baton's tools would show by default. The JSON is the document the
+//! official `baton` CLI prints for the same command (the same top-level key, each item the
+//! messages it joins, in protobuf's JSON mapping), so scripts written against one work with the
+//! other; what only we show (a principal's `via`) is an extra key of an item.
 
 use anyhow::{Context, Result, bail};
+use baton_c1z::protojson::to_json;
 use baton_c1z::{C1zReader, find_annotation, pb};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -109,12 +113,47 @@ fn trait_names(rt: &pb::ResourceType) -> Vec<String> {
     rt.traits.iter().map(|t| pb::resource_type::Trait::try_from(*t).map(|t| t.as_str_name().to_string()).unwrap_or_else(|_| t.to_string())).collect()
 }
 
+/// The resource types and resources of a file by id, for the items that join them (as baton's
+/// tools join them: an entitlement with its resource and that resource's type).
+struct Joined {
+    types: BTreeMap<String, pb::ResourceType>,
+    resources: BTreeMap<String, pb::Resource>,
+}
+
+impl Joined {
+    fn read(reader: &C1zReader) -> Result<Joined> {
+        let types = reader.resource_types()?.into_iter().map(|rt| (rt.id.clone(), rt)).collect();
+        let resources = reader.resources(None)?.into_iter().map(|r| (id_text(r.id.as_ref()), r)).collect();
+        Ok(Joined { types, resources })
+    }
+
+    /// The type's JSON, or null when the file lacks it.
+    fn resource_type(&self, id: &str) -> Value {
+        self.types.get(id).map(to_json).unwrap_or(Value::Null)
+    }
+
+    /// The resource's JSON (`type:id`), or null when the file lacks it.
+    fn resource(&self, id: &str) -> Value {
+        self.resources.get(id).map(to_json).unwrap_or(Value::Null)
+    }
+
+    /// `{"entitlement", "resource", "resourceType"}` of an entitlement.
+    fn entitlement_item(&self, entitlement: &pb::Entitlement) -> Value {
+        let id = entitlement.resource.as_ref().and_then(|r| r.id.as_ref());
+        json!({
+            "entitlement": to_json(entitlement),
+            "resource": self.resource(&id_text(id)),
+            "resourceType": self.resource_type(id.map(|i| i.resource_type.as_str()).unwrap_or_default()),
+        })
+    }
+}
+
 /// `resource-types`.
 pub fn resource_types(reader: &C1zReader) -> Result<Listing> {
     let mut listing = Listing::new("resourceTypes", vec!["ID", "DISPLAY NAME", "TRAITS"]);
     for rt in reader.resource_types()? {
         let traits = trait_names(&rt);
-        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], json!({"id": rt.id, "displayName": rt.display_name, "traits": traits}));
+        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], json!({"resourceType": to_json(&rt)}));
     }
     Ok(listing)
 }
@@ -139,15 +178,13 @@ pub fn resources(reader: &C1zReader, resource_type: Option<&str>) -> Result<List
     if let Some(given) = resource_type {
         check_known("resource type", given, &resource_type_ids(reader)?, "resource-types")?;
     }
+    let types = Joined::read(reader)?;
     let mut listing = Listing::new("resources", vec!["TYPE", "ID", "DISPLAY NAME", "STATUS", "EMAIL"]);
     for r in reader.resources(resource_type)? {
         let id = r.id.clone().unwrap_or_default();
         let (status, emails) = (status_name(&r), emails(&r));
-        listing.push(
-            vec![id.resource_type.clone(), id.resource.clone(), r.display_name.clone(), status.clone(), emails.join(",")],
-            json!({"resourceType": id.resource_type, "id": id.resource, "displayName": r.display_name, "description": r.description,
-                   "status": status, "emails": emails, "parent": r.parent_resource_id.as_ref().map(|p| id_text(Some(p)))}),
-        );
+        let json = json!({"resource": to_json(&r), "resourceType": types.resource_type(&id.resource_type)});
+        listing.push(vec![id.resource_type, id.resource, r.display_name, status, emails.join(",")], json);
     }
     Ok(listing)
 }
@@ -157,6 +194,7 @@ pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>) -> Result<L
     if let Some(given) = resource_type {
         check_known("resource type", given, &resource_type_ids(reader)?, "resource-types")?;
     }
+    let joined = Joined::read(reader)?;
     let mut listing = Listing::new("entitlements", vec!["ID", "RESOURCE", "DISPLAY NAME", "PURPOSE", "GRANTABLE TO"]);
     for e in reader.entitlements()? {
         let resource = id_text(e.resource.as_ref().and_then(|r| r.id.as_ref()));
@@ -165,11 +203,8 @@ pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>) -> Result<L
         }
         let purpose = pb::entitlement::PurposeValue::try_from(e.purpose).map(|p| p.as_str_name().to_string()).unwrap_or_default();
         let grantable: Vec<String> = e.grantable_to.iter().map(|t| t.id.clone()).collect();
-        listing.push(
-            vec![e.id.clone(), resource.clone(), e.display_name.clone(), purpose.clone(), grantable.join(",")],
-            json!({"id": e.id, "resource": resource, "slug": e.slug, "displayName": e.display_name, "description": e.description,
-                   "purpose": purpose, "grantableTo": grantable}),
-        );
+        let json = joined.entitlement_item(&e);
+        listing.push(vec![e.id.clone(), resource, e.display_name.clone(), purpose, grantable.join(",")], json);
     }
     Ok(listing)
 }
@@ -199,6 +234,8 @@ pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&
         let resources: Vec<String> = reader.resources(None)?.iter().map(|r| id_text(r.id.as_ref())).collect();
         check_known("resource", given, &resources, "resources")?;
     }
+    let joined = Joined::read(reader)?;
+    let entitlements: BTreeMap<String, pb::Entitlement> = reader.entitlements()?.into_iter().map(|e| (e.id.clone(), e)).collect();
     let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"]);
     for g in reader.grants()? {
         let (ent, who) = (entitlement_of(&g), principal_of(&g));
@@ -206,10 +243,13 @@ pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&
             continue;
         }
         let expansion = expansion_of(&g);
-        listing.push(
-            vec![ent.clone(), who.clone(), expansion.join(",")],
-            json!({"id": g.id, "entitlement": ent, "principal": who, "expandsToMembersOf": expansion}),
-        );
+        let mut json = match entitlements.get(&ent) {
+            Some(full) => joined.entitlement_item(full),
+            None => json!({}),
+        };
+        json["grant"] = to_json(&g);
+        json["principal"] = joined.resource(&who);
+        listing.push(vec![ent, who, expansion.join(",")], json);
     }
     Ok(listing)
 }
@@ -225,8 +265,8 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
     if !by_entitlement.contains_key(entitlement) {
         check_known("entitlement", entitlement, &entitlement_ids(reader)?, "entitlements")?;
     }
-    let names: BTreeMap<String, String> = reader.resources(None)?.into_iter().map(|r| (id_text(r.id.as_ref()), r.display_name)).collect();
-    let mut listing = Listing::new("principals", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"]);
+    let joined = Joined::read(reader)?;
+    let mut listing = Listing::new("resources", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"]);
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([(entitlement.to_string(), String::from("direct"))]);
     let mut expanded = BTreeSet::new();
@@ -237,8 +277,10 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
         for g in by_entitlement.get(&current).map(Vec::as_slice).unwrap_or_default() {
             let who = principal_of(g);
             if seen.insert(who.clone()) {
-                let name = names.get(&who).cloned().unwrap_or_default();
-                listing.push(vec![who.clone(), name.clone(), via.clone()], json!({"principal": who, "displayName": name, "via": via}));
+                let name = joined.resources.get(&who).map(|r| r.display_name.clone()).unwrap_or_default();
+                let resource_type = who.split_once(':').map(|(t, _)| t).unwrap_or_default();
+                let json = json!({"resource": joined.resource(&who), "resourceType": joined.resource_type(resource_type), "via": via});
+                listing.push(vec![who.clone(), name, via.clone()], json);
             }
             for source in expansion_of(g) {
                 queue.push_back((source, format!("member of {who}")));

@@ -4,10 +4,12 @@
 //!
 //! - [`pb`]: generated protobuf types.
 //! - [`annotations`]: packing and finding `google.protobuf.Any` annotations.
+//! - [`protojson`]: messages in protobuf's JSON mapping, as baton's tools print them.
 //! - [`writer::C1zWriter`]: builds a new file atomically.
 //! - [`reader::C1zReader`]: opens an existing file for reading.
 
 pub mod annotations;
+pub mod protojson;
 pub mod reader;
 mod schema;
 mod timefmt;

@@ -26,8 +26,9 @@ fn json_of(args: &[&str]) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", run.stdout))
 }
 
+/// The string at JSON pointer `field` (e.g. `/resource/id/resource`) of every item of `list`.
 fn strings(value: &Value, list: &str, field: &str) -> BTreeSet<String> {
-    value[list].as_array().unwrap().iter().map(|item| item[field].as_str().unwrap().to_string()).collect()
+    value[list].as_array().unwrap().iter().map(|item| item.pointer(field).and_then(Value::as_str).unwrap().to_string()).collect()
 }
 
 #[test]
@@ -89,25 +90,33 @@ fn inspection_commands_show_the_synced_data() {
     let dataset = Dataset::generate(USERS);
 
     let types = json_of(&["resource-types", "-f", f, "-o", "json"]);
-    assert_eq!(strings(&types, "resourceTypes", "id"), BTreeSet::from(["anonymous", "group", "site", "space", "user"].map(String::from)));
+    // The documents baton's CLI prints: the same top-level keys, items of protobuf JSON.
+    assert_eq!(strings(&types, "resourceTypes", "/resourceType/id"), BTreeSet::from(["anonymous", "group", "site", "space", "user"].map(String::from)));
 
     let users = json_of(&["resources", "-f", f, "-t", "user", "--output-format", "json"]);
-    assert_eq!(strings(&users, "resources", "id"), dataset.users.iter().map(|u| u.username.clone()).collect());
-    let shalom = users["resources"].as_array().unwrap().iter().find(|r| r["id"] == "shalom-cohen").unwrap();
-    assert_eq!(shalom["status"], "disabled");
+    assert_eq!(strings(&users, "resources", "/resource/id/resource"), dataset.users.iter().map(|u| u.username.clone()).collect());
+    assert_eq!(strings(&users, "resources", "/resourceType/id"), BTreeSet::from(["user".to_string()]));
+    let shalom = users["resources"].as_array().unwrap().iter().find(|r| r["resource"]["id"]["resource"] == "shalom-cohen").unwrap();
+    assert_eq!(shalom["resource"]["status"]["status"], "RESOURCE_STATUS_DISABLED");
+    let trait_of = &shalom["resource"]["annotations"][0];
+    assert_eq!((trait_of["@type"].as_str(), trait_of["login"].as_str()), (Some("type.googleapis.com/c1.connector.v2.UserTrait"), Some("shalom-cohen")));
 
     let entitlements = json_of(&["entitlements", "-f", f, "-t", "space", "-o", "json"]);
-    let view = entitlements["entitlements"].as_array().unwrap().iter().find(|e| e["id"] == "space:DEV:view").unwrap();
-    assert_eq!(view["description"], "Can view space Разработка — Développement ✨ (DEV)");
+    let view = entitlements["entitlements"].as_array().unwrap().iter().find(|e| e["entitlement"]["id"] == "space:DEV:view").unwrap();
+    assert_eq!(view["entitlement"]["description"], "Can view space Разработка — Développement ✨ (DEV)");
+    assert_eq!(view["entitlement"]["purpose"], "PURPOSE_VALUE_PERMISSION");
+    assert_eq!((view["resource"]["id"]["resource"].as_str(), view["resourceType"]["id"].as_str()), (Some("DEV"), Some("space")));
 
     let principals = json_of(&["principals", "-f", f, "-e", "space:DEV:view", "-o", "json"]);
-    let rows = principals["principals"].as_array().unwrap();
-    let via = |who: &str| rows.iter().find(|r| r["principal"] == who).map(|r| r["via"].as_str().unwrap().to_string());
+    let rows = principals["resources"].as_array().unwrap();
+    let id = |r: &Value| format!("{}:{}", r["resource"]["id"]["resourceType"].as_str().unwrap(), r["resource"]["id"]["resource"].as_str().unwrap());
+    let via = |who: &str| rows.iter().find(|r| id(r) == who).map(|r| r["via"].as_str().unwrap().to_string());
     assert_eq!(via("group:team/alpha").as_deref(), Some("direct"));
     assert_eq!(via("user:admin").as_deref(), Some("member of group:team/alpha"), "access through a group is attributed");
 
     let grants = json_of(&["grants", "-f", f, "-p", "group:team/alpha", "-o", "json"]);
-    assert!(strings(&grants, "grants", "entitlement").contains("space:DEV:set-space-permissions"));
+    assert!(strings(&grants, "grants", "/grant/entitlement/id").contains("space:DEV:set-space-permissions"));
+    assert!(strings(&grants, "grants", "/principal/id/resource").contains("team/alpha"));
 
     let table = run_host(&["resources", "-f", f, "-t", "space"], &[]);
     assert!(table.stdout.starts_with("TYPE"), "{}", table.stdout);
