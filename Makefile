@@ -12,7 +12,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 ## debug (the default: what `make build` already built) or release.
 IMAGE_PROFILE ?= debug
 
-.PHONY: all setup deps lint component probe interop build test k8s-check image image-test demo bench publish clean
+.PHONY: all setup deps lint component probe interop peers build test k8s-check image image-test demo bench publish clean
 
 all: build
 
@@ -43,6 +43,12 @@ probe: setup
 interop:
 	cd tests/interop/c1zcheck && go build -buildvcs=false -o ../../../target/c1zcheck .
 
+## The official baton CLI and the older Go connector (target/peers), from ../shared/peers when this
+## machine has it; the tests that need them say loudly that they were skipped when it does not.
+peers:
+	@if [ -x ../shared/peers/install.sh ]; then ../shared/peers/install.sh target/peers >/dev/null; \
+	else echo "NOTICE: ../shared/peers/install.sh is absent: the tests against the official baton CLI and the Go connector will be skipped" >&2; fi
+
 ## The host binary and the simulator (debug), with the component they load, compiled into
 ## the compile cache.
 build: component
@@ -50,7 +56,7 @@ build: component
 	@# Compile the component for this machine into the user's cache now, so the first run starts at once.
 	@target/debug/baton-confluence-datacenter component inspect >/dev/null
 
-test: deps build probe interop k8s-check image-test
+test: deps build probe interop peers k8s-check image-test
 	CARGO=$(CARGO) scripts/cargo-test.sh --workspace --exclude probe-guest
 
 ## deploy/kubernetes against the Kubernetes JSON schemas and k8s.io/api's types, plus the

@@ -111,7 +111,8 @@ pub fn group_resource(name: &str) -> Resource {
         status: Status::Unspecified,
         user: None,
         group: Some(GroupTrait { source: String::new() }),
-        profile: vec![text("name", name)],
+        // `group_name` and `group_type` as the older Go connector writes them.
+        profile: vec![text("name", name), text("group_name", name), text("group_type", "group")],
         external_link: None,
     }
 }

@@ -17,7 +17,7 @@ use crate::directory::profile::text;
 use crate::guest_log;
 use crate::settings::UserId;
 use crate::syncer::Context;
-use crate::types::{AccountType, ConnectorError, Email, Resource, ResourceId, Status, UserTrait};
+use crate::types::{AccountType, ConnectorError, Email, ProfileField, Resource, ResourceId, Status, UserTrait};
 use serde::Deserialize;
 use std::ops::ControlFlow;
 
@@ -202,6 +202,7 @@ pub fn user_resource(user: ConfluenceUser, convention: UserId, email: Option<Str
     profile.extend(user.kind.as_deref().map(|k| text("type", k)));
     profile.extend(user.status.as_deref().map(|s| text("status", s)));
     profile.extend(email.as_deref().map(|e| text("email", e)));
+    profile.extend(go_connector_user_fields(&username, user.user_key.as_deref(), user.kind.as_deref()));
     let emails = email.into_iter().map(|address| Email { address, is_primary: true }).collect();
     Some(Resource {
         id: ResourceId { resource_type: USER.into(), resource: id },
@@ -214,6 +215,15 @@ pub fn user_resource(user: ConfluenceUser, convention: UserId, email: Option<Str
         profile,
         external_link: None,
     })
+}
+
+/// The profile fields the older Go connector writes for a user (`user_name`, `id` = the userKey,
+/// `account_type` = Confluence's user type), kept so what reads them keeps working.
+fn go_connector_user_fields(username: &str, user_key: Option<&str>, kind: Option<&str>) -> Vec<ProfileField> {
+    let mut fields = vec![text("user_name", username)];
+    fields.extend(user_key.map(|k| text("id", k)));
+    fields.extend(kind.map(|k| text("account_type", k)));
+    fields
 }
 
 /// `current` -> enabled; any other value -> disabled; absent -> unspecified.

@@ -7,6 +7,8 @@
 //! - `canary`: random credentials, then searched for in every log line, file and upload;
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
+//! - `baton_cli`: the official baton CLI reading our files on every version, our JSON as its
+//!   document, and the Go connector's ids kept;
 //! - `first_contact`: what a new user meets: network and base-URL errors, typos, help, the
 //!   README's examples;
 //! - `provisioning`: grant, revoke and create-account on every version profile;
@@ -19,6 +21,7 @@
 //!   debug logs and targeted syncs.
 
 mod access_model;
+mod baton_cli;
 mod c1z_file;
 mod canary;
 mod first_contact;

@@ -1,0 +1,268 @@
+//! The official `baton` CLI (v0.7.27) as the reader of our files, and the older Go connector as
+//! the peer whose ids we keep, both from `../shared/peers` (unpacked into `target/peers` by
+//! `make test`). On every version profile baton's counts and ids are ours; our `-o json` is
+//! baton's document (every value baton prints, ours prints the same; ours may add keys);
+//! `baton access` is our `principals`' direct holders; `baton export` works; and every resource,
+//! entitlement and grant id the Go connector writes for the plain dataset is in ours, with the
+//! same login, email and status. Without `../shared` these tests say loudly that they skipped.
+
+use crate::util::{run_host, target_dir};
+use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, VERSION_PROFILES};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `target/peers`, unpacked when `../shared/peers` exists; none (and a loud notice) otherwise.
+fn peers() -> Option<PathBuf> {
+    let dir = target_dir().join("peers");
+    let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/install.sh");
+    if !dir.join("baton").is_file() && install.is_file() {
+        let status = Command::new(&install).arg(&dir).stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(status.success(), "{} failed", install.display());
+    }
+    if dir.join("baton").is_file() && dir.join("baton-confluence-datacenter").is_file() {
+        return Some(dir);
+    }
+    eprintln!("\n*** SKIPPED: the official baton CLI and the Go connector are not here ({} is absent); these checks did not run ***\n", install.display());
+    None
+}
+
+fn baton(peers: &Path, args: &[&str]) -> String {
+    let out = Command::new(peers.join("baton")).args(args).output().unwrap();
+    assert!(out.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn baton_json(peers: &Path, args: &[&str]) -> Value {
+    let text = baton(peers, args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("baton {args:?} printed no JSON ({e}): {text}"))
+}
+
+fn our_json(args: &[&str]) -> Value {
+    let run = run_host(args, &[]);
+    assert!(run.success, "{args:?}: {}", run.output());
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", run.stdout))
+}
+
+/// `baton stats`: {type or kind: count} (a console table; its colours stripped).
+fn stats(peers: &Path, file: &str) -> BTreeMap<String, usize> {
+    let text = baton(peers, &["stats", "-f", file]);
+    let mut counts = BTreeMap::new();
+    let mut plain = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            plain.push(c);
+        }
+    }
+    for line in plain.lines() {
+        if let Some((kind, count)) = line.split_once('|')
+            && let Ok(count) = count.trim().parse()
+        {
+            counts.insert(kind.trim().to_string(), count);
+        }
+    }
+    counts
+}
+
+/// The id of an item of a baton document: `type:id` for resources, the id otherwise.
+fn item_id(item: &Value) -> String {
+    for key in ["grant", "entitlement"] {
+        if let Some(id) = item[key]["id"].as_str() {
+            return id.to_string();
+        }
+    }
+    if item["resource"].is_object() {
+        return format!("{}:{}", item["resource"]["id"]["resourceType"].as_str().unwrap(), item["resource"]["id"]["resource"].as_str().unwrap());
+    }
+    item["resourceType"]["id"].as_str().unwrap().to_string()
+}
+
+fn ids(document: &Value, list: &str) -> BTreeSet<String> {
+    document[list].as_array().unwrap_or(&vec![]).iter().map(item_id).collect()
+}
+
+/// Every value `theirs` holds, `ours` holds the same at the same place (ours may hold more).
+fn holds_all_of(ours: &Value, theirs: &Value, path: &str) -> Result<(), String> {
+    match (ours, theirs) {
+        (Value::Object(o), Value::Object(t)) => t.iter().try_for_each(|(k, v)| holds_all_of(o.get(k).unwrap_or(&Value::Null), v, &format!("{path}.{k}"))),
+        (Value::Array(o), Value::Array(t)) if o.len() == t.len() => o.iter().zip(t).try_for_each(|(a, b)| holds_all_of(a, b, &format!("{path}[]"))),
+        _ if ours == theirs => Ok(()),
+        _ => Err(format!("{path}: baton prints {theirs}, we print {ours}")),
+    }
+}
+
+/// Our document for `command` holds every item baton prints for it, each with all its values.
+fn same_document(peers: &Path, file: &str, command: &[&str], list: &str) {
+    let mut args = command.to_vec();
+    args.extend(["-f", file, "-o", "json"]);
+    let (theirs, ours) = (baton_json(peers, &args), our_json(&args));
+    assert_eq!(ours.as_object().unwrap().keys().collect::<Vec<_>>(), theirs.as_object().unwrap().keys().collect::<Vec<_>>(), "{command:?}: top-level keys");
+    let ours_by_id: BTreeMap<String, &Value> = ours[list].as_array().unwrap().iter().map(|i| (item_id(i), i)).collect();
+    for item in theirs[list].as_array().unwrap_or(&vec![]) {
+        let id = item_id(item);
+        let mine = ours_by_id.get(&id).unwrap_or_else(|| panic!("{command:?}: baton shows {id}, we do not"));
+        holds_all_of(mine, item, &id).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    }
+}
+
+fn synced(sim: &Simulator, file: &Path) {
+    let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(run.success, "{}", run.output());
+}
+
+#[test]
+fn baton_reads_every_version_profile_as_we_wrote_it() {
+    let Some(peers) = peers() else { return };
+    for version in VERSION_PROFILES {
+        let sim = Simulator::start_background(SimConfig {
+            version: version.into(),
+            context_path: "/confluence".into(),
+            max_limit: 9,
+            dataset: Dataset::generate(30),
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.c1z");
+        synced(&sim, &path);
+        let file = path.to_str().unwrap();
+        let reader = baton_c1z::C1zReader::open(&path).unwrap();
+
+        // Counts.
+        let counts = stats(&peers, file);
+        let types = reader.resource_types().unwrap();
+        assert_eq!(counts.get("resource_types"), Some(&types.len()), "{version}: {counts:?}");
+        for t in &types {
+            let ours = reader.resources(Some(&t.id)).unwrap().len();
+            assert_eq!(counts.get(&t.id).copied().unwrap_or(0), ours, "{version}: {} resources", t.id);
+        }
+        assert_eq!(counts.get("entitlements"), Some(&reader.entitlements().unwrap().len()), "{version}");
+        assert_eq!(counts.get("grants"), Some(&reader.grants().unwrap().len()), "{version}");
+
+        // Ids: exactly the ones we wrote.
+        let key = |id: Option<&baton_c1z::pb::ResourceId>| id.map(|i| format!("{}:{}", i.resource_type, i.resource)).unwrap();
+        let resources: BTreeSet<String> = reader.resources(None).unwrap().iter().map(|r| key(r.id.as_ref())).collect();
+        let entitlements: BTreeSet<String> = reader.entitlements().unwrap().into_iter().map(|e| e.id).collect();
+        let grants = reader.grants().unwrap();
+        assert_eq!(ids(&baton_json(&peers, &["resources", "-f", file, "-o", "json"]), "resources"), resources, "{version}");
+        assert_eq!(ids(&baton_json(&peers, &["entitlements", "-f", file, "-o", "json"]), "entitlements"), entitlements, "{version}");
+        assert_eq!(ids(&baton_json(&peers, &["grants", "-f", file, "-o", "json"]), "grants"), grants.iter().map(|g| g.id.clone()).collect(), "{version}");
+        for entitlement in ["group:confluence-users:member", "space:DEV:view", "space:PUB:view"] {
+            let direct: BTreeSet<String> = grants
+                .iter()
+                .filter(|g| g.entitlement.as_ref().is_some_and(|e| e.id == entitlement))
+                .map(|g| key(g.principal.as_ref().and_then(|p| p.id.as_ref())))
+                .collect();
+            assert!(!direct.is_empty(), "{version}: {entitlement} has holders");
+            let listed = ids(&baton_json(&peers, &["principals", "-f", file, "-e", entitlement, "-o", "json"]), "resources");
+            assert_eq!(listed, direct, "{version}: baton principals -e {entitlement}");
+        }
+
+        // Our JSON is baton's document.
+        same_document(&peers, file, &["resource-types"], "resourceTypes");
+        same_document(&peers, file, &["resources"], "resources");
+        same_document(&peers, file, &["entitlements"], "entitlements");
+        same_document(&peers, file, &["grants"], "grants");
+        for entitlement in ["space:DEV:view", "group:team/alpha:member"] {
+            same_document(&peers, file, &["principals", "-e", entitlement], "resources");
+        }
+
+        // Export.
+        let csv = dir.path().join("sync.csv");
+        baton(&peers, &["export", "csv", "-f", file, "--out", csv.to_str().unwrap()]);
+        assert!(std::fs::metadata(&csv).unwrap().len() > 0, "{version}: baton export csv wrote nothing");
+    }
+}
+
+#[test]
+fn baton_access_is_our_principals_direct_holders() {
+    let Some(peers) = peers() else { return };
+    let sim =
+        Simulator::start_background(SimConfig { version: "10.2.0".into(), max_limit: 9, dataset: Dataset::generate(30), ..SimConfig::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.c1z");
+    synced(&sim, &path);
+    let file = path.to_str().unwrap();
+    let entitlements = ids(&our_json(&["entitlements", "-f", file, "-o", "json"]), "entitlements");
+    // Who holds what by our principals command: directly, and through groups.
+    let (mut direct, mut all): (BTreeMap<String, BTreeSet<String>>, BTreeMap<String, BTreeSet<String>>) = Default::default();
+    for entitlement in &entitlements {
+        for item in our_json(&["principals", "-f", file, "-e", entitlement, "-o", "json"])["resources"].as_array().unwrap() {
+            let who = item_id(item);
+            all.entry(who.clone()).or_default().insert(entitlement.clone());
+            if item["via"] == "direct" {
+                direct.entry(who).or_default().insert(entitlement.clone());
+            }
+        }
+    }
+    for user in ["admin", "zoe.angstrom", "shalom-cohen", "eigyo_taro"] {
+        let access = baton_json(&peers, &["access", "-f", file, "-r", user, "-t", "user", "-o", "json"]);
+        let theirs: BTreeSet<String> = access["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| a["entitlements"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()))
+            .collect();
+        let who = format!("user:{user}");
+        assert!(!theirs.is_empty(), "{user} has access");
+        assert_eq!(Some(&theirs), direct.get(&who), "{user}: baton access is what our principals list as direct");
+        assert!(all[&who].is_superset(&theirs) && all[&who].len() > theirs.len(), "{user}: ours adds access through groups");
+    }
+}
+
+#[test]
+fn every_id_the_go_connector_writes_is_ours_with_the_same_user_fields() {
+    let Some(peers) = peers() else { return };
+    // The conditions the Go connector completes under: served at the root, plain names, no clamping.
+    let sim =
+        Simulator::start_background(SimConfig { version: "9.2.0".into(), max_limit: 1000, dataset: Dataset::bench(60, 8, 300, 6), ..SimConfig::default() })
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (go_file, our_file) = (dir.path().join("go.c1z"), dir.path().join("ours.c1z"));
+    let go = Command::new(peers.join("baton-confluence-datacenter"))
+        .args(["--hostname", &sim.base_url(), "--access-token", ADMIN_TOKEN, "-f", go_file.to_str().unwrap()])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(go.status.success(), "the Go connector: {}", String::from_utf8_lossy(&go.stderr));
+    synced(&sim, &our_file);
+    let (go_file, our_file) = (go_file.to_str().unwrap(), our_file.to_str().unwrap());
+
+    for (command, list) in [("resources", "resources"), ("entitlements", "entitlements"), ("grants", "grants")] {
+        let theirs = ids(&baton_json(&peers, &[command, "-f", go_file, "-o", "json"]), list);
+        let ours = ids(&baton_json(&peers, &[command, "-f", our_file, "-o", "json"]), list);
+        assert!(theirs.len() > 10, "{command}: the Go connector wrote {theirs:?}");
+        let missing: Vec<&String> = theirs.difference(&ours).collect();
+        assert!(missing.is_empty(), "{command}: the Go connector writes ids ours lacks: {missing:?}");
+    }
+
+    // Each user's and group's trait: login, emails, status and every profile field, wherever the
+    // Go connector fills them (it fills status and a profile; it writes no login or email).
+    for (resource_type, trait_type) in [("user", "UserTrait"), ("group", "GroupTrait")] {
+        let traits = |file: &str| -> BTreeMap<String, Value> {
+            let listed = baton_json(&peers, &["resources", "-f", file, "-t", resource_type, "-o", "json"]);
+            let of = |r: &Value| r["resource"]["annotations"].as_array().unwrap().iter().find(|a| a["@type"].as_str().unwrap().ends_with(trait_type)).cloned();
+            listed["resources"].as_array().unwrap().iter().map(|r| (item_id(r), of(r).unwrap())).collect()
+        };
+        let (theirs, ours) = (traits(go_file), traits(our_file));
+        let mut compared = 0;
+        for (id, go_trait) in &theirs {
+            let our_trait = &ours[id];
+            for field in ["login", "emails", "status"] {
+                if !go_trait[field].is_null() {
+                    assert_eq!(our_trait[field], go_trait[field], "{id}: {field}");
+                    compared += 1;
+                }
+            }
+            for (key, value) in go_trait["profile"].as_object().into_iter().flatten() {
+                assert_eq!(&our_trait["profile"][key], value, "{id}: profile field {key}");
+                compared += 1;
+            }
+        }
+        assert!(compared >= 2 * theirs.len(), "{resource_type}: fields compared for every one: {compared}");
+    }
+}
