@@ -74,10 +74,18 @@ def start_simulator(latency_ms, data=DATA, extra=()):
     return sim, match.group(1), match.group(2)
 
 
+def fresh_output(path):
+    """Removes an earlier run's file: a sync that replaces a file keeps its previous sync beside
+    the new one, and every run here is measured from nothing, as the Go connector's are."""
+    if os.path.exists(path):
+        os.remove(path)
+    return path
+
+
 def run_sync(name, base_url, token, extra):
     """Runs one sync; returns wall seconds, the summary numbers, the host's peak RSS (MiB) and
     the file size."""
-    path = os.path.join(OUT, f"{name}.c1z")
+    path = fresh_output(os.path.join(OUT, f"{name}.c1z"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
     env.update(BATON_HOSTNAME=base_url, BATON_ACCESS_TOKEN=token, BATON_LOG_LEVEL="warn", BATON_LOG_FORMAT="json")
     out_path, err_path = os.path.join(OUT, f"{name}.out"), os.path.join(OUT, f"{name}.err")
@@ -132,7 +140,7 @@ def peer_run(who, peers, latency_ms, data=PEER_DATA):
     """One sync by `who` (go or ours) against a fresh simulator: wall, RSS, requests, size, stats."""
     sim, base_url, token = start_simulator(latency_ms, data)
     name = f"peer-{who}-{latency_ms}ms-{data.split(',')[2]}"
-    path = os.path.join(OUT, f"{name}.c1z")
+    path = fresh_output(os.path.join(OUT, f"{name}.c1z"))
     if os.path.exists(path):
         os.remove(path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}

@@ -317,7 +317,7 @@ fn decode_grant(row_id: i64, data: &[u8], expansion: Option<&[u8]>) -> Result<pb
 
 /// Opens the file and checks its 5-byte header; the returned file is
 /// positioned at the start of the zstd payload.
-fn open_and_check_header(path: &Path) -> Result<File, ReadError> {
+pub(crate) fn open_and_check_header(path: &Path) -> Result<File, ReadError> {
     let mut file = File::open(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => ReadError::NotFound { path: path.to_path_buf() },
         _ => io_err("opening", path)(source),
@@ -348,7 +348,7 @@ fn make_workdir(options: &ReadOptions) -> Result<TempDir, ReadError> {
 }
 
 /// Streams the zstd payload into `db_path`, stopping at `limit` bytes.
-fn decompress(file: File, path: &Path, db_path: &Path, limit: u64) -> Result<(), ReadError> {
+pub(crate) fn decompress(file: File, path: &Path, db_path: &Path, limit: u64) -> Result<(), ReadError> {
     let corrupt = |source| ReadError::CorruptCompression { path: path.to_path_buf(), source };
     let mut decoder = zstd::stream::read::Decoder::new(file).map_err(corrupt)?;
     let out = File::create(db_path).map_err(io_err("creating", db_path))?;

@@ -1,7 +1,8 @@
 //! [`C1zWriter`]: builds a v1 `.c1z` file. Rows are loaded into a scratch
 //! SQLite database next to the output; [`C1zWriter::finish`] closes the sync,
-//! builds the lookup indexes, compresses the database and atomically replaces
-//! the output. Dropping the writer without finishing leaves the output alone.
+//! keeps the replaced file's latest full sync beside it (`previous`), builds the
+//! lookup indexes, compresses the database and atomically replaces the output.
+//! Dropping the writer without finishing leaves the output alone.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -15,6 +16,7 @@ use svix_ksuid::{Ksuid, KsuidLike};
 use tempfile::TempDir;
 
 use crate::annotations::{find_annotation, take_annotations};
+use crate::previous;
 use crate::{C1Z_V1_MAGIC, pb, schema, timefmt};
 
 /// zstd level for the payload (any level is readable). Chosen by measurement on a 100k-grant
@@ -516,6 +518,10 @@ impl C1zWriter {
         conn.execute_batch("COMMIT").map_err(sqlite("committing"))?;
         conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(sqlite("closing the journal"))?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "folded the journal into the database");
+        let started = Instant::now();
+        if let Some(kept) = previous::carry(&conn, &out, workdir.path()) {
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), previous_sync = %kept, "kept the previous sync beside the new one");
+        }
         let started = Instant::now();
         end_sync(&conn, &sync_id)?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "built the lookup indexes");

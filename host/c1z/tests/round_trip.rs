@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use baton_c1z::pb;
@@ -400,4 +401,44 @@ fn an_unfinished_sync_is_resumed_only_from_a_private_directory_of_ours() {
     let error = error.to_string();
     assert!(error.contains("remove it and start again"), "{error}");
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0, "nothing written through the link");
+}
+
+/// A sync that replaces a file keeps the replaced file's latest full sync beside it (so
+/// `baton diff` can compare them), and only that one: three syncs leave the last two.
+#[test]
+fn a_replacing_sync_keeps_the_one_before_it_and_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sync.c1z");
+    let full = dataset();
+    let first = write_dataset(&out, &full);
+    let mut smaller = dataset();
+    smaller.grants.pop();
+    let second = write_dataset(&out, &smaller);
+    assert_eq!(second.grants, smaller.grants.len() as u64, "the summary counts the new sync only");
+
+    let mut reader = C1zReader::open(&out).unwrap();
+    let runs: BTreeSet<String> = reader.sync_runs().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(runs, BTreeSet::from([first.sync_id.clone(), second.sync_id.clone()]));
+    assert_eq!(reader.selected_sync_id(), Some(second.sync_id.as_str()), "the new sync is the one shown");
+    assert_eq!(reader.grants().unwrap().len(), smaller.grants.len());
+    reader.select_sync(Some(first.sync_id.clone()));
+    assert_eq!(reader.grants().unwrap().len(), full.grants.len(), "the earlier sync's rows, all of them");
+    assert_eq!(reader.resources(None).unwrap().len(), full.resources.len());
+    let expandable = reader.grants().unwrap().into_iter().filter(|g| find_annotation::<pb::GrantExpandable>(&g.annotations).unwrap().is_some()).count();
+    assert_eq!(expandable, 1, "the expansion column came along");
+
+    let third = write_dataset(&out, &full);
+    let runs: BTreeSet<String> = C1zReader::open(&out).unwrap().sync_runs().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(runs, BTreeSet::from([second.sync_id, third.sync_id]), "one earlier sync, never more");
+}
+
+/// A replaced file that is not a readable `.c1z` is not kept, and the new sync is written.
+#[test]
+fn an_unreadable_file_being_replaced_is_not_kept_and_does_not_fail_the_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sync.c1z");
+    std::fs::write(&out, b"C1ZF\0not zstd at all").unwrap();
+    let summary = write_dataset(&out, &dataset());
+    let runs = C1zReader::open(&out).unwrap().sync_runs().unwrap();
+    assert_eq!(runs.into_iter().map(|r| r.id).collect::<Vec<_>>(), vec![summary.sync_id]);
 }

@@ -266,3 +266,29 @@ fn every_id_the_go_connector_writes_is_ours_with_the_same_user_fields() {
         assert!(compared >= 2 * theirs.len(), "{resource_type}: fields compared for every one: {compared}");
     }
 }
+
+#[test]
+fn baton_diff_between_two_syncs_shows_exactly_the_change() {
+    let Some(peers) = peers() else { return };
+    let sim = Simulator::start_background(SimConfig { version: "9.2.0".into(), max_limit: 9, dataset: Dataset::generate(30), ..SimConfig::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.c1z");
+    synced(&sim, &path);
+    // One membership added, one removed.
+    {
+        let mut directory = sim.state().directory_mut();
+        directory.groups.iter_mut().find(|g| g.name == "empty-group").unwrap().members.push("zoe.angstrom".into());
+        directory.groups.iter_mut().find(|g| g.name == "team/alpha").unwrap().members.retain(|m| m != "admin");
+    }
+    synced(&sim, &path);
+    let file = path.to_str().unwrap();
+    let diff = baton_json(&peers, &["diff", "-f", file, "-o", "json"]);
+    let listed = |kind: &str, change: &str| -> BTreeSet<String> {
+        diff[kind][change].as_array().map(|items| items.iter().map(|g| g["id"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    };
+    assert_eq!(listed("grants", "created"), BTreeSet::from(["group:empty-group:member:user:zoe.angstrom".to_string()]), "{diff}");
+    assert_eq!(listed("grants", "deleted"), BTreeSet::from(["group:team/alpha:member:user:admin".to_string()]), "{diff}");
+    for kind in ["resources", "entitlements"] {
+        assert!(diff[kind].as_object().is_some_and(|o| o.values().all(|v| v.as_array().is_none_or(Vec::is_empty))), "{kind}: nothing else changed: {diff}");
+    }
+}
