@@ -60,6 +60,8 @@ pub struct Run {
     pub concurrency: usize,
     /// `--strict`: a principal no lookup finds fails the sync.
     pub strict: bool,
+    /// `--keep-previous-sync`: a one-shot sync keeps the replaced file's latest sync beside it.
+    pub keep_previous_sync: bool,
     /// `--provisioning`: changes are allowed.
     pub provisioning: bool,
     /// How connections to the source are made: trust, proxy, client certificate.
@@ -163,6 +165,7 @@ fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> Result<R
         limits: limits(matches),
         concurrency: concurrency(matches),
         strict: matches.get_flag("strict"),
+        keep_previous_sync: matches.get_one::<bool>("keep-previous-sync").copied().unwrap_or(true),
         provisioning: matches.get_flag("provisioning"),
         connection: connection_flags(matches),
         mode,
@@ -241,6 +244,17 @@ fn host_args(product: &Product) -> Command {
                 .action(ArgAction::SetTrue)
                 .value_parser(clap::builder::BoolishValueParser::new())
                 .help("Fail a sync (keeping the previous file) when a grant names a principal the connector cannot find, instead of reporting it"),
+        )
+        .arg(
+            Arg::new("keep-previous-sync")
+                .long("keep-previous-sync")
+                .env("BATON_KEEP_PREVIOUS_SYNC")
+                .value_name("BOOL")
+                .num_args(0..=1)
+                .default_value("true")
+                .default_missing_value("true")
+                .value_parser(clap::builder::BoolishValueParser::new())
+                .help("Keep the latest sync of the file being replaced beside the new one, so `baton diff` shows what changed (false: the file holds the new sync only, smaller and faster to write)"),
         )
         .arg(Arg::new("component").long("component").env("BATON_COMPONENT").value_name("PATH").help_heading("Sandbox").help(format!(
             "The connector component: a .wasm file, or oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST [default: {} beside this program]",
@@ -895,6 +909,7 @@ mod tests {
             limits: Limits::default(),
             concurrency: 1,
             strict: false,
+            keep_previous_sync: true,
             provisioning: false,
             connection: ConnectionFlags { proxy: Some("http://u:canary@proxy:3128".into()), ..Default::default() },
             mode: Mode::Service(options),

@@ -106,7 +106,7 @@ async fn run(product: Product) -> Result<()> {
         }
         Mode::Sync => {
             let console = !invocation.json_logs && std::io::stderr().is_terminal();
-            one_shot_sync(&connector, console, file).await
+            one_shot_sync(&connector, console, file, run.keep_previous_sync).await
         }
     }
 }
@@ -147,11 +147,12 @@ async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provis
     print_out(&format!("{done}\n"))
 }
 
-async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path) -> Result<()> {
+async fn one_shot_sync(connector: &Connector<'_>, console: bool, file: &Path, keep_previous_sync: bool) -> Result<()> {
     let started = Instant::now();
     let context = connector.sync_context();
     let observer = SyncProgress::new(context.hooks.clone(), console);
-    let report = connector.sync(&context, file, &sync::SyncOptions::default(), &observer).await;
+    let options = sync::SyncOptions { keep_previous_sync, ..Default::default() };
+    let report = connector.sync(&context, file, &options, &observer).await;
     observer.finish();
     let report = report?;
     let summary = &report.summary;

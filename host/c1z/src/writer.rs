@@ -1,6 +1,6 @@
 //! [`C1zWriter`]: builds a v1 `.c1z` file. Rows are loaded into a scratch
 //! SQLite database next to the output; [`C1zWriter::finish`] closes the sync,
-//! keeps the replaced file's latest full sync beside it (`previous`), builds the
+//! keeps the replaced file's latest full sync beside it when asked (`previous`), builds the
 //! lookup indexes, compresses the database and atomically replaces the output.
 //! Dropping the writer without finishing leaves the output alone.
 
@@ -138,6 +138,8 @@ pub struct C1zWriter {
     /// The principals the grants written by this process name; `None` for a reopened sync,
     /// whose earlier grants only the database knows.
     named_principals: Option<NamedPrincipals>,
+    /// Whether [`Self::finish`] keeps the replaced file's latest full sync (off unless asked).
+    keep_previous: bool,
 }
 
 /// The distinct principals grants name, by resource type, collected while grants are written
@@ -209,7 +211,22 @@ impl C1zWriter {
         let sync_id = Ksuid::new(None, None).to_string();
         insert_sync_run(&conn, &sync_id)?;
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
-        Ok(C1zWriter { conn, workdir, db_path, out: out.to_path_buf(), sync_id, rows_since_commit: 0, named_principals: Some(NamedPrincipals::default()) })
+        Ok(C1zWriter {
+            conn,
+            workdir,
+            db_path,
+            out: out.to_path_buf(),
+            sync_id,
+            rows_since_commit: 0,
+            named_principals: Some(NamedPrincipals::default()),
+            keep_previous: false,
+        })
+    }
+
+    /// Keeps the latest finished full sync of the file this one replaces beside it, so the
+    /// file holds two and `baton diff` compares them (see `previous`).
+    pub fn keep_previous_sync(&mut self, keep: bool) {
+        self.keep_previous = keep;
     }
 
     /// Records what kind of sync this is, as baton names them: `full` (the default),
@@ -243,6 +260,7 @@ impl C1zWriter {
             sync_id,
             rows_since_commit: 0,
             named_principals: None,
+            keep_previous: false,
         };
         Ok(Some((writer, Some(checkpoint))))
     }
@@ -509,7 +527,7 @@ impl C1zWriter {
     /// Ends the sync, builds the indexes, and atomically writes the `.c1z`
     /// file. On error the output is left as it was and scratch files are removed.
     pub fn finish(self) -> Result<Summary, WriteError> {
-        let C1zWriter { conn, workdir, db_path, out, sync_id, .. } = self;
+        let C1zWriter { conn, workdir, db_path, out, sync_id, keep_previous, .. } = self;
         conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
         // Leave the resumable journal (the payload is the database file alone) before the
         // indexes are built: under a plain rollback journal their pages, all new, are written
@@ -519,7 +537,7 @@ impl C1zWriter {
         conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(sqlite("closing the journal"))?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "folded the journal into the database");
         let started = Instant::now();
-        if let Some(kept) = previous::carry(&conn, &out, workdir.path()) {
+        if let Some(kept) = keep_previous.then(|| previous::carry(&conn, &out, workdir.path())).flatten() {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), previous_sync = %kept, "kept the previous sync beside the new one");
         }
         let started = Instant::now();

@@ -410,10 +410,14 @@ fn a_replacing_sync_keeps_the_one_before_it_and_no_more() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sync.c1z");
     let full = dataset();
-    let first = write_dataset(&out, &full);
+    write_dataset(&out, &full);
+    let unkept = write_dataset(&out, &full);
+    assert_eq!(C1zReader::open(&out).unwrap().sync_runs().unwrap().len(), 1, "only when asked");
+    let first = write_dataset_keeping(&out, &full, true);
+    assert_ne!(first.sync_id, unkept.sync_id);
     let mut smaller = dataset();
     smaller.grants.pop();
-    let second = write_dataset(&out, &smaller);
+    let second = write_dataset_keeping(&out, &smaller, true);
     assert_eq!(second.grants, smaller.grants.len() as u64, "the summary counts the new sync only");
 
     let mut reader = C1zReader::open(&out).unwrap();
@@ -427,7 +431,7 @@ fn a_replacing_sync_keeps_the_one_before_it_and_no_more() {
     let expandable = reader.grants().unwrap().into_iter().filter(|g| find_annotation::<pb::GrantExpandable>(&g.annotations).unwrap().is_some()).count();
     assert_eq!(expandable, 1, "the expansion column came along");
 
-    let third = write_dataset(&out, &full);
+    let third = write_dataset_keeping(&out, &full, true);
     let runs: BTreeSet<String> = C1zReader::open(&out).unwrap().sync_runs().unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(runs, BTreeSet::from([second.sync_id, third.sync_id]), "one earlier sync, never more");
 }
@@ -438,7 +442,7 @@ fn an_unreadable_file_being_replaced_is_not_kept_and_does_not_fail_the_sync() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sync.c1z");
     std::fs::write(&out, b"C1ZF\0not zstd at all").unwrap();
-    let summary = write_dataset(&out, &dataset());
+    let summary = write_dataset_keeping(&out, &dataset(), true);
     let runs = C1zReader::open(&out).unwrap().sync_runs().unwrap();
     assert_eq!(runs.into_iter().map(|r| r.id).collect::<Vec<_>>(), vec![summary.sync_id]);
 }

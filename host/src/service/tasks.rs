@@ -188,6 +188,8 @@ fn sync_options(task: &task::SyncFullTask) -> Result<SyncOptions> {
         skip_grants: task.skip_grants,
         targets,
         strict: false,
+        // Each task's file is new and uploaded whole: there is no earlier sync to keep.
+        keep_previous_sync: false,
     })
 }
 

@@ -150,6 +150,8 @@ pub struct SyncOptions {
     /// A principal that a grant names and the connector cannot find fails the sync (the
     /// previous output stays as it was) instead of being reported.
     pub strict: bool,
+    /// The file being replaced keeps its latest full sync beside the new one (for `baton diff`).
+    pub keep_previous_sync: bool,
 }
 
 /// One resource a targeted sync asks for, with its parent when its type lives under one.
@@ -243,7 +245,8 @@ pub async fn full_sync<C: ConnectorCalls>(
 ) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
     let fingerprint = format!("{fingerprint} {options:?}");
-    let (writer, mut progress) = open_writer(out, store, &fingerprint)?;
+    let (mut writer, mut progress) = open_writer(out, store, &fingerprint)?;
+    writer.keep_previous_sync(options.keep_previous_sync);
     let mut writer = WriterThread::start(writer)?;
     let sync_type = options.sync_type();
     writer.write(move |w| Ok(w.set_sync_type(sync_type)?)).await?;

@@ -291,4 +291,10 @@ fn baton_diff_between_two_syncs_shows_exactly_the_change() {
     for kind in ["resources", "entitlements"] {
         assert!(diff[kind].as_object().is_some_and(|o| o.values().all(|v| v.as_array().is_none_or(Vec::is_empty))), "{kind}: nothing else changed: {diff}");
     }
+    assert_eq!(baton_c1z::C1zReader::open(&path).unwrap().sync_runs().unwrap().len(), 2, "the new sync and the one before, no more");
+
+    // Asked not to, a sync leaves the new sync alone in the file.
+    let run = run_host(&["--file", file, "--keep-previous-sync=false"], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(run.success, "{}", run.output());
+    assert_eq!(baton_c1z::C1zReader::open(&path).unwrap().sync_runs().unwrap().len(), 1);
 }

@@ -104,7 +104,13 @@ pub fn dataset() -> Dataset {
 
 /// Writes `data` to `out` and returns the summary.
 pub fn write_dataset(out: &Path, data: &Dataset) -> Summary {
+    write_dataset_keeping(out, data, false)
+}
+
+/// Writes `data` to `out`, keeping the replaced file's latest full sync when `keep_previous`.
+pub fn write_dataset_keeping(out: &Path, data: &Dataset, keep_previous: bool) -> Summary {
     let mut writer = C1zWriter::create(out).expect("create writer");
+    writer.keep_previous_sync(keep_previous);
     data.resource_types.iter().for_each(|rt| writer.put_resource_type(rt).expect("resource type"));
     data.resources.iter().for_each(|r| writer.put_resource(r).expect("resource"));
     data.entitlements.iter().for_each(|e| writer.put_entitlement(e).expect("entitlement"));
