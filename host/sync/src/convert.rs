@@ -151,7 +151,15 @@ fn purpose(p: wit::Purpose) -> pb::entitlement::PurposeValue {
     }
 }
 
-/// The protobuf grant: entitlement id with its full resource, principal by id, expansion as a
+/// The resource a grant's entitlement embeds: the resource as written, less the copies of its
+/// trait's status and profile on the resource itself (`profile`, `status`, which only newer
+/// readers read, and from the resource's own row). The trait keeps them, as in the grants the
+/// older Go connector writes; each grant row is about 140 bytes smaller for a group.
+pub fn embedded_in_grants(resource: &pb::Resource) -> pb::Resource {
+    pb::Resource { profile: None, status: None, ..resource.clone() }
+}
+
+/// The protobuf grant: entitlement id with its resource (see [`embedded_in_grants`]), principal by id, expansion as a
 /// `GrantExpandable` annotation (the writer moves it to its own column).
 pub fn grant(g: &wit::Grant, entitlement_resource: &pb::Resource) -> pb::Grant {
     let mut annotations = Vec::new();

@@ -552,8 +552,9 @@ fn write_fetched(writer: &mut C1zWriter, fetched: &Fetched, on: &pb::Resource, t
     for entitlement in &fetched.entitlements {
         writer.put_entitlement(&convert::entitlement(entitlement, on, types))?;
     }
+    let embedded = convert::embedded_in_grants(on);
     for grant in &fetched.grants {
-        writer.put_grant(&convert::grant(grant, on))?;
+        writer.put_grant(&convert::grant(grant, &embedded))?;
     }
     Ok(())
 }
