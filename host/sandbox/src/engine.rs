@@ -1,8 +1,9 @@
 //! The one wasmtime engine of a process, shared by every component it runs: its configuration
-//! (component model, epoch interruption, the on-disk compile cache, optionally the pooling
+//! (component model, epoch interruption, optionally the pooling
 //! instance allocator), the epoch ticker CPU budgets are counted in, and the components it has
 //! compiled, kept by the SHA-256 digest of their bytes so that a component many tenants use is
-//! compiled and linked once.
+//! compiled and linked once, and each kept compiled for this machine in the user's cache folder
+//! (mapped on later starts instead of compiled).
 
 use crate::runtime::{self, Runtime};
 use anyhow::{Context, Result};
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::Component;
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; CPU budgets are counted in these ticks, and a running guest
 /// yields to the others at each one (so a guest that computes delays its neighbours' next
@@ -41,9 +42,10 @@ pub struct Sandbox {
     engine: Engine,
     ticker: Arc<Ticker>,
     compiled: Mutex<HashMap<String, Runtime>>,
-    /// Where a marker per component compiled into the on-disk cache is kept (none without a
-    /// cache): wasmtime's cache says nothing of what it holds, and a first compile is worth
-    /// announcing (seconds, in silence otherwise).
+    /// Where each component compiled for this machine is kept, uncompressed, named by its
+    /// digest and the engine's compatibility hash (none without a cache folder): a later start
+    /// maps the file instead of compiling (seconds) or decompressing, and whether a file is
+    /// there says whether the first compile is still to come (worth announcing).
     prepared_dir: Option<PathBuf>,
 }
 
@@ -51,10 +53,10 @@ impl Sandbox {
     /// An engine for `program` (the compile cache's folder name), with the pooling allocator
     /// when `pooling` is given.
     pub fn new(program: &str, pooling: Option<Pooling>) -> Result<Sandbox> {
-        let (config, cached) = engine_config(program, pooling);
+        let config = engine_config(pooling);
         let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot set up the WebAssembly engine")?;
         let ticker = Ticker::start(engine.clone())?;
-        let prepared_dir = cached.then(|| cache_dir(program)).flatten().map(|dir| dir.join("prepared"));
+        let prepared_dir = cache_dir(program).map(|dir| dir.join("prepared"));
         Ok(Sandbox { engine, ticker, compiled: Mutex::new(HashMap::new()), prepared_dir })
     }
 
@@ -65,7 +67,7 @@ impl Sandbox {
         if self.compiled.lock().is_ok_and(|compiled| compiled.contains_key(&digest)) {
             return true;
         }
-        self.marker(&digest).is_some_and(|marker| marker.exists())
+        self.artifact(&digest).is_some_and(|artifact| is_private_file(&artifact))
     }
 
     /// Whether compiled components outlive the process (a cache folder is there).
@@ -73,33 +75,58 @@ impl Sandbox {
         self.prepared_dir.is_some()
     }
 
-    /// The marker of `digest` compiled by an engine of this configuration.
-    fn marker(&self, digest: &str) -> Option<PathBuf> {
+    /// Where `digest` compiled by an engine of this configuration is kept.
+    fn artifact(&self, digest: &str) -> Option<PathBuf> {
         use std::hash::{Hash, Hasher};
         let mut engine = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut engine);
         let hex = digest.trim_start_matches("sha256:");
-        Some(self.prepared_dir.as_ref()?.join(format!("{hex}-{:016x}", engine.finish())))
+        Some(self.prepared_dir.as_ref()?.join(format!("{hex}-{:016x}.cwasm", engine.finish())))
     }
 
-    /// The component in `bytes`, compiled and linked once per digest; `name` says where it
-    /// came from, for messages.
+    /// The component in `bytes`, compiled and linked once per digest (mapped from the cache
+    /// folder when it was compiled there before); `name` says where it came from, for messages.
     pub fn load(&self, bytes: &[u8], name: &str) -> Result<Runtime> {
         let digest = digest(bytes);
         if let Some(runtime) = self.compiled.lock().ok().and_then(|compiled| compiled.get(&digest).cloned()) {
             return Ok(runtime);
         }
-        let component =
-            Component::new(&self.engine, bytes).map_err(anyhow::Error::from).with_context(|| format!("{name} is not a valid connector component"))?;
+        let artifact = self.artifact(&digest);
+        let component = match artifact.as_deref().and_then(|path| self.cached_component(path)) {
+            Some(component) => component,
+            None => {
+                let component =
+                    Component::new(&self.engine, bytes).map_err(anyhow::Error::from).with_context(|| format!("{name} is not a valid connector component"))?;
+                if let Some(path) = &artifact {
+                    keep_compiled(&component, path);
+                }
+                component
+            }
+        };
         let runtime = runtime::link(&self.engine, &component, digest.clone(), self.ticker.clone())?;
-        if let Some(marker) = self.marker(&digest) {
-            // Best effort: without the marker the next start only announces its compile again.
-            let _ = std::fs::create_dir_all(marker.parent().unwrap_or(&marker)).and_then(|()| std::fs::write(&marker, b""));
-        }
         if let Ok(mut compiled) = self.compiled.lock() {
             compiled.insert(digest, runtime.clone());
         }
         Ok(runtime)
+    }
+
+    /// The component this program compiled into `path` before, when the file is there, ours
+    /// alone to write, and made by a compatible engine; otherwise none (and a file that does not
+    /// load is removed, to be compiled again).
+    fn cached_component(&self, path: &Path) -> Option<Component> {
+        if !is_private_file(path) {
+            return None;
+        }
+        // SAFETY: the file is one this program wrote (`keep_compiled`) in the user's own cache
+        // folder, writable by nobody else (checked above); wasmtime checks the engine.
+        match unsafe { Component::deserialize_file(&self.engine, path) } {
+            Ok(component) => Some(component),
+            Err(err) => {
+                tracing::debug!(file = %path.display(), error = %err, "the compiled component in the cache does not load; compiling it again");
+                let _ = std::fs::remove_file(path);
+                None
+            }
+        }
     }
 
     /// `bytes` compiled for this engine's machine, as [`Self::load_precompiled`] reads it.
@@ -149,17 +176,52 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// The engine's configuration, and whether it has the on-disk compile cache.
-fn engine_config(program: &str, pooling: Option<Pooling>) -> (Config, bool) {
+/// The engine's configuration.
+fn engine_config(pooling: Option<Pooling>) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true);
-    let cache = compile_cache(program);
-    let cached = cache.is_some();
-    config.cache(cache);
     if let Some(pooling) = pooling {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pooling)));
     }
-    (config, cached)
+    config
+}
+
+/// Writes `component` compiled to `path` (beside it first, then renamed, so a reader never maps
+/// half a file), in a folder only the user can write. Best effort: without it the next start
+/// compiles again.
+fn keep_compiled(component: &Component, path: &Path) {
+    let Some(dir) = path.parent() else { return };
+    let written = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        let bytes = component.serialize().map_err(std::io::Error::other)?;
+        let staged = tempfile::NamedTempFile::new_in(dir)?;
+        std::fs::write(staged.path(), bytes)?;
+        staged.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    })();
+    if let Err(err) = written {
+        tracing::debug!(file = %path.display(), error = %err, "could not keep the compiled component; the next start compiles it again");
+    }
+}
+
+/// Whether `path` is a regular file owned by this user and writable by no one else, in a folder
+/// likewise (a compiled component is native code: one anybody else could change is not used).
+#[cfg(unix)]
+fn is_private_file(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let private = |meta: &std::fs::Metadata| meta.uid() == uid && meta.mode() & 0o022 == 0;
+    let file = std::fs::symlink_metadata(path).ok().filter(|m| m.file_type().is_file());
+    let dir = path.parent().and_then(|dir| std::fs::metadata(dir).ok());
+    matches!((file, dir), (Some(file), Some(dir)) if private(&file) && private(&dir))
+}
+
+#[cfg(not(unix))]
+fn is_private_file(path: &Path) -> bool {
+    path.is_file()
 }
 
 fn pooling_config(pooling: Pooling) -> PoolingAllocationConfig {
@@ -174,20 +236,6 @@ fn pooling_config(pooling: Pooling) -> PoolingAllocationConfig {
         .max_memories_per_component(MAX_MEMORIES as u32)
         .max_tables_per_component(MAX_TABLES as u32);
     pool
-}
-
-/// wasmtime's on-disk compile cache under the user's cache directory, when there is one.
-fn compile_cache(program: &str) -> Option<Cache> {
-    let dir = cache_dir(program)?;
-    let mut cache_config = CacheConfig::new();
-    cache_config.with_directory(dir);
-    match Cache::new(cache_config) {
-        Ok(cache) => Some(cache),
-        Err(err) => {
-            tracing::debug!(error = %err, "compile cache unavailable; compiling each start");
-            None
-        }
-    }
 }
 
 fn cache_dir(program: &str) -> Option<PathBuf> {

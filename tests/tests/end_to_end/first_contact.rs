@@ -207,10 +207,21 @@ fn the_first_start_says_it_prepares_the_connector_and_later_starts_reuse_it() {
     let second = run_host(&["capabilities", "--log-format", "console"], &env);
     assert!(second.success && !said(&second), "the second start reuses it: {}", second.output());
 
+    // The compiled component kept in the cache is native code: once others could write it, it
+    // is not used but compiled again (and kept private again).
+    use std::os::unix::fs::PermissionsExt;
+    let prepared = cache.join("baton-confluence-datacenter/wasmtime/prepared");
+    let kept: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&prepared).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "cwasm")).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    std::fs::set_permissions(&kept[0], std::fs::Permissions::from_mode(0o666)).unwrap();
+    let third = run_host(&["capabilities", "--log-format", "console"], &env);
+    assert!(third.success && said(&third), "a compiled component anyone could write is compiled again: {}", third.output());
+    assert_eq!(std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o077, 0, "kept private again");
+
     // `component precompile` writes the component compiled for this machine beside it; a start
     // uses it (no compile) while the file and folder are writable only by their owner, this
     // user, and ignores it (native code) once others could have written it.
-    use std::os::unix::fs::PermissionsExt;
     let folder = dir.path().join("components");
     std::fs::create_dir(&folder).unwrap();
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
