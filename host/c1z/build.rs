@@ -36,14 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The descriptors (imports included, plus `google.protobuf.Empty`, which stands in for an
-/// annotation of an unknown type) for `protojson`, which prints messages in protobuf's JSON
+/// The descriptors (imports included, plus `google.protobuf.StringValue`, which stands in for
+/// an annotation of an unknown type) for `protojson`, which prints messages in protobuf's JSON
 /// mapping as baton's tools do.
 fn write_descriptor_set() -> Result<(), Box<dyn std::error::Error>> {
     use prost::Message;
     let mut compiler = protox::Compiler::new([PROTO_ROOT])?;
     compiler.include_imports(true).include_source_info(false).open_files(PROTO_FILES)?;
-    compiler.open_file("google/protobuf/empty.proto")?;
+    compiler.open_file("google/protobuf/wrappers.proto")?;
     let out = std::env::var("OUT_DIR")?;
     std::fs::write(Path::new(&out).join("c1_descriptors.bin"), compiler.file_descriptor_set().encode_to_vec())?;
     Ok(())

@@ -25,55 +25,64 @@ pub fn to_json<M: Message + prost::Name>(message: &M) -> serde_json::Value {
     let Ok(mut dynamic) = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()) else {
         return serde_json::Value::Null;
     };
-    let mut unknown = Vec::new();
-    blank_unknown_annotations(&mut dynamic, &mut unknown);
+    let blanked = stand_in_for_unknown_annotations(&mut dynamic);
     let mut json = serde_json::to_value(&dynamic).unwrap_or(serde_json::Value::Null);
-    if !unknown.is_empty() {
-        name_blanked_annotations(&mut json, &mut unknown.into_iter());
+    if blanked {
+        restore_unknown_annotations(&mut json);
     }
     json
 }
 
 const ANY: &str = "google.protobuf.Any";
-/// What a blanked annotation's `@type` says until [`name_blanked_annotations`] restores it.
-const BLANKED: &str = "type.googleapis.com/google.protobuf.Empty";
+/// The type of the stand-in for an annotation the descriptors lack: it serialises, and its
+/// value carries the original type URL after [`STAND_IN_MARK`].
+const STAND_IN: &str = "type.googleapis.com/google.protobuf.StringValue";
+const STAND_IN_MARK: &str = "\u{0}unknown annotation type:";
 
-/// Replaces every `Any` (at any depth) whose type the descriptors lack with an empty message
-/// that serialises, remembering the original type URLs in walk order.
-fn blank_unknown_annotations(message: &mut DynamicMessage, unknown: &mut Vec<String>) {
+/// Replaces every `Any` (at any depth) whose type the descriptors lack with a stand-in that
+/// serialises and names the original type; whether there was one.
+fn stand_in_for_unknown_annotations(message: &mut DynamicMessage) -> bool {
     if message.descriptor().full_name() == ANY {
         let type_url = message.get_field_by_name("type_url").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let known = type_url.rsplit_once('/').is_some_and(|(_, name)| descriptors().get_message_by_name(name).is_some());
-        if !known {
-            unknown.push(type_url);
-            message.set_field_by_name("type_url", Value::String(BLANKED.into()));
-            message.set_field_by_name("value", Value::Bytes(Default::default()));
+        if type_url.rsplit_once('/').is_some_and(|(_, name)| descriptors().get_message_by_name(name).is_some()) {
+            return false;
         }
-        return;
+        let original = format!("{STAND_IN_MARK}{type_url}").encode_to_vec(); // a StringValue
+        message.set_field_by_name("type_url", Value::String(STAND_IN.into()));
+        message.set_field_by_name("value", Value::Bytes(original.into()));
+        return true;
     }
+    let mut any = false;
     for (_, value) in message.fields_mut() {
         match value {
-            Value::Message(inner) => blank_unknown_annotations(inner, unknown),
-            Value::List(items) => items.iter_mut().filter_map(Value::as_message_mut).for_each(|inner| blank_unknown_annotations(inner, unknown)),
+            Value::Message(inner) => any |= stand_in_for_unknown_annotations(inner),
+            Value::List(items) => {
+                for inner in items.iter_mut().filter_map(Value::as_message_mut) {
+                    any |= stand_in_for_unknown_annotations(inner);
+                }
+            }
             _ => {}
         }
     }
+    any
 }
 
-/// Puts the remembered type URLs back in place of the blanks, in the same walk order.
-fn name_blanked_annotations(json: &mut serde_json::Value, unknown: &mut impl Iterator<Item = String>) {
+/// Turns each stand-in back into `{"@type": <original type URL>}`.
+fn restore_unknown_annotations(json: &mut serde_json::Value) {
     match json {
         serde_json::Value::Object(map) => {
-            if map.get("@type").and_then(|t| t.as_str()) == Some(BLANKED) {
-                if let Some(original) = unknown.next() {
-                    map.insert("@type".into(), serde_json::Value::String(original));
-                    map.remove("value");
+            let original = (map.get("@type").and_then(|t| t.as_str()) == Some(STAND_IN))
+                .then(|| map.get("value").and_then(|v| v.as_str()).and_then(|v| v.strip_prefix(STAND_IN_MARK)).map(str::to_string))
+                .flatten();
+            match original {
+                Some(type_url) => {
+                    map.clear();
+                    map.insert("@type".into(), serde_json::Value::String(type_url));
                 }
-                return;
+                None => map.values_mut().for_each(restore_unknown_annotations),
             }
-            map.values_mut().for_each(|v| name_blanked_annotations(v, unknown));
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| name_blanked_annotations(v, unknown)),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(restore_unknown_annotations),
         _ => {}
     }
 }
@@ -114,5 +123,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(to_json(&resource), serde_json::json!({"displayName": "x", "annotations": [{"@type": "type.googleapis.com/other.Thing"}]}));
+    }
+
+    #[test]
+    fn unknown_annotations_at_several_depths_each_keep_their_own_type() {
+        let unknown = |name: &str| prost_types::Any { type_url: format!("type.googleapis.com/other.{name}"), value: vec![] };
+        let grant = pb::Grant {
+            id: "g".into(),
+            entitlement: Some(pb::Entitlement {
+                id: "e".into(),
+                resource: Some(pb::Resource { annotations: vec![unknown("Inner"), any(&pb::GroupTrait::default())], ..Default::default() }),
+                ..Default::default()
+            }),
+            annotations: vec![unknown("Outer")],
+            ..Default::default()
+        };
+        let json = to_json(&grant);
+        assert_eq!(json["annotations"], serde_json::json!([{"@type": "type.googleapis.com/other.Outer"}]));
+        assert_eq!(
+            json["entitlement"]["resource"]["annotations"],
+            serde_json::json!([{"@type": "type.googleapis.com/other.Inner"}, {"@type": "type.googleapis.com/c1.connector.v2.GroupTrait"}])
+        );
     }
 }
