@@ -2,12 +2,13 @@
 # Installs what `make test` and `make image` need beyond Rust and Go, only when something is
 # missing (a second run changes nothing): the wasm32-wasip2 Rust target, and the Debian
 # packages of the container-image test (umoci builds the image, docker-registry serves it on
-# 127.0.0.1, skopeo pushes and pulls it). Needs root for apt-get, as on this project's machines.
+# 127.0.0.1, skopeo pushes and pulls it) and zstd (../shared/peers/install.sh unpacks the baton
+# CLI and the Go connector with it). Needs root for apt-get, as on this project's machines.
 set -euo pipefail
 
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-debs=(umoci skopeo docker-registry ca-certificates binutils curl)
+debs=(umoci skopeo docker-registry ca-certificates binutils curl zstd)
 missing=()
 for deb in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed' || missing+=("$deb")
