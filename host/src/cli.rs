@@ -127,15 +127,16 @@ async fn serve_command(product: &Product, options: runner::ServeOptions) -> Resu
 fn inspect_command(inspection: &Inspection, file: &Path) -> Result<()> {
     let reader = inspect::open(file)?;
     let (resource_type, entitlement, principal) = (inspection.resource_type.as_deref(), inspection.entitlement.as_deref(), inspection.principal.as_deref());
+    let format = inspection.format;
     let listing = match inspection.command.as_str() {
-        "resource-types" => inspect::resource_types(&reader)?,
-        "resources" => inspect::resources(&reader, resource_type)?,
-        "entitlements" => inspect::entitlements(&reader, resource_type)?,
-        "grants" => inspect::grants(&reader, entitlement, principal)?,
-        "principals" => inspect::principals(&reader, entitlement.unwrap_or_default())?,
+        "resource-types" => inspect::resource_types(&reader, format)?,
+        "resources" => inspect::resources(&reader, resource_type, format)?,
+        "entitlements" => inspect::entitlements(&reader, resource_type, format)?,
+        "grants" => inspect::grants(&reader, entitlement, principal, format)?,
+        "principals" => inspect::principals(&reader, entitlement.unwrap_or_default(), format)?,
         other => return Err(anyhow!("unknown command {other}")),
     };
-    print_out(&listing.render(inspection.format))
+    print_out(&listing.render())
 }
 
 async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change, types: &[baton_sandbox::wit::ResourceType]) -> Result<()> {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use baton_c1z::protojson::to_json;
 use baton_c1z::{C1zReader, find_annotation, pb};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 
 /// Output format of the inspection commands.
@@ -19,22 +19,38 @@ pub enum Format {
     Json,
 }
 
-/// Rows to print: column names, cells, and the same rows as JSON objects.
+/// Rows to print in one format: column names and cells for a table, or the same rows as JSON
+/// objects (built only when JSON is asked for: protobuf JSON of every joined message is the
+/// costly part), each kept as its text, indented for its place in the document (a parsed value
+/// takes several times the memory of its text).
 pub struct Listing {
     columns: Vec<&'static str>,
     rows: Vec<Vec<String>>,
-    json: Vec<Value>,
+    json: Vec<String>,
     kind: &'static str,
+    format: Format,
 }
 
 impl Listing {
-    fn new(kind: &'static str, columns: Vec<&'static str>) -> Listing {
-        Listing { columns, rows: Vec::new(), json: Vec::new(), kind }
+    fn new(kind: &'static str, columns: Vec<&'static str>, format: Format) -> Listing {
+        Listing { columns, rows: Vec::new(), json: Vec::new(), kind, format }
     }
 
-    fn push(&mut self, cells: Vec<String>, json: Value) {
+    fn push(&mut self, cells: Vec<String>, json: impl FnOnce() -> Value) {
+        if self.format == Format::Json {
+            let text = serde_json::to_string_pretty(&json()).unwrap_or_default();
+            self.json.push(text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n"));
+        }
         self.rows.push(cells);
-        self.json.push(json);
+    }
+
+    /// `{"<kind>": [rows]}`, laid out as `serde_json::to_string_pretty` lays it out.
+    fn json_document(&self) -> String {
+        let key = Value::from(self.kind);
+        if self.json.is_empty() {
+            return format!("{{\n  {key}: []\n}}\n");
+        }
+        format!("{{\n  {key}: [\n{}\n  ]\n}}\n", self.json.join(",\n"))
     }
 
     /// Number of rows.
@@ -47,10 +63,10 @@ impl Listing {
         self.rows.is_empty()
     }
 
-    /// The listing in `format`.
-    pub fn render(&self, format: Format) -> String {
-        match format {
-            Format::Json => serde_json::to_string_pretty(&json!({ self.kind: self.json })).unwrap_or_default() + "\n",
+    /// The listing in its format.
+    pub fn render(&self) -> String {
+        match self.format {
+            Format::Json => self.json_document(),
             Format::Console => aligned_table(&self.columns, &self.rows),
         }
     }
@@ -96,10 +112,6 @@ fn check_known(what: &str, given: &str, known: &[String], list: &str) -> Result<
     bail!("no {what} {given:?} in this file (the {list} command lists the {} there are)", known.len());
 }
 
-fn resource_type_ids(reader: &C1zReader) -> Result<Vec<String>> {
-    Ok(reader.resource_types()?.into_iter().map(|rt| rt.id).collect())
-}
-
 /// Opens a `.c1z` for inspection with an error that says what to do.
 pub fn open(path: &Path) -> Result<C1zReader> {
     C1zReader::open(path).with_context(|| format!("cannot read {}", path.display()))
@@ -122,9 +134,18 @@ struct Joined {
 
 impl Joined {
     fn read(reader: &C1zReader) -> Result<Joined> {
-        let types = reader.resource_types()?.into_iter().map(|rt| (rt.id.clone(), rt)).collect();
         let resources = reader.resources(None)?.into_iter().map(|r| (id_text(r.id.as_ref()), r)).collect();
-        Ok(Joined { types, resources })
+        Ok(Joined { resources, ..Joined::types_only(reader)? })
+    }
+
+    /// The resource types alone, for listings that join nothing else.
+    fn types_only(reader: &C1zReader) -> Result<Joined> {
+        let types = reader.resource_types()?.into_iter().map(|rt| (rt.id.clone(), rt)).collect();
+        Ok(Joined { types, resources: BTreeMap::new() })
+    }
+
+    fn type_ids(&self) -> Vec<String> {
+        self.types.keys().cloned().collect()
     }
 
     /// The type's JSON, or null when the file lacks it.
@@ -149,11 +170,11 @@ impl Joined {
 }
 
 /// `resource-types`.
-pub fn resource_types(reader: &C1zReader) -> Result<Listing> {
-    let mut listing = Listing::new("resourceTypes", vec!["ID", "DISPLAY NAME", "TRAITS"]);
+pub fn resource_types(reader: &C1zReader, format: Format) -> Result<Listing> {
+    let mut listing = Listing::new("resourceTypes", vec!["ID", "DISPLAY NAME", "TRAITS"], format);
     for rt in reader.resource_types()? {
         let traits = trait_names(&rt);
-        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], json!({"resourceType": to_json(&rt)}));
+        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], || json!({"resourceType": to_json(&rt)}));
     }
     Ok(listing)
 }
@@ -174,28 +195,28 @@ fn emails(resource: &pb::Resource) -> Vec<String> {
 }
 
 /// `resources [--resource-type T]`.
-pub fn resources(reader: &C1zReader, resource_type: Option<&str>) -> Result<Listing> {
+pub fn resources(reader: &C1zReader, resource_type: Option<&str>, format: Format) -> Result<Listing> {
+    let types = Joined::types_only(reader)?;
     if let Some(given) = resource_type {
-        check_known("resource type", given, &resource_type_ids(reader)?, "resource-types")?;
+        check_known("resource type", given, &types.type_ids(), "resource-types")?;
     }
-    let types = Joined::read(reader)?;
-    let mut listing = Listing::new("resources", vec!["TYPE", "ID", "DISPLAY NAME", "STATUS", "EMAIL"]);
+    let mut listing = Listing::new("resources", vec!["TYPE", "ID", "DISPLAY NAME", "STATUS", "EMAIL"], format);
     for r in reader.resources(resource_type)? {
         let id = r.id.clone().unwrap_or_default();
         let (status, emails) = (status_name(&r), emails(&r));
-        let json = json!({"resource": to_json(&r), "resourceType": types.resource_type(&id.resource_type)});
-        listing.push(vec![id.resource_type, id.resource, r.display_name, status, emails.join(",")], json);
+        let json = || json!({"resource": to_json(&r), "resourceType": types.resource_type(&id.resource_type)});
+        listing.push(vec![id.resource_type.clone(), id.resource.clone(), r.display_name.clone(), status, emails.join(",")], json);
     }
     Ok(listing)
 }
 
 /// `entitlements [--resource-type T]`.
-pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>) -> Result<Listing> {
-    if let Some(given) = resource_type {
-        check_known("resource type", given, &resource_type_ids(reader)?, "resource-types")?;
-    }
+pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>, format: Format) -> Result<Listing> {
     let joined = Joined::read(reader)?;
-    let mut listing = Listing::new("entitlements", vec!["ID", "RESOURCE", "DISPLAY NAME", "PURPOSE", "GRANTABLE TO"]);
+    if let Some(given) = resource_type {
+        check_known("resource type", given, &joined.type_ids(), "resource-types")?;
+    }
+    let mut listing = Listing::new("entitlements", vec!["ID", "RESOURCE", "DISPLAY NAME", "PURPOSE", "GRANTABLE TO"], format);
     for e in reader.entitlements()? {
         let resource = id_text(e.resource.as_ref().and_then(|r| r.id.as_ref()));
         if resource_type.is_some_and(|t| !resource.starts_with(&format!("{t}:"))) {
@@ -203,8 +224,7 @@ pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>) -> Result<L
         }
         let purpose = pb::entitlement::PurposeValue::try_from(e.purpose).map(|p| p.as_str_name().to_string()).unwrap_or_default();
         let grantable: Vec<String> = e.grantable_to.iter().map(|t| t.id.clone()).collect();
-        let json = joined.entitlement_item(&e);
-        listing.push(vec![e.id.clone(), resource, e.display_name.clone(), purpose, grantable.join(",")], json);
+        listing.push(vec![e.id.clone(), resource, e.display_name.clone(), purpose, grantable.join(",")], || joined.entitlement_item(&e));
     }
     Ok(listing)
 }
@@ -226,37 +246,41 @@ fn entitlement_of(grant: &pb::Grant) -> String {
 }
 
 /// `grants [--entitlement E] [--principal TYPE:ID]`.
-pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&str>) -> Result<Listing> {
+pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&str>, format: Format) -> Result<Listing> {
+    let entitlements: BTreeMap<String, pb::Entitlement> = reader.entitlements()?.into_iter().map(|e| (e.id.clone(), e)).collect();
     if let Some(given) = entitlement {
-        check_known("entitlement", given, &entitlement_ids(reader)?, "entitlements")?;
-    }
-    if let Some(given) = principal {
-        let resources: Vec<String> = reader.resources(None)?.iter().map(|r| id_text(r.id.as_ref())).collect();
-        check_known("resource", given, &resources, "resources")?;
+        check_known("entitlement", given, &entitlements.keys().cloned().collect::<Vec<_>>(), "entitlements")?;
     }
     let joined = Joined::read(reader)?;
-    let entitlements: BTreeMap<String, pb::Entitlement> = reader.entitlements()?.into_iter().map(|e| (e.id.clone(), e)).collect();
-    let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"]);
+    if let Some(given) = principal {
+        check_known("resource", given, &joined.resources.keys().cloned().collect::<Vec<_>>(), "resources")?;
+    }
+    // Many grants share an entitlement and a principal: each one's JSON is built once.
+    let (mut entitlement_items, mut principal_items) = (HashMap::new(), HashMap::new());
+    let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"], format);
     for g in reader.grants()? {
         let (ent, who) = (entitlement_of(&g), principal_of(&g));
         if entitlement.is_some_and(|e| e != ent) || principal.is_some_and(|p| p != who) {
             continue;
         }
         let expansion = expansion_of(&g);
-        let mut json = match entitlements.get(&ent) {
-            Some(full) => joined.entitlement_item(full),
-            None => json!({}),
+        let json = || {
+            let mut json = entitlement_items
+                .entry(ent.clone())
+                .or_insert_with(|| entitlements.get(&ent).map(|full| joined.entitlement_item(full)).unwrap_or_else(|| json!({})))
+                .clone();
+            json["grant"] = to_json(&g);
+            json["principal"] = principal_items.entry(who.clone()).or_insert_with(|| joined.resource(&who)).clone();
+            json
         };
-        json["grant"] = to_json(&g);
-        json["principal"] = joined.resource(&who);
-        listing.push(vec![ent, who, expansion.join(",")], json);
+        listing.push(vec![ent.clone(), who.clone(), expansion.join(",")], json);
     }
     Ok(listing)
 }
 
 /// `principals --entitlement E`: every principal holding E directly, and the members of every
 /// group holding it (transitively), with the path by which they hold it.
-pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
+pub fn principals(reader: &C1zReader, entitlement: &str, format: Format) -> Result<Listing> {
     let all = reader.grants()?;
     let mut by_entitlement: BTreeMap<String, Vec<&pb::Grant>> = BTreeMap::new();
     for g in &all {
@@ -266,7 +290,7 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
         check_known("entitlement", entitlement, &entitlement_ids(reader)?, "entitlements")?;
     }
     let joined = Joined::read(reader)?;
-    let mut listing = Listing::new("resources", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"]);
+    let mut listing = Listing::new("resources", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"], format);
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([(entitlement.to_string(), String::from("direct"))]);
     let mut expanded = BTreeSet::new();
@@ -279,7 +303,7 @@ pub fn principals(reader: &C1zReader, entitlement: &str) -> Result<Listing> {
             if seen.insert(who.clone()) {
                 let name = joined.resources.get(&who).map(|r| r.display_name.clone()).unwrap_or_default();
                 let resource_type = who.split_once(':').map(|(t, _)| t).unwrap_or_default();
-                let json = json!({"resource": joined.resource(&who), "resourceType": joined.resource_type(resource_type), "via": via});
+                let json = || json!({"resource": joined.resource(&who), "resourceType": joined.resource_type(resource_type), "via": via});
                 listing.push(vec![who.clone(), name, via.clone()], json);
             }
             for source in expansion_of(g) {
