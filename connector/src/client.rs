@@ -100,9 +100,26 @@ impl<'t> Client<'t> {
     /// GETs one page of an offset-paged list. `next` is the path of the following page, or none
     /// when this page is the last one.
     pub fn get_page<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Page<T>, ConnectorError> {
-        let envelope: Envelope<T> = self.get_json(path_and_query)?;
-        let next = if envelope.results.is_empty() { None } else { envelope.links.next.as_deref().map(rest_path_of_link).filter(|next| next != path_and_query) };
-        Ok(Page { items: envelope.results, next })
+        Ok(self.get_json::<Envelope<T>>(path_and_query)?.into_page(path_and_query))
+    }
+}
+
+impl<T> Envelope<T> {
+    /// The page that `path_and_query` answered with: its items and the path of the next page,
+    /// none when this one is empty or links to itself (docs/confluence-dc.md §4.4).
+    pub fn into_page(self, path_and_query: &str) -> Page<T> {
+        let next = if self.results.is_empty() { None } else { self.links.next.as_deref().map(rest_path_of_link).filter(|next| next != path_and_query) };
+        Page { items: self.results, next }
+    }
+}
+
+/// Reading or changing `what` needs an administrator: says so instead of "bad credentials".
+pub fn needs_admin(err: ConnectorError, what: &str) -> ConnectorError {
+    match err {
+        ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => {
+            ConnectorError::PermissionDenied(format!("reading or changing {what} needs a Confluence administrator's token or account ({m})"))
+        }
+        other => other,
     }
 }
 

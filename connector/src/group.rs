@@ -12,7 +12,7 @@
 //! Memberships change over REST on 8.2+ (`PUT/DELETE /rest/api/user/{u}/group/{g}`), over
 //! JSON-RPC before and for names with `/`. Page tokens are REST next paths.
 
-use crate::client::encode_component;
+use crate::client::{self, encode_component};
 use crate::directory::Change;
 use crate::directory::groups::{self, ConfluenceGroup, group_resource};
 use crate::directory::ids::{GROUP, MEMBER, USER, member_entitlement_id};
@@ -164,12 +164,7 @@ fn member_grant(group: &str, user_id: &str) -> Grant {
 
 /// Member lists need an administrator: say so instead of "bad credentials".
 fn needs_admin(err: ConnectorError, group: &str) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
-            "reading or changing the members of group {group:?} needs a Confluence administrator's token or account ({m})"
-        )),
-        other => other,
-    }
+    client::needs_admin(err, &format!("the members of group {group:?}"))
 }
 
 /// Members (as user resource ids) of a group whose name contains `/`, on versions without the

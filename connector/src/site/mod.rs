@@ -59,7 +59,8 @@ impl ResourceSyncer for SiteSyncer {
     fn entitlements(&self, cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
         let Some(held) = read::all(cx)? else { return Ok(EntitlementPage { items: vec![], next_page_token: None }) };
         let mut permissions = catalogue::documented();
-        permissions.extend(held.permissions().into_iter().filter(|p| !catalogue::documented().iter().any(|d| d.slug == p.slug)));
+        let reported: Vec<_> = held.permissions().into_iter().filter(|p| !permissions.iter().any(|d| d.slug == p.slug)).collect();
+        permissions.extend(reported);
         Ok(EntitlementPage { items: permissions.iter().map(|p| catalogue::entitlement(resource, p)).collect(), next_page_token: None })
     }
 

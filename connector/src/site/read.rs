@@ -7,7 +7,7 @@
 //! available" (none), never as an empty list. Subjects that cannot be mapped (a user named only
 //! by display name, an unknown kind) are counted in a warning, never dropped in silence.
 
-use crate::client::{Envelope, encode_component, rest_path_of_link};
+use crate::client::{self, Envelope, encode_component};
 use crate::directory::groups;
 use crate::directory::ids::SITE;
 use crate::directory::subjects::{Subject, permission_grant, principal_of};
@@ -96,11 +96,6 @@ impl Held {
         pairs.dedup();
         pairs
     }
-
-    /// Whether anything had to be left out.
-    pub fn is_complete(&self) -> bool {
-        self.users_without_name == 0 && self.unknown_kinds.is_empty()
-    }
 }
 
 /// Every global permission on the site, or none when this Confluence has no API for them
@@ -161,15 +156,9 @@ pub fn unavailable(cx: &Context) -> ConnectorError {
     ))
 }
 
-/// Global permissions are read and changed by administrators only: say so instead of "bad
-/// credentials".
+/// Global permissions are read and changed by administrators only.
 pub fn needs_admin(err: ConnectorError) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
-            "reading or changing Confluence's global permissions needs a Confluence administrator's token or account ({m})"
-        )),
-        other => other,
-    }
+    client::needs_admin(err, "Confluence's global permissions")
 }
 
 /// Every item of a listing, following next links when it is paged.
@@ -182,10 +171,10 @@ fn listed(cx: &Context, first: &str) -> Result<Vec<Listed>, ConnectorError> {
                 items.extend(all);
                 return Ok(items);
             }
-            Listing::Paged(page) => {
-                let done = page.results.is_empty();
-                items.extend(page.results);
-                match page.links.next.as_deref().map(rest_path_of_link).filter(|next| !done && *next != path) {
+            Listing::Paged(envelope) => {
+                let page = envelope.into_page(&path);
+                items.extend(page.items);
+                match page.next {
                     Some(next) => path = next,
                     None => return Ok(items),
                 }

@@ -9,7 +9,7 @@
 //! to a group carries expansion to the group's `member` entitlement, so access is attributed to
 //! its members.
 
-use crate::client::encode_component;
+use crate::client::{self, encode_component};
 use crate::directory::ids::SPACE;
 use crate::directory::profile::text;
 use crate::directory::subjects::{Subject, permission_grant, principal_of};
@@ -230,12 +230,7 @@ pub fn space_grant(space_key: &str, permission: &Permission, principal: Resource
 
 /// Permission reads and writes need an administrator: say so instead of "bad credentials".
 pub fn needs_admin(err: ConnectorError, space: &str) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthenticated(m) | ConnectorError::PermissionDenied(m) => ConnectorError::PermissionDenied(format!(
-            "reading or changing the permissions of space {space} needs a Confluence administrator's token or account ({m})"
-        )),
-        other => other,
-    }
+    client::needs_admin(err, &format!("the permissions of space {space}"))
 }
 
 #[cfg(test)]
