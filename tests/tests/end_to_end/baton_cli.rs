@@ -6,7 +6,7 @@
 //! entitlement and grant id the Go connector writes for the plain dataset is in ours, with the
 //! same login, email and status. Without `../shared` these tests say loudly that they skipped.
 
-use crate::util::{run_host, target_dir};
+use crate::util::{run_host, run_on, target_dir};
 use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, VERSION_PROFILES};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +110,7 @@ fn same_document(peers: &Path, file: &str, command: &[&str], list: &str) {
 }
 
 fn synced(sim: &Simulator, file: &Path) {
-    let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    let run = run_on(sim, file, ADMIN_TOKEN, &[]);
     assert!(run.success, "{}", run.output());
 }
 
@@ -294,7 +294,7 @@ fn baton_diff_between_two_syncs_shows_exactly_the_change() {
     assert_eq!(baton_c1z::C1zReader::open(&path).unwrap().sync_runs().unwrap().len(), 2, "the new sync and the one before, no more");
 
     // Asked not to, a sync leaves the new sync alone in the file.
-    let run = run_host(&["--file", file, "--keep-previous-sync=false"], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    let run = run_on(&sim, &path, ADMIN_TOKEN, &["--keep-previous-sync=false"]);
     assert!(run.success, "{}", run.output());
     assert_eq!(baton_c1z::C1zReader::open(&path).unwrap().sync_runs().unwrap().len(), 1);
 }

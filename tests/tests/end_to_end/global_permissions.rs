@@ -4,7 +4,7 @@
 //! Administrator keeps the permission; nothing is sent when a subject's current set cannot be
 //! read; and where the API is missing the sync says so once and goes on without the site.
 
-use crate::util::{Run, run_host};
+use crate::util::{Run, change, refused_change as refused, run_on};
 use baton_c1z::{C1zReader, pb};
 use confluence_sim::{ADMIN_TOKEN, Dataset, GlobalListStyle, GroupSubjectStyle, SimConfig, SimGlobalPermission, Simulator, Subject, UserSubjectStyle};
 use std::collections::BTreeSet;
@@ -18,14 +18,8 @@ fn simulator(version: &str, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
     Simulator::start_background(config).unwrap()
 }
 
-fn host(sim: &Simulator, file: &Path, args: &[&str]) -> Run {
-    let mut all = vec!["--file", file.to_str().unwrap()];
-    all.extend_from_slice(args);
-    run_host(&all, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)])
-}
-
 fn sync(sim: &Simulator, file: &Path) -> Run {
-    let run = host(sim, file, &[]);
+    let run = run_on(sim, file, ADMIN_TOKEN, &[]);
     assert!(run.success, "{}", run.output());
     run
 }
@@ -67,22 +61,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = list.iter().map(|(t, o)| (t.to_string(), o.to_string())).collect();
     pairs.sort();
     pairs
-}
-
-fn change(sim: &Simulator, file: &Path, args: &[&str]) -> String {
-    let mut all = vec!["--provisioning"];
-    all.extend_from_slice(args);
-    let run = host(sim, file, &all);
-    assert!(run.success, "{args:?}:\n{}", run.output());
-    run.stdout
-}
-
-fn refused(sim: &Simulator, file: &Path, args: &[&str]) -> String {
-    let mut all = vec!["--provisioning"];
-    all.extend_from_slice(args);
-    let run = host(sim, file, &all);
-    assert!(!run.success, "{args:?} should fail:\n{}", run.output());
-    run.stderr
 }
 
 fn puts(sim: &Simulator) -> usize {

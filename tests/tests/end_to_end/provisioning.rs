@@ -4,7 +4,7 @@
 //! the version has it, a name that is both a user and a group is refused over JSON-RPC, and
 //! without `--provisioning` or with ids the sync lacks nothing is sent.
 
-use crate::util::{Run, run_host};
+use crate::util::{change, refused_change, run_on as host};
 use baton_c1z::C1zReader;
 use confluence_sim::{ADMIN_TOKEN, Dataset, RecordedRequest, SimConfig, Simulator, Subject, VERSION_PROFILES, token_for};
 use std::collections::BTreeSet;
@@ -12,29 +12,6 @@ use std::path::Path;
 
 fn simulator(version: &str) -> Simulator {
     Simulator::start_background(SimConfig { version: version.into(), dataset: Dataset::generate(16), ..SimConfig::default() }).unwrap()
-}
-
-fn host(sim: &Simulator, file: &Path, token: &str, args: &[&str]) -> Run {
-    let mut all = vec!["--file", file.to_str().unwrap()];
-    all.extend_from_slice(args);
-    run_host(&all, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", token)])
-}
-
-fn change(sim: &Simulator, file: &Path, args: &[&str]) -> String {
-    let mut all = vec!["--provisioning"];
-    all.extend_from_slice(args);
-    let run = host(sim, file, ADMIN_TOKEN, &all);
-    assert!(run.success, "{args:?}:\n{}", run.output());
-    run.stdout
-}
-
-/// Runs a change that must fail; returns what it printed on stderr.
-fn refused_change(sim: &Simulator, file: &Path, args: &[&str]) -> String {
-    let mut all = vec!["--provisioning"];
-    all.extend_from_slice(args);
-    let run = host(sim, file, ADMIN_TOKEN, &all);
-    assert!(!run.success, "{args:?} should fail:\n{}", run.output());
-    run.stderr
 }
 
 /// The grant flags for `entitlement` to `principal_type:principal`.

@@ -62,6 +62,34 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs the host on `file` against `sim` with `token` and `args`.
+pub fn run_on(sim: &confluence_sim::Simulator, file: &Path, token: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--file", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_host(&all, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", token)])
+}
+
+/// Runs a one-shot change (`--provisioning` and `args`) as the administrator that must
+/// succeed; returns what it printed.
+pub fn change(sim: &confluence_sim::Simulator, file: &Path, args: &[&str]) -> String {
+    let run = provisioning_run(sim, file, args);
+    assert!(run.success, "{args:?}:\n{}", run.output());
+    run.stdout
+}
+
+/// Runs a one-shot change as the administrator that must fail; returns what it printed on stderr.
+pub fn refused_change(sim: &confluence_sim::Simulator, file: &Path, args: &[&str]) -> String {
+    let run = provisioning_run(sim, file, args);
+    assert!(!run.success, "{args:?} should fail:\n{}", run.output());
+    run.stderr
+}
+
+fn provisioning_run(sim: &confluence_sim::Simulator, file: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["--provisioning"];
+    all.extend_from_slice(args);
+    run_on(sim, file, confluence_sim::ADMIN_TOKEN, &all)
+}
+
 /// Files in `dir` other than `keep`.
 pub fn other_files(dir: &Path, keep: &[&str]) -> Vec<String> {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|name| !keep.contains(&name.as_str())).collect()
