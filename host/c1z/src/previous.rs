@@ -39,13 +39,10 @@ fn copy_latest_full_sync(conn: &Connection, copy: &Path) -> Result<Option<String
     let text = |e: rusqlite::Error| e.to_string();
     conn.execute("ATTACH DATABASE ?1 AS previous", [copy.to_string_lossy()]).map_err(text)?;
     let copied = (|| {
-        for table in SYNC_TABLES {
-            missing_columns(conn, table)?;
-        }
+        let columns = SYNC_TABLES.iter().map(|table| copied_columns(conn, table)).collect::<Result<Vec<_>, _>>()?;
         let Some(sync_id) = latest_full_sync(conn)? else { return Ok(None) };
         conn.execute_batch("BEGIN").map_err(text)?;
-        for table in SYNC_TABLES {
-            let columns = columns_of(conn, "main", table)?.into_iter().filter(|c| c != "id").collect::<Vec<_>>().join(", ");
+        for (table, columns) in SYNC_TABLES.iter().zip(columns) {
             conn.execute(&format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM previous.{table} WHERE sync_id = ?1"), [&sync_id])
                 .map_err(text)?;
         }
@@ -69,14 +66,17 @@ fn latest_full_sync(conn: &Connection) -> Result<Option<String>, String> {
     }
 }
 
-/// Refuses a previous file whose table lacks a column ours has (an older schema).
-fn missing_columns(conn: &Connection, table: &str) -> Result<(), String> {
+/// The columns of `table` a copy carries (every one but the row id, as a list for SQL); an
+/// error for a previous file whose table lacks one of ours (an older schema).
+fn copied_columns(conn: &Connection, table: &str) -> Result<String, String> {
     let theirs = columns_of(conn, "previous", table)?;
-    let missing: Vec<String> = columns_of(conn, "main", table)?.into_iter().filter(|c| !theirs.contains(c)).collect();
+    let ours = columns_of(conn, "main", table)?;
+    let missing: Vec<&String> = ours.iter().filter(|c| !theirs.contains(c)).collect();
     if theirs.is_empty() || !missing.is_empty() {
-        return Err(format!("its {table} table is of an older schema (no {})", if theirs.is_empty() { "table".into() } else { missing.join(", ") }));
+        let what = if theirs.is_empty() { "table".to_string() } else { missing.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ") };
+        return Err(format!("its {table} table is of an older schema (no {what})"));
     }
-    Ok(())
+    Ok(ours.into_iter().filter(|c| c != "id").collect::<Vec<_>>().join(", "))
 }
 
 fn columns_of(conn: &Connection, schema: &str, table: &str) -> Result<Vec<String>, String> {
