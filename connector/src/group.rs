@@ -70,7 +70,7 @@ impl ResourceSyncer for GroupSyncer {
             let items = members.iter().map(|id| member_grant(name, id)).collect();
             return Ok(GrantPage { items, next_page_token: None });
         }
-        let path = PageToken::path_of(token, "group members")?.unwrap_or_else(|| first_member_path(name, cx.options.page_size));
+        let path = PageToken::path_of(token, "group members")?.unwrap_or_else(|| groups::first_member_path(name, cx.options.page_size));
         let page = cx.client.get_page::<ConfluenceUser>(&path).map_err(|err| needs_admin(err, name))?;
         let items = page.items.iter().filter_map(|u| users::user_id_of(u, cx.options.user_id)).map(|id| member_grant(name, &id)).collect();
         Ok(GrantPage { items, next_page_token: page.next.map(|next| PageToken::Path(next).encode()) })
@@ -141,14 +141,6 @@ fn change_membership(cx: &Context, username: &str, group: &str, change: Change) 
     }
     guest_log::info(if change == Change::Add { "added a user to a group" } else { "removed a user from a group" }, &[("user", username), ("group", group)]);
     Ok(())
-}
-
-fn first_member_path(name: &str, page_size: u32) -> String {
-    if !groups::path_safe(name) {
-        format!("/rest/api/group/member?groupName={}&limit={page_size}&start=0&expand=status", encode_component(name))
-    } else {
-        format!("/rest/api/group/{}/member?limit={page_size}&start=0&expand=status", encode_component(name))
-    }
 }
 
 fn member_grant(group: &str, user_id: &str) -> Grant {

@@ -26,6 +26,16 @@ pub fn first_group_list_path(page_size: u32) -> String {
     format!("/rest/api/group?limit={page_size}&start=0")
 }
 
+/// The path of the first page of a group's members, with their status: by path, or by the
+/// `groupName` query (10.2+) for a name no path can carry ([`path_safe`]).
+pub fn first_member_path(name: &str, page_size: u32) -> String {
+    if path_safe(name) {
+        format!("/rest/api/group/{}/member?limit={page_size}&start=0&expand=status", encode_component(name))
+    } else {
+        format!("/rest/api/group/member?groupName={}&limit={page_size}&start=0&expand=status", encode_component(name))
+    }
+}
+
 /// The stored name of one group (Confluence matches names case-insensitively); none when absent.
 pub fn read_group(cx: &Context, path: &str) -> Result<Option<String>, ConnectorError> {
     match cx.client.get_json::<ConfluenceGroup>(path) {

@@ -6,12 +6,14 @@
 //! - [`catalogue`]: the documented global permissions, names for reported ones, entitlements.
 //! - [`read`]: reading who holds which, on versions with the REST API; "not available" otherwise.
 //! - [`write`](mod@write): granting and revoking by read-modify-write of a subject's whole set,
-//!   verified, never leaving the site without a System Administrator.
+//!   verified.
+//! - [`guard`]: never leaving the site without a System Administrator who can act.
 //!
 //! On a Confluence without the API the site is not listed at all, so the file holds no
 //! entitlements that would look like "nobody holds this".
 
 pub mod catalogue;
+pub mod guard;
 pub mod read;
 pub mod write;
 
@@ -320,42 +322,121 @@ mod tests {
         assert!(matches!(&err, ConnectorError::Internal(m) if m.contains("now reports none instead of application/use")), "{err:?}");
     }
 
-    #[test]
-    fn the_last_system_administrator_keeps_the_permission() {
-        let admin = r#"{"type":"user","userKey":"k1"}"#;
+    /// A user lookup answer with a status (absent: not reported).
+    fn user_with_status(username: &str, status: Option<&str>) -> crate::transport::Response {
+        let status = status.map(|s| format!(r#","status":"{s}""#)).unwrap_or_default();
+        FakeTransport::json(200, &format!(r#"{{"type":"known","username":"{username}","userKey":"k-{username}"{status}}}"#))
+    }
+
+    fn members(statuses: &[Option<&str>], next: Option<&str>) -> crate::transport::Response {
+        let items: Vec<String> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!(r#"{{"username":"m{i}"{}}}"#, s.map(|s| format!(r#","status":"{s}""#)).unwrap_or_default()))
+            .collect();
+        let next = next.map(|n| format!(r#""next":"{n}""#)).unwrap_or_default();
+        FakeTransport::json(200, &format!(r#"{{"results":[{}],"_links":{{{next}}}}}"#, items.join(",")))
+    }
+
+    /// Revokes ada's System Administrator where `others` hold it too, the guard's reads answered
+    /// by `answers`: the outcome, what was sent.
+    fn revoke_sysadmin(others: &[&str], answers: Vec<crate::transport::Response>, version: &str) -> (Result<RevokeOutcome, ConnectorError>, Vec<String>) {
         let sysadmin = |subject: &str| held("system", "administer", subject);
-        let grant = read::site_grant(SITE_ID, &catalogue::of_pair("system", "administer"), ada().id);
-        let kv = kv_with_version("9.2.0");
+        let mut all = vec![sysadmin(ADA)];
+        all.extend(others.iter().map(|o| sysadmin(o)));
+        let mut responses = vec![listing(&all), listing(&all)];
+        responses.extend(answers);
+        responses.extend([FakeTransport::json(204, ""), listing(&all[1..])]);
+        let fake = FakeTransport::new(responses);
+        let kv = kv_with_version(version);
         kv.set("username:ada", "k1");
+        let grant = read::site_grant(SITE_ID, &catalogue::of_pair("system", "administer"), ada().id);
+        let outcome = connector(&fake, &kv).revoke(&grant);
+        (outcome, fake.sent_paths())
+    }
 
-        // Alone, and beside a group without members: refused, nothing written.
-        let empty_group = r#"{"type":"group","name":"sysadmins"}"#;
-        let listed = listing(&[sysadmin(admin), sysadmin(empty_group)]);
-        let fake = FakeTransport::new(vec![listed, listing(&[sysadmin(admin), sysadmin(empty_group)]), FakeTransport::json(200, r#"{"results":[]}"#)]);
-        let err = connector(&fake, &kv).revoke(&grant).unwrap_err();
-        assert!(matches!(&err, ConnectorError::InvalidArgument(m) if m.contains("without a System Administrator")), "{err:?}");
-        assert_eq!(fake.sent_paths(), vec!["/rest/api/permissions", "/rest/api/permissions", "/rest/api/group/sysadmins/member?limit=1&start=0"]);
+    fn refused(outcome: &Result<RevokeOutcome, ConnectorError>, why: &str) -> bool {
+        matches!(outcome, Err(ConnectorError::InvalidArgument(m)) if m.contains("without a System Administrator who can act") && m.contains(why))
+    }
 
-        // Another user holds it: the revoke goes ahead.
+    const WRITE: &str = "/rest/api/permissions";
+
+    #[test]
+    fn the_last_system_administrator_who_can_act_keeps_the_permission() {
         let other = r#"{"type":"user","userKey":"k2"}"#;
-        let fake = FakeTransport::new(vec![
-            listing(&[sysadmin(admin), sysadmin(other)]),
-            listing(&[sysadmin(admin), sysadmin(other)]),
-            FakeTransport::json(204, ""),
-            listing(&[sysadmin(other)]),
-        ]);
-        assert_eq!(connector(&fake, &kv).revoke(&grant).unwrap(), RevokeOutcome::Revoked);
-        assert_eq!(body_of(&fake, 2), serde_json::json!([{"userKey": "k1", "operations": []}]));
+        let group = r#"{"type":"group","name":"sysadmins"}"#;
+        let lookup = "/rest/api/user?key=k2&expand=status";
+        let group_page = "/rest/api/group/sysadmins/member?limit=1000&start=0&expand=status";
 
-        // A group with a member holds it: the revoke goes ahead.
-        let fake = FakeTransport::new(vec![
-            listing(&[sysadmin(admin), sysadmin(empty_group)]),
-            listing(&[sysadmin(admin), sysadmin(empty_group)]),
-            FakeTransport::json(200, r#"{"results":[{"username":"grace"}]}"#),
-            FakeTransport::json(204, ""),
-            listing(&[sysadmin(empty_group)]),
-        ]);
-        assert_eq!(connector(&fake, &kv).revoke(&grant).unwrap(), RevokeOutcome::Revoked);
+        // Alone: refused, nothing written.
+        let (outcome, sent) = revoke_sysadmin(&[], vec![], "9.2.0");
+        assert!(refused(&outcome, "nobody else holds it"), "{outcome:?}");
+        assert_eq!(sent, vec![WRITE, WRITE]);
+
+        // Another user who is deactivated, unlicensed, gone, or whose status is not reported: refused.
+        for (answer, why) in [
+            (user_with_status("grace", Some("deactivated")), "user grace is deactivated"),
+            (user_with_status("grace", Some("unlicensed")), "user grace is unlicensed"),
+            (user_with_status("grace", Some("externally_deleted")), "user grace is externally_deleted"),
+            (user_with_status("grace", None), "does not report whether user grace is active"),
+            (FakeTransport::json(404, "{}"), "unknown to Confluence"),
+        ] {
+            let (outcome, sent) = revoke_sysadmin(&[other], vec![answer], "9.2.0");
+            assert!(refused(&outcome, why), "{why}: {outcome:?}");
+            assert_eq!(sent, vec![WRITE, WRITE, lookup], "{why}: nothing written");
+        }
+        // A username subject is looked up by username.
+        let (outcome, sent) = revoke_sysadmin(&[r#"{"type":"user","username":"grace"}"#], vec![user_with_status("grace", Some("current"))], "9.2.0");
+        assert_eq!(outcome.unwrap(), RevokeOutcome::Revoked);
+        assert_eq!(sent[2], "/rest/api/user?username=grace&expand=status");
+
+        // A group without members, or whose members are all deactivated or unreported: refused.
+        for (answer, why) in [
+            (members(&[], None), "group sysadmins has no members"),
+            (members(&[Some("deactivated"), Some("unlicensed")], None), "group sysadmins has no active member"),
+            (members(&[Some("deactivated"), None], None), "does not report whether 1 of its 2 members are active"),
+            (FakeTransport::json(404, "{}"), "group sysadmins has no members"),
+        ] {
+            let (outcome, sent) = revoke_sysadmin(&[group], vec![answer], "9.2.0");
+            assert!(refused(&outcome, why), "{why}: {outcome:?}");
+            assert_eq!(sent, vec![WRITE, WRITE, group_page], "{why}");
+        }
+
+        // An active user, beside a deactivated one: the revoke goes ahead.
+        let (outcome, sent) = revoke_sysadmin(
+            &[r#"{"type":"user","userKey":"k3"}"#, other],
+            vec![user_with_status("zoe", Some("deactivated")), user_with_status("grace", Some("Current"))],
+            "9.2.0",
+        );
+        assert_eq!(outcome.unwrap(), RevokeOutcome::Revoked);
+        assert_eq!(sent[2..4], ["/rest/api/user?key=k3&expand=status", lookup]);
+        assert_eq!(sent[4], WRITE, "then written");
+
+        // A group whose active member is on its second page: the revoke goes ahead.
+        let next = "/rest/api/group/sysadmins/member?limit=1000&start=2&expand=status";
+        let (outcome, sent) =
+            revoke_sysadmin(&[group], vec![members(&[Some("deactivated"), Some("deactivated")], Some(next)), members(&[Some("current")], None)], "9.2.0");
+        assert_eq!(outcome.unwrap(), RevokeOutcome::Revoked);
+        assert_eq!(sent[2..4], [group_page, next]);
+    }
+
+    #[test]
+    fn the_guard_reads_no_more_than_its_bound_and_refuses_what_it_cannot_address() {
+        // A thousand inactive members and more pages: refused without reading on.
+        let next = "/rest/api/group/sysadmins/member?limit=1000&start=1000&expand=status";
+        let inactive = vec![Some("deactivated"); guard::MEMBERS_EXAMINED];
+        let (outcome, sent) = revoke_sysadmin(&[r#"{"type":"group","name":"sysadmins"}"#], vec![members(&inactive, Some(next))], "9.2.0");
+        assert!(refused(&outcome, "none of its first 1000 members is active"), "{outcome:?}");
+        assert_eq!(sent.len(), 3, "one page read: {sent:?}");
+
+        // A group name no path can carry: the query endpoint on 10.2+, refused before.
+        let slashed = r#"{"type":"group","name":"team/ops"}"#;
+        let (outcome, sent) = revoke_sysadmin(&[slashed], vec![], "9.2.0");
+        assert!(refused(&outcome, "cannot be read on this version"), "{outcome:?}");
+        assert_eq!(sent.len(), 2);
+        let (outcome, sent) = revoke_sysadmin(&[slashed], vec![members(&[Some("current")], None)], "10.2.0");
+        assert_eq!(outcome.unwrap(), RevokeOutcome::Revoked);
+        assert_eq!(sent[2], "/rest/api/group/member?groupName=team%2Fops&limit=1000&start=0&expand=status");
     }
 
     #[test]

@@ -3,23 +3,19 @@
 //! its own listing, a user's from the full listing), adds or removes the one operation, writes
 //! the set back and reads it again to verify. When the current set cannot be read — no API, a
 //! listing that names users only by display name, an error — nothing is sent, since writing a
-//! guessed set could revoke what the subject holds. Revoking System Administrator is refused
-//! when no other user, and no group with members, would still hold it.
+//! guessed set could revoke what the subject holds. Revoking System Administrator passes the
+//! [`guard`](crate::site::guard) first.
 
 use crate::directory::Change;
-use crate::directory::groups;
 use crate::directory::ids::SITE;
-use crate::directory::subjects::{Holder, Subject, holder_of, same_holder};
+use crate::directory::subjects::{Holder, holder_of, same_holder};
 use crate::guest_log;
 use crate::site::catalogue::{GlobalPermission, by_slug};
+use crate::site::guard::{SYSTEM_ADMINISTER, holder_name, refuse_last_system_administrator};
 use crate::site::read::{self, site_grant};
 use crate::syncer::Context;
 use crate::transport::Method;
 use crate::types::{ConnectorError, Entitlement, Grant, GrantOutcome, GrantResult, Resource, RevokeOutcome};
-use serde::de::IgnoredAny;
-
-/// The pair that makes a System Administrator.
-const SYSTEM_ADMINISTER: (&str, &str) = ("system", "administer");
 
 /// Gives a principal a global permission, unless they hold it already.
 pub fn grant(cx: &Context, entitlement: &Entitlement, principal: &Resource) -> Result<GrantResult, ConnectorError> {
@@ -132,50 +128,6 @@ fn anonymous_refused() -> ConnectorError {
     ConnectorError::Unimplemented(
         "anonymous access's global permissions cannot be changed over Confluence's REST API (its write names users and groups only): change them in Confluence's administration (General configuration > Global permissions); nothing was changed".into(),
     )
-}
-
-/// Refuses to take System Administrator from the holder when no other user, and no group with
-/// at least one member, would still hold it.
-fn refuse_last_system_administrator(cx: &Context, holder: &Holder) -> Result<(), ConnectorError> {
-    let all = read::all(cx)?.ok_or_else(|| read::unavailable(cx))?;
-    let others: Vec<&Subject> =
-        all.entries.iter().filter(|(p, s)| (p.target.as_str(), p.operation.as_str()) == SYSTEM_ADMINISTER && !same_holder(s, holder)).map(|(_, s)| s).collect();
-    if others.iter().any(|s| matches!(s, Subject::UserKey(_) | Subject::Username(_))) {
-        return Ok(());
-    }
-    for subject in others {
-        if let Subject::Group(name) = subject
-            && has_members(cx, name)?
-        {
-            return Ok(());
-        }
-    }
-    Err(ConnectorError::InvalidArgument(format!(
-        "refusing to revoke System Administrator from {}: no other user, and no group with members, holds it, so Confluence would be left without a System Administrator; grant it to someone else first",
-        holder_name(holder)
-    )))
-}
-
-/// Whether a group has at least one member (a name no path can carry counts as none: the guard
-/// errs on the side of refusing).
-fn has_members(cx: &Context, name: &str) -> Result<bool, ConnectorError> {
-    if !groups::path_safe(name) {
-        return Ok(false);
-    }
-    let path = format!("/rest/api/group/{}/member?limit=1&start=0", crate::client::encode_component(name));
-    match cx.client.get_page::<IgnoredAny>(&path) {
-        Ok(page) => Ok(!page.items.is_empty()),
-        Err(ConnectorError::NotFound(_)) => Ok(false),
-        Err(other) => Err(other),
-    }
-}
-
-fn holder_name(holder: &Holder) -> String {
-    match holder {
-        Holder::User { username, .. } => format!("user {username}"),
-        Holder::Group(name) => format!("group {name}"),
-        Holder::Anonymous => "anonymous access".into(),
-    }
 }
 
 fn pairs_text(pairs: &[(String, String)]) -> String {

@@ -1,12 +1,15 @@
 //! Global permissions through the real component: a sync holds every global permission of the
-//! simulator (users, groups expanded, anonymous) under each unconfirmed answer shape; a grant or
-//! a revoke changes exactly one operation of one subject in the simulator; the last System
-//! Administrator keeps the permission; nothing is sent when a subject's current set cannot be
-//! read; and where the API is missing the sync says so once and goes on without the site.
+//! simulator (users, groups expanded, anonymous) under each unconfirmed answer shape; a grant or a
+//! revoke changes exactly one operation of one subject in the simulator; the last System
+//! Administrator who can act (an active user, a group with one) keeps the permission; nothing is
+//! sent when a subject's current set cannot be read; and where the API is missing the sync says so
+//! once and goes on without the site.
 
 use crate::util::{Run, change, refused_change as refused, run_on};
 use baton_c1z::{C1zReader, pb};
-use confluence_sim::{ADMIN_TOKEN, Dataset, GlobalListStyle, GroupSubjectStyle, SimConfig, SimGlobalPermission, Simulator, Subject, UserSubjectStyle};
+use confluence_sim::{
+    ADMIN_TOKEN, Dataset, GlobalListStyle, GroupSubjectStyle, SimConfig, SimGlobalPermission, SimGroup, Simulator, Subject, UserSubjectStyle,
+};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -154,8 +157,10 @@ fn a_grant_and_a_revoke_change_exactly_one_operation_of_one_subject() {
 }
 
 #[test]
-fn the_last_system_administrator_keeps_the_permission() {
-    let sim = simulator("10.2.0", |_| {});
+fn the_last_system_administrator_who_can_act_keeps_the_permission() {
+    // With a group whose only members cannot act.
+    let retired = SimGroup { name: "retired-admins".into(), members: vec!["shalom-cohen".into(), "unlicensed.user".into()] };
+    let sim = simulator("10.2.0", |c| c.dataset.groups.push(retired));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sync.c1z");
     sync(&sim, &file);
@@ -165,11 +170,27 @@ fn the_last_system_administrator_keeps_the_permission() {
 
     let last = "site:confluence:system-administer:user:admin";
     let stderr = refused(&sim, &file, &["--revoke-grant", last]);
-    assert!(stderr.contains("without a System Administrator"), "{stderr}");
+    assert!(stderr.contains("without a System Administrator who can act") && stderr.contains("nobody else holds it"), "{stderr}");
     assert_eq!(puts(&sim), 0, "nothing was written");
-    assert!(sim.global_permissions_of(&admin).contains(&sysadmin));
 
-    // Once a group with a member holds it too, the revoke goes through.
+    // Other holders who cannot act: a deactivated user, an unlicensed one, one whose status
+    // Confluence does not report, a group of such users. Each refusal says why; nothing written.
+    for (principal, kind, why) in [
+        ("shalom-cohen", "user", "user shalom-cohen is deactivated"),
+        ("unlicensed.user", "user", "user unlicensed.user is unlicensed"),
+        ("status-absent", "user", "does not report whether user status-absent is active"),
+        ("retired-admins", "group", "group retired-admins has no active member"),
+    ] {
+        change(&sim, &file, &strs(&grant("system-administer", principal, kind)));
+        sync(&sim, &file);
+        let before = puts(&sim);
+        let stderr = refused(&sim, &file, &["--revoke-grant", last]);
+        assert!(stderr.contains("without a System Administrator who can act") && stderr.contains(why), "{principal}: {stderr}");
+        assert_eq!(puts(&sim), before, "{principal}: nothing was written");
+        assert!(sim.global_permissions_of(&admin).contains(&sysadmin), "{principal}");
+    }
+
+    // Once a group with an active member holds it too, the revoke goes through.
     change(&sim, &file, &strs(&grant("system-administer", "confluence-administrators", "group")));
     sync(&sim, &file);
     assert_eq!(change(&sim, &file, &["--revoke-grant", last]), format!("revoked {last}\n"));
