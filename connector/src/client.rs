@@ -18,11 +18,21 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
 /// One page of an offset-paged Confluence list.
 #[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct Envelope<T> {
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub results: Vec<T>,
-    #[serde(rename = "_links", default)]
+    #[serde(rename = "_links", default, deserialize_with = "null_as_default")]
     pub links: Links,
+}
+
+/// Reads `null` as the field's default, as if it were absent (servers write either).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// The `_links` object of a page.

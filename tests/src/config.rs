@@ -1,6 +1,7 @@
 //! Simulator configuration: the knobs a test sets before starting the server
 //! (`SimConfig`, `LinkStyle`, the unconfirmed shapes of the Global Permissions REST API:
-//! `GlobalListStyle`, `UserSubjectStyle`, `GroupSubjectStyle`) and the emulated server version
+//! `GlobalListStyle`, `UserSubjectStyle`, `GroupSubjectStyle`; of REST space permissions:
+//! `SpaceAnonymousSubject`) and the emulated server version
 //! (`ServerVersion`, `Capability`) that decides which endpoints exist.
 
 use crate::dataset::Dataset;
@@ -55,6 +56,22 @@ pub enum GroupSubjectStyle {
     GroupName,
     /// `{"type":"group","displayName":N}`.
     DisplayNameOnly,
+}
+
+/// How anonymous access is written as the subject of a REST space permission (9.1+). Only the
+/// documented write body is known (an entry naming no user or group is anonymous access); the
+/// read shape is unconfirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpaceAnonymousSubject {
+    /// `"subject": {"type":"anonymous"}`.
+    #[default]
+    Typed,
+    /// No `subject` key at all.
+    Absent,
+    /// `"subject": null`.
+    Null,
+    /// `"subject": {}`: an object naming nobody.
+    Empty,
 }
 
 /// The origin used by [`LinkStyle::ForeignBase`].
@@ -126,6 +143,8 @@ pub struct SimConfig {
     /// Refuse (400, nothing changed) a `PUT /rest/api/permissions` that removes the last holder
     /// of (system, administer). Whether the real server guards this is unconfirmed; default off.
     pub refuse_last_sysadmin_removal: bool,
+    /// How a REST space permission names anonymous access (unconfirmed; default typed).
+    pub space_anonymous_subject: SpaceAnonymousSubject,
 }
 
 /// HTTPS serving: the certificate (from a private CA, see `crate::tls::TestCa`), whether
@@ -167,6 +186,7 @@ impl Default for SimConfig {
             global_put_status: 204,
             extra_global_operations: Vec::new(),
             refuse_last_sysadmin_removal: false,
+            space_anonymous_subject: SpaceAnonymousSubject::Typed,
         }
     }
 }

@@ -38,7 +38,8 @@ pub mod xsrf;
 mod tests;
 
 pub use config::{
-    Capability, FOREIGN_ORIGIN, GlobalListStyle, GroupSubjectStyle, LinkStyle, ServerVersion, SimConfig, SimTls, UserSubjectStyle, VERSION_PROFILES,
+    Capability, FOREIGN_ORIGIN, GlobalListStyle, GroupSubjectStyle, LinkStyle, ServerVersion, SimConfig, SimTls, SpaceAnonymousSubject, UserSubjectStyle,
+    VERSION_PROFILES,
 };
 pub use dataset::{
     ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, Expected, SimGlobalPermission, SimGroup, SimPermission, SimSpace, SimUser, Subject, default_password_for, token_for,

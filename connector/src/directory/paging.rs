@@ -35,6 +35,20 @@ mod tests {
     }
 
     #[test]
+    fn a_page_whose_results_or_links_are_null_is_an_empty_last_page() {
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, r#"{"results":null,"_links":null,"size":0}"#)]);
+        let kv = MemoryKv::default();
+        let cx = Context { client: Client::new(&fake), kv: &kv, options: Options::default() };
+        let mut pages = 0;
+        let none = each_page(&cx, "/rest/x?start=0".into(), |items: Vec<u32>| -> ControlFlow<()> {
+            pages += 1;
+            assert!(items.is_empty());
+            ControlFlow::Continue(())
+        });
+        assert_eq!((none.unwrap(), pages), (None, 1));
+    }
+
+    #[test]
     fn walks_every_page_or_stops_at_a_break() {
         let fake = FakeTransport::new(vec![page("1,2", Some("/confluence/rest/x?start=2")), page("3", None), page("1", Some("/rest/x?start=1"))]);
         let kv = MemoryKv::default();

@@ -84,12 +84,13 @@ pub fn all_usernames(cx: &Context) -> Result<Vec<String>, ConnectorError> {
         })?;
         names
     } else {
-        cx.client.json_rpc("getActiveUsers", serde_json::json!([true])).map_err(|err| match err {
+        let listed: Vec<Option<String>> = cx.client.json_rpc("getActiveUsers", serde_json::json!([true])).map_err(|err| match err {
             ConnectorError::NotFound(_) => ConnectorError::Unimplemented(format!(
                 "Confluence {version} has no /rest/api/user/list (added in 8.4) and its JSON-RPC API (getActiveUsers) is not available: enable the remote API or upgrade to list users"
             )),
             other => other,
-        })?
+        })?;
+        listed.into_iter().flatten().filter(|name| !name.is_empty()).collect()
     };
     cx.kv.set(keys::ALL_USERNAMES, &serde_json::to_string(&names).unwrap_or_default());
     Ok(names)

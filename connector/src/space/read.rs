@@ -13,7 +13,7 @@ use crate::client::{self, encode_component};
 use crate::directory::ids::SPACE;
 use crate::directory::profile::text;
 use crate::directory::subjects::{Subject, permission_grant, principal_of};
-use crate::guest_log;
+use crate::guest_log::{self, Level};
 use crate::page_token::PageToken;
 use crate::space::catalogue::{Permission, by_key, by_operation, entitlement_id};
 use crate::syncer::Context;
@@ -135,65 +135,142 @@ pub fn space_link(web_base: Option<&str>, key: &str) -> Option<String> {
     web_base.map(|base| format!("{base}/display/{}", encode_component(key)))
 }
 
+/// A REST space permission entry. Every field may be absent: which ones a version always sends
+/// is not documented (docs/confluence-dc.md §8.3).
 #[derive(Deserialize)]
 struct RestPermission {
-    operation: RestOperation,
-    subject: RestSubject,
+    operation: Option<RestOperation>,
+    subject: Option<RestSubject>,
 }
 
 #[derive(Deserialize)]
 struct RestOperation {
     #[serde(rename = "targetType")]
-    target: String,
+    target: Option<String>,
     #[serde(rename = "operationKey")]
-    operation: String,
+    operation: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RestSubject {
     #[serde(rename = "type")]
-    kind: String,
+    kind: Option<String>,
     #[serde(rename = "userKey")]
     user_key: Option<String>,
+    username: Option<String>,
     name: Option<String>,
+    #[serde(rename = "groupName")]
+    group_name: Option<String>,
+}
+
+/// What the permission entries of one space held that cannot be attributed to a principal,
+/// counted by reason, and how many named no subject (read as anonymous access).
+#[derive(Default)]
+struct LeftOut {
+    by_reason: BTreeMap<String, usize>,
+    without_subject: usize,
+}
+
+impl LeftOut {
+    fn count(&mut self, reason: impl Into<String>) {
+        *self.by_reason.entry(reason.into()).or_default() += 1;
+    }
+
+    /// One warning per kind of entry, with its count (never one line per entry).
+    fn warn(&self, space: &str) {
+        if self.without_subject > 0 {
+            guest_log::write(
+                Level::Warn,
+                "space permission entries without a subject are read as anonymous access (as Confluence's own write reads an entry that names no user or group)",
+                &[("space", space), ("entries", &self.without_subject.to_string())],
+            );
+        }
+        for (reason, count) in &self.by_reason {
+            guest_log::write(
+                Level::Warn,
+                "space permission entries that cannot be attributed to a user, group or anonymous access are not in the file",
+                &[("space", space), ("reason", reason), ("entries", &count.to_string())],
+            );
+        }
+    }
 }
 
 fn rest_permissions(cx: &Context, key: &str) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
     let path = format!("/rest/api/space/{}/permissions", encode_component(key));
     let listed: Vec<RestPermission> = cx.client.get_json(&path).map_err(|err| needs_admin(err, key))?;
     let mut held = Vec::new();
+    let mut left_out = LeftOut::default();
     for item in listed {
-        let Some(permission) = by_operation(&item.operation.target, &item.operation.operation) else {
-            guest_log::debug(
-                "skipping an unknown space permission",
-                &[("space", key), ("target", &item.operation.target), ("operation", &item.operation.operation)],
-            );
+        let Some((target, operation)) = item.operation.and_then(|o| Some((named(o.target)?, named(o.operation)?))) else {
+            left_out.count("no operation");
             continue;
         };
-        let subject = match (item.subject.kind.as_str(), item.subject.user_key, item.subject.name) {
-            ("user", Some(user_key), _) => Subject::UserKey(user_key),
-            ("group", _, Some(name)) => Subject::Group(name),
-            ("anonymous", _, _) => Subject::Anonymous,
-            (kind, _, _) => {
-                guest_log::debug("skipping a permission with an unknown subject", &[("space", key), ("subject", kind)]);
-                continue;
-            }
+        let Some(permission) = by_operation(&target, &operation) else {
+            guest_log::debug("skipping an unknown space permission", &[("space", key), ("target", &target), ("operation", &operation)]);
+            continue;
         };
-        held.push((permission, subject));
+        match rest_subject(item.subject) {
+            Ok(subject) => {
+                left_out.without_subject += usize::from(subject == RestHolder::Unnamed);
+                held.push((permission, subject.into()));
+            }
+            Err(reason) => left_out.count(reason),
+        }
     }
+    left_out.warn(key);
     Ok(held)
+}
+
+/// A REST subject as one of ours: anonymous access named as such, or named by nothing at all
+/// (no subject, or one with no type and no name: how Confluence's write names anonymous access).
+#[derive(Debug, PartialEq, Eq)]
+enum RestHolder {
+    Named(Subject),
+    Unnamed,
+}
+
+impl From<RestHolder> for Subject {
+    fn from(holder: RestHolder) -> Subject {
+        match holder {
+            RestHolder::Named(subject) => subject,
+            RestHolder::Unnamed => Subject::Anonymous,
+        }
+    }
+}
+
+/// The subject of an entry, or why it cannot be attributed.
+fn rest_subject(subject: Option<RestSubject>) -> Result<RestHolder, String> {
+    let Some(subject) = subject else { return Ok(RestHolder::Unnamed) };
+    let user = named(subject.user_key).map(Subject::UserKey).or_else(|| named(subject.username).map(Subject::Username));
+    let group = named(subject.name).or(named(subject.group_name)).map(Subject::Group);
+    match named(subject.kind).as_deref() {
+        Some("anonymous") => Ok(RestHolder::Named(Subject::Anonymous)),
+        Some("user") => user.map(RestHolder::Named).ok_or_else(|| "a user without userKey or username".into()),
+        Some("group") => group.map(RestHolder::Named).ok_or_else(|| "a group without a name".into()),
+        Some(other) => Err(format!("a subject of type {other:?}")),
+        None => match (user, group) {
+            (None, None) => Ok(RestHolder::Unnamed),
+            (Some(user), None) => Ok(RestHolder::Named(user)),
+            (_, Some(_)) => Err("a subject without a type whose name could be a user's or a group's".into()),
+        },
+    }
+}
+
+/// A value that is present and not empty.
+fn named(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
 }
 
 #[derive(Deserialize)]
 struct PermissionSet {
-    #[serde(rename = "spacePermissions", default)]
+    #[serde(rename = "spacePermissions", default, deserialize_with = "client::null_as_default")]
     space_permissions: Vec<RpcPermission>,
 }
 
 #[derive(Deserialize)]
 struct RpcPermission {
     #[serde(rename = "type")]
-    key: String,
+    key: Option<String>,
     #[serde(rename = "userName")]
     user_name: Option<String>,
     #[serde(rename = "groupName")]
@@ -201,25 +278,31 @@ struct RpcPermission {
 }
 
 fn json_rpc_permissions(cx: &Context, key: &str, version: &ServerVersion) -> Result<Vec<(&'static Permission, Subject)>, ConnectorError> {
-    let sets: Vec<PermissionSet> = cx.client.json_rpc("getSpacePermissionSets", serde_json::json!([key])).map_err(|err| match err {
+    let sets: Vec<Option<PermissionSet>> = cx.client.json_rpc("getSpacePermissionSets", serde_json::json!([key])).map_err(|err| match err {
         ConnectorError::NotFound(_) => ConnectorError::Unimplemented(format!(
             "Confluence {version} has no REST space permissions (added in 9.1) and its JSON-RPC API (getSpacePermissionSets) is not available: enable the remote API or upgrade"
         )),
         other => needs_admin(other, key),
     })?;
     let mut held = Vec::new();
-    for item in sets.into_iter().flat_map(|set| set.space_permissions) {
-        let Some(permission) = by_key(&item.key) else {
-            guest_log::debug("skipping an unknown or add-on space permission key", &[("space", key), ("key", &item.key)]);
+    let mut left_out = LeftOut::default();
+    for item in sets.into_iter().flatten().flat_map(|set| set.space_permissions) {
+        let Some(permission_key) = named(item.key) else {
+            left_out.count("no permission type");
             continue;
         };
-        let subject = match (item.user_name.filter(|n| !n.is_empty()), item.group_name.filter(|n| !n.is_empty())) {
+        let Some(permission) = by_key(&permission_key) else {
+            guest_log::debug("skipping an unknown or add-on space permission key", &[("space", key), ("key", &permission_key)]);
+            continue;
+        };
+        let subject = match (named(item.user_name), named(item.group_name)) {
             (Some(username), _) => Subject::Username(username),
             (None, Some(group)) => Subject::Group(group),
             (None, None) => Subject::Anonymous,
         };
         held.push((permission, subject));
     }
+    left_out.warn(key);
     Ok(held)
 }
 
@@ -282,6 +365,75 @@ mod tests {
         assert_eq!(group_grant.expansion.as_ref().unwrap().entitlement_ids, vec!["group:devs:member"]);
         assert!(grants[1].expansion.is_none());
         assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG/permissions", "/rest/api/user?key=gone&expand=status"]);
+    }
+
+    #[test]
+    fn rest_entries_with_absent_or_partial_fields_are_read_or_counted_and_never_fail_the_sync() {
+        let body = r#"[
+            {"operation":{"targetType":"space","operationKey":"read"},"spaceKey":"ENG"},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":null},
+            {"operation":{"targetType":"space","operationKey":"export"},"subject":{}},
+            {"operation":{"targetType":"page","operationKey":"create"},"subject":{"type":"group","groupName":"devs"}},
+            {"operation":{"targetType":"comment","operationKey":"create"},"subject":{"userKey":"k1"}},
+            {"operation":{"targetType":"space","operationKey":"administer"},"subject":{"type":"user","username":"grace"}},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","displayName":"Nameless"}},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"unlicensed"}},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"name":"user-or-group"}},
+            {"operation":{"targetType":"space"},"subject":{"type":"group","name":"devs"}},
+            {"operation":null,"subject":{"type":"group","name":"devs"}},
+            {"subject":{"type":"group","name":"devs"}}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body)]);
+        let kv = kv_with_version("9.2.0");
+        kv.set("user-key:k1", "ada");
+        let grants = connector(&fake, &kv).list_grants(&space("ENG"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "space:ENG:add-comment:user:ada",
+                "space:ENG:edit-space:group:devs",
+                "space:ENG:export-space:anonymous:anonymous",
+                "space:ENG:set-space-permissions:user:grace",
+                "space:ENG:view:anonymous:anonymous",
+            ]
+        );
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG/permissions"]);
+    }
+
+    /// Each subject shape: who it is, or the reason it is counted and left out.
+    #[test]
+    fn every_rest_subject_shape_is_attributed_or_has_a_reason() {
+        let subject = |json: &str| rest_subject(serde_json::from_str::<Option<RestSubject>>(json).unwrap());
+        let named = |s: Subject| Ok(RestHolder::Named(s));
+        assert_eq!(subject("null"), Ok(RestHolder::Unnamed));
+        assert_eq!(subject("{}"), Ok(RestHolder::Unnamed));
+        assert_eq!(subject(r#"{"type":"","userKey":""}"#), Ok(RestHolder::Unnamed));
+        assert_eq!(subject(r#"{"type":"anonymous","displayName":"Anonymous"}"#), named(Subject::Anonymous));
+        assert_eq!(subject(r#"{"type":"user","userKey":"k1","username":"ada"}"#), named(Subject::UserKey("k1".into())));
+        assert_eq!(subject(r#"{"type":"user","username":"ada"}"#), named(Subject::Username("ada".into())));
+        assert_eq!(subject(r#"{"userKey":"k1"}"#), named(Subject::UserKey("k1".into())));
+        assert_eq!(subject(r#"{"type":"group","name":"devs"}"#), named(Subject::Group("devs".into())));
+        assert_eq!(subject(r#"{"type":"group","groupName":"devs"}"#), named(Subject::Group("devs".into())));
+        assert_eq!(subject(r#"{"type":"user","displayName":"Ada"}"#), Err("a user without userKey or username".into()));
+        assert_eq!(subject(r#"{"type":"group"}"#), Err("a group without a name".into()));
+        assert_eq!(subject(r#"{"type":"unlicensed"}"#), Err(r#"a subject of type "unlicensed""#.into()));
+        assert!(subject(r#"{"name":"devs"}"#).unwrap_err().contains("without a type"));
+    }
+
+    #[test]
+    fn json_rpc_sets_with_nulls_and_entries_without_a_type_are_tolerated() {
+        let body = r#"[
+            null,
+            {"type":"VIEWSPACE","spacePermissions":null},
+            {"type":"VIEWSPACE"},
+            {"type":"VIEWSPACE","spacePermissions":[{"userName":"ada"},{"type":"VIEWSPACE"},{"type":"COMMENT","userName":"","groupName":"devs"}]}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body)]);
+        let kv = kv_with_version("8.5.0");
+        let grants = connector(&fake, &kv).list_grants(&space("ENG"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, vec!["space:ENG:add-comment:group:devs", "space:ENG:view:anonymous:anonymous"]);
     }
 
     #[test]

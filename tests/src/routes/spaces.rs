@@ -1,6 +1,6 @@
 //! Space endpoints (docs/confluence-dc.md §7, §8.3): `/rest/api/space` (paged,
 //! `type`/`status`/`spaceKey` filters), `/space/{key}`, and the 9.1+ `/space/{key}/permissions`
-//! bare array. Signed-in callers see every space; anonymous callers only spaces with anonymous
+//! bare array (anonymous access written as `space_anonymous_subject` says). Signed-in callers see every space; anonymous callers only spaces with anonymous
 //! VIEWSPACE.
 
 use axum::http::StatusCode;
@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::decode_segment;
 use crate::auth::Caller;
+use crate::config::SpaceAnonymousSubject;
 use crate::dataset::{SimPermission, SimSpace, Subject};
 use crate::paging::paged_response;
 use crate::permissions::rest_operation;
@@ -71,26 +72,34 @@ pub fn space_permissions(state: &SimState, request: &SimRequest, caller: &Caller
     let Some(space) = directory.space_by_key(&key) else {
         return space_not_found(&key, wants_json);
     };
-    let rows: Vec<Value> = space.permissions.iter().filter_map(|p| permission_json(&directory, space, p)).collect();
+    let anonymous = state.config.space_anonymous_subject;
+    let rows: Vec<Value> = space.permissions.iter().filter_map(|p| permission_json(&directory, space, p, anonymous)).collect();
     ok_json(&Value::Array(rows))
 }
 
-/// A REST SpacePermission; `None` when a user subject no longer resolves.
-fn permission_json(directory: &Directory, space: &SimSpace, row: &SimPermission) -> Option<Value> {
+/// A REST SpacePermission; `None` when a user subject no longer resolves. Anonymous access is
+/// written as `anonymous` says.
+fn permission_json(directory: &Directory, space: &SimSpace, row: &SimPermission, anonymous: SpaceAnonymousSubject) -> Option<Value> {
     let subject = match &row.subject {
-        Subject::User(username) => {
-            json!({"type": "user", "userKey": directory.user_by_username(username)?.user_key})
-        }
-        Subject::Group(name) => json!({"type": "group", "name": name}),
-        Subject::Anonymous => json!({"type": "anonymous"}),
+        Subject::User(username) => Some(json!({"type": "user", "userKey": directory.user_by_username(username)?.user_key})),
+        Subject::Group(name) => Some(json!({"type": "group", "name": name})),
+        Subject::Anonymous => match anonymous {
+            SpaceAnonymousSubject::Typed => Some(json!({"type": "anonymous"})),
+            SpaceAnonymousSubject::Absent => None,
+            SpaceAnonymousSubject::Null => Some(Value::Null),
+            SpaceAnonymousSubject::Empty => Some(json!({})),
+        },
     };
     let (target_type, operation_key) = rest_operation(&row.key);
-    Some(json!({
+    let mut entry = json!({
         "operation": {"targetType": target_type, "operationKey": operation_key},
-        "subject": subject,
         "spaceKey": space.key,
         "spaceId": space.id,
-    }))
+    });
+    if let Some(subject) = subject {
+        entry["subject"] = subject;
+    }
+    Some(entry)
 }
 
 fn visible_to(space: &SimSpace, caller: &Caller) -> bool {

@@ -5,7 +5,7 @@
 
 use crate::util::run_host;
 use baton_c1z::{C1zReader, pb};
-use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, VERSION_PROFILES, token_for};
+use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, SpaceAnonymousSubject, VERSION_PROFILES, token_for};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -139,6 +139,33 @@ fn every_version_profile_syncs_the_whole_model() {
 }
 
 /// Principals named by grants that are not resources in the file.
+/// Where the REST space permissions of 9.1+ name anonymous access by no subject at all (one
+/// of the unconfirmed shapes), the sync reads it as anonymous access, says so once per space,
+/// and the file holds exactly what the typed shape gives.
+#[test]
+fn every_shape_of_anonymous_space_access_reads_as_anonymous_access() {
+    let expected = expected_counts(&Dataset::generate(USERS), "9.2.0");
+    for shape in [SpaceAnonymousSubject::Typed, SpaceAnonymousSubject::Absent, SpaceAnonymousSubject::Null, SpaceAnonymousSubject::Empty] {
+        let sim = Simulator::start_background(SimConfig {
+            version: "9.2.0".into(),
+            max_limit: 9,
+            dataset: Dataset::generate(USERS),
+            space_anonymous_subject: shape,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let run = sync(&sim, &file, ADMIN_TOKEN, &[]);
+        assert!(run.success, "{shape:?}: sync failed:\n{}", run.output());
+        let (actual, ids) = counts(&C1zReader::open(&file).unwrap());
+        assert_eq!(actual, expected, "{shape:?}");
+        assert!(ids.contains("space:PUB:view:anonymous:anonymous"), "{shape:?}");
+        let warned = run.stderr.contains("without a subject are read as anonymous access");
+        assert_eq!(warned, shape != SpaceAnonymousSubject::Typed, "{shape:?}: said so exactly when the shape names no subject:\n{}", run.stderr);
+    }
+}
+
 fn dangling_principals(reader: &C1zReader) -> Vec<String> {
     let key = |id: &pb::ResourceId| format!("{}:{}", id.resource_type, id.resource);
     let resources: BTreeSet<String> = reader.resources(None).unwrap().iter().map(|r| key(r.id.as_ref().unwrap())).collect();
