@@ -17,8 +17,10 @@ pub const SKIP_PERSONAL_SPACES: &str = "skip-personal-spaces";
 pub const SKIP_ARCHIVED_SPACES: &str = "skip-archived-spaces";
 /// Option: the page size asked of Confluence.
 pub const PAGE_SIZE: &str = "page-size";
-/// Option: what identifies a user resource: `username` (default, as the Go connector) or `user-key`.
+/// Option: what identifies a user: `username` or `user-key` (default: as [`COMPAT`] says).
 pub const USER_ID: &str = "user-id";
+/// Option: which release of the Go connector the ids reproduce ([`Compat`]).
+pub const COMPAT: &str = "compat";
 
 /// The schema, auth declaration and capabilities this connector declares.
 pub fn metadata(capabilities: Vec<ResourceTypeCapability>) -> Metadata {
@@ -57,17 +59,63 @@ fn config_fields() -> Vec<ConfigField> {
             ..field(PAGE_SIZE, "Page size asked of Confluence for every list (servers may clamp it lower)", FieldKind::Integer, false, false)
         },
         ConfigField {
-            default_value: Some("username".into()),
             choices: vec!["username".into(), "user-key".into()],
             ..field(
                 USER_ID,
-                "What identifies a user: username (as the older Go connector; changes when a user is renamed) or user-key (stable across renames)",
+                "What identifies a user: username (changes when a user is renamed) or user-key (stable across renames); default: as --compat says",
+                FieldKind::Text,
+                false,
+                false,
+            )
+        },
+        ConfigField {
+            default_value: Some(Compat::default().name().into()),
+            choices: Compat::ALL.iter().map(|c| c.name().to_string()).collect(),
+            ..field(
+                COMPAT,
+                "Which release of the Go connector the ids reproduce, so review history carries over: go-2025-01 (usernames; space permissions as view, edit-space, ...) or go-newest (userKeys; space permissions as read-space, create-page, ...)",
                 FieldKind::Text,
                 false,
                 false,
             )
         },
     ]
+}
+
+/// The release of the Go connector whose resource, entitlement and grant ids a sync
+/// reproduces (docs/confluence-dc.md §14). A profile changes ids and names only, never what is
+/// synced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compat {
+    /// The release of January 2025: users by username, space permissions by our slugs (`view`).
+    #[default]
+    Go202501,
+    /// The newest public release: users by userKey, space permissions as `<operation>-<target>`.
+    GoNewest,
+}
+
+impl Compat {
+    pub const ALL: [Compat; 2] = [Compat::Go202501, Compat::GoNewest];
+
+    /// The name operators write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compat::Go202501 => "go-2025-01",
+            Compat::GoNewest => "go-newest",
+        }
+    }
+
+    /// What identifies a user unless `user-id` says otherwise.
+    pub fn user_id(self) -> UserId {
+        match self {
+            Compat::Go202501 => UserId::Username,
+            Compat::GoNewest => UserId::UserKey,
+        }
+    }
+
+    fn parse(value: &str) -> Option<Compat> {
+        Compat::ALL.into_iter().find(|c| c.name() == value)
+    }
 }
 
 /// Which attribute is a user resource's id.
@@ -80,6 +128,7 @@ pub enum UserId {
 /// The connector's options, read from the non-secret configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
+    pub compat: Compat,
     pub user_id: UserId,
     pub skip_personal_spaces: bool,
     pub skip_archived_spaces: bool,
@@ -94,7 +143,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            user_id: UserId::Username,
+            compat: Compat::default(),
+            user_id: Compat::default().user_id(),
             skip_personal_spaces: false,
             skip_archived_spaces: false,
             web_base: None,
@@ -108,8 +158,15 @@ impl Options {
     /// Reads the options through `lookup` (the `config` import in the component).
     pub fn read(lookup: impl Fn(&str) -> Option<String>) -> Result<Options, crate::types::ConnectorError> {
         let flag = |name: &str| lookup(name).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        let compat = match lookup(COMPAT).as_deref().map(str::trim) {
+            None | Some("") => Compat::default(),
+            Some(value) => Compat::parse(&value.to_ascii_lowercase()).ok_or_else(|| {
+                crate::types::ConnectorError::InvalidArgument(format!("{COMPAT} is {value:?}; use {}", Compat::ALL.map(Compat::name).join(" or ")))
+            })?,
+        };
         let user_id = match lookup(USER_ID).as_deref().map(str::trim) {
-            None | Some("") | Some("username") => UserId::Username,
+            None | Some("") => compat.user_id(),
+            Some("username") => UserId::Username,
             Some("user-key") | Some("userkey") | Some("user_key") => UserId::UserKey,
             Some(other) => {
                 return Err(crate::types::ConnectorError::InvalidArgument(format!("{USER_ID} is {other:?}; use username or user-key")));
@@ -124,7 +181,15 @@ impl Options {
             }
         };
         let base = lookup(HOSTNAME).and_then(|h| BaseUrl::parse(&h).ok());
-        Ok(Options { user_id, skip_personal_spaces: flag(SKIP_PERSONAL_SPACES), skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES), web_base, page_size, base })
+        Ok(Options {
+            compat,
+            user_id,
+            skip_personal_spaces: flag(SKIP_PERSONAL_SPACES),
+            skip_archived_spaces: flag(SKIP_ARCHIVED_SPACES),
+            web_base,
+            page_size,
+            base,
+        })
     }
 }
 
@@ -203,6 +268,17 @@ mod tests {
         assert_eq!(options.user_id, UserId::UserKey);
         assert!(options.skip_personal_spaces && !options.skip_archived_spaces);
         assert!(Options::read(|name| (name == USER_ID).then(|| "email".into())).is_err());
+        let newest = Options::read(|name| (name == COMPAT).then(|| "go-newest".into())).unwrap();
+        assert_eq!((newest.compat, newest.user_id), (Compat::GoNewest, UserId::UserKey), "the newest release keys users by userKey");
+        let mixed = Options::read(|name| match name {
+            COMPAT => Some("go-newest".into()),
+            USER_ID => Some("username".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((mixed.compat, mixed.user_id), (Compat::GoNewest, UserId::Username), "an explicit user-id wins");
+        let refused = Options::read(|name| (name == COMPAT).then(|| "go-1999".into())).unwrap_err();
+        assert!(format!("{refused:?}").contains("use go-2025-01 or go-newest"), "{refused:?}");
         let https = Options::read(|name| (name == HOSTNAME).then(|| "https://c.example.com/wiki/".into())).unwrap();
         assert_eq!(https.web_base.as_deref(), Some("https://c.example.com/wiki"));
         assert!(Options::read(|name| (name == HOSTNAME).then(|| "http://c".into())).unwrap().web_base.is_none());

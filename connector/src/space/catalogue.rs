@@ -1,9 +1,12 @@
 //! The space-permission catalogue: the fourteen [`PERMISSIONS`] of Confluence Data Center, each
-//! with its legacy key (JSON-RPC), REST (target, operation) pair and slug, the lookups by each,
+//! with its legacy key (JSON-RPC), REST (target, operation) pair and slugs, the lookups by each,
 //! and the entitlements they make of a space (`space:<KEY>:<slug>`, grantable to users, groups
-//! and anonymous access).
+//! and anonymous access). The slug follows the compatibility profile: ours (`view`), as the Go
+//! connector of January 2025 wrote it, or `<operation>-<target>` (`read-space`), as its newest
+//! release writes it; either is understood in a grant or revoke.
 
 use crate::directory::ids::{ANONYMOUS, GROUP, SPACE, USER};
+use crate::settings::Compat;
 use crate::types::{ConnectorError, Entitlement, Purpose, Resource};
 
 /// One space permission: legacy key, our slug, the REST (target, operation) pair, and what it
@@ -57,9 +60,19 @@ pub fn by_operation(target: &str, operation: &str) -> Option<&'static Permission
     PERMISSIONS.iter().find(|p| p.target == target && p.operation == operation)
 }
 
-/// The permission of an entitlement slug.
+impl Permission {
+    /// The slug of this permission under a compatibility profile.
+    pub fn slug_for(&self, compat: Compat) -> String {
+        match compat {
+            Compat::Go202501 => self.slug.to_string(),
+            Compat::GoNewest => format!("{}-{}", self.operation, self.target),
+        }
+    }
+}
+
+/// The permission of an entitlement slug, in either profile's spelling.
 pub fn by_slug(slug: &str) -> Option<&'static Permission> {
-    PERMISSIONS.iter().find(|p| p.slug == slug)
+    PERMISSIONS.iter().find(|p| p.slug == slug || Compat::ALL.iter().any(|c| p.slug_for(*c) == slug))
 }
 
 /// The permission an entitlement slug names; `invalid-argument` for any other slug.
@@ -68,20 +81,20 @@ pub fn permission_of(slug: &str, entitlement_id: &str) -> Result<&'static Permis
 }
 
 /// The fourteen entitlements of a space.
-pub fn entitlements(space: &Resource) -> Vec<Entitlement> {
-    PERMISSIONS.iter().map(|p| space_entitlement(space, p)).collect()
+pub fn entitlements(space: &Resource, compat: Compat) -> Vec<Entitlement> {
+    PERMISSIONS.iter().map(|p| space_entitlement(space, p, compat)).collect()
 }
 
 /// The entitlement id of a permission on a space.
-pub fn entitlement_id(space_key: &str, permission: &Permission) -> String {
-    format!("{SPACE}:{space_key}:{}", permission.slug)
+pub fn entitlement_id(space_key: &str, permission: &Permission, compat: Compat) -> String {
+    format!("{SPACE}:{space_key}:{}", permission.slug_for(compat))
 }
 
-fn space_entitlement(space: &Resource, permission: &Permission) -> Entitlement {
+fn space_entitlement(space: &Resource, permission: &Permission, compat: Compat) -> Entitlement {
     Entitlement {
-        id: entitlement_id(&space.id.resource, permission),
+        id: entitlement_id(&space.id.resource, permission, compat),
         resource: space.id.clone(),
-        slug: permission.slug.into(),
+        slug: permission.slug_for(compat),
         display_name: format!("{} ({})", permission.label, space.display_name),
         description: format!("Can {} {} ({})", permission.allows, space.display_name, space.id.resource),
         purpose: Purpose::Permission,
@@ -123,6 +136,7 @@ mod tests {
             assert_eq!(by_key(p.key), Some(p));
             assert_eq!(by_operation(p.target, p.operation), Some(p), "{} pair is unique", p.key);
             assert_eq!(by_slug(p.slug), Some(p));
+            assert_eq!(by_slug(&p.slug_for(Compat::GoNewest)), Some(p), "{}: the newest Go release's slug", p.key);
         }
         assert!(by_key("EXPORTPAGE").is_none());
         assert!(by_operation("custom-type", "read").is_none());
@@ -150,6 +164,34 @@ mod tests {
         ];
         let actual: Vec<(&str, &str, &str, &str)> = PERMISSIONS.iter().map(|p| (p.slug, p.key, p.target, p.operation)).collect();
         assert_eq!(actual, expected);
+    }
+
+    /// The slugs of the newest Go release: `<operationKey>-<targetType>` of the REST pair.
+    #[test]
+    fn the_newest_profile_names_permissions_by_operation_and_target() {
+        let newest: Vec<String> = PERMISSIONS.iter().map(|p| p.slug_for(Compat::GoNewest)).collect();
+        assert_eq!(
+            newest,
+            [
+                "read-space",
+                "create-page",
+                "create-comment",
+                "create-attachment",
+                "create-blogpost",
+                "export-space",
+                "delete-attachment",
+                "delete-blogpost",
+                "delete-comment",
+                "delete_mail-space",
+                "delete_own-space",
+                "delete-page",
+                "restrict-space",
+                "administer-space",
+            ]
+        );
+        let space = space("ENG");
+        let ids: Vec<String> = entitlements(&space, Compat::GoNewest).into_iter().map(|e| e.id).collect();
+        assert!(ids.contains(&"space:ENG:read-space".to_string()) && ids.len() == 14, "{ids:?}");
     }
 
     #[test]

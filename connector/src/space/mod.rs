@@ -40,8 +40,8 @@ impl ResourceSyncer for SpaceSyncer {
         read::get(cx, &id.resource)
     }
 
-    fn entitlements(&self, _cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
-        Ok(EntitlementPage { items: catalogue::entitlements(resource), next_page_token: None })
+    fn entitlements(&self, cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<EntitlementPage, ConnectorError> {
+        Ok(EntitlementPage { items: catalogue::entitlements(resource, cx.options.compat), next_page_token: None })
     }
 
     fn grants(&self, cx: &Context, resource: &Resource, _token: Option<&str>) -> Result<GrantPage, ConnectorError> {

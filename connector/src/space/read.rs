@@ -15,6 +15,7 @@ use crate::directory::profile::text;
 use crate::directory::subjects::{Subject, permission_grant, principal_of};
 use crate::guest_log::{self, Level};
 use crate::page_token::PageToken;
+use crate::settings::Compat;
 use crate::space::catalogue::{Permission, by_key, by_operation, entitlement_id};
 use crate::syncer::Context;
 use crate::types::{ConnectorError, Grant, GrantPage, Resource, ResourceId, ResourcePage, Status};
@@ -74,7 +75,7 @@ pub fn grants(cx: &Context, key: &str) -> Result<GrantPage, ConnectorError> {
     let mut grants = BTreeMap::new();
     for (permission, subject) in held(cx, key)? {
         if let Some(principal) = principal_of(cx, subject)? {
-            let grant = space_grant(key, permission, principal);
+            let grant = space_grant(key, permission, principal, cx.options.compat);
             grants.insert(grant.id.clone(), grant);
         }
     }
@@ -307,8 +308,8 @@ fn json_rpc_permissions(cx: &Context, key: &str, version: &ServerVersion) -> Res
 }
 
 /// The grant of a permission on a space to a principal (a group's expands to its members).
-pub fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId) -> Grant {
-    permission_grant(entitlement_id(space_key, permission), ResourceId { resource_type: SPACE.into(), resource: space_key.into() }, principal)
+pub fn space_grant(space_key: &str, permission: &Permission, principal: ResourceId, compat: Compat) -> Grant {
+    permission_grant(entitlement_id(space_key, permission, compat), ResourceId { resource_type: SPACE.into(), resource: space_key.into() }, principal)
 }
 
 /// Permission reads and writes need an administrator: say so instead of "bad credentials".

@@ -8,11 +8,11 @@
 use crate::client::encode_component;
 use crate::directory::Change;
 use crate::directory::groups;
-use crate::directory::subjects::{Holder, holder_of, same_holder};
+use crate::directory::subjects::{Holder, holder_of, permission_grant, same_holder};
 use crate::directory::users;
 use crate::guest_log;
 use crate::space::catalogue::{Permission, permission_of};
-use crate::space::read::{self, space_grant};
+use crate::space::read;
 use crate::syncer::Context;
 use crate::transport::Method;
 use crate::types::{ConnectorError, Entitlement, Grant, GrantOutcome, GrantResult, Resource, RevokeOutcome};
@@ -22,7 +22,8 @@ pub fn grant(cx: &Context, entitlement: &Entitlement, principal: &Resource) -> R
     let key = &entitlement.resource.resource;
     let permission = permission_of(&entitlement.slug, &entitlement.id)?;
     let holder = holder_of(cx, &principal.id, principal.user.as_ref().map(|u| u.login.as_str()), "space permissions")?;
-    let grants = vec![space_grant(key, permission, principal.id.clone())];
+    // The grant is named after the entitlement asked for, in whichever profile's spelling it came.
+    let grants = vec![permission_grant(entitlement.id.clone(), entitlement.resource.clone(), principal.id.clone())];
     if holds(cx, key, permission, &holder)? {
         return Ok(GrantResult { outcome: GrantOutcome::AlreadyGranted, grants });
     }
@@ -123,9 +124,11 @@ mod tests {
     use crate::directory::ids::anonymous_id;
     use crate::kv::KeyValue;
     use crate::registry::tests::{connector, kv_with_version};
+    use crate::settings::Compat;
     use crate::settings::UserId;
     use crate::space::catalogue::by_slug;
     use crate::space::fixtures::{ada, rpc_methods, view};
+    use crate::space::read::space_grant;
     use crate::transport::FakeTransport;
 
     #[test]
@@ -150,7 +153,7 @@ mod tests {
         let held = r#"[{"type":"VIEWSPACE","spacePermissions":[{"type":"VIEWSPACE","userName":null,"groupName":null}]}]"#;
         let fake = FakeTransport::new(vec![FakeTransport::json(200, held), FakeTransport::json(200, "true"), FakeTransport::json(200, "[]")]);
         let kv = kv_with_version("8.5.0");
-        let grant = space_grant("PUB", by_slug("view").unwrap(), anonymous_id());
+        let grant = space_grant("PUB", by_slug("view").unwrap(), anonymous_id(), Compat::default());
         let c = connector(&fake, &kv);
         assert_eq!(c.revoke(&grant).unwrap(), RevokeOutcome::Revoked);
         assert_eq!(c.revoke(&grant).unwrap(), RevokeOutcome::AlreadyRevoked);
@@ -193,7 +196,7 @@ mod tests {
         let held = r#"[{"type":"VIEWSPACE","spacePermissions":[{"type":"VIEWSPACE","userName":null,"groupName":"ada"}]}]"#;
         let fake = FakeTransport::new(vec![FakeTransport::json(200, held), FakeTransport::json(200, r#"{"username":"ada","userKey":"k1"}"#)]);
         let kv = kv_with_version("7.19.0");
-        let grant = space_grant("ENG", by_slug("view").unwrap(), crate::directory::groups::group_resource("ada").id);
+        let grant = space_grant("ENG", by_slug("view").unwrap(), crate::directory::groups::group_resource("ada").id, Compat::default());
         let err = connector(&fake, &kv).revoke(&grant).unwrap_err();
         assert!(matches!(&err, ConnectorError::Unimplemented(m) if m.contains("ambiguous over JSON-RPC")), "{err:?}");
         assert_eq!(fake.sent_paths()[1], "/rest/api/user?username=ada&expand=status");
@@ -205,7 +208,7 @@ mod tests {
         let rest_held = r#"[{"operation":{"targetType":"page","operationKey":"create"},"subject":{"type":"group","name":"team/alpha"}}]"#;
         let fake = FakeTransport::new(vec![FakeTransport::json(200, rest_held), FakeTransport::json(404, "{}"), FakeTransport::json(200, "true")]);
         let kv = kv_with_version("9.2.0");
-        let grant = space_grant("ENG", by_slug("edit-space").unwrap(), crate::directory::groups::group_resource("team/alpha").id);
+        let grant = space_grant("ENG", by_slug("edit-space").unwrap(), crate::directory::groups::group_resource("team/alpha").id, Compat::default());
         assert_eq!(connector(&fake, &kv).revoke(&grant).unwrap(), RevokeOutcome::Revoked);
         assert_eq!(fake.sent_paths()[1], "/rest/api/user?username=team%2Falpha&expand=status");
         assert_eq!(rpc_methods(&fake), vec!["removePermissionFromSpace"]);

@@ -1,10 +1,11 @@
-//! The official `baton` CLI (v0.7.27) as the reader of our files, and the older Go connector as
-//! the peer whose ids we keep, both from `../shared/peers` (unpacked into `target/peers` by
+//! The official `baton` CLI (v0.7.27) as the reader of our files, and both Go connector releases
+//! as the peers whose ids we keep, both from `../shared/peers` (unpacked into `target/peers` by
 //! `make test`). On every version profile baton's counts and ids are ours; our `-o json` is
 //! baton's document (every value baton prints, ours prints the same; ours may add keys);
 //! `baton access` is our `principals`' direct holders; `baton export` works; and every resource,
-//! entitlement and grant id the Go connector writes for the plain dataset is in ours, with the
-//! same login, email and status. Without `../shared` these tests say loudly that they skipped.
+//! entitlement and grant id each Go connector release writes for the plain dataset is in ours
+//! under that release's `--compat` profile, with every field it writes of users and groups.
+//! Without `../shared` these tests say loudly that they skipped.
 
 use crate::util::{run_host, run_on, target_dir};
 use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, VERSION_PROFILES};
@@ -17,11 +18,11 @@ use std::process::Command;
 fn peers() -> Option<PathBuf> {
     let dir = target_dir().join("peers");
     let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/install.sh");
-    if !dir.join("baton").is_file() && install.is_file() {
+    if !dir.join("baton-confluence-datacenter-newest").is_file() && install.is_file() {
         let status = Command::new(&install).arg(&dir).stdout(std::process::Stdio::null()).status().unwrap();
         assert!(status.success(), "{} failed", install.display());
     }
-    if dir.join("baton").is_file() && dir.join("baton-confluence-datacenter").is_file() {
+    if ["baton", "baton-confluence-datacenter", "baton-confluence-datacenter-newest"].iter().all(|b| dir.join(b).is_file()) {
         return Some(dir);
     }
     eprintln!("\n*** SKIPPED: the official baton CLI and the Go connector are not here ({} is absent); these checks did not run ***\n", install.display());
@@ -214,57 +215,113 @@ fn baton_access_is_our_principals_direct_holders() {
     }
 }
 
-#[test]
-fn every_id_the_go_connector_writes_is_ours_with_the_same_user_fields() {
-    let Some(peers) = peers() else { return };
-    // The conditions the Go connector completes under: served at the root, plain names, no clamping.
+/// A Go connector release and the profile of ours that reproduces its ids.
+struct GoRelease {
+    binary: &'static str,
+    /// What it needs to write a file `baton` v0.7.27 reads.
+    args: &'static [&'static str],
+    compat: &'static str,
+}
+
+const JANUARY_2025: GoRelease = GoRelease { binary: "baton-confluence-datacenter", args: &[], compat: "go-2025-01" };
+const NEWEST: GoRelease = GoRelease { binary: "baton-confluence-datacenter-newest", args: &["--storage-engine", "sqlite"], compat: "go-newest" };
+
+/// The Go connector's file and ours under its profile, both of the plain dataset on `version`
+/// (the conditions the Go connectors complete under: served at the root, plain names, no
+/// clamping); none when this machine has no peers.
+fn both_files(release: &GoRelease, version: &str, dir: &Path) -> Option<(PathBuf, String, String)> {
+    let peers = peers()?;
     let sim =
-        Simulator::start_background(SimConfig { version: "9.2.0".into(), max_limit: 1000, dataset: Dataset::bench(60, 8, 300, 6), ..SimConfig::default() })
+        Simulator::start_background(SimConfig { version: version.into(), max_limit: 1000, dataset: Dataset::bench(60, 8, 300, 6), ..SimConfig::default() })
             .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (go_file, our_file) = (dir.path().join("go.c1z"), dir.path().join("ours.c1z"));
-    let go = Command::new(peers.join("baton-confluence-datacenter"))
+    let (go_file, our_file) = (dir.join(format!("go-{version}.c1z")), dir.join(format!("ours-{version}.c1z")));
+    let go = Command::new(peers.join(release.binary))
         .args(["--hostname", &sim.base_url(), "--access-token", ADMIN_TOKEN, "-f", go_file.to_str().unwrap()])
-        .env("HOME", dir.path())
+        .args(release.args)
+        .env("HOME", dir)
         .output()
         .unwrap();
-    assert!(go.status.success(), "the Go connector: {}", String::from_utf8_lossy(&go.stderr));
-    synced(&sim, &our_file);
-    let (go_file, our_file) = (go_file.to_str().unwrap(), our_file.to_str().unwrap());
+    assert!(go.status.success(), "{} on {version}: {}", release.binary, String::from_utf8_lossy(&go.stderr));
+    let run = run_on(&sim, &our_file, ADMIN_TOKEN, &["--compat", release.compat]);
+    assert!(run.success, "{}", run.output());
+    Some((peers, go_file.to_str().unwrap().into(), our_file.to_str().unwrap().into()))
+}
 
+/// Every resource, entitlement and grant id the release writes is in our file (as `baton`
+/// reads both).
+fn every_id_is_ours(release: &GoRelease, version: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((peers, go_file, our_file)) = both_files(release, version, dir.path()) else { return };
     for (command, list) in [("resources", "resources"), ("entitlements", "entitlements"), ("grants", "grants")] {
-        let theirs = ids(&baton_json(&peers, &[command, "-f", go_file, "-o", "json"]), list);
-        let ours = ids(&baton_json(&peers, &[command, "-f", our_file, "-o", "json"]), list);
-        assert!(theirs.len() > 10, "{command}: the Go connector wrote {theirs:?}");
+        let theirs = ids(&baton_json(&peers, &[command, "-f", &go_file, "-o", "json"]), list);
+        let ours = ids(&baton_json(&peers, &[command, "-f", &our_file, "-o", "json"]), list);
+        assert!(theirs.len() > 10, "{} {command}: it wrote {theirs:?}", release.binary);
         let missing: Vec<&String> = theirs.difference(&ours).collect();
-        assert!(missing.is_empty(), "{command}: the Go connector writes ids ours lacks: {missing:?}");
+        assert!(missing.is_empty(), "{} on {version}, {command}: it writes ids ours ({}) lacks: {missing:?}", release.binary, release.compat);
     }
+}
 
-    // Each user's and group's trait: login, emails, status and every profile field, wherever the
-    // Go connector fills them (it fills status and a profile; it writes no login or email).
-    for (resource_type, trait_type) in [("user", "UserTrait"), ("group", "GroupTrait")] {
-        let traits = |file: &str| -> BTreeMap<String, Value> {
-            let listed = baton_json(&peers, &["resources", "-f", file, "-t", resource_type, "-o", "json"]);
-            let of = |r: &Value| r["resource"]["annotations"].as_array().unwrap().iter().find(|a| a["@type"].as_str().unwrap().ends_with(trait_type)).cloned();
-            listed["resources"].as_array().unwrap().iter().map(|r| (item_id(r), of(r).unwrap())).collect()
-        };
-        let (theirs, ours) = (traits(go_file), traits(our_file));
-        let mut compared = 0;
-        for (id, go_trait) in &theirs {
-            let our_trait = &ours[id];
-            for field in ["login", "emails", "status"] {
-                if !go_trait[field].is_null() {
-                    assert_eq!(our_trait[field], go_trait[field], "{id}: {field}");
+#[test]
+fn every_id_the_january_2025_go_connector_writes_is_ours_under_its_profile() {
+    every_id_is_ours(&JANUARY_2025, "9.2.0");
+}
+
+/// The newest release reads space permissions from the REST API of 9.1+ only, so it is
+/// compared where it syncs: 9.2 and 10.2.
+#[test]
+fn every_id_the_newest_go_connector_writes_is_ours_under_its_profile() {
+    for version in ["9.2.0", "10.2.0"] {
+        every_id_is_ours(&NEWEST, version);
+    }
+}
+
+/// Per user and group, what each Go release's file says (display name, the trait's login,
+/// emails, status and account type, every profile key of the trait and of the resource) our
+/// file under its profile says the same. Read with our own reader, which shows the resource's
+/// profile (newer than baton v0.7.27's schema) as well.
+#[test]
+fn every_user_and_group_field_the_go_connectors_write_is_ours() {
+    for release in [JANUARY_2025, NEWEST] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((_, go_file, our_file)) = both_files(&release, "9.2.0", dir.path()) else { return };
+        for (resource_type, trait_type) in [("user", "UserTrait"), ("group", "GroupTrait")] {
+            let fields = |file: &str| -> BTreeMap<String, BTreeMap<String, Value>> {
+                let listed = our_json(&["resources", "-f", file, "-t", resource_type, "-o", "json"]);
+                listed["resources"].as_array().unwrap().iter().map(|r| (item_id(r), said_about(&r["resource"], trait_type))).collect()
+            };
+            let (theirs, ours) = (fields(&go_file), fields(&our_file));
+            assert!(!theirs.is_empty(), "{}: {resource_type}s", release.binary);
+            let mut compared = 0;
+            for (id, go_fields) in &theirs {
+                let our_fields = ours.get(id).unwrap_or_else(|| panic!("{}: {id} is not in ours", release.binary));
+                for (field, value) in go_fields {
+                    assert_eq!(our_fields.get(field), Some(value), "{} ({}): {id}: {field}", release.binary, release.compat);
                     compared += 1;
                 }
             }
-            for (key, value) in go_trait["profile"].as_object().into_iter().flatten() {
-                assert_eq!(&our_trait["profile"][key], value, "{id}: profile field {key}");
-                compared += 1;
+            assert!(compared >= 2 * theirs.len(), "{} {resource_type}: fields compared for every one: {compared}", release.binary);
+        }
+    }
+}
+
+/// What a resource's JSON says about it, flattened: `displayName`, `trait.<field>` and
+/// `trait.profile.<key>` of its trait, `profile.<key>` of the resource itself.
+fn said_about(resource: &Value, trait_type: &str) -> BTreeMap<String, Value> {
+    let mut said = BTreeMap::new();
+    said.insert("displayName".into(), resource["displayName"].clone());
+    let annotations = resource["annotations"].as_array().cloned().unwrap_or_default();
+    let the_trait = annotations.iter().find(|a| a["@type"].as_str().is_some_and(|t| t.ends_with(trait_type))).cloned().unwrap_or_default();
+    for (field, value) in the_trait.as_object().into_iter().flatten() {
+        match field.as_str() {
+            "@type" => {}
+            "profile" => said.extend(value.as_object().into_iter().flatten().map(|(k, v)| (format!("trait.profile.{k}"), v.clone()))),
+            _ => {
+                said.insert(format!("trait.{field}"), value.clone());
             }
         }
-        assert!(compared >= 2 * theirs.len(), "{resource_type}: fields compared for every one: {compared}");
     }
+    said.extend(resource["profile"].as_object().into_iter().flatten().map(|(k, v)| (format!("profile.{k}"), v.clone())));
+    said
 }
 
 #[test]
