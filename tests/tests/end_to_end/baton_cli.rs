@@ -255,22 +255,27 @@ fn every_id_is_ours(release: &GoRelease, version: &str) {
     for (command, list) in [("resources", "resources"), ("entitlements", "entitlements"), ("grants", "grants")] {
         let theirs = ids(&baton_json(&peers, &[command, "-f", &go_file, "-o", "json"]), list);
         let ours = ids(&baton_json(&peers, &[command, "-f", &our_file, "-o", "json"]), list);
-        assert!(theirs.len() > 10, "{} {command}: it wrote {theirs:?}", release.binary);
+        assert!(theirs.len() >= 8, "{} {command}: it wrote {theirs:?}", release.binary);
         let missing: Vec<&String> = theirs.difference(&ours).collect();
         assert!(missing.is_empty(), "{} on {version}, {command}: it writes ids ours ({}) lacks: {missing:?}", release.binary, release.compat);
     }
 }
 
+/// The versions both Go releases complete a sync on: they list users with `/rest/api/user/list`,
+/// which 7.19 lacks. (The newest reads space permissions over the REST API of 9.1+ only, so on
+/// 8.5 its file has users, groups and memberships alone.)
+const GO_VERSIONS: [&str; 3] = ["8.5.0", "9.2.0", "10.2.0"];
+
 #[test]
 fn every_id_the_january_2025_go_connector_writes_is_ours_under_its_profile() {
-    every_id_is_ours(&JANUARY_2025, "9.2.0");
+    for version in GO_VERSIONS {
+        every_id_is_ours(&JANUARY_2025, version);
+    }
 }
 
-/// The newest release reads space permissions from the REST API of 9.1+ only, so it is
-/// compared where it syncs: 9.2 and 10.2.
 #[test]
 fn every_id_the_newest_go_connector_writes_is_ours_under_its_profile() {
-    for version in ["9.2.0", "10.2.0"] {
+    for version in GO_VERSIONS {
         every_id_is_ours(&NEWEST, version);
     }
 }
