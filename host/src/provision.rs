@@ -5,7 +5,7 @@
 //! or resources is refused: this connector does not deprovision.
 
 use anyhow::{Context, Result, anyhow, bail};
-use baton_c1z::{C1zReader, pb};
+use baton_c1z::{C1zReader, find_annotation, pb};
 use baton_sandbox::{Instance, wit};
 use baton_sync::convert;
 use std::path::Path;
@@ -134,12 +134,28 @@ fn find_grant(reader: &C1zReader, id: &str, file: &Path) -> Result<pb::Grant> {
         .ok_or_else(|| anyhow!("grant {id:?} is not in {}: sync first, or list grants with the grants command", file.display()))
 }
 
+/// The resource of that type and id; else, since ids may be opaque keys, the one user whose
+/// login (its user trait's) is `id`.
 fn find_resource(reader: &C1zReader, resource_type: &str, id: &str, file: &Path) -> Result<pb::Resource> {
-    reader
-        .resources(Some(resource_type))?
-        .into_iter()
-        .find(|r| r.id.as_ref().is_some_and(|i| i.resource == id))
-        .ok_or_else(|| anyhow!("{resource_type} {id:?} is not in {}: sync first, or list them with `resources -t {resource_type}`", file.display()))
+    let resources = reader.resources(Some(resource_type))?;
+    if let Some(found) = resources.iter().find(|r| r.id.as_ref().is_some_and(|i| i.resource == id)) {
+        return Ok(found.clone());
+    }
+    let mut by_login = resources.into_iter().filter(|r| login_of(r).as_deref() == Some(id));
+    match (by_login.next(), by_login.next()) {
+        (Some(found), None) => Ok(found),
+        (Some(_), Some(_)) => {
+            bail!("more than one {resource_type} in {} has the login {id:?}: name it by its id (list them with `resources -t {resource_type}`)", file.display())
+        }
+        (None, _) => {
+            bail!("{resource_type} {id:?} is not in {} (by id or login): sync first, or list them with `resources -t {resource_type}`", file.display())
+        }
+    }
+}
+
+/// The login of a user resource (its user trait's), if it has one.
+fn login_of(resource: &pb::Resource) -> Option<String> {
+    find_annotation::<pb::UserTrait>(&resource.annotations).ok().flatten().map(|t| t.login).filter(|l| !l.is_empty())
 }
 
 /// The resource type accounts are created as: the component's type with the user trait.
