@@ -29,5 +29,5 @@ echo "Output:    $(pwd)/$out_dir/sync.c1z ($(stat -c %s "$out_dir/sync.c1z") byt
 echo "Data:      the simulator's site holds deliberate edge cases: names in many scripts, a group named"
 echo "           team/alpha (no URL path can carry it; found another way), disabled and unlicensed users,"
 echo "           anonymous access, a space without permissions, and global permissions (who administers the site)"
-echo "Next:      target/debug/baton-confluence-datacenter principals -f $out_dir/sync.c1z -e space:ds:view"
+echo "Next:      target/debug/baton-confluence-datacenter principals -f $out_dir/sync.c1z -e space:ds:read-space"
 echo "           target/debug/baton-confluence-datacenter principals -f $out_dir/sync.c1z -e site:confluence:system-administer"

@@ -362,7 +362,7 @@ mod tests {
             FakeTransport::json(200, r#"{"results":[{"name":"Team/Alpha"}],"_links":{}}"#),
         ]);
         let kv = kv_with_version("8.5.0");
-        let cx = Context { client: crate::client::Client::new(&fake), kv: &kv, options: crate::settings::Options::default() };
+        let cx = Context { client: crate::client::Client::new(&fake), kv: &kv, options: crate::registry::tests::january_2025() };
         assert!(exists(&cx, "r&d + ops").unwrap());
         assert!(!exists(&cx, "ghost").unwrap());
         assert!(exists(&cx, "team/alpha").unwrap(), "names compare case-insensitively");

@@ -172,9 +172,17 @@ pub mod tests {
     use crate::kv::MemoryKv;
     use crate::transport::FakeTransport;
 
-    /// A connector over a fake transport and an in-memory store, with default options.
+    /// A connector over a fake transport and an in-memory store, with default options but the
+    /// January 2025 profile, in whose ids (users by username, `view`-style slugs) the mapping
+    /// tests are written; the newest profile's ids have tests of their own.
     pub fn connector<'a>(fake: &'a FakeTransport, kv: &'a MemoryKv) -> Connector<'a> {
-        Connector::new(fake, kv, Options::default())
+        Connector::new(fake, kv, january_2025())
+    }
+
+    /// Default options under the January 2025 profile.
+    pub fn january_2025() -> Options {
+        let compat = crate::settings::Compat::Go202501;
+        Options { compat, user_id: compat.user_id(), ..Options::default() }
     }
 
     /// A store that already knows the server version, so no detection requests are made.
@@ -282,7 +290,7 @@ pub mod tests {
     }
 
     fn connector_at<'a>(fake: &'a FakeTransport, kv: &'a MemoryKv, hostname: &str) -> Connector<'a> {
-        Connector::new(fake, kv, Options { base: Some(crate::settings::BaseUrl::parse(hostname).unwrap()), ..Options::default() })
+        Connector::new(fake, kv, Options { base: Some(crate::settings::BaseUrl::parse(hostname).unwrap()), ..january_2025() })
     }
 
     #[test]
@@ -346,7 +354,7 @@ pub mod tests {
         assert_eq!(ids.len(), all_syncers().len(), "the real registry has no duplicate");
         let fake = FakeTransport::default();
         let kv = MemoryKv::default();
-        let twice = Connector::with_syncers(&fake, &kv, Options::default(), vec![Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(AnonymousSyncer)]);
+        let twice = Connector::with_syncers(&fake, &kv, january_2025(), vec![Box::new(AnonymousSyncer), Box::new(GroupSyncer), Box::new(AnonymousSyncer)]);
         let err = twice.list_resources("anonymous", None, None).unwrap_err();
         assert!(matches!(&err, ConnectorError::Internal(m) if m.contains("more than once")), "{err:?}");
         assert_eq!(twice.syncer("group").unwrap().resource_type().id, "group", "other types are unaffected");

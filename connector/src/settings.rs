@@ -62,7 +62,7 @@ fn config_fields() -> Vec<ConfigField> {
             choices: vec!["username".into(), "user-key".into()],
             ..field(
                 USER_ID,
-                "What identifies a user: username (changes when a user is renamed) or user-key (stable across renames); default: as --compat says",
+                "What identifies a user: username (changes when a user is renamed) or user-key (stable across renames); by default the compat profile's",
                 FieldKind::Text,
                 false,
                 false,
@@ -88,9 +88,9 @@ fn config_fields() -> Vec<ConfigField> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compat {
     /// The release of January 2025: users by username, space permissions by our slugs (`view`).
-    #[default]
     Go202501,
     /// The newest public release: users by userKey, space permissions as `<operation>-<target>`.
+    #[default]
     GoNewest,
 }
 
@@ -257,8 +257,9 @@ mod tests {
     }
 
     #[test]
-    fn options_default_to_username_and_everything_included() {
+    fn options_default_to_the_newest_go_release_and_everything_included() {
         assert_eq!(Options::read(|_| None).unwrap(), Options::default());
+        assert_eq!((Options::default().compat, Options::default().user_id), (Compat::GoNewest, UserId::UserKey));
         let options = Options::read(|name| match name {
             USER_ID => Some("user-key".into()),
             SKIP_PERSONAL_SPACES => Some("true".into()),
@@ -268,8 +269,8 @@ mod tests {
         assert_eq!(options.user_id, UserId::UserKey);
         assert!(options.skip_personal_spaces && !options.skip_archived_spaces);
         assert!(Options::read(|name| (name == USER_ID).then(|| "email".into())).is_err());
-        let newest = Options::read(|name| (name == COMPAT).then(|| "go-newest".into())).unwrap();
-        assert_eq!((newest.compat, newest.user_id), (Compat::GoNewest, UserId::UserKey), "the newest release keys users by userKey");
+        let january = Options::read(|name| (name == COMPAT).then(|| "go-2025-01".into())).unwrap();
+        assert_eq!((january.compat, january.user_id), (Compat::Go202501, UserId::Username), "the January 2025 release keys users by username");
         let mixed = Options::read(|name| match name {
             COMPAT => Some("go-newest".into()),
             USER_ID => Some("username".into()),

@@ -259,7 +259,7 @@ mod tests {
             FakeTransport::json(500, r#"{"error":{"code":-32000,"message":"No user with key 'k0' found"}}"#),
         ]);
         let kv = kv_with_version("7.19.0");
-        let options = crate::settings::Options { user_id: UserId::UserKey, ..crate::settings::Options::default() };
+        let options = crate::settings::Options { user_id: UserId::UserKey, ..crate::registry::tests::january_2025() };
         let err = crate::Connector::new(&fake, &kv, options).get_resource(&user_id("k0"), None).unwrap_err();
         assert!(matches!(err, ConnectorError::NotFound(_)), "{err:?}");
         assert_eq!(fake.sent_paths(), vec!["/rest/api/user?key=k0&expand=status", "/rpc/json-rpc/confluenceservice-v2/getUserByKey"]);

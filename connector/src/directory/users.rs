@@ -5,8 +5,8 @@
 //! remembered in the per-sync store (listing users fills it; the space-permission and membership
 //! mappings read it).
 //!
-//! Resource id = username by default (the older Go connector's convention, so review history
-//! carries over), or the userKey with `user-id=user-key`. Status: `current` -> enabled, any
+//! Resource id = the userKey or the username, as the compatibility profile (the Go release whose
+//! ids are kept, so review history carries over) or `user-id` says. Status: `current` -> enabled, any
 //! other value -> disabled, absent -> unspecified. Emails are never invented.
 
 use crate::client::encode_component;

@@ -368,6 +368,24 @@ mod tests {
         assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG/permissions", "/rest/api/user?key=gone&expand=status"]);
     }
 
+    /// Under the default profile (the newest Go release's), users are userKeys and permissions
+    /// `<operation>-<target>`; the same answer as above, and nothing looked up.
+    #[test]
+    fn the_default_profile_names_grants_as_the_newest_go_release() {
+        let body = r#"[
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"user","userKey":"k1"}},
+            {"operation":{"targetType":"page","operationKey":"create"},"subject":{"type":"group","name":"devs"}},
+            {"operation":{"targetType":"space","operationKey":"read"},"subject":{"type":"anonymous"}}
+        ]"#;
+        let fake = FakeTransport::new(vec![FakeTransport::json(200, body)]);
+        let kv = kv_with_version("9.2.0");
+        let connector = crate::registry::Connector::new(&fake, &kv, crate::settings::Options::default());
+        let grants = connector.list_grants(&space("ENG"), None).unwrap().items;
+        let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, vec!["space:ENG:create-page:group:devs", "space:ENG:read-space:anonymous:anonymous", "space:ENG:read-space:user:k1"]);
+        assert_eq!(fake.sent_paths(), vec!["/rest/api/space/ENG/permissions"]);
+    }
+
     #[test]
     fn rest_entries_with_absent_or_partial_fields_are_read_or_counted_and_never_fail_the_sync() {
         let body = r#"[

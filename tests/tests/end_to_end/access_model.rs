@@ -3,9 +3,9 @@
 //! give the simulator's own counts of users, groups, spaces, memberships and space-permission
 //! grants by principal type, and specific grant ids.
 
-use crate::util::run_host;
+use crate::util::{run_host, run_host_as_shipped};
 use baton_c1z::{C1zReader, pb};
-use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, SpaceAnonymousSubject, VERSION_PROFILES, token_for};
+use confluence_sim::{ADMIN_TOKEN, ADMIN_USER_KEY, Dataset, SimConfig, Simulator, SpaceAnonymousSubject, VERSION_PROFILES, token_for};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -139,6 +139,34 @@ fn every_version_profile_syncs_the_whole_model() {
 }
 
 /// Principals named by grants that are not resources in the file.
+/// As shipped, the ids are the newest Go release's (users by userKey, permissions as
+/// `<operation>-<target>`), on the oldest and newest version alike, with the same counts.
+#[test]
+fn the_default_profile_keys_users_by_user_key_and_names_permissions_by_operation() {
+    let dataset = Dataset::generate(USERS);
+    for version in ["7.19.0", "10.2.0"] {
+        let sim = simulator(version);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let run = run_host_as_shipped(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+        assert!(run.success, "{version}: {}", run.output());
+        let reader = C1zReader::open(&file).unwrap();
+        let (actual, ids) = counts(&reader);
+        assert_eq!(actual, expected_counts(&dataset, version), "{version}");
+        let zoe = sim.user("zoe.angstrom").unwrap().user_key;
+        for id in [
+            format!("group:confluence-users:member:user:{ADMIN_USER_KEY}"),
+            format!("space:~zoe.angstrom:read-space:user:{zoe}"),
+            "space:PUB:read-space:anonymous:anonymous".to_string(),
+            "space:ds:create-comment:group:confluence-users".to_string(),
+        ] {
+            assert!(ids.contains(&id), "{version}: missing grant {id}");
+        }
+        assert!(!ids.iter().any(|id| id.ends_with(":user:admin") || id.contains(":view:")), "{version}: no username ids or January slugs");
+        assert_eq!(dangling_principals(&reader), Vec::<String>::new(), "{version}");
+    }
+}
+
 /// Where the REST space permissions of 9.1+ name anonymous access by no subject at all (one
 /// of the unconfirmed shapes), the sync reads it as anonymous access, says so once per space,
 /// and the file holds exactly what the typed shape gives.

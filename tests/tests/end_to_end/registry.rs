@@ -92,8 +92,10 @@ fn small_site() -> Simulator {
 }
 
 /// The `[tenant.config]` and `[tenant.secrets]` of a tenant syncing `sim`.
+/// A tenant's settings for `sim`, in the profile the one-shot runs of these tests use
+/// (`util::host_command`).
 fn tenant_settings(sim: &Simulator) -> String {
-    format!("[tenant.config]\nhostname = \"{}\"\n[tenant.secrets]\naccess-token = {{ env = \"TENANT_TOKEN\" }}\n", sim.base_url())
+    format!("[tenant.config]\nhostname = \"{}\"\ncompat = \"go-2025-01\"\n[tenant.secrets]\naccess-token = {{ env = \"TENANT_TOKEN\" }}\n", sim.base_url())
 }
 
 /// `serve --tenants FILE --once` in `dir` (output in `dir/out`), pulling through `cache`.

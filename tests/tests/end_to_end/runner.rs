@@ -2,7 +2,7 @@
 //! one-shot sync writes, a bad or hostile tenant is stopped and reported by name beside them,
 //! `/metrics` answers while syncs run, and no tenant's secret shows anywhere.
 
-use crate::util::{component, content, host_command, run_host};
+use crate::util::{component, content, host_command, run_host_as_shipped};
 use confluence_sim::fake_c1::{FakeC1, FakeC1Config};
 use confluence_sim::{ADMIN_TOKEN, Dataset, FaultPlan, SimConfig, Simulator};
 use std::io::Read;
@@ -16,7 +16,8 @@ fn simulator(version: &str, users: usize) -> Simulator {
 
 /// A one-shot sync of `sim` into `file`, the reference the runner's files are compared with.
 fn one_shot(sim: &Simulator, file: &Path) {
-    let run = run_host(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    // As shipped: a tenant's profile is the default unless its config names one.
+    let run = run_host_as_shipped(&["--file", file.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
     assert!(run.success, "{}", run.output());
 }
 

@@ -39,7 +39,20 @@ impl Run {
 }
 
 /// The host command with `args` and only the given `BATON_*` and proxy variables (none inherited).
+///
+/// The tests are written in the ids of the January 2025 Go release (users by username, space
+/// permissions as `view`, ...), so `BATON_COMPAT=go-2025-01` is set unless `env` names a profile;
+/// the default profile's ids have tests of their own, which use [`host_command_as_shipped`].
 pub fn host_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = host_command_as_shipped(args, env);
+    if !env.iter().any(|(key, _)| *key == "BATON_COMPAT") {
+        command.env("BATON_COMPAT", "go-2025-01");
+    }
+    command
+}
+
+/// The host as a user runs it: only `env` (and no `BATON_*` of the machine's).
+pub fn host_command_as_shipped(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(host_binary());
     command.args(args).env("XDG_CACHE_HOME", target_dir().join("test-cache"));
     for (key, _) in std::env::vars() {
@@ -54,7 +67,16 @@ pub fn host_command(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Runs the host to completion.
 pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = host_command(args, env).output().expect("running the host binary");
+    finished(host_command(args, env))
+}
+
+/// Runs the host as a user runs it ([`host_command_as_shipped`]) to completion.
+pub fn run_host_as_shipped(args: &[&str], env: &[(&str, &str)]) -> Run {
+    finished(host_command_as_shipped(args, env))
+}
+
+fn finished(mut command: Command) -> Run {
+    let output = command.output().expect("running the host binary");
     Run {
         success: output.status.success(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
