@@ -16,7 +16,8 @@ time, peak RSS and per-tenant sync times; then two honest tenants alone and besi
 probe components (endless loop, memory bomb, trap, forbidden egress, request flood), for the
 honest tenants' slowdown.
 
-The peer part (when ../shared/peers/install.sh is there) runs the real Go connector and ours on
+The peer part (when ../shared/peers/install.sh is there) runs both real Go connector releases
+(January 2025 and the newest) and ours on
 the same simulated site (BENCH_PEER_DATA, served at the root, plain names, pages not clamped: the
 conditions the Go connector completes under) at each of BENCH_PEER_LATENCY_MS, each run against a
 fresh simulator that counts its requests, and compares the files with the official baton CLI's
@@ -137,7 +138,7 @@ def baton_stats(baton, path):
 
 
 def peer_run(who, peers, latency_ms, data=PEER_DATA):
-    """One sync by `who` (go or ours) against a fresh simulator: wall, RSS, requests, size, stats."""
+    """One sync by `who` (go, go-newest or ours) against a fresh simulator: wall, RSS, requests, size, stats."""
     sim, base_url, token = start_simulator(latency_ms, data)
     name = f"peer-{who}-{latency_ms}ms-{data.split(',')[2]}"
     path = fresh_output(os.path.join(OUT, f"{name}.c1z"))
@@ -147,6 +148,10 @@ def peer_run(who, peers, latency_ms, data=PEER_DATA):
     try:
         if who == "go":
             argv = [os.path.join(peers, "baton-confluence-datacenter"), "--hostname", base_url, "--access-token", token, "-f", path]
+        elif who == "go-newest":
+            # Its default store is a newer format than the baton CLI reads; sqlite is the one it reads.
+            argv = [os.path.join(peers, "baton-confluence-datacenter-newest"), "--hostname", base_url, "--access-token", token, "-f", path,
+                    "--storage-engine", "sqlite"]
         else:
             env.update(BATON_LOG_LEVEL="warn", BATON_LOG_FORMAT="json")
             argv = [HOST, "--hostname", base_url, "--file", path]
@@ -203,32 +208,42 @@ def measure_peer():
         print("\n".join(lines), flush=True)
         return lines
     users, groups, memberships, spaces = PEER_DATA.split(",")
-    lines += [f"The older Go connector (`../shared/peers`, baton-sdk v0.2.18) and ours (release build, defaults) on the same",
+    lines += [f"Both Go connector releases (`../shared/peers`: the one of January 2025 on baton-sdk v0.2.18, and the newest public",
+              f"one on baton-sdk v0.25.0 writing sqlite) and ours (release build, defaults) on the same",
               f"simulated site: {users} users, {groups} groups sharing {memberships} memberships, {spaces} spaces, Confluence 9.2 profile,",
-              "served at the root with plain names and pages not clamped below 100 (the conditions the Go connector completes",
+              "served at the root with plain names and pages not clamped below 100 (the conditions the Go connectors complete",
               "under). Each run has a fresh simulator, which counts the requests. Counts are the official `baton stats` of each file.", ""]
     stats_seen = {}
     for latency_ms in PEER_LATENCIES_MS:
-        go, ours = peer_run("go", peers, latency_ms), peer_run("ours", peers, latency_ms)
-        stats_seen[latency_ms] = (go["stats"], ours["stats"], ours["path"], go["size"])
+        go, newest, ours = peer_run("go", peers, latency_ms), peer_run("go-newest", peers, latency_ms), peer_run("ours", peers, latency_ms)
+        stats_seen[latency_ms] = (go["stats"], ours["stats"], ours["path"], go["size"], newest["stats"])
         grants = lambda run: run["stats"].get("grants", 0)
         per_grant = lambda run: run["size"] / max(grants(run), 1)
+        faster = lambda peer: f"{peer['wall'] / ours['wall']:.1f}x faster"
+        fewer = lambda peer: f"{peer['requests'] / max(ours['requests'], 1):.1f}x fewer"
+        of = lambda a, b: f"{a / b:.2f} of its"
         rows = [
-            ("wall time (s)", f"{go['wall']:.1f}", f"{ours['wall']:.1f}", f"{go['wall'] / ours['wall']:.1f}x faster"),
-            ("requests", str(go["requests"]), str(ours["requests"]), f"{go['requests'] / max(ours['requests'], 1):.1f}x fewer"),
-            ("peak RSS (MiB)", f"{go['rss_mib']:.0f}", f"{ours['rss_mib']:.0f}", f"{ours['rss_mib'] / go['rss_mib']:.2f} of Go's"),
-            (".c1z size (MiB)", f"{go['size'] / 2**20:.2f}", f"{ours['size'] / 2**20:.2f}", f"{ours['size'] / go['size']:.2f} of Go's"),
-            ("grants (baton stats)", str(grants(go)), str(grants(ours)), ""),
-            (".c1z bytes per grant", f"{per_grant(go):.1f}", f"{per_grant(ours):.1f}", f"{per_grant(ours) / per_grant(go):.2f} of Go's"),
+            ("wall time (s)", f"{go['wall']:.1f}", f"{newest['wall']:.1f}", f"{ours['wall']:.1f}", faster(go), faster(newest)),
+            ("requests", str(go["requests"]), str(newest["requests"]), str(ours["requests"]), fewer(go), fewer(newest)),
+            ("peak RSS (MiB)", f"{go['rss_mib']:.0f}", f"{newest['rss_mib']:.0f}", f"{ours['rss_mib']:.0f}", of(ours['rss_mib'], go['rss_mib']),
+             of(ours['rss_mib'], newest['rss_mib'])),
+            (".c1z size (MiB)", f"{go['size'] / 2**20:.2f}", f"{newest['size'] / 2**20:.2f}", f"{ours['size'] / 2**20:.2f}", of(ours['size'], go['size']),
+             of(ours['size'], newest['size'])),
+            ("grants (baton stats)", str(grants(go)), str(grants(newest)), str(grants(ours)), "", ""),
+            (".c1z bytes per grant", f"{per_grant(go):.1f}", f"{per_grant(newest):.1f}", f"{per_grant(ours):.1f}", of(per_grant(ours), per_grant(go)),
+             of(per_grant(ours), per_grant(newest))),
         ]
-        lines += [f"### {latency_ms} ms added to every response", "", "| measure | Go connector | ours | ours against Go |", "|---|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+        lines += [f"### {latency_ms} ms added to every response", "",
+                  "| measure | Go, January 2025 | Go, newest | ours | ours against January 2025 | ours against newest |", "|---|---|---|---|---|---|"]
+        lines += [f"| {' | '.join(row)} |" for row in rows]
         lines.append("")
-    go_stats, our_stats, our_path, go_size = stats_seen[PEER_LATENCIES_MS[0]]
+    go_stats, our_stats, our_path, go_size, newest_stats = stats_seen[PEER_LATENCIES_MS[0]]
     anonymous, site, site_entitlements, extra = ours_only(our_path)
     lines += zstd_levels(our_path, go_size / max(go_stats.get("grants", 0), 1), our_stats.get("grants", 0))
-    lines += ["`baton stats` of both files (the first latency's runs):", "", "| type | Go connector | ours | note |", "|---|---|---|---|"]
-    for kind in sorted(set(go_stats) | set(our_stats)):
+    lines += ["`baton stats` of the files (the first latency's runs; the note compares ours with the January 2025 release, whose",
+              "entitlements are ours in number; the newest declares only the space permissions someone holds):", "",
+              "| type | Go, January 2025 | Go, newest | ours | note |", "|---|---|---|---|---|"]
+    for kind in sorted(set(go_stats) | set(our_stats) | set(newest_stats)):
         a, b = go_stats.get(kind), our_stats.get(kind)
         if a == b:
             note = ""
@@ -245,7 +260,8 @@ def measure_peer():
                     f"({extra} in all); the others agree in number")
         else:
             note = f"DIFFERS ({anonymous} of ours go to anonymous access, {site} are global permissions)"
-        lines.append(f"| {kind} | {a if a is not None else '-'} | {b if b is not None else '-'} | {note} |")
+        n = newest_stats.get(kind)
+        lines.append(f"| {kind} | {a if a is not None else '-'} | {n if n is not None else '-'} | {b if b is not None else '-'} | {note} |")
     lines += ["", PEER_END]
     print("\n".join(lines), flush=True)
     return lines
