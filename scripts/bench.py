@@ -138,7 +138,7 @@ def baton_stats(baton, path):
 
 
 def peer_run(who, peers, latency_ms, data=PEER_DATA):
-    """One sync by `who` (go, go-newest or ours) against a fresh simulator: wall, RSS, requests, size, stats."""
+    """One sync by `who` (go, go-newest, ours, or ours-PROFILE under --compat PROFILE) against a fresh simulator: wall, RSS, requests, size, stats."""
     sim, base_url, token = start_simulator(latency_ms, data)
     name = f"peer-{who}-{latency_ms}ms-{data.split(',')[2]}"
     path = fresh_output(os.path.join(OUT, f"{name}.c1z"))
@@ -156,6 +156,8 @@ def peer_run(who, peers, latency_ms, data=PEER_DATA):
             env.update(BATON_LOG_LEVEL="warn", BATON_LOG_FORMAT="json")
             argv = [HOST, "--hostname", base_url, "--file", path]
             env.update(BATON_ACCESS_TOKEN=token)
+            if who.startswith("ours-"):
+                env.update(BATON_COMPAT=who[len("ours-"):])
         wall, rss = run_program(name, argv, env)
     finally:
         requests, _, _ = stop_simulator(sim)
@@ -213,35 +215,36 @@ def measure_peer():
               f"simulated site: {users} users, {groups} groups sharing {memberships} memberships, {spaces} spaces, Confluence 9.2 profile,",
               "served at the root with plain names and pages not clamped below 100 (the conditions the Go connectors complete",
               "under). Each run has a fresh simulator, which counts the requests. Counts are the official `baton stats` of each file.", ""]
+    lines += ["Each Go release is compared with ours under the profile that writes its ids (`--compat`): ours with",
+              "`--compat go-2025-01` against the January 2025 release, ours with its default (`go-newest`) against the newest.", ""]
     stats_seen = {}
     for latency_ms in PEER_LATENCIES_MS:
-        go, newest, ours = peer_run("go", peers, latency_ms), peer_run("go-newest", peers, latency_ms), peer_run("ours", peers, latency_ms)
-        stats_seen[latency_ms] = (go["stats"], ours["stats"], ours["path"], go["size"], newest["stats"])
+        go, ours_january = peer_run("go", peers, latency_ms), peer_run("ours-go-2025-01", peers, latency_ms)
+        newest, ours = peer_run("go-newest", peers, latency_ms), peer_run("ours", peers, latency_ms)
+        stats_seen[latency_ms] = (go["stats"], ours_january["stats"], ours_january["path"], go["size"], newest["stats"])
         grants = lambda run: run["stats"].get("grants", 0)
         per_grant = lambda run: run["size"] / max(grants(run), 1)
-        faster = lambda peer: f"{peer['wall'] / ours['wall']:.1f}x faster"
-        fewer = lambda peer: f"{peer['requests'] / max(ours['requests'], 1):.1f}x fewer"
-        of = lambda a, b: f"{a / b:.2f} of its"
-        rows = [
-            ("wall time (s)", f"{go['wall']:.1f}", f"{newest['wall']:.1f}", f"{ours['wall']:.1f}", faster(go), faster(newest)),
-            ("requests", str(go["requests"]), str(newest["requests"]), str(ours["requests"]), fewer(go), fewer(newest)),
-            ("peak RSS (MiB)", f"{go['rss_mib']:.0f}", f"{newest['rss_mib']:.0f}", f"{ours['rss_mib']:.0f}", of(ours['rss_mib'], go['rss_mib']),
-             of(ours['rss_mib'], newest['rss_mib'])),
-            (".c1z size (MiB)", f"{go['size'] / 2**20:.2f}", f"{newest['size'] / 2**20:.2f}", f"{ours['size'] / 2**20:.2f}", of(ours['size'], go['size']),
-             of(ours['size'], newest['size'])),
-            ("grants (baton stats)", str(grants(go)), str(grants(newest)), str(grants(ours)), "", ""),
-            (".c1z bytes per grant", f"{per_grant(go):.1f}", f"{per_grant(newest):.1f}", f"{per_grant(ours):.1f}", of(per_grant(ours), per_grant(go)),
-             of(per_grant(ours), per_grant(newest))),
+        pairs = [(go, ours_january), (newest, ours)]
+        measures = [
+            ("wall time (s)", lambda r: f"{r['wall']:.1f}", lambda peer, mine: f"{peer['wall'] / mine['wall']:.1f}x faster"),
+            ("requests", lambda r: str(r["requests"]), lambda peer, mine: f"{peer['requests'] / max(mine['requests'], 1):.1f}x fewer"),
+            ("peak RSS (MiB)", lambda r: f"{r['rss_mib']:.0f}", lambda peer, mine: f"{mine['rss_mib'] / peer['rss_mib']:.2f} of its"),
+            (".c1z size (MiB)", lambda r: f"{r['size'] / 2**20:.2f}", lambda peer, mine: f"{mine['size'] / peer['size']:.2f} of its"),
+            ("grants (baton stats)", lambda r: str(grants(r)), lambda peer, mine: ""),
+            (".c1z bytes per grant", lambda r: f"{per_grant(r):.1f}", lambda peer, mine: f"{per_grant(mine) / per_grant(peer):.2f} of its"),
         ]
         lines += [f"### {latency_ms} ms added to every response", "",
-                  "| measure | Go, January 2025 | Go, newest | ours | ours against January 2025 | ours against newest |", "|---|---|---|---|---|---|"]
-        lines += [f"| {' | '.join(row)} |" for row in rows]
+                  "| measure | Go, January 2025 | ours, go-2025-01 | ours against it | Go, newest | ours, go-newest (default) | ours against it |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, value, compare in measures:
+            cells = [cell for peer, mine in pairs for cell in (value(peer), value(mine), compare(peer, mine))]
+            lines.append(f"| {name} | {' | '.join(cells)} |")
         lines.append("")
     go_stats, our_stats, our_path, go_size, newest_stats = stats_seen[PEER_LATENCIES_MS[0]]
     anonymous, site, site_entitlements, extra = ours_only(our_path)
     lines += zstd_levels(our_path, go_size / max(go_stats.get("grants", 0), 1), our_stats.get("grants", 0))
-    lines += ["`baton stats` of the files (the first latency's runs; the note compares ours with the January 2025 release, whose",
-              "entitlements are ours in number; the newest declares only the space permissions someone holds):", "",
+    lines += ["`baton stats` of the files (the first latency's runs; the note compares ours under go-2025-01 with the January 2025",
+              "release, whose entitlements are ours in number; the newest declares only the space permissions someone holds):", "",
               "| type | Go, January 2025 | Go, newest | ours | note |", "|---|---|---|---|---|"]
     for kind in sorted(set(go_stats) | set(our_stats) | set(newest_stats)):
         a, b = go_stats.get(kind), our_stats.get(kind)
