@@ -87,7 +87,7 @@ async fn run(product: Product) -> Result<()> {
         provision::check_allowed(change, run.provisioning, &metadata.display_name)?;
     }
     let settings = settings::resolve(&metadata, run.values).map_err(|why| anyhow!("{why}"))?;
-    if !settings.origin.https && settings.authorization.is_some() && !baton_sandbox::egress::is_loopback(&settings.origin.host) {
+    if !settings.origin.https && settings.authorization.is_some() && !baton_sandbox::origin::is_loopback(&settings.origin.host) {
         tracing::warn!(
             base_url = %settings.origin.base_url(),
             "credentials are sent over plain http: anyone on the network path can read them; use an https base URL"

@@ -6,7 +6,8 @@
 
 use crate::args::ConnectionFlags;
 use anyhow::{Context, Result, anyhow};
-use baton_sandbox::egress::{EgressHooks, Origin};
+use baton_sandbox::egress::EgressHooks;
+use baton_sandbox::origin::Origin;
 use baton_sandbox::outbound::{Failure, FailureKind, Outbound, OutboundSettings, Pem, ProxySetting};
 use std::path::Path;
 use std::sync::Arc;

@@ -187,7 +187,7 @@ fn pinned_text(reference: &Reference, digest: &str) -> String {
 fn client_for(reference: &Reference) -> Client {
     let registry = reference.resolve_registry().to_string();
     let host = registry.rsplit_once(':').map(|(host, _)| host).unwrap_or(&registry).trim_matches(['[', ']']);
-    let protocol = if baton_sandbox::egress::is_loopback(host) { ClientProtocol::HttpsExcept(vec![registry.clone()]) } else { ClientProtocol::Https };
+    let protocol = if baton_sandbox::origin::is_loopback(host) { ClientProtocol::HttpsExcept(vec![registry.clone()]) } else { ClientProtocol::Https };
     Client::new(ClientConfig { protocol, ..ClientConfig::default() })
 }
 

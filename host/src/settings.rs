@@ -5,7 +5,7 @@
 //! here, before any request is made; secrets never appear in messages.
 
 use base64::Engine as _;
-use baton_sandbox::egress::Origin;
+use baton_sandbox::origin::Origin;
 use baton_sandbox::wit::{AuthScheme, ConfigField, Metadata};
 use http::HeaderValue;
 use std::collections::BTreeMap;

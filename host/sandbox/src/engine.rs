@@ -5,37 +5,16 @@
 //! compiled and linked once, and each kept compiled for this machine in the user's cache folder
 //! (mapped on later starts instead of compiled).
 
+use crate::epoch::Ticker;
+use crate::pool::{Pooling, pooling_config};
 use crate::runtime::{self, Runtime};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-
-/// How often the epoch advances; CPU budgets are counted in these ticks, and a running guest
-/// yields to the others at each one (so a guest that computes delays its neighbours' next
-/// step by at most one tick).
-pub const TICK: Duration = Duration::from_millis(2);
-
-/// Core instances, memories and tables one component instance may create (a Rust component
-/// has a handful of each). The memory cap enforces the same numbers on the default allocator.
-pub const MAX_CORE_INSTANCES: usize = 100;
-pub const MAX_MEMORIES: usize = 10;
-pub const MAX_TABLES: usize = 100;
-
-/// Slots of the pooling allocator: instantiation takes a prepared slot instead of mapping
-/// fresh memory, and the number of instances alive at once is bounded for the whole process.
-#[derive(Debug, Clone, Copy)]
-pub struct Pooling {
-    /// Component instances alive at once, across every component and tenant. Each
-    /// instance's memory cap stays its own ([`crate::Limits`]): a slot only reserves address
-    /// space.
-    pub instances: u32,
-}
+use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
 /// The engine, its ticker and its compiled components.
 pub struct Sandbox {
@@ -224,20 +203,6 @@ fn is_private_file(path: &Path) -> bool {
     path.is_file()
 }
 
-fn pooling_config(pooling: Pooling) -> PoolingAllocationConfig {
-    let instances = pooling.instances.max(1);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(instances)
-        .total_core_instances(instances.saturating_mul(MAX_CORE_INSTANCES as u32))
-        .total_memories(instances.saturating_mul(MAX_MEMORIES as u32))
-        .total_tables(instances.saturating_mul(MAX_TABLES as u32))
-        .total_stacks(instances)
-        .max_core_instances_per_component(MAX_CORE_INSTANCES as u32)
-        .max_memories_per_component(MAX_MEMORIES as u32)
-        .max_tables_per_component(MAX_TABLES as u32);
-    pool
-}
-
 fn cache_dir(program: &str) -> Option<PathBuf> {
     Some(program_cache_dir(program)?.join("wasmtime"))
 }
@@ -248,39 +213,6 @@ pub fn program_cache_dir(program: &str) -> Option<PathBuf> {
     let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
     let base = set("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
     Some(base.join(program))
-}
-
-/// The thread advancing the engine's epoch every [`TICK`]; it stops when the last holder (the
-/// sandbox or a runtime it loaded) is dropped.
-pub struct Ticker {
-    stop: Arc<AtomicBool>,
-}
-
-impl Ticker {
-    fn start(engine: Engine) -> Result<Arc<Ticker>> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                // Ticks are kept on a fixed schedule, so a sleep that overshoots does not make
-                // every budget counted in ticks a little longer than configured.
-                let mut next = Instant::now();
-                while !flag.load(Ordering::Relaxed) {
-                    next += TICK;
-                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
-                    engine.increment_epoch();
-                }
-            })
-            .context("cannot start the epoch ticker thread")?;
-        Ok(Arc::new(Ticker { stop }))
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,15 @@
 //! - [`bindings`]: the `baton:connector` world as Rust types ([`wit`]).
 //! - [`engine`]: the one wasmtime engine of a process (compile cache, pooling allocator,
 //!   epoch ticker) and its components, compiled once per content digest.
+//! - [`epoch`]: the tick CPU budgets are counted in, and the thread that advances it.
+//! - [`pool`]: the shape of one instance and the pooling allocator's slots.
 //! - [`runtime`]: one component: linker, per-instance limits, typed calls.
+//! - [`origin`]: the one destination requests may reach, and how a request's URI is judged
+//!   against it.
 //! - [`egress`]: the one outgoing-request hook: admission of a request to the configured
-//!   origin, credential injection, then [`retry`] (classify, back off, pace, the adaptive
-//!   in-flight limit) around the send.
+//!   origin, credential injection, then [`retry`] around the send.
+//! - [`retry`]: classify, back off, pace, the adaptive in-flight limit, and the loop that sends
+//!   a request again while they allow.
 //! - [`outbound`]: the pooled client that sends: trust, proxies, client certificates, and
 //!   failures explained.
 //! - [`store`]: the per-sync key-value store the component reads and writes.
@@ -16,11 +21,15 @@
 pub mod bindings;
 pub mod egress;
 pub mod engine;
+pub mod epoch;
+pub mod origin;
 pub mod outbound;
+pub mod pool;
 pub mod retry;
 pub mod runtime;
 pub mod store;
 
 pub use bindings::wit;
-pub use engine::{Pooling, Sandbox};
+pub use engine::Sandbox;
+pub use pool::Pooling;
 pub use runtime::{CallError, Instance, InstanceContext, Limits, Runtime};

@@ -5,7 +5,7 @@
 //! certificate, and every failure to reach the server explained as a [`Failure`] a person can
 //! act on. Admission, credentials and retries stay in [`crate::egress`]: this module only sends.
 
-use crate::egress::Origin;
+use crate::origin::{Origin, without_user_info};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use rustls::client::WebPkiServerVerifier;
@@ -559,7 +559,7 @@ fn choose_proxy(origin: &Origin, setting: &ProxySetting) -> Result<(Option<reqwe
             // The matcher drops a proxy it cannot parse as a URI; the operator asked for it.
             return Err(format!(
                 "the proxy {} cannot be used as written: percent-encode special characters (such as ^ {{ }} | \") in its user and password",
-                crate::egress::without_user_info(url)
+                without_user_info(url)
             ));
         }
         return Ok((None, None));
@@ -589,7 +589,7 @@ fn environment_source(https: bool) -> &'static str {
 
 /// A proxy URL must be `http(s)://host[:port]` (user and password allowed).
 fn check_proxy_url(raw: &str) -> Result<(), String> {
-    let shown = crate::egress::without_user_info(raw);
+    let shown = without_user_info(raw);
     let url = url::Url::parse(raw).map_err(|e| format!("the proxy {shown} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("the proxy {shown} uses {}: only http:// and https:// proxies are supported", url.scheme()));

@@ -1,6 +1,6 @@
 //! Retrying and pacing outgoing requests, for every connector, in three separate concerns (as
 //! reqwest-retry splits them): [`classify`] says whether an outcome is worth another attempt,
-//! [`RetryPolicy`] says how long to wait before it, and the loop in [`crate::egress`] does it.
+//! [`RetryPolicy`] says how long to wait before it, and [`send_with_retries`], the loop the egress hook sends through, does it.
 //! [`Pacer`] slows all instances of a sync down before the server has to refuse them, from the
 //! `X-RateLimit-*` headers servers send.
 //!
@@ -9,10 +9,13 @@
 //! retried only for idempotent methods (GET, HEAD, PUT, DELETE) or requests the guest marks
 //! safe to repeat ([`RETRY_SAFE_HEADER`]), with jittered exponential backoff. Everything else (401, 403, 404, 4xx) is final at once.
 
+use crate::outbound::{Failure, Outbound};
+use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use wasmtime_wasi_http::WasiBody;
 
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,6 +344,114 @@ impl Stats {
             by_status_class: self.by_status_class.each_ref().map(get),
         }
     }
+}
+
+/// The retry side of the hooks.
+#[derive(Debug, Default)]
+pub struct Retrying {
+    pub policy: RetryPolicy,
+    pub pacer: Pacer,
+    pub in_flight: InFlightLimit,
+    pub stats: Stats,
+    /// The operator's cap on requests per second, if any.
+    pub rate: Option<RequestRate>,
+    /// The latest failure to reach the server, explained.
+    pub last_failure: Mutex<Option<Failure>>,
+}
+
+/// Sends a request, again and again while [`classify`] and the policy allow, pacing by
+/// the server's rate-limit headers. The last response (or error) goes to the guest. A failure
+/// that no attempt can change (a certificate, a handshake, proxy credentials) is final at once.
+pub async fn send_with_retries(
+    parts: &http::request::Parts,
+    body: Bytes,
+    first_byte_timeout: Duration,
+    retry: &Retrying,
+    outbound: &Outbound,
+) -> Result<http::Response<WasiBody>, wasmtime_wasi_http::Error> {
+    let target = format!("{} {}", parts.method, parts.uri.path());
+    let retry_safe = is_retry_safe(&parts.method, &parts.headers);
+    let mut attempt = 1;
+    loop {
+        if let Some(rate) = &retry.rate {
+            tokio::time::sleep(rate.reserve()).await;
+        }
+        let paced = retry.pacer.reserve();
+        if !paced.is_zero() {
+            Stats::add(&retry.stats.rate_limit_waits, 1);
+            Stats::add(&retry.stats.waited_ms, paced.as_millis() as u64);
+            tokio::time::sleep(paced).await;
+        }
+        let place = retry.in_flight.acquire().await;
+        Stats::add(&retry.stats.requests, 1);
+        let sent = outbound.send(rebuild(parts, body.clone()), first_byte_timeout).await;
+        drop(place);
+        retry.stats.answered(sent.as_ref().ok().map(|response| response.status()));
+        let verdict = match sent {
+            Ok(response) => {
+                let verdict = classify(&parts.method, response.status(), response.headers());
+                let refused_for = match verdict {
+                    Verdict::RetryAfter(wait) => Some(wait),
+                    _ => None,
+                };
+                if is_refused_for_load(response.status(), verdict) {
+                    retry.in_flight.refused();
+                } else {
+                    retry.in_flight.succeeded();
+                }
+                retry.pacer.observe(response.headers(), refused_for);
+                let Some(wait) = retry.policy.wait(verdict, attempt) else {
+                    if verdict != Verdict::Done {
+                        tracing::warn!(request = %target, attempts = attempt, status = response.status().as_u16(), "giving up after the last attempt");
+                    }
+                    return Ok(response);
+                };
+                tracing::debug!(request = %target, attempt, status = response.status().as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
+                if response.status() == http::StatusCode::TOO_MANY_REQUESTS {
+                    Stats::add(&retry.stats.rate_limit_waits, 1);
+                }
+                wait
+            }
+            Err(failure) => {
+                let verdict = if failure.kind.is_transient() { classify_failure(retry_safe) } else { Verdict::Done };
+                let code = failure.code();
+                let explanation = failure.explanation.clone();
+                let Some(wait) = retry.policy.wait(verdict, attempt) else {
+                    // The error that ends the call carries the explanation: no second line for it.
+                    tracing::debug!(request = %target, attempts = attempt, "giving up: {explanation}");
+                    // Kept only when it ended a request: one a retry got past explains nothing.
+                    if let Ok(mut slot) = retry.last_failure.lock() {
+                        *slot = Some(failure);
+                    }
+                    return Err(code);
+                };
+                tracing::info!(request = %target, attempt, wait_ms = wait.as_millis() as u64, "{explanation}; trying again");
+                wait
+            }
+        };
+        Stats::add(&retry.stats.retries, 1);
+        Stats::add(&retry.stats.waited_ms, verdict.as_millis() as u64);
+        tokio::time::sleep(verdict).await;
+        attempt += 1;
+    }
+}
+
+/// A 429, or a 503 that says when to come back: the server is shedding load.
+fn is_refused_for_load(status: http::StatusCode, verdict: Verdict) -> bool {
+    status == http::StatusCode::TOO_MANY_REQUESTS || matches!(verdict, Verdict::RetryAfter(_))
+}
+
+/// A fresh request with the same method, URI, version and headers, and `body`.
+fn rebuild(parts: &http::request::Parts, body: Bytes) -> http::Request<Bytes> {
+    let mut request = http::Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    request.headers_mut().remove(RETRY_SAFE_HEADER);
+    // The client derives `Host` (HTTP/1.1) or `:authority` (HTTP/2) from the URI itself.
+    request.headers_mut().remove(http::header::HOST);
+    request
 }
 
 #[cfg(test)]

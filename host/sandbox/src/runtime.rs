@@ -8,11 +8,11 @@
 //! and must not be used again.
 
 use crate::egress::EgressHooks;
-use crate::engine::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, Sandbox, TICK, Ticker};
+use crate::epoch::{TICK, Ticker};
+use crate::pool::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 use crate::store::SharedStore;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -76,17 +76,6 @@ pub struct InstanceContext {
 }
 
 impl Runtime {
-    /// Loads the component at `path` in an engine of its own; compiled code is cached under
-    /// the user's cache directory in a folder named `program`.
-    pub fn load(path: &Path, program: &str) -> Result<Runtime> {
-        Sandbox::new(program, None)?.load_file(path)
-    }
-
-    /// Like [`Self::load`], for a component already in memory; `name` says where it came from.
-    pub fn load_bytes(bytes: &[u8], name: &str, program: &str) -> Result<Runtime> {
-        Sandbox::new(program, None)?.load(bytes, name)
-    }
-
     /// The SHA-256 digest of the component's bytes (`sha256:...`).
     pub fn digest(&self) -> &str {
         &self.digest

@@ -34,7 +34,7 @@ impl C1Address {
             .filter(|u| u.path() == "/" && u.username().is_empty())
             .with_context(|| format!("{authority:?} is not a host[:port] (from BATON_C1_API_HOST or the client id)"))?;
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-        if plaintext && !baton_sandbox::egress::is_loopback(&host) {
+        if plaintext && !baton_sandbox::origin::is_loopback(&host) {
             bail!("--c1-plaintext-loopback is only for a ConductorOne on this machine (127.0.0.1, ::1 or localhost), not {host}");
         }
         let extra_ca = match extra_ca_file {
