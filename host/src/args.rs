@@ -2,6 +2,9 @@
 //! declared schema, provisioning, service mode) and the one pass that turns what the operator
 //! gave into a typed [`Invocation`]. Nothing else reads clap's matches.
 
+use crate::component::{ComponentInspect, ComponentPush};
+use crate::connector::DEFAULT_CONCURRENCY;
+use crate::outbound::ConnectionFlags;
 use crate::product::Product;
 use crate::provision::Change;
 use crate::registry::{RegistryLogin, RegistryOptions};
@@ -67,30 +70,6 @@ pub struct Run {
     /// How connections to the source are made: trust, proxy, client certificate.
     pub connection: ConnectionFlags,
     pub mode: Mode,
-}
-
-/// `--ca-file`, `--proxy`, `--client-cert` and `--client-key` as given. Its `Debug` never
-/// shows the proxy URL (it may carry a password).
-#[derive(Clone, Default)]
-pub struct ConnectionFlags {
-    pub ca_file: Option<PathBuf>,
-    pub proxy: Option<String>,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    /// Hidden `--no-connection-reuse`: a new connection for every request (benchmarks).
-    pub no_reuse: bool,
-}
-
-impl std::fmt::Debug for ConnectionFlags {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionFlags")
-            .field("ca_file", &self.ca_file)
-            .field("proxy", &self.proxy.as_ref().map(|_| "(given)"))
-            .field("client_cert", &self.client_cert)
-            .field("client_key", &self.client_key)
-            .field("no_reuse", &self.no_reuse)
-            .finish()
-    }
 }
 
 impl std::fmt::Debug for Run {
@@ -171,12 +150,6 @@ fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) -> Result<R
         mode,
     })
 }
-
-/// Connector instances of a sync. Measured (BENCHMARKS.md): against a server answering in
-/// 20 ms, 8 instances took 40 s where 4 took 67 s and 16 33 s; on the 100k-membership site at
-/// 5 ms, 16 take 1.8-1.9 s where 8 take 2.1-2.3 s and 24 or 32 no less, for about 6 MB more
-/// peak RSS. A server that pushes back gets fewer in flight (see `retry::InFlightLimit`).
-pub const DEFAULT_CONCURRENCY: u64 = 16;
 
 fn full_command(metadata: &baton_sandbox::wit::Metadata, product: &Product) -> Command {
     host_args(product)
@@ -695,26 +668,6 @@ pub enum ComponentCommand {
     Inspect(ComponentInspect),
     /// `component precompile [--component FILE]`.
     Precompile(Option<PathBuf>),
-}
-
-/// `component push REFERENCE`: what to push and where.
-#[derive(Debug)]
-pub struct ComponentPush {
-    pub reference: String,
-    /// The component file; the built-in one when not given.
-    pub component: Option<PathBuf>,
-    pub login: RegistryLogin,
-    pub revision: Option<String>,
-    pub source: Option<String>,
-}
-
-/// `component inspect [REFERENCE]`: which component to describe.
-#[derive(Debug)]
-pub struct ComponentInspect {
-    /// A .wasm file or an `oci://` reference; the built-in component when not given.
-    pub reference: Option<String>,
-    pub registry: RegistryOptions,
-    pub format: inspect::Format,
 }
 
 /// `component push ...` or `component inspect ...` when it is the command given (it must

@@ -62,7 +62,9 @@ async fn run(product: Product) -> Result<()> {
             args::ComponentCommand::Precompile(path) => print_out(&format!("{}\n", component::precompile(&product, path.as_deref())?.display())),
         };
     }
-    let found = component::of_this_run(&product).await?;
+    let arguments: Vec<String> = std::env::args().collect();
+    let given = args::component_flag(arguments.iter().cloned()).or_else(|| std::env::var("BATON_COMPONENT").ok());
+    let found = component::of_this_run(&product, given.as_deref(), &args::early_registry_options(&arguments)).await?;
     let (runtime, pulled, prepared) = (found.runtime, found.pinned, found.prepared);
     let mut offline = runtime.instantiate(connector::offline_context(), &Limits::default()).await?;
     let metadata = offline.metadata().await?;

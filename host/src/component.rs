@@ -2,10 +2,9 @@
 //! `oci://` reference, else the one shipped beside the program), pushing it to a registry with
 //! its annotations, and describing one without connecting anywhere (`component inspect`).
 
-use crate::args::{self, ComponentInspect, ComponentPush};
 use crate::inspect::{Format, aligned_table};
 use crate::product::Product;
-use crate::registry::{self, RegistryOptions};
+use crate::registry::{self, RegistryLogin, RegistryOptions};
 use crate::settings;
 use anyhow::{Context, Result};
 use baton_sandbox::Sandbox;
@@ -15,6 +14,26 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+
+/// `component push REFERENCE`: what to push and where.
+#[derive(Debug)]
+pub struct ComponentPush {
+    pub reference: String,
+    /// The component file; the built-in one when not given.
+    pub component: Option<PathBuf>,
+    pub login: RegistryLogin,
+    pub revision: Option<String>,
+    pub source: Option<String>,
+}
+
+/// `component inspect [REFERENCE]`: which component to describe.
+#[derive(Debug)]
+pub struct ComponentInspect {
+    /// A .wasm file or an `oci://` reference; the built-in component when not given.
+    pub reference: Option<String>,
+    pub registry: RegistryOptions,
+    pub format: Format,
+}
 
 /// The interface a component must export to fit this host (its version included).
 const WORLD_PREFIX: &str = "baton:connector/";
@@ -144,11 +163,10 @@ pub fn precompile(product: &Product, component: Option<&Path>) -> Result<PathBuf
     Ok(out)
 }
 
-/// The component of this run's `--component` / `BATON_COMPONENT` (read before the full parse,
-/// since the component declares the other flags; clap still owns them for help and checks).
-pub async fn of_this_run(product: &Product) -> Result<Found> {
-    let given = args::component_flag(std::env::args()).or_else(|| std::env::var("BATON_COMPONENT").ok()).filter(|v| !v.is_empty());
-    find(product, given.as_deref(), &args::early_registry_options(&std::env::args().collect::<Vec<_>>())).await
+/// The component of this run: `given` (`--component` / `BATON_COMPONENT`, read before the full
+/// parse, since the component declares the other flags), pulled with `registry`.
+pub async fn of_this_run(product: &Product, given: Option<&str>, registry: &RegistryOptions) -> Result<Found> {
+    find(product, given.filter(|v| !v.is_empty()), registry).await
 }
 
 /// `component push`: the component with its annotations, to the registry; the digest.

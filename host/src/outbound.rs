@@ -4,13 +4,36 @@
 //! [`OutboundSettings`], and adds to a failure to reach the server the remedy, in this
 //! program's flag names.
 
-use crate::args::ConnectionFlags;
 use anyhow::{Context, Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::origin::Origin;
 use baton_sandbox::outbound::{Failure, FailureKind, Outbound, OutboundSettings, Pem, ProxySetting};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// `--ca-file`, `--proxy`, `--client-cert` and `--client-key` as given. Its `Debug` never
+/// shows the proxy URL (it may carry a password).
+#[derive(Clone, Default)]
+pub struct ConnectionFlags {
+    pub ca_file: Option<PathBuf>,
+    pub proxy: Option<String>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Hidden `--no-connection-reuse`: a new connection for every request (benchmarks).
+    pub no_reuse: bool,
+}
+
+impl std::fmt::Debug for ConnectionFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionFlags")
+            .field("ca_file", &self.ca_file)
+            .field("proxy", &self.proxy.as_ref().map(|_| "(given)"))
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("no_reuse", &self.no_reuse)
+            .finish()
+    }
+}
 
 /// The pooled client for `origin` with what the operator gave, or what to fix.
 pub fn client(origin: &Origin, flags: &ConnectionFlags, pool_size: usize) -> Result<Arc<Outbound>> {

@@ -19,8 +19,8 @@ pub mod output;
 pub mod shard;
 pub mod tenants;
 
-use crate::args::DEFAULT_CONCURRENCY;
 use crate::connector::Connector;
+use crate::connector::DEFAULT_CONCURRENCY;
 use crate::product::Product;
 use crate::registry::{self, RegistryOptions};
 use crate::service::health::{self, Health};

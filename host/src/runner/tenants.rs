@@ -4,7 +4,7 @@
 //! tenant is refused with a message naming it and the field; the others still run. Secrets are
 //! read only when a tenant runs, and never appear in a message.
 
-use crate::args::ConnectionFlags;
+use crate::outbound::ConnectionFlags;
 use baton_sandbox::wit::{FieldKind, Metadata};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
