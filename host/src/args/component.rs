@@ -1,0 +1,81 @@
+//! `component push | inspect | precompile`: their flags and the commands they make.
+
+use super::{output_format, output_format_arg, registry_args, registry_options};
+use crate::component::{ComponentInspect, ComponentPush};
+use crate::product::Product;
+use anyhow::{Result, bail};
+use clap::{Arg, ArgMatches, Command};
+use std::path::PathBuf;
+
+/// `component push` or `component inspect`.
+#[derive(Debug)]
+pub enum ComponentCommand {
+    Push(ComponentPush),
+    Inspect(ComponentInspect),
+    /// `component precompile [--component FILE]`.
+    Precompile(Option<PathBuf>),
+}
+
+/// `component push ...` or `component inspect ...` when it is the command given (it must
+/// come first).
+pub fn component_command_requested(product: &Product) -> Result<Option<ComponentCommand>> {
+    let arguments: Vec<String> = std::env::args().collect();
+    if arguments.get(1).map(String::as_str) != Some("component") {
+        return Ok(None);
+    }
+    let text = |name: &'static str, env: &'static str, help: &'static str| Arg::new(name).long(name).env(env).value_name("TEXT").help(help);
+    let push = Command::new("push")
+        .about("Push the connector component to an OCI registry as a WebAssembly artifact; prints the manifest digest")
+        .arg(Arg::new("reference").required(true).value_name("oci://REGISTRY/REPOSITORY:TAG"))
+        .arg(
+            Arg::new("component")
+                .long("component")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("The component to push [default: the built-in one]"),
+        )
+        .args(registry_args().into_iter().filter(|arg| arg.get_id() != "cache-dir"))
+        .arg(text("revision", "BATON_REVISION", "Source revision for the org.opencontainers.image.revision annotation"))
+        .arg(text("source", "BATON_SOURCE", "Source repository URL for the org.opencontainers.image.source annotation"));
+    let inspect = Command::new("inspect")
+        .about("Describe a component without running it: digest, size, annotations, the baton:connector world it implements and its settings")
+        .arg(Arg::new("reference").value_name("PATH | oci://REGISTRY/REPOSITORY:TAG | oci://...@sha256:DIGEST").help("[default: the built-in component]"))
+        .args(registry_args())
+        .arg(output_format_arg());
+    let precompile = Command::new("precompile")
+        .about("Compile the component for this machine and write it beside the component file (what `make image` ships, so the image starts without compiling)")
+        .arg(
+            Arg::new("component")
+                .long("component")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("The component file [default: the built-in one]"),
+        );
+    let command = Command::new("component")
+        .bin_name(format!("{} component", product.name))
+        .subcommand_required(true)
+        .subcommand(push)
+        .subcommand(inspect)
+        .subcommand(precompile);
+    let matches = match command.try_get_matches_from(&arguments[1..]) {
+        Ok(matches) => matches,
+        Err(err) => err.exit(),
+    };
+    let value = |matches: &ArgMatches, name: &str| matches.get_one::<String>(name).cloned();
+    match matches.subcommand() {
+        Some(("push", push)) => Ok(Some(ComponentCommand::Push(ComponentPush {
+            reference: value(push, "reference").unwrap_or_default(),
+            component: push.get_one::<PathBuf>("component").cloned(),
+            login: registry_options(push).login,
+            revision: value(push, "revision"),
+            source: value(push, "source"),
+        }))),
+        Some(("inspect", inspect)) => Ok(Some(ComponentCommand::Inspect(ComponentInspect {
+            reference: value(inspect, "reference"),
+            registry: registry_options(inspect),
+            format: output_format(inspect),
+        }))),
+        Some(("precompile", precompile)) => Ok(Some(ComponentCommand::Precompile(precompile.get_one::<PathBuf>("component").cloned()))),
+        _ => bail!("unknown component command: try `component push`, `component inspect` or `component precompile`"),
+    }
+}
