@@ -1,0 +1,164 @@
+//! A sync that survives being killed: its work folder (`.<name>.partial` beside the output,
+//! private), the durable journal, checkpoints of the caller's progress and the connector's
+//! per-sync store, and reopening an unfinished sync.
+
+use super::package::output_dir;
+use super::{C1zWriter, DURABLE_PRAGMAS, WriteError, io_err, sqlite};
+use std::fs::{self, File};
+use std::io::{self};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+use tempfile::TempDir;
+
+/// Where the scratch database lives.
+pub(super) enum Workdir {
+    /// A temporary directory, removed when the writer goes away.
+    Scratch(TempDir),
+    /// `.<name>.partial` beside the output: kept when the writer goes away unfinished (so a
+    /// later run can resume), removed once the output is written.
+    Resumable(PathBuf),
+}
+
+impl Workdir {
+    pub(super) fn path(&self) -> &Path {
+        match self {
+            Workdir::Scratch(dir) => dir.path(),
+            Workdir::Resumable(dir) => dir,
+        }
+    }
+
+    /// Best effort: the output is complete even if scratch removal fails.
+    pub(super) fn remove(self) {
+        match self {
+            Workdir::Scratch(dir) => drop(dir.close()),
+            Workdir::Resumable(dir) => drop(fs::remove_dir_all(dir)),
+        }
+    }
+}
+
+/// File in a resumable work directory that holds the caller's progress.
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+impl C1zWriter {
+    /// Like [`create`](Self::create), but the scratch database lives in `.<name>.partial`
+    /// beside `out` with a journal that survives the process being killed, and
+    /// [`checkpoint`](Self::checkpoint) makes progress durable. If an unfinished sync is found
+    /// there, it is reopened and the caller's last checkpoint is returned with it.
+    pub fn resume_or_create(out: &Path) -> Result<(C1zWriter, Option<String>), WriteError> {
+        let dir = output_dir(out)?;
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let workdir = dir.join(format!(".{name}.partial"));
+        check_private_workdir(&workdir)?;
+        if let Some(resumed) = Self::reopen(out, &workdir)? {
+            return Ok(resumed);
+        }
+        let _ = fs::remove_dir_all(&workdir);
+        create_private_dir(&workdir)?;
+        Ok((Self::start(out, Workdir::Resumable(workdir), DURABLE_PRAGMAS)?, None))
+    }
+
+    /// The unfinished sync in `workdir` with its checkpoint, if both are there and readable.
+    fn reopen(out: &Path, workdir: &Path) -> Result<Option<(C1zWriter, Option<String>)>, WriteError> {
+        let (db_path, checkpoint_path) = (workdir.join("db"), workdir.join(CHECKPOINT_FILE));
+        let (Ok(checkpoint), true) = (fs::read_to_string(&checkpoint_path), db_path.is_file()) else {
+            return Ok(None);
+        };
+        let Ok(conn) = Connection::open(&db_path) else { return Ok(None) };
+        if conn.execute_batch(DURABLE_PRAGMAS).is_err() {
+            return Ok(None);
+        }
+        let sync_id: Option<String> =
+            conn.query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0)).ok();
+        let Some(sync_id) = sync_id else { return Ok(None) };
+        conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
+        let writer = C1zWriter {
+            conn,
+            workdir: Workdir::Resumable(workdir.to_path_buf()),
+            db_path,
+            out: out.to_path_buf(),
+            sync_id,
+            rows_since_commit: 0,
+            named_principals: None,
+            keep_previous: false,
+        };
+        Ok(Some((writer, Some(checkpoint))))
+    }
+
+    /// Makes everything written so far durable together with the caller's `progress` (returned
+    /// by [`resume_or_create`](Self::resume_or_create) after a crash) and `session` entries (the
+    /// connector's per-sync store, kept in `v1_connector_sessions` until the sync finishes).
+    pub fn checkpoint(&mut self, progress: &str, session: &[(String, String)]) -> Result<(), WriteError> {
+        {
+            let mut upsert = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO v1_connector_sessions (sync_id, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(sync_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(sqlite("saving session entries"))?;
+            for (key, value) in session {
+                upsert.execute(params![self.sync_id, key, value.as_bytes()]).map_err(sqlite("saving session entries"))?;
+            }
+        }
+        self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite("committing a checkpoint"))?;
+        self.rows_since_commit = 0;
+        let path = self.workdir.path().join(CHECKPOINT_FILE);
+        let staged = self.workdir.path().join("checkpoint.json.tmp");
+        fs::write(&staged, progress).map_err(io_err("writing the checkpoint", &staged))?;
+        File::open(&staged).and_then(|f| f.sync_all()).map_err(io_err("syncing the checkpoint", &staged))?;
+        fs::rename(&staged, &path).map_err(io_err("saving the checkpoint", &path))
+    }
+
+    /// The session entries saved by earlier checkpoints of this sync.
+    pub fn session_entries(&self) -> Result<Vec<(String, String)>, WriteError> {
+        let mut query = self.conn.prepare("SELECT key, value FROM v1_connector_sessions WHERE sync_id = ?1").map_err(sqlite("reading session entries"))?;
+        let rows = query
+            .query_map([&self.sync_id], |row| {
+                let value: Vec<u8> = row.get(1)?;
+                Ok((row.get::<_, String>(0)?, String::from_utf8_lossy(&value).into_owned()))
+            })
+            .map_err(sqlite("reading session entries"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sqlite("reading session entries"))
+    }
+}
+
+/// `.<name>.partial` must be a directory of this user's, not a link, before anything in it is
+/// trusted or written; one this user owns but others can read is made private again (0700).
+pub(super) fn check_private_workdir(workdir: &Path) -> Result<(), WriteError> {
+    let Ok(meta) = fs::symlink_metadata(workdir) else { return Ok(()) };
+    let refuse = |why: &str| {
+        Err(WriteError::Io {
+            action: "using the unfinished sync in",
+            path: workdir.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::PermissionDenied, format!("it {why}; remove it and start again")),
+        })
+    };
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return refuse("is not a directory (a link or a file is where the unfinished sync should be)");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return refuse("belongs to another user");
+        }
+        if meta.mode() & 0o077 != 0 {
+            fs::set_permissions(workdir, fs::Permissions::from_mode(0o700)).map_err(io_err("making private", workdir))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `.<name>.partial` private to this user (0700).
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), WriteError> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err("creating the work directory", dir))
+}
