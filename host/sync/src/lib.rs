@@ -236,7 +236,7 @@ impl Checkpoints<'_> {
 /// resources are fetched by all workers at once and written in resource order, so the file does
 /// not depend on how many workers there are.
 pub async fn full_sync<C: ConnectorCalls>(
-    mut workers: Vec<C>,
+    workers: Vec<C>,
     out: &Path,
     store: &SharedStore,
     fingerprint: &str,
@@ -244,45 +244,14 @@ pub async fn full_sync<C: ConnectorCalls>(
     observer: &dyn Observer,
 ) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
-    let fingerprint = format!("{fingerprint} {options:?}");
-    let (mut writer, mut progress) = open_writer(out, store, &fingerprint)?;
-    writer.keep_previous_sync(options.keep_previous_sync);
-    let mut writer = WriterThread::start(writer)?;
-    let sync_type = options.sync_type();
-    writer.write(move |w| Ok(w.set_sync_type(sync_type)?)).await?;
-    let mut checkpoints = Checkpoints { store, last: Instant::now(), observer };
-    let offered = workers[0].resource_types().await?;
-    let unknown: Vec<&String> = options.resource_type_ids.iter().filter(|id| !offered.iter().any(|t| &t.id == *id)).collect();
-    anyhow::ensure!(unknown.is_empty(), "the connector has no resource type {unknown:?}; it offers {:?}", offered.iter().map(|t| &t.id).collect::<Vec<_>>());
-    // Entitlements name the types they are grantable to, so every offered type is converted.
-    let pb_types: Arc<BTreeMap<String, pb::ResourceType>> = Arc::new(offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect());
-    let types: Vec<wit::ResourceType> = offered.into_iter().filter(|t| options.includes(&t.id)).collect();
-    let included: Vec<pb::ResourceType> = pb_types.iter().filter(|(id, _)| options.includes(id)).map(|(_, t)| t.clone()).collect();
-    writer
-        .write(move |w| {
-            included.iter().try_for_each(|pb_type| w.put_resource_type(pb_type))?;
-            Ok(())
-        })
-        .await?;
-    let fetch = Fetch { types: pb_types, grants: !options.skip_grants };
+    let mut run = SyncRun::open(workers, out, store, &format!("{fingerprint} {options:?}"), options, observer).await?;
+    let types = run.write_resource_types(options).await?;
     if options.targets.is_empty() {
-        for (index, rt) in types.iter().enumerate().skip(progress.type_index) {
-            if !progress.listed {
-                list_all_resources(&mut workers[0], &rt.id, &mut writer, &mut progress, &mut checkpoints).await?;
-            }
-            tracing::info!(resource_type = %rt.id, "listed resources");
-            if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
-                workers = sync_type_entitlements_and_grants(workers, &rt.id, &mut writer, &fetch, &mut progress, &mut checkpoints).await?;
-            }
-            progress = Progress { type_index: index + 1, ..Progress::fresh(&fingerprint) };
-            checkpoints.save(&mut writer, &progress, true).await?;
-        }
-    } else if progress.type_index == 0 {
-        workers = sync_targets(workers, &types, options, &mut writer, &fetch, &mut progress, &mut checkpoints).await?;
-        progress = Progress { type_index: 1, ..Progress::fresh(&fingerprint) };
-        checkpoints.save(&mut writer, &progress, true).await?;
+        run.sync_every_type(&types, options).await?;
+    } else {
+        run.sync_targets(&types, options).await?;
     }
-    let principals = account_for_principals(&mut workers[0], &mut writer, &types).await?;
+    let principals = run.account_for_principals(&types).await?;
     if options.strict && !principals.dangling.is_empty() {
         bail!(
             "{} principal(s) named by grants are not resources the connector can find ({}); with --strict this fails the sync and the previous output is kept",
@@ -290,79 +259,241 @@ pub async fn full_sync<C: ConnectorCalls>(
             abbreviated(&principals.dangling)
         );
     }
-    let type_ids: Vec<String> = types.iter().map(|rt| rt.id.clone()).collect();
-    let counts = writer.query(move |w| type_ids.iter().map(|id| TypeCount::of(id, w)).collect::<Result<Vec<_>>>()).await?;
-    let summary = writer.finish().await.with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(SyncReport { summary, resource_types: counts, principals })
+    run.finish(out, &types, principals).await
 }
 
-/// A targeted sync: each target read with `get-resource` and written, then the entitlements
-/// and grants of those whose type has any. Targets are re-read on resume (they are few and
-/// the call is idempotent); entitlements and grants resume where the checkpoint says.
-async fn sync_targets<C: ConnectorCalls>(
-    mut workers: Vec<C>,
-    types: &[wit::ResourceType],
-    options: &SyncOptions,
-    writer: &mut WriterThread,
-    fetch: &Fetch,
-    progress: &mut Progress,
-    checkpoints: &mut Checkpoints<'_>,
-) -> Result<Vec<C>> {
-    let mut with_grants = Vec::new();
-    for target in &options.targets {
-        let Some(rt) = types.iter().find(|t| t.id == target.id.0) else {
-            bail!("the targeted resource {}:{} is of a type the connector does not offer", target.id.0, target.id.1);
-        };
-        let resource = workers[0]
-            .get_resource(&target.wit_id(), target.wit_parent().as_ref())
-            .await
-            .with_context(|| format!("cannot read the targeted resource {}:{}", target.id.0, target.id.1))?;
-        let converted = convert::resource(&resource);
-        writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
-        if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
-            with_grants.push(resource);
-        }
-    }
-    tracing::info!(resources = options.targets.len(), "read the targeted resources");
-    let converted: Vec<pb::Resource> = with_grants.iter().map(convert::resource).collect();
-    let batch = Batch { first: 0, resources: &with_grants, converted: &converted, total: with_grants.len() };
-    workers = sync_entitlements_and_grants(workers, writer, &batch, fetch, progress, checkpoints).await?;
-    Ok(workers)
+/// One sync under way: the workers, the file being written, where the sync is and when it last
+/// said so; its methods are the phases.
+struct SyncRun<'a, C> {
+    workers: Vec<C>,
+    writer: WriterThread,
+    progress: Progress,
+    checkpoints: Checkpoints<'a>,
+    fingerprint: String,
+    /// What to fetch for each resource (set once the resource types are known).
+    fetch: Fetch,
 }
 
-/// Makes every principal a grant names a resource in the file: each one no list returned is
-/// asked for with `get-resource` and written; those the connector cannot find (not-found, or
-/// a type without single lookups) stay dangling and are reported. Principals of types this
-/// sync does not cover (a sync of some types only) are out of its scope.
-async fn account_for_principals(connector: &mut impl ConnectorCalls, writer: &mut WriterThread, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
-    let mut check = PrincipalCheck::default();
-    let started = Instant::now();
-    let missing = writer.query(|w| Ok(w.principals_without_resource()?)).await?;
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), missing = missing.len(), "found the principals grants name that are not resources");
-    for principal in missing.iter().filter(|p| types.iter().any(|t| t.id == p.resource_type)) {
-        let id = wit::ResourceId { resource_type: principal.resource_type.clone(), resource: principal.resource.clone() };
-        let name = format!("{}:{}", id.resource_type, id.resource);
-        match connector.get_resource(&id, None).await {
-            Ok(resource) if resource.id.resource_type == id.resource_type && resource.id.resource == id.resource => {
-                let converted = convert::resource(&resource);
-                writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
-                check.looked_up += 1;
+impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
+    /// Opens the file (or the interrupted sync of the same kind beside it) on its own thread.
+    async fn open(workers: Vec<C>, out: &Path, store: &'a SharedStore, fingerprint: &str, options: &SyncOptions, observer: &'a dyn Observer) -> Result<Self> {
+        let (mut writer, progress) = open_writer(out, store, fingerprint)?;
+        writer.keep_previous_sync(options.keep_previous_sync);
+        let mut writer = WriterThread::start(writer)?;
+        let sync_type = options.sync_type();
+        writer.write(move |w| Ok(w.set_sync_type(sync_type)?)).await?;
+        let checkpoints = Checkpoints { store, last: Instant::now(), observer };
+        let fetch = Fetch { types: Arc::default(), grants: !options.skip_grants };
+        Ok(SyncRun { workers, writer, progress, checkpoints, fingerprint: fingerprint.to_string(), fetch })
+    }
+
+    /// Writes the resource types the sync covers (checking that every one asked for is
+    /// offered); the types, in the connector's order.
+    async fn write_resource_types(&mut self, options: &SyncOptions) -> Result<Vec<wit::ResourceType>> {
+        let offered = self.workers[0].resource_types().await?;
+        let unknown: Vec<&String> = options.resource_type_ids.iter().filter(|id| !offered.iter().any(|t| &t.id == *id)).collect();
+        anyhow::ensure!(
+            unknown.is_empty(),
+            "the connector has no resource type {unknown:?}; it offers {:?}",
+            offered.iter().map(|t| &t.id).collect::<Vec<_>>()
+        );
+        // Entitlements name the types they are grantable to, so every offered type is converted.
+        let pb_types: Arc<BTreeMap<String, pb::ResourceType>> = Arc::new(offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect());
+        let types: Vec<wit::ResourceType> = offered.into_iter().filter(|t| options.includes(&t.id)).collect();
+        let included: Vec<pb::ResourceType> = pb_types.iter().filter(|(id, _)| options.includes(id)).map(|(_, t)| t.clone()).collect();
+        self.writer
+            .write(move |w| {
+                included.iter().try_for_each(|pb_type| w.put_resource_type(pb_type))?;
+                Ok(())
+            })
+            .await?;
+        self.fetch.types = pb_types;
+        Ok(types)
+    }
+
+    /// Every type from where the checkpoint left off: its resources listed, then their
+    /// entitlements and grants.
+    async fn sync_every_type(&mut self, types: &[wit::ResourceType], options: &SyncOptions) -> Result<()> {
+        for (index, rt) in types.iter().enumerate().skip(self.progress.type_index) {
+            if !self.progress.listed {
+                self.list_all_resources(&rt.id).await?;
             }
-            Ok(other) => {
-                tracing::warn!(principal = %name, returned = %format!("{}:{}", other.id.resource_type, other.id.resource), "get-resource answered with another resource; the principal stays unresolved");
-                check.dangling.push(name);
+            tracing::info!(resource_type = %rt.id, "listed resources");
+            if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
+                self.sync_type_entitlements_and_grants(&rt.id).await?;
             }
-            Err(CallError::Connector { error: wit::ConnectorError::NotFound(_) | wit::ConnectorError::Unimplemented(_), .. }) => check.dangling.push(name),
-            Err(other) => return Err(anyhow::Error::new(other).context(format!("cannot look up the principal {name} that a grant names"))),
+            self.progress = Progress { type_index: index + 1, ..Progress::fresh(&self.fingerprint) };
+            self.checkpoints.save(&mut self.writer, &self.progress, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the file and counts what it holds.
+    async fn finish(self, out: &Path, types: &[wit::ResourceType], principals: PrincipalCheck) -> Result<SyncReport> {
+        let mut writer = self.writer;
+        let type_ids: Vec<String> = types.iter().map(|rt| rt.id.clone()).collect();
+        let counts = writer.query(move |w| type_ids.iter().map(|id| TypeCount::of(id, w)).collect::<Result<Vec<_>>>()).await?;
+        let summary = writer.finish().await.with_context(|| format!("cannot write {}", out.display()))?;
+        Ok(SyncReport { summary, resource_types: counts, principals })
+    }
+    /// A targeted sync: each target read with `get-resource` and written, then the entitlements
+    /// and grants of those whose type has any. Targets are re-read on resume (they are few and
+    /// the call is idempotent); entitlements and grants resume where the checkpoint says.
+    async fn sync_targets(&mut self, types: &[wit::ResourceType], options: &SyncOptions) -> Result<()> {
+        if self.progress.type_index != 0 {
+            return Ok(());
+        }
+        let mut with_grants = Vec::new();
+        for target in &options.targets {
+            let Some(rt) = types.iter().find(|t| t.id == target.id.0) else {
+                bail!("the targeted resource {}:{} is of a type the connector does not offer", target.id.0, target.id.1);
+            };
+            let resource = self.workers[0]
+                .get_resource(&target.wit_id(), target.wit_parent().as_ref())
+                .await
+                .with_context(|| format!("cannot read the targeted resource {}:{}", target.id.0, target.id.1))?;
+            let converted = convert::resource(&resource);
+            self.writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
+            if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
+                with_grants.push(resource);
+            }
+        }
+        tracing::info!(resources = options.targets.len(), "read the targeted resources");
+        let converted: Vec<pb::Resource> = with_grants.iter().map(convert::resource).collect();
+        let batch = Batch { first: 0, resources: &with_grants, converted: &converted, total: with_grants.len() };
+        self.sync_entitlements_and_grants(&batch).await?;
+        self.progress = Progress { type_index: 1, ..Progress::fresh(&self.fingerprint) };
+        self.checkpoints.save(&mut self.writer, &self.progress, true).await
+    }
+
+    /// Makes every principal a grant names a resource in the file: each one no list returned is
+    /// asked for with `get-resource` and written; those the connector cannot find (not-found, or
+    /// a type without single lookups) stay dangling and are reported. Principals of types this
+    /// sync does not cover (a sync of some types only) are out of its scope.
+    async fn account_for_principals(&mut self, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
+        let (connector, writer) = (&mut self.workers[0], &mut self.writer);
+        let mut check = PrincipalCheck::default();
+        let started = Instant::now();
+        let missing = writer.query(|w| Ok(w.principals_without_resource()?)).await?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), missing = missing.len(), "found the principals grants name that are not resources");
+        for principal in missing.iter().filter(|p| types.iter().any(|t| t.id == p.resource_type)) {
+            let id = wit::ResourceId { resource_type: principal.resource_type.clone(), resource: principal.resource.clone() };
+            let name = format!("{}:{}", id.resource_type, id.resource);
+            match connector.get_resource(&id, None).await {
+                Ok(resource) if resource.id.resource_type == id.resource_type && resource.id.resource == id.resource => {
+                    let converted = convert::resource(&resource);
+                    writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
+                    check.looked_up += 1;
+                }
+                Ok(other) => {
+                    tracing::warn!(principal = %name, returned = %format!("{}:{}", other.id.resource_type, other.id.resource), "get-resource answered with another resource; the principal stays unresolved");
+                    check.dangling.push(name);
+                }
+                Err(CallError::Connector { error: wit::ConnectorError::NotFound(_) | wit::ConnectorError::Unimplemented(_), .. }) => check.dangling.push(name),
+                Err(other) => return Err(anyhow::Error::new(other).context(format!("cannot look up the principal {name} that a grant names"))),
+            }
+        }
+        if check.looked_up > 0 {
+            tracing::info!(principals = check.looked_up, "looked up principals that grants name but no list returned");
+        }
+        if !check.dangling.is_empty() {
+            tracing::warn!(count = check.dangling.len(), principals = %abbreviated(&check.dangling), "grants name principals the connector cannot find; the grants are kept, the principals are not resources in the file");
+        }
+        Ok(check)
+    }
+
+    /// Lists every resource of a type on the first worker, page by page from where the
+    /// checkpoint left off, writing and checkpointing each page.
+    async fn list_all_resources(&mut self, type_id: &str) -> Result<()> {
+        let SyncRun { workers, writer, progress, checkpoints, .. } = self;
+        let connector = &mut workers[0];
+        let mut listed = 0usize;
+        let call = format!("list-resources({type_id})");
+        let mut trail = TokenTrail::starting_at(progress.page_token.as_deref());
+        loop {
+            let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
+            listed += page.items.len();
+            let items = page.items;
+            writer
+                .write(move |w| {
+                    items.iter().try_for_each(|resource| w.put_resource(&convert::resource(resource)))?;
+                    Ok(())
+                })
+                .await?;
+            checkpoints.observer.listing(type_id, listed);
+            let next = trail.next(page.next_page_token, &call)?;
+            progress.listed = next.is_none();
+            progress.page_token = next;
+            checkpoints.save(writer, progress, progress.listed).await?;
+            if progress.listed {
+                return Ok(());
+            }
         }
     }
-    if check.looked_up > 0 {
-        tracing::info!(principals = check.looked_up, "looked up principals that grants name but no list returned");
+
+    /// The entitlements and grants of every resource of one type, the resources read back from
+    /// the file in batches of [`BATCH`] from where the checkpoint left off.
+    async fn sync_type_entitlements_and_grants(&mut self, type_id: &str) -> Result<()> {
+        let owned = type_id.to_owned();
+        let total = self.writer.query(move |w| Ok(w.count_resources_of_type(&owned)?)).await?;
+        let done = self.progress.resources_done;
+        let mut next_batch = if done < total { Some(ask_for_batch(&mut self.writer, type_id, done).await?) } else { None };
+        while let Some(pending) = next_batch.take() {
+            let first = self.progress.resources_done;
+            let converted = self.writer.answer(pending).await?;
+            if converted.is_empty() {
+                break;
+            }
+            if first + converted.len() < total {
+                next_batch = Some(ask_for_batch(&mut self.writer, type_id, first + converted.len()).await?);
+            }
+            let resources: Vec<wit::Resource> = converted.iter().map(convert::wit_resource).collect();
+            let batch = Batch { first, resources: &resources, converted: &converted, total };
+            self.sync_entitlements_and_grants(&batch).await?;
+        }
+        Ok(())
     }
-    if !check.dangling.is_empty() {
-        tracing::warn!(count = check.dangling.len(), principals = %abbreviated(&check.dangling), "grants name principals the connector cannot find; the grants are kept, the principals are not resources in the file");
+
+    /// Fetches the entitlements and grants of a batch's resources on all workers at once and
+    /// writes them in resource order, from where the progress says. (A failed fetch or write
+    /// ends the sync, and its workers with it.)
+    async fn sync_entitlements_and_grants(&mut self, batch: &Batch<'_>) -> Result<()> {
+        let SyncRun { workers, writer, progress, checkpoints, fetch, .. } = self;
+        let mut idle = std::mem::take(workers);
+        let mut running = FuturesUnordered::new();
+        let mut ready: BTreeMap<usize, Fetched> = BTreeMap::new();
+        let start = progress.resources_done.saturating_sub(batch.first);
+        let (mut next_to_start, mut next_to_write) = (start, start);
+        let resources = batch.resources;
+        let fetch: &Fetch = fetch;
+        while next_to_write < resources.len() {
+            while next_to_start < resources.len() {
+                let Some(mut worker) = idle.pop() else { break };
+                let index = next_to_start;
+                running.push(async move {
+                    let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index], fetch.grants).await;
+                    (index, worker, fetched)
+                });
+                next_to_start += 1;
+            }
+            let Some((index, worker, fetched)) = running.next().await else { break };
+            idle.push(worker);
+            ready.insert(index, fetched?);
+            while let Some(fetched) = ready.remove(&next_to_write) {
+                let on = batch.converted[next_to_write].clone();
+                let resource_type = on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default();
+                let types = fetch.types.clone();
+                writer.write(move |w| write_fetched(w, &fetched, &on, &types)).await?;
+                next_to_write += 1;
+                progress.resources_done = batch.first + next_to_write;
+                checkpoints.observer.fetching(&resource_type, progress.resources_done, batch.total);
+                checkpoints.save(writer, progress, false).await?;
+            }
+        }
+        drop(running);
+        *workers = idle;
+        Ok(())
     }
-    Ok(check)
 }
 
 /// At most ten names, then how many more.
@@ -411,37 +542,6 @@ fn discard_partial(out: &Path) {
     }
 }
 
-async fn list_all_resources(
-    connector: &mut impl ConnectorCalls,
-    type_id: &str,
-    writer: &mut WriterThread,
-    progress: &mut Progress,
-    checkpoints: &mut Checkpoints<'_>,
-) -> Result<()> {
-    let listed = &mut 0usize;
-    let call = format!("list-resources({type_id})");
-    let mut trail = TokenTrail::starting_at(progress.page_token.as_deref());
-    loop {
-        let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
-        *listed += page.items.len();
-        let items = page.items;
-        writer
-            .write(move |w| {
-                items.iter().try_for_each(|resource| w.put_resource(&convert::resource(resource)))?;
-                Ok(())
-            })
-            .await?;
-        checkpoints.observer.listing(type_id, *listed);
-        let next = trail.next(page.next_page_token, &call)?;
-        progress.listed = next.is_none();
-        progress.page_token = next;
-        checkpoints.save(writer, progress, progress.listed).await?;
-        if progress.listed {
-            return Ok(());
-        }
-    }
-}
-
 /// What to fetch for each resource, and the resource types entitlements refer to.
 struct Fetch {
     types: Arc<BTreeMap<String, pb::ResourceType>>,
@@ -458,35 +558,6 @@ struct Fetched {
 /// bounded however large a type is.
 const BATCH: usize = 512;
 
-/// The entitlements and grants of every resource of one type, the resources read back from
-/// the file in batches of [`BATCH`] from where the checkpoint left off.
-async fn sync_type_entitlements_and_grants<C: ConnectorCalls>(
-    mut workers: Vec<C>,
-    type_id: &str,
-    writer: &mut WriterThread,
-    fetch: &Fetch,
-    progress: &mut Progress,
-    checkpoints: &mut Checkpoints<'_>,
-) -> Result<Vec<C>> {
-    let owned = type_id.to_owned();
-    let total = writer.query(move |w| Ok(w.count_resources_of_type(&owned)?)).await?;
-    let mut next_batch = if progress.resources_done < total { Some(ask_for_batch(writer, type_id, progress.resources_done).await?) } else { None };
-    while let Some(pending) = next_batch.take() {
-        let first = progress.resources_done;
-        let converted = writer.answer(pending).await?;
-        if converted.is_empty() {
-            break;
-        }
-        if first + converted.len() < total {
-            next_batch = Some(ask_for_batch(writer, type_id, first + converted.len()).await?);
-        }
-        let resources: Vec<wit::Resource> = converted.iter().map(convert::wit_resource).collect();
-        let batch = Batch { first, resources: &resources, converted: &converted, total };
-        workers = sync_entitlements_and_grants(workers, writer, &batch, fetch, progress, checkpoints).await?;
-    }
-    Ok(workers)
-}
-
 /// Asks the writer for the [`BATCH`] resources of a type from the `first`-th on; the answer is
 /// awaited when the batch before it is done, so the instances do not wait for the read.
 async fn ask_for_batch(writer: &mut WriterThread, type_id: &str, first: usize) -> Result<writer_thread::Pending<Vec<pb::Resource>>> {
@@ -501,50 +572,6 @@ struct Batch<'a> {
     resources: &'a [wit::Resource],
     converted: &'a [pb::Resource],
     total: usize,
-}
-
-/// Fetches the entitlements and grants of a batch's resources on all workers at once and
-/// writes them in resource order, from where `progress` says; gives the workers back.
-async fn sync_entitlements_and_grants<C: ConnectorCalls>(
-    workers: Vec<C>,
-    writer: &mut WriterThread,
-    batch: &Batch<'_>,
-    fetch: &Fetch,
-    progress: &mut Progress,
-    checkpoints: &mut Checkpoints<'_>,
-) -> Result<Vec<C>> {
-    let mut idle = workers;
-    let mut running = FuturesUnordered::new();
-    let mut ready: BTreeMap<usize, Fetched> = BTreeMap::new();
-    let start = progress.resources_done.saturating_sub(batch.first);
-    let (mut next_to_start, mut next_to_write) = (start, start);
-    let resources = batch.resources;
-    while next_to_write < resources.len() {
-        while next_to_start < resources.len() {
-            let Some(mut worker) = idle.pop() else { break };
-            let index = next_to_start;
-            running.push(async move {
-                let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index], fetch.grants).await;
-                (index, worker, fetched)
-            });
-            next_to_start += 1;
-        }
-        let Some((index, worker, fetched)) = running.next().await else { break };
-        idle.push(worker);
-        ready.insert(index, fetched?);
-        while let Some(fetched) = ready.remove(&next_to_write) {
-            let on = batch.converted[next_to_write].clone();
-            let resource_type = on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default();
-            let types = fetch.types.clone();
-            writer.write(move |w| write_fetched(w, &fetched, &on, &types)).await?;
-            next_to_write += 1;
-            progress.resources_done = batch.first + next_to_write;
-            checkpoints.observer.fetching(&resource_type, progress.resources_done, batch.total);
-            checkpoints.save(writer, progress, false).await?;
-        }
-    }
-    drop(running);
-    Ok(idle)
 }
 
 /// Writes one resource's entitlements and grants (on the writer thread).
