@@ -88,7 +88,7 @@ async fn run(product: Product) -> Result<()> {
     if let Mode::Change(change) = &run.mode {
         provision::check_allowed(change, run.provisioning, &metadata.display_name)?;
     }
-    let settings = settings::resolve(&metadata, run.values).map_err(|why| anyhow!("{why}"))?;
+    let settings = settings::resolve(&metadata, run.values)?;
     if !settings.origin.https && settings.authorization.is_some() && !baton_sandbox::origin::is_loopback(&settings.origin.host) {
         tracing::warn!(
             base_url = %settings.origin.base_url(),

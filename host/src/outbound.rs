@@ -38,7 +38,7 @@ impl std::fmt::Debug for ConnectionFlags {
 /// The pooled client for `origin` with what the operator gave, or what to fix.
 pub fn client(origin: &Origin, flags: &ConnectionFlags, pool_size: usize) -> Result<Arc<Outbound>> {
     let settings = settings(flags, pool_size)?;
-    let outbound = Outbound::new(origin, &settings).map_err(|why| anyhow!("{why}"))?;
+    let outbound = Outbound::new(origin, &settings)?;
     if let Some(proxy) = outbound.proxy() {
         tracing::info!(proxy = %proxy.address, from = proxy.source, "requests go through a proxy");
     }

@@ -4,6 +4,7 @@
 //! guest, the origin credentials may go to, and the `Authorization` value. Every check happens
 //! here, before any request is made; secrets never appear in messages.
 
+use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
 use baton_sandbox::origin::Origin;
 use baton_sandbox::wit::{AuthScheme, ConfigField, Metadata};
@@ -31,15 +32,15 @@ pub struct Settings {
 }
 
 /// Checks `given` against the schema and builds the settings, or says what to fix.
-pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Result<Settings, String> {
+pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Result<Settings> {
     let withheld = withheld_fields(metadata);
     check_required(metadata, &given, &withheld)?;
     check_rules(metadata, &given)?;
     check_choices(metadata, &given)?;
     let origin_field = metadata.auth.origin_field.clone();
     let origin_value =
-        given.get(&origin_field).ok_or_else(|| format!("{} is not set: {}", flag_and_env(&origin_field), describe_field(metadata, &origin_field)))?;
-    let origin = Origin::parse(&with_default_scheme(origin_value)).map_err(|why| format!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
+        given.get(&origin_field).ok_or_else(|| anyhow!("{} is not set: {}", flag_and_env(&origin_field), describe_field(metadata, &origin_field)))?;
+    let origin = Origin::parse(&with_default_scheme(origin_value)).map_err(|why| anyhow!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
@@ -47,10 +48,10 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
 }
 
 /// Every value given for a field with declared choices is one of them.
-fn check_choices(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+fn check_choices(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<()> {
     for field in metadata.config.iter().filter(|f| !f.choices.is_empty()) {
         if let Some(value) = given.get(&field.name).filter(|v| !field.choices.contains(v)) {
-            return Err(format!("{} is {value:?}; it must be one of: {}", flag_and_env(&field.name), field.choices.join(", ")));
+            bail!("{} is {value:?}; it must be one of: {}", flag_and_env(&field.name), field.choices.join(", "));
         }
     }
     Ok(())
@@ -86,7 +87,7 @@ fn with_default_scheme(value: &str) -> String {
     if value.contains("://") { value.trim().to_string() } else { format!("https://{}", value.trim()) }
 }
 
-fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>, withheld: &[&str]) -> Result<(), String> {
+fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>, withheld: &[&str]) -> Result<()> {
     // A component's default stands in for the operator only where it cannot steer credentials.
     let has_usable_default = |f: &ConfigField| f.default_value.is_some() && f.name != metadata.auth.origin_field && !withheld.contains(&f.name.as_str());
     let missing: Vec<String> = metadata
@@ -95,33 +96,29 @@ fn check_required(metadata: &Metadata, given: &BTreeMap<String, String>, withhel
         .filter(|f| f.required && !has_usable_default(f) && !given.contains_key(&f.name))
         .map(|f| format!("{} ({})", flag_and_env(&f.name), f.description))
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(format!("missing required setting: {}", missing.join("; "))) }
+    if missing.is_empty() { Ok(()) } else { Err(anyhow!("missing required setting: {}", missing.join("; "))) }
 }
 
 /// Each rule: no alternative may be partly set, and at least one must be fully set.
-fn check_rules(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(), String> {
+fn check_rules(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<()> {
     for rule in &metadata.rules {
         for alternative in &rule.alternatives {
             let (set, unset): (Vec<&String>, Vec<&String>) = alternative.iter().partition(|f| given.contains_key(*f));
             if !set.is_empty() && !unset.is_empty() {
-                return Err(format!(
-                    "{} is set but {} is not: they go together",
-                    names(&set),
-                    unset.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" and ")
-                ));
+                bail!("{} is set but {} is not: they go together", names(&set), unset.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" and "));
             }
         }
         let complete = rule.alternatives.iter().any(|alt| alt.iter().all(|f| given.contains_key(f)));
         if !complete {
             let options: Vec<String> = rule.alternatives.iter().map(|alt| alt.iter().map(|f| flag_and_env(f)).collect::<Vec<_>>().join(" + ")).collect();
-            return Err(format!("credentials are missing: set {}", options.join(", or ")));
+            bail!("credentials are missing: set {}", options.join(", or "));
         }
     }
     Ok(())
 }
 
 /// The header value of the first auth scheme whose fields are all set.
-fn authorization(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(Option<HeaderValue>, String), String> {
+fn authorization(metadata: &Metadata, given: &BTreeMap<String, String>) -> Result<(Option<HeaderValue>, String)> {
     for scheme in &metadata.auth.schemes {
         match scheme {
             AuthScheme::Bearer(field) => {
@@ -138,11 +135,11 @@ fn authorization(metadata: &Metadata, given: &BTreeMap<String, String>) -> Resul
             }
         }
     }
-    if metadata.auth.schemes.is_empty() { Ok((None, "none".into())) } else { Err("no credentials are set for any supported authentication scheme".into()) }
+    if metadata.auth.schemes.is_empty() { Ok((None, "none".into())) } else { Err(anyhow!("no credentials are set for any supported authentication scheme")) }
 }
 
-fn header_value(value: &str, field: &str) -> Result<HeaderValue, String> {
-    let mut header = HeaderValue::from_str(value).map_err(|_| format!("{} contains characters that cannot be sent in an HTTP header", flag_and_env(field)))?;
+fn header_value(value: &str, field: &str) -> Result<HeaderValue> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| anyhow!("{} contains characters that cannot be sent in an HTTP header", flag_and_env(field)))?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -212,7 +209,7 @@ mod tests {
         let mut meta = metadata();
         meta.config.push(ConfigField { choices: vec!["username".into(), "user-key".into()], ..field("user-id", false, false) });
         assert!(resolve(&meta, given(&[("hostname", "h"), ("access-token", "t"), ("user-id", "user-key")])).is_ok());
-        let refused = resolve(&meta, given(&[("hostname", "h"), ("access-token", "t"), ("user-id", "email")])).unwrap_err();
+        let refused = resolve(&meta, given(&[("hostname", "h"), ("access-token", "t"), ("user-id", "email")])).unwrap_err().to_string();
         assert_eq!(refused, "--user-id / BATON_USER_ID is \"email\"; it must be one of: username, user-key");
     }
 
@@ -241,13 +238,13 @@ mod tests {
 
     #[test]
     fn clear_errors_for_missing_and_partial_settings() {
-        let err = resolve(&metadata(), given(&[("access-token", "t")])).unwrap_err();
+        let err = resolve(&metadata(), given(&[("access-token", "t")])).unwrap_err().to_string();
         assert!(err.contains("--hostname / BATON_HOSTNAME"), "{err}");
-        let err = resolve(&metadata(), given(&[("hostname", "h"), ("username", "u")])).unwrap_err();
+        let err = resolve(&metadata(), given(&[("hostname", "h"), ("username", "u")])).unwrap_err().to_string();
         assert!(err.contains("--password / BATON_PASSWORD"), "{err}");
-        let err = resolve(&metadata(), given(&[("hostname", "h")])).unwrap_err();
+        let err = resolve(&metadata(), given(&[("hostname", "h")])).unwrap_err().to_string();
         assert!(err.contains("BATON_ACCESS_TOKEN, or --username"), "{err}");
-        let err = resolve(&metadata(), given(&[("hostname", "ftp://h"), ("access-token", "t")])).unwrap_err();
+        let err = resolve(&metadata(), given(&[("hostname", "ftp://h"), ("access-token", "t")])).unwrap_err().to_string();
         assert!(err.contains("only http and https"), "{err}");
     }
 
@@ -262,7 +259,7 @@ mod tests {
     #[test]
     fn passwords_in_the_hostname_are_refused_without_being_repeated() {
         for hostname in ["https://ada:hunter2@wiki.example.com", "https://ada:hunter2@wiki.example.com:bad/x", "ada:hunter2@wiki.example.com"] {
-            let err = resolve(&metadata(), given(&[("hostname", hostname), ("access-token", "t")])).unwrap_err();
+            let err = resolve(&metadata(), given(&[("hostname", hostname), ("access-token", "t")])).unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{err}");
             assert!(err.contains("BATON_HOSTNAME"), "{err}");
         }
@@ -270,7 +267,7 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_error_messages() {
-        let err = resolve(&metadata(), given(&[("hostname", "h"), ("access-token", "bad\ntoken-value")])).unwrap_err();
+        let err = resolve(&metadata(), given(&[("hostname", "h"), ("access-token", "bad\ntoken-value")])).unwrap_err().to_string();
         assert!(!err.contains("token-value"), "{err}");
     }
 }

@@ -6,6 +6,30 @@
 use crate::directory::ids::{ANONYMOUS, GROUP, SITE, USER};
 use crate::types::{Entitlement, Purpose, Resource};
 
+/// A global permission as Confluence's API names it: its `targetType` and `operationKey`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pair {
+    pub target: String,
+    pub operation: String,
+}
+
+impl Pair {
+    pub fn new(target: &str, operation: &str) -> Pair {
+        Pair { target: target.into(), operation: operation.into() }
+    }
+
+    /// Whether this is the pair `(target, operation)`.
+    pub fn is(&self, target: &str, operation: &str) -> bool {
+        self.target == target && self.operation == operation
+    }
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.target, self.operation)
+    }
+}
+
 /// One global permission: the REST (target, operation) pair, our slug, a label and what it lets
 /// someone do (for descriptions), and whether it is privileged (administers the site).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +54,13 @@ const DOCUMENTED: [(&str, &str, &str, &str, &str, bool); 5] = [
 /// The five documented global permissions, in the order above.
 pub fn documented() -> Vec<GlobalPermission> {
     DOCUMENTED.iter().map(|&(target, operation, ..)| of_pair(target, operation)).collect()
+}
+
+impl GlobalPermission {
+    /// Its (target, operation) pair.
+    pub fn pair(&self) -> Pair {
+        Pair::new(&self.target, &self.operation)
+    }
 }
 
 /// The permission of a (target, operation) pair: a documented one, or one named from the

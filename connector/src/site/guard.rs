@@ -10,13 +10,19 @@
 use crate::directory::groups;
 use crate::directory::subjects::{Holder, Subject, same_holder};
 use crate::directory::users::{self, ConfluenceUser};
+use crate::site::catalogue::Pair;
 use crate::site::read::{self, Held};
 use crate::syncer::Context;
 use crate::types::ConnectorError;
 use std::ops::ControlFlow;
 
-/// The pair that makes a System Administrator.
+/// The (target, operation) pair that makes a System Administrator.
 pub const SYSTEM_ADMINISTER: (&str, &str) = ("system", "administer");
+
+/// Whether `pair` makes a System Administrator.
+pub fn is_system_administer(pair: &Pair) -> bool {
+    pair.is(SYSTEM_ADMINISTER.0, SYSTEM_ADMINISTER.1)
+}
 
 /// How many members of one group are examined, at most, looking for one who can act.
 pub const MEMBERS_EXAMINED: usize = 1000;
@@ -51,7 +57,7 @@ pub fn refuse_last_system_administrator(cx: &Context, holder: &Holder) -> Result
 
 /// Everyone else the listing names as a System Administrator.
 fn other_holders<'a>(all: &'a Held, holder: &'a Holder) -> impl Iterator<Item = &'a Subject> {
-    all.entries.iter().filter(move |(p, s)| (p.target.as_str(), p.operation.as_str()) == SYSTEM_ADMINISTER && !same_holder(s, holder)).map(|(_, s)| s)
+    all.entries.iter().filter(move |(p, s)| is_system_administer(&p.pair()) && !same_holder(s, holder)).map(|(_, s)| s)
 }
 
 fn acting(cx: &Context, subject: &Subject) -> Result<Acting, ConnectorError> {

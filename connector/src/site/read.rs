@@ -12,7 +12,7 @@ use crate::directory::groups;
 use crate::directory::ids::SITE;
 use crate::directory::subjects::{Subject, permission_grant, principal_of};
 use crate::guest_log::{self, Level};
-use crate::site::catalogue::{GlobalPermission, entitlement_id, of_pair};
+use crate::site::catalogue::{GlobalPermission, Pair, entitlement_id, of_pair};
 use crate::syncer::Context;
 use crate::types::{ConnectorError, Grant, GrantPage, ResourceId};
 use serde::Deserialize;
@@ -89,9 +89,8 @@ impl Held {
     }
 
     /// The (target, operation) pairs a subject holds, sorted, without repeats.
-    pub fn pairs_of(&self, mut is_subject: impl FnMut(&Subject) -> bool) -> Vec<(String, String)> {
-        let mut pairs: Vec<(String, String)> =
-            self.entries.iter().filter(|(_, s)| is_subject(s)).map(|(p, _)| (p.target.clone(), p.operation.clone())).collect();
+    pub fn pairs_of(&self, mut is_subject: impl FnMut(&Subject) -> bool) -> Vec<Pair> {
+        let mut pairs: Vec<Pair> = self.entries.iter().filter(|(_, s)| is_subject(s)).map(|(p, _)| p.pair()).collect();
         pairs.sort();
         pairs.dedup();
         pairs

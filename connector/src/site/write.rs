@@ -10,8 +10,8 @@ use crate::directory::Change;
 use crate::directory::ids::SITE;
 use crate::directory::subjects::{Holder, holder_of, same_holder};
 use crate::guest_log;
-use crate::site::catalogue::{GlobalPermission, by_slug};
-use crate::site::guard::{SYSTEM_ADMINISTER, holder_name, refuse_last_system_administrator};
+use crate::site::catalogue::{GlobalPermission, Pair, by_slug};
+use crate::site::guard::{holder_name, is_system_administer, refuse_last_system_administrator};
 use crate::site::read::{self, site_grant};
 use crate::syncer::Context;
 use crate::transport::Method;
@@ -25,7 +25,7 @@ pub fn grant(cx: &Context, entitlement: &Entitlement, principal: &Resource) -> R
     let permission = permission_of(cx, &entitlement.slug, &entitlement.id)?;
     let grants = vec![site_grant(site, &permission, principal.id.clone())];
     let current = current_set(cx, &holder)?;
-    let pair = pair_of(&permission);
+    let pair = permission.pair();
     if current.contains(&pair) {
         return Ok(GrantResult { outcome: GrantOutcome::AlreadyGranted, grants });
     }
@@ -46,11 +46,11 @@ pub fn revoke(cx: &Context, grant: &Grant) -> Result<RevokeOutcome, ConnectorErr
     let holder = holder_of(cx, &grant.principal, None, "global permissions")?;
     let permission = permission_of(cx, slug, &grant.entitlement_id)?;
     let current = current_set(cx, &holder)?;
-    let pair = pair_of(&permission);
+    let pair = permission.pair();
     if !current.contains(&pair) {
         return Ok(RevokeOutcome::AlreadyRevoked);
     }
-    if pair == (SYSTEM_ADMINISTER.0.to_string(), SYSTEM_ADMINISTER.1.to_string()) {
+    if is_system_administer(&pair) {
         refuse_last_system_administrator(cx, &holder)?;
     }
     let wanted = current.into_iter().filter(|p| *p != pair).collect();
@@ -72,12 +72,8 @@ fn permission_of(cx: &Context, slug: &str, entitlement_id: &str) -> Result<Globa
     by_slug(slug, &reported).ok_or_else(|| ConnectorError::InvalidArgument(format!("{entitlement_id} is not a global permission this Confluence reports")))
 }
 
-fn pair_of(permission: &GlobalPermission) -> (String, String) {
-    (permission.target.clone(), permission.operation.clone())
-}
-
 /// The holder's whole set now; an error (and nothing sent) when it cannot be read.
-fn current_set(cx: &Context, holder: &Holder) -> Result<Vec<(String, String)>, ConnectorError> {
+fn current_set(cx: &Context, holder: &Holder) -> Result<Vec<Pair>, ConnectorError> {
     let held = match holder {
         Holder::Group(name) => read::of_group(cx, name)?,
         Holder::User { username, .. } => {
@@ -96,11 +92,11 @@ fn current_set(cx: &Context, holder: &Holder) -> Result<Vec<(String, String)>, C
 
 /// Writes the holder's whole set and reads it back: what Confluence then reports must be
 /// exactly what was written.
-fn write_set(cx: &Context, holder: &Holder, permission: &GlobalPermission, wanted: Vec<(String, String)>, change: Change) -> Result<(), ConnectorError> {
+fn write_set(cx: &Context, holder: &Holder, permission: &GlobalPermission, wanted: Vec<Pair>, change: Change) -> Result<(), ConnectorError> {
     let mut wanted = wanted;
     wanted.sort();
     wanted.dedup();
-    let operations: Vec<serde_json::Value> = wanted.iter().map(|(t, o)| serde_json::json!({"targetType": t, "operationKey": o})).collect();
+    let operations: Vec<serde_json::Value> = wanted.iter().map(|p| serde_json::json!({"targetType": p.target, "operationKey": p.operation})).collect();
     let subject = match holder {
         Holder::User { user_key, .. } => serde_json::json!({"userKey": user_key, "operations": operations}),
         Holder::Group(name) => serde_json::json!({"groupName": name, "operations": operations}),
@@ -130,9 +126,9 @@ fn anonymous_refused() -> ConnectorError {
     )
 }
 
-fn pairs_text(pairs: &[(String, String)]) -> String {
+fn pairs_text(pairs: &[Pair]) -> String {
     if pairs.is_empty() {
         return "none".into();
     }
-    pairs.iter().map(|(t, o)| format!("{t}/{o}")).collect::<Vec<_>>().join(", ")
+    pairs.iter().map(Pair::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -160,11 +160,11 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 
 impl Outbound {
     /// A client for `origin` with `settings`, or what to fix in the settings.
-    pub fn new(origin: &Origin, settings: &OutboundSettings) -> Result<Outbound, String> {
+    pub fn new(origin: &Origin, settings: &OutboundSettings) -> anyhow::Result<Outbound> {
         let refused_certificate = Arc::new(Mutex::new(None));
-        let client_certificate = Arc::new(ClientCertificate::new(settings)?);
-        let tls = tls_config(settings, Arc::clone(&refused_certificate), Arc::clone(&client_certificate))?;
-        let (proxy, in_use) = choose_proxy(origin, &settings.proxy)?;
+        let client_certificate = Arc::new(ClientCertificate::new(settings).map_err(anyhow::Error::msg)?);
+        let tls = tls_config(settings, Arc::clone(&refused_certificate), Arc::clone(&client_certificate)).map_err(anyhow::Error::msg)?;
+        let (proxy, in_use) = choose_proxy(origin, &settings.proxy).map_err(anyhow::Error::msg)?;
         let builder = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -178,12 +178,12 @@ impl Outbound {
             Some(proxy) => builder.proxy(proxy),
             None => builder.no_proxy(),
         };
-        let client = builder.build().map_err(|e| format!("cannot set up the HTTP client: {}", error_chain(&e)))?;
+        let client = builder.build().map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {}", error_chain(&e)))?;
         Ok(Outbound { client, proxy: in_use, refused_certificate, client_certificate, host: origin.host.clone(), port: origin.port })
     }
 
     /// A client with the platform's trust and the environment's proxy (for tests and tools).
-    pub fn with_defaults(origin: &Origin) -> Result<Outbound, String> {
+    pub fn with_defaults(origin: &Origin) -> anyhow::Result<Outbound> {
         Outbound::new(origin, &OutboundSettings { pool_size: 1, ..OutboundSettings::default() })
     }
 

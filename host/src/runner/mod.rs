@@ -77,7 +77,7 @@ pub struct ServeOutcome {
 
 /// Runs the tenants of `options.tenants_file`.
 pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutcome> {
-    let file = tenants::load(&options.tenants_file).map_err(|why| anyhow!("{why}"))?;
+    let file = tenants::load(&options.tenants_file)?;
     if options.check {
         return Ok(check(file, options.shard));
     }
@@ -368,7 +368,7 @@ impl Runner {
             let _instances = self.instances.acquire_many(connector.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
             let options = crate::service::ServiceOptions {
                 client_id: c1.client_id.clone(),
-                client_secret: tenants::read_secret("c1.client_secret", &c1.client_secret).map_err(|why| anyhow!("{why}"))?,
+                client_secret: tenants::read_secret("c1.client_secret", &c1.client_secret)?,
                 api_host: c1.api_host.clone(),
                 ca_file: c1.ca_file.clone(),
                 plaintext_loopback: c1.plaintext_loopback,
@@ -389,10 +389,10 @@ impl Runner {
     /// The connector of `tenant`: its settings checked against the component's schema (secrets
     /// read now), its limits, its own pooled client.
     fn connector<'a>(&self, tenant: &Tenant, loaded: &'a Loaded) -> Result<Connector<'a>> {
-        let values = tenant.values(&loaded.metadata).map_err(|why| anyhow!("{why}"))?;
-        let settings = settings::resolve(&loaded.metadata, values).map_err(|why| anyhow!("{why}"))?;
+        let values = tenant.values(&loaded.metadata)?;
+        let settings = settings::resolve(&loaded.metadata, values)?;
         let concurrency = tenant.limits.concurrency.unwrap_or(DEFAULT_CONCURRENCY as usize).clamp(1, self.max_instances);
-        let connection = tenant.connection_flags().map_err(|why| anyhow!("{why}"))?;
+        let connection = tenant.connection_flags()?;
         let outbound = outbound::client(&settings.origin, &connection, concurrency)?;
         let defaults = Limits::default();
         let limits = Limits {

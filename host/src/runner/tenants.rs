@@ -5,6 +5,7 @@
 //! read only when a tenant runs, and never appear in a message.
 
 use crate::outbound::ConnectionFlags;
+use anyhow::{anyhow, bail};
 use baton_sandbox::wit::{FieldKind, Metadata};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -192,19 +193,19 @@ struct C1Text {
 /// Reads and checks the file at `path`; relative paths in it are taken from its folder. An
 /// error here (unreadable, not TOML, a bad top-level field) stops everything; a bad tenant
 /// only refuses that tenant.
-pub fn load(path: &Path) -> Result<Tenants, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the tenants file {}: {e}", path.display()))?;
-    parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|why| format!("the tenants file {} is not usable: {why}", path.display()))
+pub fn load(path: &Path) -> anyhow::Result<Tenants> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("cannot read the tenants file {}: {e}", path.display()))?;
+    parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|why| anyhow!("the tenants file {} is not usable: {why}", path.display()))
 }
 
 /// [`load`] on `text`, relative paths from `base`.
-pub fn parse(text: &str, base: &Path) -> Result<Tenants, String> {
-    let file: FileText = toml::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
+    let file: FileText = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
     if !(1..=MAX_CONCURRENT_SYNCS).contains(&file.max_concurrent_syncs) {
-        return Err(format!("max_concurrent_syncs must be between 1 and {MAX_CONCURRENT_SYNCS}"));
+        bail!("max_concurrent_syncs must be between 1 and {MAX_CONCURRENT_SYNCS}");
     }
     if file.keep_last == 0 {
-        return Err("keep_last must be at least 1 (the newest file)".into());
+        bail!("keep_last must be at least 1 (the newest file)");
     }
     let mut tenants: Vec<Tenant> = Vec::new();
     let mut refused = Vec::new();
@@ -331,32 +332,32 @@ impl Tenant {
     /// The component's settings for this tenant, secrets read now, checked against the
     /// component's declared schema: every name must be one it declares, secrets only in
     /// `[tenant.secrets]` and nothing there the component would read, values of the declared kind.
-    pub fn values(&self, metadata: &Metadata) -> Result<BTreeMap<String, String>, String> {
+    pub fn values(&self, metadata: &Metadata) -> anyhow::Result<BTreeMap<String, String>> {
         let withheld = crate::settings::withheld_fields(metadata);
         let declared = |name: &str| metadata.config.iter().find(|f| f.name == name);
         let known = || metadata.config.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
         let mut values = BTreeMap::new();
         for (name, value) in &self.config {
-            let Some(field) = declared(name) else { return Err(format!("config.{name}: the component has no such setting (it has: {})", known())) };
+            let Some(field) = declared(name) else { bail!("config.{name}: the component has no such setting (it has: {})", known()) };
             if withheld.contains(&name.as_str()) {
-                return Err(format!("config.{name}: is a secret; give it in [tenant.secrets] as {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}"));
+                bail!("config.{name}: is a secret; give it in [tenant.secrets] as {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }}");
             }
-            check_kind(name, field.kind, value)?;
+            check_kind(name, field.kind, value).map_err(|why| anyhow!(why))?;
             values.insert(name.clone(), value.clone());
         }
         for (name, source) in &self.secrets {
             if declared(name).is_none() {
-                return Err(format!("secrets.{name}: the component has no such setting (it has: {})", known()));
+                bail!("secrets.{name}: the component has no such setting (it has: {})", known());
             }
             if values.contains_key(name) {
-                return Err(format!("secrets.{name}: is also in [tenant.config]; give it once"));
+                bail!("secrets.{name}: is also in [tenant.config]; give it once");
             }
             if !withheld.contains(&name.as_str()) {
                 // The operator decides what is secret: a field the component would read is not
                 // one, whatever it is called, so its value is never handed over unasked.
-                return Err(format!(
+                bail!(
                     "secrets.{name}: the component declares it a plain setting and would read its value; give it in [tenant.config] if the component may see it"
-                ));
+                );
             }
             values.insert(name.clone(), read_secret(&format!("secrets.{name}"), source)?);
         }
@@ -366,7 +367,7 @@ impl Tenant {
 
     /// The connection settings as the program's flags would give them; the proxy URL (which
     /// may carry a password) read now.
-    pub fn connection_flags(&self) -> Result<ConnectionFlags, String> {
+    pub fn connection_flags(&self) -> anyhow::Result<ConnectionFlags> {
         let connection = &self.connection;
         Ok(ConnectionFlags {
             ca_file: connection.ca_file.clone(),
@@ -388,14 +389,14 @@ fn check_kind(name: &str, kind: FieldKind, value: &str) -> Result<(), String> {
 }
 
 /// The value behind `source`, or what is wrong with it (never the value itself).
-pub fn read_secret(field: &str, source: &SecretSource) -> Result<String, String> {
+pub fn read_secret(field: &str, source: &SecretSource) -> anyhow::Result<String> {
     let value = match source {
-        SecretSource::Env(variable) => std::env::var(variable).map_err(|_| format!("{field}: the environment variable {variable} is not set"))?,
-        SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| format!("{field}: cannot read {}: {e}", path.display()))?,
+        SecretSource::Env(variable) => std::env::var(variable).map_err(|_| anyhow!("{field}: the environment variable {variable} is not set"))?,
+        SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| anyhow!("{field}: cannot read {}: {e}", path.display()))?,
     };
     let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value).to_string();
     if value.trim().is_empty() {
-        return Err(format!("{field}: the value is empty"));
+        bail!("{field}: the value is empty");
     }
     Ok(value)
 }
@@ -521,7 +522,7 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             ("output_dir = \"o\"\nextra = 1", "unknown field `extra`"),
             ("output_dir = ", "expected"),
         ] {
-            let err = parse(text, Path::new(".")).unwrap_err();
+            let err = parse(text, Path::new(".")).unwrap_err().to_string();
             assert!(err.contains(why), "{text}: {err}");
         }
     }
@@ -532,7 +533,7 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
         let mut acme = tenants.tenants[0].clone();
         let variable = "BATON_TENANTS_TEST_ACME_TOKEN";
         acme.secrets.insert("access-token".into(), SecretSource::Env(variable.into()));
-        let err = acme.values(&metadata()).unwrap_err();
+        let err = acme.values(&metadata()).unwrap_err().to_string();
         assert!(err.contains("BATON_TENANTS_TEST_ACME_TOKEN is not set"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();
@@ -545,22 +546,22 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
 
         let mut wrong = acme.clone();
         wrong.config.insert("page-size".into(), "many".into());
-        assert!(wrong.values(&metadata()).unwrap_err().contains("config.page-size: \"many\" is not an integer"));
+        assert!(wrong.values(&metadata()).unwrap_err().to_string().contains("config.page-size: \"many\" is not an integer"));
         let mut unknown = acme.clone();
         unknown.config.insert("colour".into(), "blue".into());
-        let err = unknown.values(&metadata()).unwrap_err();
+        let err = unknown.values(&metadata()).unwrap_err().to_string();
         assert!(err.contains("config.colour") && err.contains("hostname, page-size, access-token"), "{err}");
         let mut leaked = acme.clone();
         leaked.secrets.clear();
         leaked.config.insert("access-token".into(), "s3cr3t-canary".into());
-        let err = leaked.values(&metadata()).unwrap_err();
+        let err = leaked.values(&metadata()).unwrap_err().to_string();
         assert!(err.contains("is a secret") && !err.contains("canary"), "{err}");
         let mut confided = acme.clone();
         confided.config.remove("page-size");
         confided.secrets.insert("page-size".into(), SecretSource::File(secret.clone()));
-        let err = confided.values(&metadata()).unwrap_err();
+        let err = confided.values(&metadata()).unwrap_err().to_string();
         assert!(err.contains("secrets.page-size: the component declares it a plain setting") && !err.contains("canary"), "{err}");
         std::fs::write(&secret, "\n").unwrap();
-        assert!(acme.values(&metadata()).unwrap_err().contains("secrets.access-token: the value is empty"));
+        assert!(acme.values(&metadata()).unwrap_err().to_string().contains("secrets.access-token: the value is empty"));
     }
 }

@@ -3,6 +3,7 @@
 //! says which part is wrong and never repeats the secret; `Debug` never shows the key
 //! (formats: docs/c1z-and-c1.md §4.1–4.2).
 
+use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
@@ -21,19 +22,19 @@ pub struct ClientId {
 
 impl ClientId {
     /// Parses `name@host/suffix`.
-    pub fn parse(value: &str) -> Result<ClientId, String> {
+    pub fn parse(value: &str) -> Result<ClientId> {
         const SHAPE: &str = "expected the form name@tenant.conductor.one/suffix, as shown in ConductorOne";
         let value = value.trim();
-        let (client_name, rest) = value.split_once('@').ok_or_else(|| format!("--client-id has no '@': {SHAPE}"))?;
-        let (token_host, suffix) = rest.split_once('/').ok_or_else(|| format!("--client-id has no '/' after the host: {SHAPE}"))?;
+        let (client_name, rest) = value.split_once('@').ok_or_else(|| anyhow!("--client-id has no '@': {SHAPE}"))?;
+        let (token_host, suffix) = rest.split_once('/').ok_or_else(|| anyhow!("--client-id has no '/' after the host: {SHAPE}"))?;
         if client_name.is_empty() {
-            return Err(format!("--client-id has no name before '@': {SHAPE}"));
+            bail!("--client-id has no name before '@': {SHAPE}");
         }
         if token_host.is_empty() || token_host.contains(['@', ' ']) {
-            return Err(format!("--client-id has no usable host between '@' and '/': {SHAPE}"));
+            bail!("--client-id has no usable host between '@' and '/': {SHAPE}");
         }
         if suffix.is_empty() {
-            return Err(format!("--client-id has nothing after the '/': {SHAPE}"));
+            bail!("--client-id has nothing after the '/': {SHAPE}");
         }
         Ok(ClientId { full: value.to_string(), client_name: client_name.to_string(), token_host: token_host.to_string() })
     }
@@ -74,31 +75,31 @@ struct Jwk {
 
 impl ClientSecret {
     /// Parses `<a>:<b>:v1:<base64url(JWK)>`; the JWK must be an Ed25519 private key.
-    pub fn parse(value: &str) -> Result<ClientSecret, String> {
+    pub fn parse(value: &str) -> Result<ClientSecret> {
         const SHAPE: &str = "expected secret-token:conductorone.com:v1:<key>, exactly as ConductorOne showed it";
         let parts: Vec<&str> = value.trim().splitn(4, ':').collect();
         if parts.len() != 4 {
-            return Err(format!("--client-secret has {} ':'-separated parts instead of 4: {SHAPE}", parts.len()));
+            bail!("--client-secret has {} ':'-separated parts instead of 4: {SHAPE}", parts.len());
         }
         if parts[2] != "v1" {
-            return Err(format!("--client-secret's third part is not v1: {SHAPE}"));
+            bail!("--client-secret's third part is not v1: {SHAPE}");
         }
-        let json = URL_SAFE_NO_PAD.decode(parts[3].trim_end_matches('=')).map_err(|_| format!("--client-secret's key part is not base64url: {SHAPE}"))?;
-        let jwk: Jwk = serde_json::from_slice(&json).map_err(|_| format!("--client-secret's key part is not a JSON Web Key: {SHAPE}"))?;
+        let json = URL_SAFE_NO_PAD.decode(parts[3].trim_end_matches('=')).map_err(|_| anyhow!("--client-secret's key part is not base64url: {SHAPE}"))?;
+        let jwk: Jwk = serde_json::from_slice(&json).map_err(|_| anyhow!("--client-secret's key part is not a JSON Web Key: {SHAPE}"))?;
         if jwk.kty.as_deref() != Some("OKP") || jwk.crv.as_deref() != Some("Ed25519") {
-            return Err("--client-secret's key is not an Ed25519 key (kty OKP, crv Ed25519)".into());
+            bail!("--client-secret's key is not an Ed25519 key (kty OKP, crv Ed25519)");
         }
-        let seed = jwk.d.as_deref().ok_or("--client-secret's key has no private part (d): it is a public key")?;
+        let seed = jwk.d.as_deref().ok_or_else(|| anyhow!("--client-secret's key has no private part (d): it is a public key"))?;
         let seed: [u8; 32] = URL_SAFE_NO_PAD
             .decode(seed)
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
-            .ok_or("--client-secret's private key (d) is not 32 bytes of base64url")?;
+            .ok_or_else(|| anyhow!("--client-secret's private key (d) is not 32 bytes of base64url"))?;
         let key = SigningKey::from_bytes(&seed);
         if let Some(x) = &jwk.x
             && URL_SAFE_NO_PAD.decode(x).ok().as_deref() != Some(key.verifying_key().as_bytes().as_slice())
         {
-            return Err("--client-secret's public key (x) does not belong to its private key (d)".into());
+            bail!("--client-secret's public key (x) does not belong to its private key (d)");
         }
         Ok(ClientSecret { key })
     }
@@ -125,7 +126,7 @@ mod tests {
             fn secrets_are_refused_without_being_repeated(prefix in "[a-z:.-]{0,30}", key in "[A-Za-z0-9_=-]{8,60}") {
                 let value = format!("{prefix}:v1:{key}");
                 if let Err(error) = ClientSecret::parse(&value) {
-                    prop_assert!(!error.contains(&key), "{error}");
+                    prop_assert!(!error.to_string().contains(&key), "{error}");
                 }
                 let _ = ClientSecret::parse(&key);
             }
@@ -161,7 +162,7 @@ mod tests {
         for (bad, says) in
             [("no-at-sign/pcc", "no '@'"), ("c@host", "no '/'"), ("@host/pcc", "no name"), ("c@/pcc", "no usable host"), ("c@host/", "nothing after")]
         {
-            let err = ClientId::parse(bad).unwrap_err();
+            let err = ClientId::parse(bad).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
     }
@@ -195,7 +196,7 @@ mod tests {
             (wrong_x, "does not belong"),
         ];
         for (bad, says) in cases {
-            let err = ClientSecret::parse(&bad).unwrap_err();
+            let err = ClientSecret::parse(&bad).unwrap_err().to_string();
             assert!(err.contains(says), "{says}: {err}");
             assert!(!err.contains(&key_part) && !err.contains("***not"), "the secret is not repeated: {err}");
         }

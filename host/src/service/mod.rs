@@ -27,7 +27,7 @@ pub mod token;
 pub mod upload;
 
 use crate::connector::Connector;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use baton_c1api::pb::BatonServiceGetTaskResponse;
 use baton_sandbox::wit;
 use client::{C1Client, CallError};
@@ -79,8 +79,8 @@ pub struct ServiceOptions {
 
 /// Runs service mode until SIGTERM or Ctrl-C.
 pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[wit::ResourceType], options: ServiceOptions) -> Result<()> {
-    let client_id = credentials::ClientId::parse(&options.client_id).map_err(|why| anyhow!("{why}"))?;
-    let secret = credentials::ClientSecret::parse(&options.client_secret).map_err(|why| anyhow!("{why}"))?;
+    let client_id = credentials::ClientId::parse(&options.client_id)?;
+    let secret = credentials::ClientSecret::parse(&options.client_secret)?;
     let user_agent = format!("{} {}", client_id.client_name, options.program);
     let address =
         connection::C1Address::new(&client_id.token_host, options.api_host.as_deref(), options.plaintext_loopback, options.ca_file.as_ref(), &user_agent)?;
