@@ -123,25 +123,7 @@ fn host_args(product: &Product) -> Command {
                 .default_value("sync.c1z")
                 .help("The .c1z file to sync into (and that the inspection commands read)"),
         )
-        .arg(
-            Arg::new("log-level")
-                .long("log-level")
-                .env("BATON_LOG_LEVEL")
-                .value_name("LEVEL")
-                .global(true)
-                .default_value("info")
-                .value_parser(["debug", "info", "warn", "error"])
-                .help("Log level"),
-        )
-        .arg(
-            Arg::new("log-format")
-                .long("log-format")
-                .env("BATON_LOG_FORMAT")
-                .value_name("FORMAT")
-                .global(true)
-                .value_parser(["json", "console"])
-                .help("Log format [default: console on a terminal, json otherwise]"),
-        )
+        .args(log_args().map(|arg| arg.global(true)))
         .arg(
             Arg::new("concurrency")
                 .long("concurrency")
@@ -210,6 +192,25 @@ fn host_args(product: &Product) -> Command {
                 .help_heading("Sandbox")
                 .help("CPU time all connector calls of one sync (or change) may use together, in seconds"),
         )
+}
+
+/// `--log-level` and `--log-format`, which every command takes.
+fn log_args() -> [Arg; 2] {
+    [
+        Arg::new("log-level")
+            .long("log-level")
+            .env("BATON_LOG_LEVEL")
+            .value_name("LEVEL")
+            .default_value("info")
+            .value_parser(["debug", "info", "warn", "error"])
+            .help("Log level"),
+        Arg::new("log-format")
+            .long("log-format")
+            .env("BATON_LOG_FORMAT")
+            .value_name("FORMAT")
+            .value_parser(["json", "console"])
+            .help("Log format [default: console on a terminal, json otherwise]"),
+    ]
 }
 
 /// An on/off flag: given alone it is on; its variable takes true/false, yes/no, 1/0, on/off.

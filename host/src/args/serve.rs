@@ -1,7 +1,7 @@
 //! `serve --tenants FILE`: its own flags (the components come from the tenants file, so no
 //! component's schema is involved) and the [`ServeOptions`] they make.
 
-use super::{registry_args, registry_options, switch};
+use super::{log_args, registry_args, registry_options, switch};
 use crate::product::Product;
 use crate::runner::{ServeOptions, shard};
 use anyhow::{Result, anyhow};
@@ -111,21 +111,5 @@ pub(super) fn serve_command(product: &Product) -> Command {
             0..=3600,
             "On SIGTERM, how long running syncs may go on before they are stopped",
         ))
-        .arg(
-            Arg::new("log-level")
-                .long("log-level")
-                .env("BATON_LOG_LEVEL")
-                .value_name("LEVEL")
-                .default_value("info")
-                .value_parser(["debug", "info", "warn", "error"])
-                .help("Log level"),
-        )
-        .arg(
-            Arg::new("log-format")
-                .long("log-format")
-                .env("BATON_LOG_FORMAT")
-                .value_name("FORMAT")
-                .value_parser(["json", "console"])
-                .help("Log format [default: console on a terminal, json otherwise]"),
-        )
+        .args(log_args())
 }
