@@ -96,7 +96,7 @@ impl<'t> Client<'t> {
     }
 
     fn send_json_rpc(&self, method: &str, params: serde_json::Value) -> Result<(String, Response), ConnectorError> {
-        let path = format!("/rpc/json-rpc/confluenceservice-v2/{method}");
+        let path = format!("{}/{method}", crate::declared::JSON_RPC);
         let mut headers = write_headers();
         if method.starts_with("get") {
             // A read over POST: the host may send it again after a dropped connection.

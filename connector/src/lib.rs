@@ -28,6 +28,7 @@ wit_bindgen::generate!({
 pub mod account;
 pub mod anonymous;
 pub mod client;
+pub mod declared;
 pub mod directory;
 pub mod group;
 pub mod guest_log;

@@ -37,6 +37,7 @@ pub fn metadata(capabilities: Vec<ResourceTypeCapability>) -> Metadata {
             ],
         },
         capabilities,
+        egress: crate::declared::egress(),
     }
 }
 

@@ -191,7 +191,7 @@ mod tests {
 
     fn metadata(capabilities: Vec<Declared>) -> wit::Metadata {
         let auth = wit::Auth { origin_field: "hostname".into(), schemes: vec![] };
-        wit::Metadata { display_name: "T".into(), description: String::new(), config: vec![], rules: vec![], auth, capabilities }
+        wit::Metadata { display_name: "T".into(), description: String::new(), config: vec![], rules: vec![], auth, capabilities, egress: vec![] }
     }
 
     fn declared(id: &str, capabilities: Vec<Capability>) -> Declared {

@@ -89,6 +89,8 @@ async fn run(product: Product) -> Result<()> {
         provision::check_allowed(change, run.provisioning, &metadata.display_name)?;
     }
     let settings = settings::resolve(&metadata, run.values)?;
+    let (reads, changes) = settings.declared.listed();
+    tracing::debug!(may_read = %reads.join(", "), may_change_with_provisioning = %changes.join(", "), "what the component declares it sends beyond GET and HEAD");
     if !settings.origin.https && settings.authorization.is_some() && !baton_sandbox::origin::is_loopback(&settings.origin.host) {
         tracing::warn!(
             base_url = %settings.origin.base_url(),

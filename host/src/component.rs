@@ -200,6 +200,7 @@ pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<St
     let withheld = settings::withheld_fields(&metadata);
     let component = found.pinned.clone().unwrap_or_else(|| inspect.reference.clone().unwrap_or_else(|| "the built-in component".into()));
     let (manifest_digest, annotations) = found.manifest.clone().unwrap_or_default();
+    let (reads, changes) = declared_requests(&metadata)?;
     let settings: Vec<serde_json::Value> = metadata
         .config
         .iter()
@@ -227,6 +228,8 @@ pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<St
         "imports": imports,
         "exports": exports,
         "settings": settings,
+        "mayRead": reads,
+        "mayChangeWithProvisioning": changes,
     });
     Ok(match inspect.format {
         Format::Json => serde_json::to_string_pretty(&document)? + "\n",
@@ -264,7 +267,22 @@ fn console_text(document: &serde_json::Value, metadata: &Metadata, withheld: &[&
         })
         .collect();
     out.push_str(&aligned_table(&["FLAG", "KIND", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION"], &rows));
+    let listed = |key: &str| document[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    let or_none = |text: String| if text.is_empty() { "nothing".to_string() } else { text };
+    out.push_str(&format!(
+        "\nRequests to the configured origin:\n  may read: GET, HEAD{}\n",
+        if listed("mayRead").is_empty() { String::new() } else { format!(", {}", listed("mayRead")) }
+    ));
+    out.push_str(&format!("  may change, with provisioning: {}\n", or_none(listed("mayChangeWithProvisioning"))));
     out
+}
+
+/// What the component declares it sends beyond GET and HEAD: its reads and its changes, as
+/// `METHOD /path`. Run alone, so an operator can review a third-party component first.
+pub fn declared_requests(metadata: &Metadata) -> Result<(Vec<String>, Vec<String>)> {
+    let declared = baton_sandbox::declared::Declared::from_metadata(&metadata.egress)
+        .map_err(|why| anyhow::anyhow!("the component declares a request this host cannot enforce: {why}"))?;
+    Ok(declared.listed())
 }
 
 /// The `baton:connector` interface the component exports, with its version (empty if none:

@@ -38,19 +38,22 @@ impl Connector<'_> {
     /// What every instance of one sync shares (see [`Self::run_context`]), for this
     /// connector's concurrency.
     pub fn sync_context(&self) -> InstanceContext {
-        self.run_context(self.concurrency)
+        self.run_context(self.concurrency, false)
     }
 
     /// What every instance of one run shares: configuration, egress hooks (with the retry
-    /// counters and the in-flight limit) and the per-sync store.
-    fn run_context(&self, concurrency: usize) -> InstanceContext {
+    /// counters, the in-flight limit and what the component declares it sends) and the
+    /// per-sync store. Only a change's run (`may_change`) lets the component send changes.
+    fn run_context(&self, concurrency: usize, may_change: bool) -> InstanceContext {
         let settings = &self.settings;
         InstanceContext {
             config: Arc::new(settings.guest_config.clone()),
             hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field, Arc::clone(&self.outbound))
-                .with_concurrency(concurrency),
+                .with_concurrency(concurrency)
+                .with_declared(settings.declared.clone()),
             kv: Default::default(),
             cpu_spent: Default::default(),
+            may_change,
         }
     }
 
@@ -81,15 +84,17 @@ impl Connector<'_> {
             grants = summary.grants,
             requests = egress.requests,
             retries = egress.retries,
+            refused = egress.refused,
             rate_limit_waits = egress.rate_limit_waits,
             "sync finished"
         );
         Ok(report)
     }
 
-    /// Sends one prepared change through a fresh, validated instance.
+    /// Sends one prepared change through a fresh, validated instance. Callers reach this only
+    /// when the operator allowed changes (`--provisioning`, a service task with provisioning on).
     pub async fn change(&self, prepared: &Prepared) -> Result<provision::Outcome> {
-        let context = self.run_context(1);
+        let context = self.run_context(1, true);
         let mut instance = self.connected_instance(&context).await?;
         provision::send(&mut instance, prepared).await.map_err(|err| self.explained(err, &context))
     }
@@ -119,5 +124,5 @@ impl Connector<'_> {
 /// A context in which nothing may leave: for reading a component's metadata before its
 /// configuration is known.
 pub fn offline_context() -> InstanceContext {
-    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default(), cpu_spent: Default::default() }
+    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default(), cpu_spent: Default::default(), may_change: false }
 }

@@ -6,6 +6,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
+use baton_sandbox::declared::Declared;
 use baton_sandbox::origin::Origin;
 use baton_sandbox::wit::{AuthScheme, ConfigField, Metadata};
 use http::HeaderValue;
@@ -29,6 +30,8 @@ pub struct Settings {
     pub authorization: Option<HeaderValue>,
     /// Which scheme was chosen, for logs: `bearer (access-token)` or `basic (username)`.
     pub auth_description: String,
+    /// The requests beyond GET and HEAD the component declares it sends.
+    pub declared: Declared,
 }
 
 /// Checks `given` against the schema and builds the settings, or says what to fix.
@@ -43,8 +46,9 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     let origin = Origin::parse(&with_default_scheme(origin_value)).map_err(|why| anyhow!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
+    let declared = Declared::from_metadata(&metadata.egress).map_err(|why| anyhow!("the component declares a request this host cannot enforce: {why}"))?;
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
-    Ok(Settings { guest_config, origin, origin_field, authorization, auth_description })
+    Ok(Settings { guest_config, origin, origin_field, authorization, auth_description, declared })
 }
 
 /// Every value given for a field with declared choices is one of them.
@@ -179,6 +183,7 @@ mod tests {
                 ],
             },
             capabilities: vec![],
+            egress: vec![],
         }
     }
 

@@ -13,9 +13,10 @@
 //! `Set-Cookie` or any header that echoes the credential. What an origin is and how a path is
 //! judged is [`crate::origin`]'s; sending, and sending again, is [`crate::retry`]'s.
 
+use crate::declared::{Allowance, Declared};
 use crate::origin::Origin;
 use crate::outbound::{Failure, Outbound};
-use crate::retry::{self, EgressReport, InFlightLimit, RequestRate, RetryPolicy, Retrying};
+use crate::retry::{self, EgressReport, InFlightLimit, RequestRate, RetryPolicy, Retrying, Stats};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::{Method, Uri};
@@ -98,6 +99,10 @@ pub struct EgressHooks {
     retry: Arc<Retrying>,
     /// The pooled client that sends, shared the same way (`None` when nothing may leave).
     outbound: Option<Arc<Outbound>>,
+    /// The requests beyond GET and HEAD the component declares.
+    declared: Declared,
+    /// What the call under way may send (set by the instance before each call).
+    allowance: Allowance,
 }
 
 impl EgressHooks {
@@ -114,7 +119,20 @@ impl EgressHooks {
             origin_setting: origin_setting.into(),
             retry: Default::default(),
             outbound: Some(outbound),
+            declared: Declared::default(),
+            allowance: Allowance::Read,
         }
+    }
+
+    /// The same hooks letting out, beyond GET and HEAD, what the component declares.
+    pub fn with_declared(mut self, declared: Declared) -> EgressHooks {
+        self.declared = declared;
+        self
+    }
+
+    /// What the call about to run may send.
+    pub(crate) fn allow(&mut self, allowance: Allowance) {
+        self.allowance = allowance;
     }
 
     /// The same hooks with another retry policy.
@@ -152,7 +170,15 @@ impl EgressHooks {
     /// Hooks that refuse every request (for calls that must not touch the network, such as
     /// reading the component's metadata before configuration is known).
     pub fn deny_all() -> EgressHooks {
-        EgressHooks { origin: None, authorization: None, origin_setting: "".into(), retry: Default::default(), outbound: None }
+        EgressHooks {
+            origin: None,
+            authorization: None,
+            origin_setting: "".into(),
+            retry: Default::default(),
+            outbound: None,
+            declared: Declared::default(),
+            allowance: Allowance::Read,
+        }
     }
 
     /// Why `request` may not leave, or `Ok` when it may.
@@ -160,7 +186,8 @@ impl EgressHooks {
         let Some(origin) = &self.origin else { return Err("no destination is allowed before configuration is complete".into()) };
         origin.admit(request.uri())?;
         check_method(request.method())?;
-        check_headers(request.headers(), request.uri())
+        check_headers(request.headers(), request.uri())?;
+        self.declared.permits(request.method(), &origin.relative_path(request.uri())?, self.allowance)
     }
 
     fn allowed(&self) -> String {
@@ -190,10 +217,12 @@ impl WasiHttpHooks for EgressHooks {
         let outbound = match admitted {
             Ok(outbound) => outbound,
             Err(why) => {
+                Stats::add(&self.retry.stats.refused, 1);
                 tracing::warn!(
                     destination = %redacted_uri(request.uri()),
+                    method = %request.method(),
                     allowed = %self.allowed(),
-                    "refused an outgoing request because {why}; only the base URL set by --{} may be reached",
+                    "refused an outgoing request because {why}; only the base URL set by --{} may be reached, with what the component declares",
                     self.origin_setting
                 );
                 drain_in_background(std::mem::replace(request.body_mut(), empty_body()));
@@ -255,6 +284,7 @@ fn drain_in_background(mut body: WasiBody) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::wit;
 
     fn origin(base: &str) -> Origin {
         Origin::parse(base).unwrap()
@@ -263,7 +293,10 @@ mod tests {
     #[test]
     fn only_the_methods_and_headers_connectors_need_leave() {
         let o = origin("http://127.0.0.1:8090");
-        let hooks = EgressHooks::new(o.clone(), None, "hostname", Arc::new(Outbound::with_defaults(&o).unwrap()));
+        let change = |method: &str| wit::EgressRule { method: method.into(), path: "/rest/api".into(), access: wit::EgressAccess::Change };
+        let declared = Declared::from_metadata(&["POST", "PUT", "PATCH", "DELETE"].map(change)).unwrap();
+        let mut hooks = EgressHooks::new(o.clone(), None, "hostname", Arc::new(Outbound::with_defaults(&o).unwrap())).with_declared(declared);
+        hooks.allow(Allowance::Change);
         let request = |method: &str, header: Option<&str>| {
             let mut builder = http::Request::builder().method(method).uri("http://127.0.0.1:8090/rest/api").header("accept", "application/json");
             if let Some(name) = header {
@@ -283,6 +316,15 @@ mod tests {
         let own_host = http::Request::builder().uri("http://127.0.0.1:8090/rest/api").header("host", "127.0.0.1:8090").body(()).unwrap();
         assert!(hooks.admit(&own_host).is_ok(), "the Host wasi-http derives from the authority");
         assert!(hooks.admit(&request("POST", Some("x-atlassian-token"))).is_ok());
+        // A call that only reads sends no declared change; nothing undeclared leaves at all.
+        hooks.allow(Allowance::Read);
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            assert!(hooks.admit(&request(method, None)).unwrap_err().contains("changes the target system"), "{method}");
+        }
+        assert!(hooks.admit(&request("GET", None)).is_ok());
+        let elsewhere = http::Request::builder().method("POST").uri("http://127.0.0.1:8090/rest/api/other").body(()).unwrap();
+        hooks.allow(Allowance::Change);
+        assert!(hooks.admit(&elsewhere).unwrap_err().contains("did not declare POST /rest/api/other"));
     }
 
     #[test]

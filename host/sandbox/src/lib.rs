@@ -8,6 +8,8 @@
 //! - [`epoch`]: the tick CPU budgets are counted in, and the thread that advances it.
 //! - [`pool`]: the shape of one instance and the pooling allocator's slots.
 //! - [`runtime`]: one component: linker, per-instance limits, typed calls.
+//! - [`declared`]: the requests beyond GET and HEAD a component declares, and which of them a
+//!   call may send (a sync only reads).
 //! - [`origin`]: the one destination requests may reach, and how a request's URI is judged
 //!   against it.
 //! - [`egress`]: the one outgoing-request hook: admission of a request to the configured
@@ -19,6 +21,7 @@
 //! - [`store`]: the per-sync key-value store the component reads and writes.
 
 pub mod bindings;
+pub mod declared;
 pub mod egress;
 pub mod engine;
 pub mod epoch;

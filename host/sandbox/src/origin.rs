@@ -67,6 +67,13 @@ impl Origin {
         format!("{scheme}://{host}{port}{}", self.path_prefix)
     }
 
+    /// The canonical path of `uri` relative to the path prefix (`/...`), for an admitted `uri`.
+    pub fn relative_path(&self, uri: &Uri) -> Result<String, String> {
+        let path = canonical_path(uri.path()).map_err(|why| format!("its path {why}"))?;
+        let rest = path.strip_prefix(self.path_prefix.as_str()).unwrap_or(&path);
+        Ok(if rest.is_empty() { "/".into() } else { rest.to_string() })
+    }
+
     /// Why `uri` is not allowed, or `Ok` when it is.
     pub fn admit(&self, uri: &Uri) -> Result<(), String> {
         let https = match uri.scheme_str() {

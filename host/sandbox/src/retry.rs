@@ -301,6 +301,8 @@ pub struct EgressReport {
     pub requests: u64,
     /// Attempts that were sent again.
     pub retries: u64,
+    /// Requests refused before they were sent.
+    pub refused: u64,
     /// Waits because the server asked for them (429, 503, rate-limit headers).
     pub rate_limit_waits: u64,
     /// Time spent in those waits and backoffs.
@@ -315,6 +317,8 @@ pub struct EgressReport {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub requests: AtomicU64,
+    /// Requests refused before they were sent (outside the origin or the declaration).
+    pub refused: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limit_waits: AtomicU64,
     pub waited_ms: AtomicU64,
@@ -338,6 +342,7 @@ impl Stats {
         EgressReport {
             requests: get(&self.requests),
             retries: get(&self.retries),
+            refused: get(&self.refused),
             rate_limit_waits: get(&self.rate_limit_waits),
             waited: Duration::from_millis(get(&self.waited_ms)),
             in_flight: in_flight.levels(),

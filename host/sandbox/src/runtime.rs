@@ -7,6 +7,7 @@
 //! typed answer; a [`CallError::Sandbox`] means the instance was stopped (trap, cap, timeout)
 //! and must not be used again.
 
+use crate::declared::Allowance;
 use crate::egress::EgressHooks;
 use crate::epoch::{TICK, Ticker};
 use crate::pool::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES};
@@ -73,6 +74,9 @@ pub struct InstanceContext {
     pub kv: SharedStore,
     /// CPU ticks spent by every instance of this context so far (see [`Limits::cpu_per_run`]).
     pub cpu_spent: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether this run may change the target system: its grant, revoke and create-account
+    /// calls may then send the changes the component declares. A sync's context never may.
+    pub may_change: bool,
 }
 
 impl Runtime {
@@ -82,7 +86,7 @@ impl Runtime {
     }
 
     /// The names of the interfaces the component imports and exports, as it declares them
-    /// (`wasi:http/outgoing-handler@0.2.0`, `baton:connector/connector@0.3.0`, ...).
+    /// (`wasi:http/outgoing-handler@0.2.0`, `baton:connector/connector@0.4.0`, ...).
     pub fn interfaces(&self) -> (Vec<String>, Vec<String>) {
         let kind = self.pre.instance_pre().component().component_type();
         let imports = kind.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
@@ -144,6 +148,8 @@ pub struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: EgressHooks,
+    /// See [`InstanceContext::may_change`].
+    may_change: bool,
     config: Arc<BTreeMap<String, String>>,
     kv: SharedStore,
     memory: MemoryCap,
@@ -169,6 +175,7 @@ impl State {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: context.hooks,
+            may_change: context.may_change,
             config: context.config,
             kv: context.kv,
             memory: MemoryCap { limit: limits.memory_bytes, used: 0, exceeded: None },
@@ -314,8 +321,9 @@ pub struct Instance {
 /// Runs one exported call with a fresh CPU budget and the wall-clock timeout, and turns traps
 /// into [`CallError::Sandbox`] and typed errors into [`CallError::Connector`].
 macro_rules! guest_call {
-    ($self:ident, $name:expr, |$guest:ident, $store:ident| $call:expr) => {{
-        $self.before_call($name)?;
+    ($self:ident, $name:expr, |$guest:ident, $store:ident| $call:expr) => {{ guest_call!($self, $name, Allowance::Read, |$guest, $store| $call) }};
+    ($self:ident, $name:expr, $allowance:expr, |$guest:ident, $store:ident| $call:expr) => {{
+        $self.before_call($name, $allowance)?;
         let $guest = $self.bindings.baton_connector_connector();
         let $store = &mut $self.store;
         let outcome = tokio::time::timeout($self.wall_per_call, $call).await;
@@ -324,11 +332,16 @@ macro_rules! guest_call {
 }
 
 impl Instance {
-    fn before_call(&mut self, call: &str) -> Result<(), CallError> {
+    /// Readies the instance for one call that may send what `wants` allows (a change only when
+    /// the run may change things).
+    fn before_call(&mut self, call: &str, wants: Allowance) -> Result<(), CallError> {
         if self.poisoned {
             return Err(CallError::Sandbox(format!("{call}: this connector instance was stopped earlier and cannot be used")));
         }
-        let cpu = &mut self.store.data_mut().cpu;
+        let state = self.store.data_mut();
+        let allowance = if wants == Allowance::Change && state.may_change { Allowance::Change } else { Allowance::Read };
+        state.hooks.allow(allowance);
+        let cpu = &mut state.cpu;
         cpu.used_ticks = 0;
         self.store.set_epoch_deadline(1);
         Ok(())
@@ -370,7 +383,7 @@ impl Instance {
 
     /// The component's declared metadata.
     pub async fn metadata(&mut self) -> Result<wit::Metadata, CallError> {
-        self.before_call("metadata")?;
+        self.before_call("metadata", Allowance::Read)?;
         let guest = self.bindings.baton_connector_connector();
         let outcome = tokio::time::timeout(self.wall_per_call, guest.call_get_metadata(&mut self.store)).await;
         self.after_call("metadata", outcome.map(|r| r.map(Ok)))
@@ -406,17 +419,17 @@ impl Instance {
 
     pub async fn grant(&mut self, entitlement: &wit::Entitlement, principal: &wit::Resource) -> Result<wit::GrantResult, CallError> {
         let name = format!("grant({} to {}:{})", entitlement.id, principal.id.resource_type, principal.id.resource);
-        guest_call!(self, &name, |g, s| g.call_grant_entitlement(s, entitlement, principal))
+        guest_call!(self, &name, Allowance::Change, |g, s| g.call_grant_entitlement(s, entitlement, principal))
     }
 
     pub async fn revoke(&mut self, grant: &wit::Grant) -> Result<wit::RevokeOutcome, CallError> {
         let name = format!("revoke({})", grant.id);
-        guest_call!(self, &name, |g, s| g.call_revoke_grant(s, grant))
+        guest_call!(self, &name, Allowance::Change, |g, s| g.call_revoke_grant(s, grant))
     }
 
     pub async fn create_account(&mut self, account: &wit::AccountInfo) -> Result<wit::CreateAccountOutcome, CallError> {
         let name = format!("create-account({})", account.login);
-        guest_call!(self, &name, |g, s| g.call_create_account(s, account))
+        guest_call!(self, &name, Allowance::Change, |g, s| g.call_create_account(s, account))
     }
 }
 

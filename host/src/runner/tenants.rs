@@ -452,6 +452,7 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             rules: vec![],
             auth: Auth { origin_field: "hostname".into(), schemes: vec![AuthScheme::Bearer("access-token".into())] },
             capabilities: vec![],
+            egress: vec![],
         }
     }
 

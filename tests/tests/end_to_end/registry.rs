@@ -134,7 +134,7 @@ fn a_pushed_component_is_pulled_by_tag_and_digest_and_syncs_as_the_builtin_one()
     assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
     let annotations = &manifest["annotations"];
     assert_eq!(annotations["org.opencontainers.image.revision"], "0123abc");
-    assert_eq!(annotations["dev.baton.connector.world"], "baton:connector/connector@0.3.0");
+    assert_eq!(annotations["dev.baton.connector.world"], "baton:connector/connector@0.4.0");
     for key in ["version", "created", "description", "licenses"] {
         assert!(annotations[format!("org.opencontainers.image.{key}")].is_string(), "{key} annotation: {annotations}");
     }
@@ -172,7 +172,7 @@ fn a_pushed_component_is_pulled_by_tag_and_digest_and_syncs_as_the_builtin_one()
     assert!(inspected.success, "{}", inspected.output());
     let described: serde_json::Value = serde_json::from_str(&inspected.stdout).unwrap();
     assert_eq!(described["manifestDigest"], digest.as_str());
-    assert_eq!(described["world"], "baton:connector/connector@0.3.0");
+    assert_eq!(described["world"], "baton:connector/connector@0.4.0");
     assert_eq!(described["annotations"]["org.opencontainers.image.revision"], "0123abc");
     assert_eq!(described["size"], std::fs::metadata(component("confluence_connector")).unwrap().len());
     let setting =
@@ -181,6 +181,15 @@ fn a_pushed_component_is_pulled_by_tag_and_digest_and_syncs_as_the_builtin_one()
     assert_eq!(setting("access-token")["secret"], true);
     let text = run_host(&["component", "inspect", &pinned, "--cache-dir", cache.to_str().unwrap()], &[]);
     assert!(text.success && text.stdout.contains(&digest) && text.stdout.contains("--access-token") && text.stdout.contains("secret"), "{}", text.output());
+    // What it declares it sends, for an operator to review before running it.
+    let listed = |key: &str| described[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(listed("mayRead").contains(&"POST /rpc/json-rpc/confluenceservice-v2/getSpacePermissionSets".to_string()), "{described}");
+    assert!(listed("mayChangeWithProvisioning").contains(&"PUT /rest/api/permissions".to_string()), "{described}");
+    assert!(
+        text.stdout.contains("may read: GET, HEAD, POST /rpc/json-rpc/") && text.stdout.contains("may change, with provisioning: POST /rpc/json-rpc/"),
+        "{}",
+        text.stdout
+    );
     let run = sync_with(&tagged, &sim, &dir.path().join("tag-offline.c1z"), &cache);
     assert!(!run.success && run.stderr.contains("cannot read the manifest of"), "a tag needs the registry: {}", run.output());
 }
@@ -234,7 +243,7 @@ fn a_tampered_blob_or_an_artifact_that_is_no_connector_is_refused_before_anythin
     assert!(
         !run.success
             && run.stderr.contains("does not fit this host")
-            && run.stderr.contains("connector@0.3.0")
+            && run.stderr.contains("connector@0.4.0")
             && run.stderr.contains("its baton:connector exports: baton:connector/connector@0.9.0"),
         "{}",
         run.output()
@@ -247,7 +256,7 @@ fn a_tampered_blob_or_an_artifact_that_is_no_connector_is_refused_before_anythin
     let wrong = format!("oci://{}/baton/not-a-connector:1", registry.address);
     let pushed = push(&wrong, &["--component", not_a_connector.to_str().unwrap()]);
     assert!(
-        !pushed.success && pushed.stderr.contains("does not fit this host") && pushed.stderr.contains("baton:connector/connector@0.3.0"),
+        !pushed.success && pushed.stderr.contains("does not fit this host") && pushed.stderr.contains("baton:connector/connector@0.4.0"),
         "{}",
         pushed.output()
     );
@@ -320,7 +329,7 @@ fn skopeo_copy(layout: &Path, destination: &str, extra: &[&str]) {
 /// same-length edit of every name): a component of a world version this host does not have.
 fn component_of_another_world_version() -> Vec<u8> {
     let mut bytes = std::fs::read(component("confluence_connector")).unwrap();
-    let (from, to) = (b"baton:connector/connector@0.3.0", b"baton:connector/connector@0.9.0");
+    let (from, to) = (b"baton:connector/connector@0.4.0", b"baton:connector/connector@0.9.0");
     let mut renamed = 0;
     let mut at = 0;
     while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {

@@ -205,3 +205,29 @@ fn methods_headers_and_bodies_outside_the_policy_never_leave() {
         assert!(sim.requests().is_empty(), "{mode}: nothing reached the server");
     }
 }
+
+/// During a plain sync the component holds the administrator's credential, but may only read:
+/// every write it tries (a user created, System Administrator granted, a DELETE, a PATCH, an
+/// undeclared JSON-RPC call, even a change it declares) is refused before it is sent, named and
+/// counted; the read over POST it declares goes through. The simulator records no write.
+#[test]
+fn a_sync_cannot_write() {
+    let sim = sim();
+    let run = probe(&sim, "write-during-sync", &[]);
+    let said = run.stderr.lines().find(|l| l.contains("write-during-sync:")).unwrap_or_else(|| panic!("the probe reports: {}", run.output())).to_string();
+    for tried in [
+        "Post /rest/api/admin/user -> refused",
+        "Put /rest/api/permissions -> refused",
+        "Delete /rest/api/user/admin/group/confluence-administrators -> refused",
+        "Patch /rest/api/user/admin -> refused",
+        "Post /rpc/json-rpc/confluenceservice-v2/addUser -> refused",
+    ] {
+        assert!(said.contains(tried), "{tried}: {said}");
+    }
+    assert!(said.contains("Post /rpc/json-rpc/confluenceservice-v2/getUser -> status"), "a declared read over POST goes through: {said}");
+    assert!(run.stderr.contains("POST /rest/api/admin/user changes the target system"), "a declared change is refused outside a change: {}", run.stderr);
+    assert!(run.stderr.contains("the component did not declare PUT /rest/api/permissions"), "an undeclared request is named: {}", run.stderr);
+    let sent: Vec<String> =
+        sim.requests().iter().filter(|r| r.method != "GET" && r.method != "HEAD").map(|r| format!("{} {}", r.method, r.path_and_query)).collect();
+    assert_eq!(sent, vec!["POST /rpc/json-rpc/confluenceservice-v2/getUser"], "only the declared read reached the server");
+}

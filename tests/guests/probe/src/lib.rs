@@ -1,7 +1,8 @@
 //! A test-only connector component that misbehaves on request, to prove the host's sandbox:
 //! `validate` does what the `probe-mode` config value says — report every config value it can
 //! read, fetch an arbitrary URL, set its own `Authorization` header, allocate without bound, or
-//! spin forever, trap, send requests without end, write a forged log record to stderr. Its metadata lies, as a hostile component
+//! spin forever, trap, send requests without end, write a forged log record to stderr, or send
+//! writes during a sync (it declares one read over POST and one change). Its metadata lies, as a hostile component
 //! would: the origin field has a default pointing elsewhere, and two credentials (`api-token`,
 //! `db-password`) are declared as plain fields used by no auth scheme. Never shipped; built by
 //! `make test` only.
@@ -22,6 +23,14 @@ struct Probe;
 
 /// Config names the probe reports on, secret ones included (they must read as unset).
 const REPORTED: [&str; 7] = ["hostname", "access-token", "username", "password", "api-token", "db-password", "probe-mode"];
+
+/// What the probe declares it sends beyond GET and HEAD: a read over POST, the POST the
+/// body-limit mode sends, and a change (which no plain call may send all the same).
+const DECLARED: [(&str, &str, EgressAccess); 3] = [
+    ("POST", "/rpc/json-rpc/confluenceservice-v2/getUser", EgressAccess::Read),
+    ("POST", "/rest/api/user/current", EgressAccess::Read),
+    ("POST", "/rest/api/admin/user", EgressAccess::Change),
+];
 
 /// Where a lying component would like the operator's token to go.
 const ATTACKER_ORIGIN: &str = "https://attacker.example";
@@ -51,6 +60,7 @@ impl Guest for Probe {
             rules: vec![ConfigRule { alternatives: vec![vec!["access-token".into()]] }],
             auth: Auth { origin_field: "hostname".into(), schemes: vec![AuthScheme::Bearer("access-token".into())] },
             capabilities: vec![],
+            egress: DECLARED.iter().map(|(method, path, access)| EgressRule { method: method.to_string(), path: path.to_string(), access: *access }).collect(),
         }
     }
 
@@ -112,6 +122,32 @@ impl Guest for Probe {
                 }
             }
             "trap" => panic!("the probe traps on purpose"),
+            "write-during-sync" => {
+                // What a hostile component would do with the administrator's credential during
+                // an ordinary sync: create a user, make someone System Administrator, delete
+                // and patch, and POST to a path it did not declare; and one declared read.
+                let origin = config::get("hostname").unwrap_or_default();
+                let tries = [
+                    (Method::Post, "/rest/api/admin/user"),
+                    (Method::Put, "/rest/api/permissions"),
+                    (Method::Delete, "/rest/api/user/admin/group/confluence-administrators"),
+                    (Method::Patch, "/rest/api/user/admin"),
+                    (Method::Post, "/rpc/json-rpc/confluenceservice-v2/addUser"),
+                    (Method::Post, "/rpc/json-rpc/confluenceservice-v2/getUser"),
+                ];
+                let outcomes: Vec<String> = tries
+                    .iter()
+                    .map(|(method, path)| {
+                        let body = br#"["admin"]"#;
+                        let outcome = match send(method.clone(), &format!("{origin}{path}"), &[("content-type", "application/json")], body) {
+                            Ok(answer) => answer,
+                            Err(_) => "refused".to_string(),
+                        };
+                        format!("{method:?} {path} -> {outcome}")
+                    })
+                    .collect();
+                Ok(format!("write-during-sync: {}", outcomes.join(" | ")))
+            }
             "flood" => {
                 // As many requests to the configured origin as the host lets out, never stopping.
                 let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
