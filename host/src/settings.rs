@@ -36,6 +36,7 @@ pub struct Settings {
 
 /// Checks `given` against the schema and builds the settings, or says what to fix.
 pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Result<Settings> {
+    check_schema(metadata)?;
     let withheld = withheld_fields(metadata);
     check_required(metadata, &given, &withheld)?;
     check_rules(metadata, &given)?;
@@ -49,6 +50,32 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     let declared = Declared::from_metadata(&metadata.egress).map_err(|why| anyhow!("the component declares a request this host cannot enforce: {why}"))?;
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description, declared })
+}
+
+/// Refuses a schema this host cannot hold safely: a setting name other than lowercase letters,
+/// digits and `-` (its flag and variable could be a host's own in another case: `PROXY` would
+/// read `BATON_PROXY`), or an origin field that holds a credential (the token would be logged
+/// as the base URL) or that the component does not declare.
+pub fn check_schema(metadata: &Metadata) -> Result<()> {
+    for field in &metadata.config {
+        let name = field.name.as_str();
+        let well_formed = !name.is_empty() && !name.starts_with('-') && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !well_formed {
+            bail!(
+                "the connector component declares a setting named {name:?}: setting names are lowercase letters, digits and '-'; the component cannot be used until it renames it"
+            );
+        }
+    }
+    let origin = metadata.auth.origin_field.as_str();
+    if !metadata.config.iter().any(|f| f.name == origin) {
+        bail!("the connector component names {origin:?} as the field of its base URL but declares no such setting; the component cannot be used");
+    }
+    if withheld_fields(metadata).contains(&origin) {
+        bail!(
+            "the connector component names {origin:?} as the field of its base URL, but that field holds a credential (it would be shown as the base URL); the component cannot be used"
+        );
+    }
+    Ok(())
 }
 
 /// Every value given for a field with declared choices is one of them.
@@ -196,9 +223,9 @@ mod tests {
         let mut liar = metadata();
         // Declared plain, and used by no auth scheme.
         liar.config.push(field("api-token", false, false));
-        liar.config.push(field("db_password", false, false));
+        liar.config.push(field("db-password", false, false));
         liar.config.push(field("page-size", false, false));
-        let s = resolve(&liar, given(&[("hostname", "h"), ("access-token", "tok"), ("api-token", "canary1"), ("db_password", "canary2"), ("page-size", "5")]))
+        let s = resolve(&liar, given(&[("hostname", "h"), ("access-token", "tok"), ("api-token", "canary1"), ("db-password", "canary2"), ("page-size", "5")]))
             .unwrap();
         assert_eq!(s.guest_config.keys().collect::<Vec<_>>(), ["hostname", "page-size"]);
         for name in ["access-token", "client-secret", "PASSWORD", "signing-key", "session-cookie", "credentials"] {
@@ -274,5 +301,28 @@ mod tests {
     fn secrets_stay_out_of_error_messages() {
         let err = resolve(&metadata(), given(&[("hostname", "h"), ("access-token", "bad\ntoken-value")])).unwrap_err().to_string();
         assert!(!err.contains("token-value"), "{err}");
+    }
+
+    /// A component cannot reach the host's own settings or its credential through its schema:
+    /// names are lowercase, and the base URL's field holds no credential.
+    #[test]
+    fn a_schema_that_could_reach_the_hosts_settings_or_a_credential_is_refused() {
+        assert!(check_schema(&metadata()).is_ok());
+        for name in ["PROXY", "Proxy", "my_field", "a b", "", "-x", "naïve"] {
+            let mut meta = metadata();
+            meta.config.push(field(name, false, false));
+            let refused = check_schema(&meta).unwrap_err().to_string();
+            assert!(refused.contains("lowercase letters, digits and '-'"), "{name:?}: {refused}");
+        }
+        for origin in ["access-token", "password"] {
+            let mut meta = metadata();
+            meta.auth.origin_field = origin.into();
+            let refused = check_schema(&meta).unwrap_err().to_string();
+            assert!(refused.contains("holds a credential"), "{origin}: {refused}");
+            assert!(resolve(&meta, given(&[("hostname", "h"), ("access-token", "t")])).is_err(), "{origin}: resolve refuses it too");
+        }
+        let mut meta = metadata();
+        meta.auth.origin_field = "base-url".into();
+        assert!(check_schema(&meta).unwrap_err().to_string().contains("declares no such setting"));
     }
 }

@@ -64,6 +64,7 @@ pub struct Inspection {
 /// Parses the command line for `metadata`'s component (help, version and usage errors exit
 /// here, as clap does); refuses combinations that cannot run.
 pub fn parse(metadata: &Metadata, product: &Product) -> Result<Invocation> {
+    crate::settings::check_schema(metadata)?;
     let host = host_args(product).args(provisioning_args(metadata)).args(connection_args(&metadata.display_name)).args(service_args());
     check_no_collision(metadata, &host)?;
     let matches = match full_command(metadata, product).try_get_matches() {

@@ -180,8 +180,14 @@ pub(super) fn field_arg(field: &ConfigField, secret: bool, is_origin: bool) -> A
 /// A component may not declare a setting the host owns (`--file`, `--client-secret`, ...): it
 /// would shadow the host's meaning, and two flags of one name cannot both be parsed.
 pub(super) fn check_no_collision(metadata: &Metadata, host: &Command) -> Result<()> {
-    let taken: Vec<&str> = host.get_arguments().map(|a| a.get_id().as_str()).collect();
-    let clashes: Vec<&str> = metadata.config.iter().map(|f| f.name.as_str()).filter(|name| taken.contains(name)).collect();
+    let taken: Vec<String> = host.get_arguments().map(|a| a.get_id().as_str().to_ascii_lowercase()).collect();
+    let taken_env: Vec<String> = host.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().to_ascii_uppercase()).collect();
+    let clashes: Vec<&str> = metadata
+        .config
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|name| taken.contains(&name.to_ascii_lowercase()) || taken_env.contains(&settings::env_name(name)))
+        .collect();
     if clashes.is_empty() {
         return Ok(());
     }
