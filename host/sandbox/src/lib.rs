@@ -18,6 +18,7 @@
 //!   a request again while they allow.
 //! - [`outbound`]: the pooled client that sends: trust, proxies, client certificates, and
 //!   failures explained.
+//! - [`guest_log`]: what a component writes to the host's log, escaped, capped and rate-limited.
 //! - [`store`]: the per-sync key-value store the component reads and writes.
 
 pub mod bindings;
@@ -25,6 +26,7 @@ pub mod declared;
 pub mod egress;
 pub mod engine;
 pub mod epoch;
+pub mod guest_log;
 pub mod origin;
 pub mod outbound;
 pub mod pool;

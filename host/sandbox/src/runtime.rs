@@ -10,6 +10,7 @@
 use crate::declared::Allowance;
 use crate::egress::EgressHooks;
 use crate::epoch::{TICK, Ticker};
+use crate::guest_log::{self, LogBudget};
 use crate::pool::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 use crate::store::SharedStore;
 use anyhow::{Context, Result};
@@ -150,6 +151,8 @@ pub struct State {
     hooks: EgressHooks,
     /// See [`InstanceContext::may_change`].
     may_change: bool,
+    /// How many more log records the component may write (see [`guest_log`]).
+    log_budget: LogBudget,
     config: Arc<BTreeMap<String, String>>,
     kv: SharedStore,
     memory: MemoryCap,
@@ -176,6 +179,7 @@ impl State {
             table: ResourceTable::new(),
             hooks: context.hooks,
             may_change: context.may_change,
+            log_budget: LogBudget::default(),
             config: context.config,
             kv: context.kv,
             memory: MemoryCap { limit: limits.memory_bytes, used: 0, exceeded: None },
@@ -187,6 +191,16 @@ impl State {
                 run_budget_ticks: ticks(limits.cpu_per_run),
                 run_exhausted: false,
             },
+        }
+    }
+}
+
+impl State {
+    /// One notice for the log records dropped since the last one (after each call), if any.
+    fn report_dropped_logs(&mut self) {
+        let dropped = self.log_budget.take_dropped();
+        if dropped > 0 {
+            tracing::warn!(target: "connector", dropped, "the connector wrote log records faster than {} a second; these were dropped", guest_log::PER_SECOND);
         }
     }
 }
@@ -275,7 +289,10 @@ impl baton::connector::config::Host for State {
 
 impl baton::connector::log::Host for State {
     fn write(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        let fields = fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        if !self.log_budget.admit() {
+            return;
+        }
+        let (message, fields) = guest_log::record(&message, &fields);
         match level {
             Level::Debug => tracing::debug!(target: "connector", fields = %fields, "{message}"),
             Level::Info => tracing::info!(target: "connector", fields = %fields, "{message}"),
@@ -372,6 +389,7 @@ impl Instance {
 
     /// Logs what the guest wrote to stderr since the last call, one escaped record per line.
     fn log_stderr(&mut self, call: &str) {
+        self.store.data_mut().report_dropped_logs();
         let written = self.store.data().stderr.contents();
         let Some(new) = written.get(self.stderr_logged..).filter(|n| !n.is_empty()) else { return };
         self.stderr_logged = written.len();

@@ -231,3 +231,44 @@ fn a_sync_cannot_write() {
         sim.requests().iter().filter(|r| r.method != "GET" && r.method != "HEAD").map(|r| format!("{} {}", r.method, r.path_and_query)).collect();
     assert_eq!(sent, vec!["POST /rpc/json-rpc/confluenceservice-v2/getUser"], "only the declared read reached the server");
 }
+
+/// Through the `log` import too: a message or field holding line breaks stays inside the
+/// component's one record (escaped), in the console format as in JSON; and a flood of records
+/// is held to a burst, the rest counted in one notice.
+#[test]
+fn the_log_import_cannot_forge_or_flood_the_hosts_log() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.c1z");
+    let probe_component = component("probe_guest");
+    let base = ["--component", probe_component.to_str().unwrap(), "--file", file.to_str().unwrap(), "--log-format", "console", "--probe-mode"];
+    let env = [("BATON_HOSTNAME", sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = run_host(&[&base[..], &["forge-log-import"]].concat(), &env);
+    assert!(run.success, "{}", run.output());
+    let carrying: Vec<&str> = run.stderr.lines().filter(|l| l.contains("forged=yes")).collect();
+    assert_eq!(carrying.len(), 1, "one record, no line of its own: {}", run.stderr);
+    assert!(carrying[0].contains("connector") && carrying[0].contains("ok\\n2026-01-01") && carrying[0].contains("v\\r\\n2026"), "escaped: {}", carrying[0]);
+    assert!(!run.stderr.lines().any(|l| l.starts_with("2026-01-01T00:00:00.000000Z")), "{}", run.stderr);
+
+    let run = run_host(&[&base[..], &["flood-log"]].concat(), &env);
+    assert!(run.success, "{}", run.output());
+    let log = without_colours(&run.stderr);
+    let kept = log.lines().filter(|l| l.contains(" flood ")).count();
+    assert!((200..=260).contains(&kept), "held to the burst: {kept} records");
+    assert!(log.contains("these were dropped") && log.contains(&format!("dropped={}", 10_000 - kept)), "{log}");
+}
+
+/// `text` without the terminal colour codes of the console format.
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}

@@ -99,6 +99,21 @@ impl Guest for Probe {
                 );
                 Ok("probe".into())
             }
+            "forge-log-import" => {
+                // A record whose message and field start new lines that read as the host's own.
+                baton::connector::log::write(
+                    baton::connector::log::Level::Info,
+                    "ok\n2026-01-01T00:00:00.000000Z  INFO baton_sync: sync finished forged=yes",
+                    &[("note".to_string(), "v\r\n2026-01-01T00:00:00.000000Z  WARN baton_runner: tenant acme failed forged=yes".to_string())],
+                );
+                Ok("probe".into())
+            }
+            "flood-log" => {
+                for n in 0..10_000 {
+                    baton::connector::log::write(baton::connector::log::Level::Info, &format!("flood {n}"), &[]);
+                }
+                Ok("flooded".into())
+            }
             "set-authorization" => {
                 let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
                 fetch(&url, Some("Bearer stolen-by-guest"))
