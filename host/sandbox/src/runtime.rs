@@ -289,7 +289,13 @@ impl baton::connector::config::Host for State {
 
 impl baton::connector::log::Host for State {
     fn write(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        if !self.log_budget.admit() {
+        let shown = match level {
+            Level::Debug => tracing::enabled!(target: "connector", tracing::Level::DEBUG),
+            Level::Info => tracing::enabled!(target: "connector", tracing::Level::INFO),
+            Level::Warn | Level::Error => true,
+        };
+        // Only records that would be shown count against the budget.
+        if !shown || !self.log_budget.admit() {
             return;
         }
         let (message, fields) = guest_log::record(&message, &fields);
