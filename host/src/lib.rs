@@ -33,5 +33,6 @@ pub mod product;
 pub mod provision;
 pub mod registry;
 pub mod runner;
+pub mod secrets;
 pub mod service;
 pub mod settings;

@@ -52,6 +52,13 @@ fn settings(flags: &ConnectionFlags, pool_size: usize) -> Result<OutboundSetting
         (None, None) => None,
         _ => return Err(anyhow!("--client-cert and --client-key go together: give both or neither")),
     };
+    if let Some(url) = &flags.proxy {
+        crate::secrets::note_url_password(url);
+    }
+    crate::secrets::note_environment_proxies();
+    if let Some((_, key)) = &client_identity {
+        crate::secrets::note(&String::from_utf8_lossy(&key.bytes));
+    }
     let proxy = flags.proxy.clone().map(ProxySetting::Url).unwrap_or_default();
     let pool_size = if flags.no_reuse { 0 } else { pool_size.max(1) };
     Ok(OutboundSettings { extra_ca, client_identity, proxy, pool_size })

@@ -194,7 +194,10 @@ fn client_for(reference: &Reference) -> Client {
 /// The flags' user and password, else the Docker config file's entry for the registry, else none.
 fn auth_for(reference: &Reference, login: &RegistryLogin) -> Result<RegistryAuth> {
     match (&login.username, &login.password) {
-        (Some(user), Some(password)) => return Ok(RegistryAuth::Basic(user.clone(), password.clone())),
+        (Some(user), Some(password)) => {
+            crate::secrets::note(password);
+            return Ok(RegistryAuth::Basic(user.clone(), password.clone()));
+        }
         (None, None) => {}
         _ => bail!("give both --registry-username and --registry-password, or neither (the Docker config file is used then)"),
     }
@@ -235,6 +238,8 @@ fn docker_config_auth(registry: &str) -> Result<Option<RegistryAuth>> {
         .ok_or_else(|| anyhow!("{}: the auth entry for {registry} is not base64 of USER:PASSWORD", path.display()))?;
     let (user, password) =
         decoded.split_once(':').ok_or_else(|| anyhow!("{}: the auth entry for {registry} is not base64 of USER:PASSWORD", path.display()))?;
+    crate::secrets::note(encoded.trim());
+    crate::secrets::note(password);
     Ok(Some(RegistryAuth::Basic(user.to_string(), password.to_string())))
 }
 

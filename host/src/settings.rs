@@ -47,9 +47,28 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     let origin = Origin::parse(&with_default_scheme(origin_value)).map_err(|why| anyhow!("{} is not usable: {why}", flag_and_env(&origin_field)))?;
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
+    note_credentials(&given, &withheld, authorization.as_ref());
     let declared = Declared::from_metadata(&metadata.egress).map_err(|why| anyhow!("the component declares a request this host cannot enforce: {why}"))?;
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description, declared })
+}
+
+/// Notes every credential among the settings (each withheld value, and the `Authorization`
+/// value with its token, or its base64 and password), so text leaving the process is redacted
+/// of them ([`crate::secrets`]).
+fn note_credentials(given: &BTreeMap<String, String>, withheld: &[&str], authorization: Option<&HeaderValue>) {
+    use base64::Engine;
+    given.iter().filter(|(name, _)| withheld.contains(&name.as_str())).for_each(|(_, value)| crate::secrets::note(value));
+    let Some(header) = authorization.and_then(|h| h.to_str().ok()) else { return };
+    if let Some(token) = header.strip_prefix("Bearer ") {
+        crate::secrets::note(token);
+    } else if let Some(encoded) = header.strip_prefix("Basic ") {
+        crate::secrets::note(encoded);
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok().and_then(|d| String::from_utf8(d).ok());
+        if let Some((_, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+            crate::secrets::note(password);
+        }
+    }
 }
 
 /// Refuses a schema this host cannot hold safely: a setting name other than lowercase letters,

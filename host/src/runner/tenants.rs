@@ -395,6 +395,7 @@ pub fn read_secret(field: &str, source: &SecretSource) -> anyhow::Result<String>
         SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| anyhow!("{field}: cannot read {}: {e}", path.display()))?,
     };
     let value = value.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&value).to_string();
+    crate::secrets::note(&value);
     if value.trim().is_empty() {
         bail!("{field}: the value is empty");
     }

@@ -144,11 +144,13 @@ impl Drop for Capture {
     }
 }
 
-/// `text` with each secret (longest first, so one that contains another goes whole) replaced.
+/// `text` with each secret, in every form formatting gives it ([`crate::secrets::forms`]),
+/// replaced (longest first, so one that contains another goes whole).
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4).collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), REDACTED))
+    let mut forms: Vec<String> = secrets.iter().filter(|s| s.len() >= 4).flat_map(|s| crate::secrets::forms(s)).collect();
+    forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    forms.dedup();
+    forms.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), REDACTED))
 }
 
 #[cfg(test)]
@@ -172,6 +174,15 @@ mod tests {
             assert!(text.contains("looked up with token [redacted]") && text.contains("user=\"ada\""), "{text}");
             assert!(!text.contains("s3cr3t") && !text.contains("too fine") && !text.contains("outside") && !text.contains("before"), "{text}");
         });
+    }
+
+    #[test]
+    fn escaped_forms_of_a_secret_are_redacted_too() {
+        let secret = "canary\"quote\\slash".to_string();
+        let text = format!("as given {secret}; debug {secret:?}; json {}", serde_json::to_string(&secret).unwrap());
+        let redacted = redact(&text, std::slice::from_ref(&secret));
+        assert!(!redacted.contains("quote"), "{redacted}");
+        assert_eq!(redacted.matches(REDACTED).count(), 3, "{redacted}");
     }
 
     #[test]

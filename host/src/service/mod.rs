@@ -96,30 +96,17 @@ pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[w
         _ = &mut shutdown => return Ok(()),
     }
     health.set_ready(true);
-    let secrets = secrets_to_redact(connector, &options);
+    let secrets = secrets_to_redact(&options);
     let cx = Loop { client: &client, connector, metadata, types, options: &options, health: &health, secrets: &secrets };
     cx.run(shutdown).await
 }
 
-/// Every secret this process holds, as it could appear in text: the C1 client secret, and the
-/// source's credential both as the header carries it and decoded (a bearer token; basic
-/// authentication's base64 and its password). A debug log is cleaned of them before upload.
-fn secrets_to_redact(connector: &Connector<'_>, options: &ServiceOptions) -> Vec<String> {
-    use base64::Engine;
-    let mut secrets = vec![options.client_secret.clone()];
-    if let Some(header) = connector.settings.authorization.as_ref().and_then(|h| h.to_str().ok()) {
-        if let Some(token) = header.strip_prefix("Bearer ") {
-            secrets.push(token.to_string());
-        } else if let Some(encoded) = header.strip_prefix("Basic ") {
-            secrets.push(encoded.to_string());
-            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok().and_then(|d| String::from_utf8(d).ok());
-            if let Some((_, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-                secrets.push(password.to_string());
-            }
-        }
-    }
-    secrets.retain(|s| !s.is_empty());
-    secrets
+/// Every secret this process holds, as it could appear in text (see [`crate::secrets`]): the
+/// C1 client secret, the source's credentials, proxies' passwords, the registry password, and
+/// ConductorOne's access tokens as they are issued. A debug log is cleaned of them before upload.
+fn secrets_to_redact(options: &ServiceOptions) -> Vec<String> {
+    crate::secrets::note(&options.client_secret);
+    crate::secrets::held()
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

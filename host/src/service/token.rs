@@ -95,6 +95,7 @@ impl TokenSource {
         }
         let lifetime = Duration::from_secs(if token.expires_in == 0 { 3600 } else { token.expires_in });
         let renew_at = asked + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2));
+        crate::secrets::note(&token.access_token);
         tracing::debug!(expires_in_s = lifetime.as_secs(), "got a ConductorOne access token");
         Ok(Cached { authorization: format!("{} {}", token_type(&token.token_type), token.access_token), renew_at })
     }
