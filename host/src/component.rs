@@ -51,15 +51,20 @@ pub struct Found {
 }
 
 /// A compile this start made: how long it took, and whether later starts reuse it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Prepared {
     pub took: std::time::Duration,
     pub cached: bool,
+    /// Kept compiled files found damaged or changed, which this start compiled again.
+    pub damaged: Vec<PathBuf>,
 }
 
 impl Prepared {
     /// The log line for it, once logging is set up.
     pub fn log(&self) {
+        for file in &self.damaged {
+            tracing::warn!(file = %file.display(), "the compiled component in the cache was damaged or was changed; compiling it again");
+        }
         let took = format!("{:.1} s", self.took.as_secs_f64());
         if self.cached {
             tracing::info!(took = %took, "prepared the connector for this machine; later starts reuse it from the cache");
@@ -73,20 +78,27 @@ impl Prepared {
 /// takes seconds: on a terminal it is said at once, before the wait; the caller logs the
 /// returned [`Prepared`] once logging is set up. `name` is the component's path when it came
 /// from a file.
-pub fn prepare(product: &Product, bytes: &[u8], name: &str) -> Result<(Runtime, Option<Prepared>)> {
+pub fn prepare(product: &Product, bytes: &[u8], name: &str, shipped: bool) -> Result<(Runtime, Option<Prepared>)> {
     let sandbox = Sandbox::new(product.name, None)?;
     if sandbox.is_prepared(bytes) {
-        return Ok((sandbox.load(bytes, name)?, None));
+        let started = std::time::Instant::now();
+        let runtime = sandbox.load(bytes, name)?;
+        let damaged = sandbox.take_damaged();
+        let prepared = (!damaged.is_empty()).then(|| Prepared { took: started.elapsed(), cached: sandbox.has_compile_cache(), damaged });
+        return Ok((runtime, prepared));
     }
-    if let Some(shipped) = trusted_precompiled(Path::new(name), bytes) {
-        return Ok((sandbox.load_precompiled(bytes, &shipped, name)?, None));
+    // Native code is taken only from the program's own cache or beside the component shipped
+    // with it; never beside a component a user or a registry supplied.
+    let precompiled = precompiled_path(Path::new(name), bytes);
+    if shipped && precompiled.is_file() {
+        return Ok((sandbox.load_precompiled(bytes, &precompiled, name)?, None));
     }
     if std::io::stderr().is_terminal() {
         eprintln!("preparing the connector for this machine (once: later starts reuse it) ...");
     }
     let started = std::time::Instant::now();
     let runtime = sandbox.load(bytes, name)?;
-    Ok((runtime, Some(Prepared { took: started.elapsed(), cached: sandbox.has_compile_cache() })))
+    Ok((runtime, Some(Prepared { took: started.elapsed(), cached: sandbox.has_compile_cache(), damaged: sandbox.take_damaged() })))
 }
 
 /// The component `given` names (a file, an `oci://` reference pulled through the cache), else
@@ -95,19 +107,26 @@ pub async fn find(product: &Product, given: Option<&str>, registry: &RegistryOpt
     match given {
         Some(reference) if registry::is_reference(reference) => {
             let pulled = registry::pull(reference, registry, product.name).await?;
-            let (runtime, prepared) = prepare(product, &pulled.bytes, &pulled.pinned)?;
+            let (runtime, prepared) = prepare(product, &pulled.bytes, &pulled.pinned, false)?;
             Ok(Found { runtime, bytes: pulled.bytes, pinned: Some(pulled.pinned), manifest: Some((pulled.digest, pulled.annotations)), prepared })
         }
         given => {
-            let path = match given {
-                Some(path) => PathBuf::from(path),
-                None => product.builtin_component()?,
+            let (path, shipped) = match given {
+                Some(path) => (PathBuf::from(path), is_builtin(product, Path::new(path))),
+                None => (product.builtin_component()?, true),
             };
             let bytes = read(&path)?;
-            let (runtime, prepared) = prepare(product, &bytes, &path.display().to_string())?;
+            let (runtime, prepared) = prepare(product, &bytes, &path.display().to_string(), shipped)?;
             Ok(Found { runtime, bytes, pinned: None, manifest: None, prepared })
         }
     }
+}
+
+/// Whether `path` names the component shipped beside this program (an image names it in
+/// `BATON_COMPONENT` too).
+fn is_builtin(product: &Product, path: &Path) -> bool {
+    let builtin = product.builtin_component().ok().and_then(|b| b.canonicalize().ok());
+    builtin.is_some() && builtin == path.canonicalize().ok()
 }
 
 /// The bytes of the component file at `path`.
@@ -121,25 +140,6 @@ pub fn precompiled_path(component: &Path, bytes: &[u8]) -> PathBuf {
     let name = component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let digest = baton_sandbox::engine::digest(bytes);
     component.with_file_name(format!("{name}.{}.cwasm", digest.trim_start_matches("sha256:")))
-}
-
-/// The precompiled form beside the component file `path` (`make image` ships one), when it
-/// exists and is as trusted as this program: it is native code, so the file and its folder
-/// must belong to root or to this user and be writable by no one else (a file anyone else
-/// could have put there is ignored and the component compiled as usual).
-fn trusted_precompiled(path: &Path, bytes: &[u8]) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let precompiled = precompiled_path(path, bytes);
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let safe = |meta: std::fs::Metadata| (meta.uid() == 0 || meta.uid() == me) && meta.mode() & 0o022 == 0;
-    let file = std::fs::symlink_metadata(&precompiled).ok().filter(|m| m.is_file())?;
-    let folder = std::fs::metadata(precompiled.parent()?).ok()?;
-    if !(safe(file) && safe(folder)) {
-        tracing::debug!(file = %precompiled.display(), "a precompiled component others could write is ignored");
-        return None;
-    }
-    Some(precompiled)
 }
 
 /// `component precompile`: the component compiled for this machine, written beside it (see

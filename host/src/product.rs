@@ -17,7 +17,12 @@ impl Product {
     /// The component shipped with this program: the file beside it, else the workspace's
     /// guest build (a development tree).
     pub fn builtin_component(&self) -> anyhow::Result<std::path::PathBuf> {
-        let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot locate this program: {e}"))?;
+        // Without /proc (a bare chroot), the path the program was started by, when absolute.
+        let started_as = || std::env::args_os().next().map(std::path::PathBuf::from).filter(|p| p.is_absolute());
+        let exe = std::env::current_exe()
+            .ok()
+            .or_else(started_as)
+            .ok_or_else(|| anyhow::anyhow!("cannot locate this program (no /proc, and not started by an absolute path)"))?;
         let dir = exe.parent().unwrap_or(std::path::Path::new("."));
         let candidates = [dir.join(self.component_file), dir.join("..").join("wasm32-wasip2").join("guest").join(self.component_file)];
         candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {

@@ -26,6 +26,8 @@ pub struct Sandbox {
     /// maps the file instead of compiling (seconds) or decompressing, and whether a file is
     /// there says whether the first compile is still to come (worth announcing).
     prepared_dir: Option<PathBuf>,
+    /// Kept files found damaged or changed (and compiled again), for the caller to report.
+    damaged: Mutex<Vec<PathBuf>>,
 }
 
 impl Sandbox {
@@ -36,7 +38,7 @@ impl Sandbox {
         let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot set up the WebAssembly engine")?;
         let ticker = Ticker::start(engine.clone())?;
         let prepared_dir = cache_dir(program).map(|dir| dir.join("prepared"));
-        Ok(Sandbox { engine, ticker, compiled: Mutex::new(HashMap::new()), prepared_dir })
+        Ok(Sandbox { engine, ticker, compiled: Mutex::new(HashMap::new()), prepared_dir, damaged: Mutex::new(Vec::new()) })
     }
 
     /// Whether loading `bytes` will find them compiled already (in this process, or in the
@@ -47,6 +49,12 @@ impl Sandbox {
             return true;
         }
         self.artifact(&digest).is_some_and(|artifact| is_private_file(&artifact))
+    }
+
+    /// The kept files found damaged or changed since the last time this was asked (each was
+    /// compiled again), for a caller that logs once logging is set up.
+    pub fn take_damaged(&self) -> Vec<PathBuf> {
+        self.damaged.lock().map(|mut damaged| std::mem::take(&mut *damaged)).unwrap_or_default()
     }
 
     /// Whether compiled components outlive the process (a cache folder is there).
@@ -90,15 +98,24 @@ impl Sandbox {
     }
 
     /// The component this program compiled into `path` before, when the file is there, ours
-    /// alone to write, and made by a compatible engine; otherwise none (and a file that does not
+    /// alone to write, the very bytes this program wrote (its digest, kept beside it, matches)
+    /// and made by a compatible engine; otherwise none (and a file that is damaged or does not
     /// load is removed, to be compiled again).
     fn cached_component(&self, path: &Path) -> Option<Component> {
-        if !is_private_file(path) {
+        let bytes = read_trusted(path, Owners::ThisUser)?;
+        let recorded = read_trusted(&digest_path(path), Owners::ThisUser).and_then(|d| String::from_utf8(d).ok());
+        if recorded.as_deref() != Some(digest(&bytes).as_str()) {
+            tracing::warn!(file = %path.display(), "the compiled component in the cache is damaged or was changed; compiling it again");
+            let _ = std::fs::remove_file(path);
+            if let Ok(mut damaged) = self.damaged.lock() {
+                damaged.push(path.to_path_buf());
+            }
             return None;
         }
-        // SAFETY: the file is one this program wrote (`keep_compiled`) in the user's own cache
-        // folder, writable by nobody else (checked above); wasmtime checks the engine.
-        match unsafe { Component::deserialize_file(&self.engine, path) } {
+        // SAFETY: these are the bytes this program wrote (`keep_compiled`; their digest matches
+        // the one it recorded) in the user's own cache folder, read from a file nobody else may
+        // write; wasmtime checks the engine.
+        match unsafe { Component::deserialize(&self.engine, &bytes) } {
             Ok(component) => Some(component),
             Err(err) => {
                 tracing::debug!(file = %path.display(), error = %err, "the compiled component in the cache does not load; compiling it again");
@@ -114,14 +131,21 @@ impl Sandbox {
     }
 
     /// The component in `bytes`, from `precompiled` (what [`Self::precompile`] wrote for these
-    /// bytes) when that file was made by a compatible engine, else compiled as [`Self::load`]
-    /// does. The caller vouches for the file: it is native code, so only a file as trusted as
-    /// this program (shipped beside it) may be given.
+    /// bytes) when that file is as trusted as this program (a regular file, not a link, that it
+    /// and its folder belong to root or to this user and no one else may write, checked on the
+    /// open file) and made by a compatible engine, else compiled as [`Self::load`] does. The
+    /// caller vouches for where the file is: only beside the component shipped with this
+    /// program, never beside one a user or a registry supplied.
     pub fn load_precompiled(&self, bytes: &[u8], precompiled: &Path, name: &str) -> Result<Runtime> {
         let digest = digest(bytes);
-        // SAFETY: wasmtime checks that the file was made by a compatible engine; that it is the
-        // compiled form of `bytes` and untampered is the caller's promise (see above).
-        match unsafe { Component::deserialize_file(&self.engine, precompiled) } {
+        let Some(native) = read_trusted(precompiled, Owners::RootOrThisUser) else {
+            tracing::debug!(file = %precompiled.display(), "a precompiled component others could write is ignored");
+            return self.load(bytes, name);
+        };
+        // SAFETY: wasmtime checks that the bytes were made by a compatible engine; that they are
+        // the compiled form of `bytes` is the caller's promise (see above), and they were read
+        // from a file only root or this user could have written.
+        match unsafe { Component::deserialize(&self.engine, &native) } {
             Ok(component) => {
                 let runtime = runtime::link(&self.engine, &component, digest.clone(), self.ticker.clone())?;
                 if let Ok(mut compiled) = self.compiled.lock() {
@@ -176,8 +200,12 @@ fn keep_compiled(component: &Component, path: &Path) {
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let bytes = component.serialize().map_err(std::io::Error::other)?;
         let staged = tempfile::NamedTempFile::new_in(dir)?;
-        std::fs::write(staged.path(), bytes)?;
+        std::fs::write(staged.path(), &bytes)?;
         staged.persist(path).map_err(|e| e.error)?;
+        // Its digest beside it, so a damaged or swapped file is never mapped as code.
+        let staged = tempfile::NamedTempFile::new_in(dir)?;
+        std::fs::write(staged.path(), digest(&bytes))?;
+        staged.persist(digest_path(path)).map_err(|e| e.error)?;
         Ok(())
     })();
     if let Err(err) = written {
@@ -201,6 +229,50 @@ fn is_private_file(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_private_file(path: &Path) -> bool {
     path.is_file()
+}
+
+/// Where the digest of the compiled component at `path` is kept.
+fn digest_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Who may own a file of native code this program loads.
+#[derive(Clone, Copy)]
+enum Owners {
+    ThisUser,
+    RootOrThisUser,
+}
+
+/// The bytes of `path` when it is a regular file (opened without following a link) that, as
+/// checked on the open file, belongs to `owners` and no one else may write, in a folder
+/// likewise; none otherwise. A compiled component is native code: one anybody else could have
+/// written is never used.
+#[cfg(unix)]
+fn read_trusted(path: &Path, owners: Owners) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let trusted = |meta: &std::fs::Metadata| {
+        let owner = meta.uid() == me || (matches!(owners, Owners::RootOrThisUser) && meta.uid() == 0);
+        owner && meta.mode() & 0o022 == 0
+    };
+    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let folder = std::fs::metadata(path.parent()?).ok()?;
+    if !meta.file_type().is_file() || !trusted(&meta) || !trusted(&folder) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+#[cfg(not(unix))]
+fn read_trusted(path: &Path, _owners: Owners) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
 }
 
 fn cache_dir(program: &str) -> Option<PathBuf> {

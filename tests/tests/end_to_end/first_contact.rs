@@ -223,9 +223,19 @@ fn the_first_start_says_it_prepares_the_connector_and_later_starts_reuse_it() {
     assert!(third.success && said(&third), "a compiled component anyone could write is compiled again: {}", third.output());
     assert_eq!(std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o077, 0, "kept private again");
 
-    // `component precompile` writes the component compiled for this machine beside it; a start
-    // uses it (no compile) while the file and folder are writable only by their owner, this
-    // user, and ignores it (native code) once others could have written it.
+    // A kept file with a block of flipped bytes (a disk error, another process) is not mapped as
+    // code: one warning, compiled again.
+    let mut bytes = std::fs::read(&kept[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 64].iter_mut().for_each(|b| *b = !*b);
+    std::fs::write(&kept[0], &bytes).unwrap();
+    let damaged = run_host(&["capabilities", "--log-format", "console"], &env);
+    assert!(damaged.success && damaged.stderr.contains("was damaged or was changed; compiling it again"), "{}", damaged.output());
+    let again = run_host(&["capabilities", "--log-format", "console"], &env);
+    assert!(again.success && !said(&again) && !again.stderr.contains("damaged"), "kept whole again: {}", again.output());
+
+    // Native code never comes from beside a component the user supplies: a `.cwasm` there,
+    // even one named for its digest and holding another component's code, is not used.
     let folder = dir.path().join("components");
     std::fs::create_dir(&folder).unwrap();
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -235,15 +245,15 @@ fn the_first_start_says_it_prepares_the_connector_and_later_starts_reuse_it() {
     assert!(written.success, "{}", written.output());
     let precompiled = std::path::PathBuf::from(written.stdout.trim());
     assert!(precompiled.starts_with(&folder) && std::fs::metadata(&precompiled).unwrap().len() > 1000, "{}", written.stdout);
-    let start_with_fresh_cache = |name: &str| {
-        let fresh = dir.path().join(name);
-        run_host(&["--component", copy.to_str().unwrap(), "capabilities", "--log-format", "console"], &[("XDG_CACHE_HOME", fresh.to_str().unwrap())])
-    };
-    let trusted = start_with_fresh_cache("fresh-1");
-    assert!(trusted.success && !said(&trusted), "the precompiled file is used: {}", trusted.output());
-    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let open = start_with_fresh_cache("fresh-2");
-    assert!(open.success && said(&open), "a precompiled file in a folder anyone can write is ignored: {}", open.output());
+    let probe = folder.join("probe.wasm");
+    std::fs::copy(crate::util::component("probe_guest"), &probe).unwrap();
+    let probe_written = run_host(&["component", "precompile", "--component", probe.to_str().unwrap()], &env);
+    assert!(probe_written.success, "{}", probe_written.output());
+    std::fs::rename(probe_written.stdout.trim(), &precompiled).unwrap();
+    let fresh = dir.path().join("fresh");
+    let start = run_host(&["--component", copy.to_str().unwrap(), "capabilities", "--log-format", "console"], &[("XDG_CACHE_HOME", fresh.to_str().unwrap())]);
+    assert!(start.success && said(&start), "compiled from the .wasm, not taken from beside it: {}", start.output());
+    assert!(start.stdout.contains("space") && !start.stdout.contains("Probe"), "the Confluence component runs, not the planted code: {}", start.stdout);
 }
 
 #[test]
