@@ -103,8 +103,13 @@ impl Sandbox {
     /// load is removed, to be compiled again).
     fn cached_component(&self, path: &Path) -> Option<Component> {
         let bytes = read_trusted(path, Owners::ThisUser)?;
-        let recorded = read_trusted(&digest_path(path), Owners::ThisUser).and_then(|d| String::from_utf8(d).ok());
-        if recorded.as_deref() != Some(digest(&bytes).as_str()) {
+        let Some(recorded) = read_trusted(&digest_path(path), Owners::ThisUser).and_then(|d| String::from_utf8(d).ok()) else {
+            // Kept by an earlier version, which recorded no digest: compiled again, quietly.
+            tracing::debug!(file = %path.display(), "the compiled component in the cache has no recorded digest; compiling it again");
+            let _ = std::fs::remove_file(path);
+            return None;
+        };
+        if recorded != digest(&bytes) {
             tracing::warn!(file = %path.display(), "the compiled component in the cache is damaged or was changed; compiling it again");
             let _ = std::fs::remove_file(path);
             if let Ok(mut damaged) = self.damaged.lock() {
