@@ -24,9 +24,11 @@ deps: setup
 	@scripts/install-deps.sh
 
 ## Style: rustfmt (rustfmt.toml) and clippy with warnings as errors, for the host and tests
-## natively and for the components on their wasm target.
+## natively and for the components on their wasm target; and the dependencies against the
+## RustSec advisories (scripts/audit.sh, offline, from ../shared/advisory-db).
 lint: setup
 	$(CARGO) fmt --all --check
+	@scripts/audit.sh
 	$(CARGO) clippy --workspace --exclude probe-guest --all-targets -- -D warnings
 	$(CARGO) clippy -p confluence-connector -p probe-guest --target wasm32-wasip2 --all-targets -- -D warnings
 
