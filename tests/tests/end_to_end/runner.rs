@@ -242,8 +242,14 @@ fn without_once_a_c1_tenant_serves_conductorone_beside_a_scheduled_one_until_sig
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(fetch(&listen, "/readyz").is_some(), "ready while serving");
-    let metrics = fetch(&listen, "/metrics").unwrap();
-    assert!(metrics.contains("baton_runner_syncs_total{tenant=\"local\",result=\"success\"} 1"), "{metrics}");
+    // The file is in place a moment before the sync is counted: wait for the count.
+    let counted = "baton_runner_syncs_total{tenant=\"local\",result=\"success\"} 1";
+    let mut metrics = fetch(&listen, "/metrics").unwrap();
+    while !metrics.contains(counted) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        metrics = fetch(&listen, "/metrics").unwrap();
+    }
+    assert!(metrics.contains(counted), "{metrics}");
 
     assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let stopped = Instant::now();
