@@ -7,7 +7,7 @@
 //! under that release's `--compat` profile, with every field it writes of users and groups.
 //! Without `../shared` these tests say loudly that they skipped.
 
-use crate::util::{run_host, run_on, target_dir};
+use crate::util::{run_host, run_on, target_dir, without_colours};
 use confluence_sim::{ADMIN_TOKEN, Dataset, SimConfig, Simulator, VERSION_PROFILES};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,16 +50,7 @@ fn our_json(args: &[&str]) -> Value {
 fn stats(peers: &Path, file: &str) -> BTreeMap<String, usize> {
     let text = baton(peers, &["stats", "-f", file]);
     let mut counts = BTreeMap::new();
-    let mut plain = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| c.is_ascii_alphabetic());
-        } else {
-            plain.push(c);
-        }
-    }
-    for line in plain.lines() {
+    for line in without_colours(&text).lines() {
         if let Some((kind, count)) = line.split_once('|')
             && let Ok(count) = count.trim().parse()
         {

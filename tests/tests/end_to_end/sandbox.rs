@@ -2,7 +2,7 @@
 //! reaches no other origin, cannot set `Authorization`, and is stopped cleanly when it exceeds
 //! its memory cap or CPU budget.
 
-use crate::util::{component, run_host};
+use crate::util::{component, run_host, without_colours};
 use confluence_sim::{ADMIN_TOKEN, SimConfig, Simulator};
 
 fn probe(sim: &Simulator, mode: &str, extra: &[&str]) -> crate::util::Run {
@@ -257,18 +257,4 @@ fn the_log_import_cannot_forge_or_flood_the_hosts_log() {
     let kept = log.lines().filter(|l| l.contains(" flood ")).count();
     assert!((200..=260).contains(&kept), "held to the burst: {kept} records");
     assert!(log.contains("these were dropped") && log.contains(&format!("dropped={}", 10_000 - kept)), "{log}");
-}
-
-/// `text` without the terminal colour codes of the console format.
-fn without_colours(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| c.is_ascii_alphabetic());
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }

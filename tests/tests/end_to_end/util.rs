@@ -136,3 +136,17 @@ pub fn content(file: &Path) -> Vec<Vec<u8>> {
     rows.extend(reader.grants().unwrap().iter().map(Message::encode_to_vec));
     rows
 }
+
+/// `text` without the terminal colour codes of the console format.
+pub fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
