@@ -626,8 +626,13 @@ async fn all_pages<T>(call: &str, mut page: impl AsyncFnMut(Option<&str>) -> Res
     }
 }
 
+/// The largest page token a host keeps (the page-token budget). A token says where a list goes
+/// on, not what it holds; kept in memory and in every checkpoint, it must stay small.
+pub const MAX_PAGE_TOKEN_BYTES: usize = 8192;
+
 /// The page tokens one list has used: a token seen before (the same one again, or a cycle
-/// A -> B -> A) would loop forever, so it stops the sync naming the call.
+/// A -> B -> A) would loop forever, so it stops the sync naming the call; so does a token over
+/// [`MAX_PAGE_TOKEN_BYTES`].
 struct TokenTrail {
     seen: std::collections::HashSet<String>,
 }
@@ -641,6 +646,10 @@ impl TokenTrail {
     fn next(&mut self, next: Option<String>, call: &str) -> Result<Option<String>> {
         match next {
             Some(next) if next.is_empty() => Ok(None),
+            Some(next) if next.len() > MAX_PAGE_TOKEN_BYTES => bail!(
+                "{call} returned a page token of {} bytes, over the page-token budget of {MAX_PAGE_TOKEN_BYTES} bytes (a token says where a list goes on, not what it holds: a connector bug, or a hostile component); stopping",
+                next.len()
+            ),
             Some(next) if !self.seen.insert(next.clone()) => {
                 bail!(
                     "{call} returned a page token it had returned before ({next:?}): the pages go round in a cycle (a connector bug); stopping instead of looping"
@@ -827,5 +836,13 @@ mod tests {
         assert!(cycle.contains("list-resources(user)") && cycle.contains("cycle"), "{cycle}");
         assert_eq!(TokenTrail::starting_at(None).next(None, "x").unwrap(), None);
         assert_eq!(TokenTrail::starting_at(None).next(Some(String::new()), "x").unwrap(), None);
+    }
+
+    #[test]
+    fn a_page_token_over_its_budget_stops_the_list() {
+        let mut trail = TokenTrail::starting_at(None);
+        assert_eq!(trail.next(Some("x".repeat(MAX_PAGE_TOKEN_BYTES)), "list-resources(user)").unwrap().map(|t| t.len()), Some(MAX_PAGE_TOKEN_BYTES));
+        let refused = trail.next(Some("y".repeat(MAX_PAGE_TOKEN_BYTES + 1)), "list-resources(user)").unwrap_err().to_string();
+        assert!(refused.contains("list-resources(user)") && refused.contains("page-token budget of 8192 bytes") && !refused.contains("yyyy"), "{refused}");
     }
 }
