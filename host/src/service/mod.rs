@@ -96,17 +96,10 @@ pub async fn run(connector: &Connector<'_>, metadata: &wit::Metadata, types: &[w
         _ = &mut shutdown => return Ok(()),
     }
     health.set_ready(true);
-    let secrets = secrets_to_redact(&options);
-    let cx = Loop { client: &client, connector, metadata, types, options: &options, health: &health, secrets: &secrets };
-    cx.run(shutdown).await
-}
-
-/// Every secret this process holds, as it could appear in text (see [`crate::secrets`]): the
-/// C1 client secret, the source's credentials, proxies' passwords, the registry password, and
-/// ConductorOne's access tokens as they are issued. A debug log is cleaned of them before upload.
-fn secrets_to_redact(options: &ServiceOptions) -> Vec<String> {
+    // Redacted from every debug log uploaded, beside what the rest of the process noted.
     crate::secrets::note(&options.client_secret);
-    crate::secrets::held()
+    let cx = Loop { client: &client, connector, metadata, types, options: &options, health: &health };
+    cx.run(shutdown).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -183,7 +176,6 @@ struct Loop<'a> {
     types: &'a [wit::ResourceType],
     options: &'a ServiceOptions,
     health: &'a Health,
-    secrets: &'a [String],
 }
 
 impl Loop<'_> {
@@ -236,7 +228,6 @@ impl Loop<'_> {
             types: self.types,
             provisioning: self.options.provisioning,
             next_heartbeat,
-            secrets: self.secrets,
         };
         tasks::run(&cx, task).await
     }

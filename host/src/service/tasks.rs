@@ -32,8 +32,6 @@ pub struct TaskContext<'a> {
     pub provisioning: bool,
     /// Heartbeat interval the server asked for with the task (0 means 30 s).
     pub next_heartbeat: Duration,
-    /// Values never to appear in an uploaded debug log.
-    pub secrets: &'a [String],
 }
 
 /// How a task ended, for FinishTask.
