@@ -89,9 +89,11 @@ pub fn prepare(product: &Product, bytes: &[u8], name: &str, shipped: bool) -> Re
     }
     // Native code is taken only from the program's own cache or beside the component shipped
     // with it; never beside a component a user or a registry supplied.
-    let precompiled = precompiled_path(Path::new(name), bytes);
-    if shipped && precompiled.is_file() {
-        return Ok((sandbox.load_precompiled(bytes, &precompiled, name)?, None));
+    if shipped {
+        let precompiled = precompiled_path(Path::new(name), bytes);
+        if precompiled.is_file() {
+            return Ok((sandbox.load_precompiled(bytes, &precompiled, name)?, None));
+        }
     }
     if std::io::stderr().is_terminal() {
         eprintln!("preparing the connector for this machine (once: later starts reuse it) ...");
@@ -200,7 +202,7 @@ pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<St
     let withheld = settings::withheld_fields(&metadata);
     let component = found.pinned.clone().unwrap_or_else(|| inspect.reference.clone().unwrap_or_else(|| "the built-in component".into()));
     let (manifest_digest, annotations) = found.manifest.clone().unwrap_or_default();
-    let (reads, changes) = declared_requests(&metadata)?;
+    let (reads, changes) = settings::declared(&metadata)?.listed();
     let settings: Vec<serde_json::Value> = metadata
         .config
         .iter()
@@ -275,14 +277,6 @@ fn console_text(document: &serde_json::Value, metadata: &Metadata, withheld: &[&
     ));
     out.push_str(&format!("  may change, with provisioning: {}\n", or_none(listed("mayChangeWithProvisioning"))));
     out
-}
-
-/// What the component declares it sends beyond GET and HEAD: its reads and its changes, as
-/// `METHOD /path`. Run alone, so an operator can review a third-party component first.
-pub fn declared_requests(metadata: &Metadata) -> Result<(Vec<String>, Vec<String>)> {
-    let declared = baton_sandbox::declared::Declared::from_metadata(&metadata.egress)
-        .map_err(|why| anyhow::anyhow!("the component declares a request this host cannot enforce: {why}"))?;
-    Ok(declared.listed())
 }
 
 /// The `baton:connector` interface the component exports, with its version (empty if none:

@@ -48,7 +48,7 @@ pub fn resolve(metadata: &Metadata, mut given: BTreeMap<String, String>) -> Resu
     given.insert(origin_field.clone(), origin.base_url());
     let (authorization, auth_description) = authorization(metadata, &given)?;
     note_credentials(&given, &withheld, authorization.as_ref());
-    let declared = Declared::from_metadata(&metadata.egress).map_err(|why| anyhow!("the component declares a request this host cannot enforce: {why}"))?;
+    let declared = declared(metadata)?;
     let guest_config = given.into_iter().filter(|(name, _)| !withheld.contains(&name.as_str())).collect();
     Ok(Settings { guest_config, origin, origin_field, authorization, auth_description, declared })
 }
@@ -69,6 +69,11 @@ fn note_credentials(given: &BTreeMap<String, String>, withheld: &[&str], authori
             crate::secrets::note(password);
         }
     }
+}
+
+/// What the component declares it sends beyond GET and HEAD, or why this host cannot enforce it.
+pub fn declared(metadata: &Metadata) -> Result<Declared> {
+    Declared::from_metadata(&metadata.egress).map_err(|why| anyhow!("the component declares a request this host cannot enforce: {why}"))
 }
 
 /// Refuses a schema this host cannot hold safely: a setting name other than lowercase letters,
