@@ -35,6 +35,11 @@ pub fn principal_of(cx: &Context, subject: Subject) -> Result<Option<ResourceId>
     })
 }
 
+/// A name a listing gives, when it is there and not empty (listings leave names out, or empty).
+pub fn named(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
 /// Who a permission write is about, with every name the APIs may want.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {

@@ -10,7 +10,7 @@
 use crate::client::{self, Envelope, encode_component};
 use crate::directory::groups;
 use crate::directory::ids::SITE;
-use crate::directory::subjects::{Subject, permission_grant, principal_of};
+use crate::directory::subjects::{Subject, named, permission_grant, principal_of};
 use crate::guest_log::{self, Level};
 use crate::site::catalogue::{GlobalPermission, Pair, entitlement_id, of_pair};
 use crate::syncer::Context;
@@ -190,7 +190,7 @@ fn get_listing<T: DeserializeOwned>(cx: &Context, path: &str) -> Result<Listing<
 fn held(listed: Vec<Listed>) -> Held {
     let mut held = Held::default();
     for item in listed {
-        let Some((target, operation)) = item.operation.and_then(|o| Some((o.target.filter(|t| !t.is_empty())?, o.operation.filter(|o| !o.is_empty())?))) else {
+        let Some((target, operation)) = item.operation.and_then(|o| Some((named(o.target)?, named(o.operation)?))) else {
             guest_log::debug("skipping a global permission entry without an operation", &[]);
             continue;
         };
@@ -205,7 +205,6 @@ fn held(listed: Vec<Listed>) -> Held {
 
 /// A listed subject by the first name it carries (the shape per version is unconfirmed).
 fn map_subject(subject: ListedSubject) -> Mapped {
-    let named = |value: Option<String>| value.filter(|v| !v.is_empty());
     match subject.kind.as_deref().unwrap_or_default() {
         "user" => match (named(subject.user_key), named(subject.username).or(named(subject.name))) {
             (Some(key), _) => Mapped::Subject(Subject::UserKey(key)),

@@ -12,7 +12,7 @@
 use crate::client::{self, encode_component};
 use crate::directory::ids::SPACE;
 use crate::directory::profile::text;
-use crate::directory::subjects::{Subject, permission_grant, principal_of};
+use crate::directory::subjects::{Subject, named, permission_grant, principal_of};
 use crate::guest_log::{self, Level};
 use crate::page_token::PageToken;
 use crate::settings::Compat;
@@ -255,11 +255,6 @@ fn rest_subject(subject: Option<RestSubject>) -> Result<RestHolder, String> {
             (_, Some(_)) => Err("a subject without a type whose name could be a user's or a group's".into()),
         },
     }
-}
-
-/// A value that is present and not empty.
-fn named(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
 }
 
 #[derive(Deserialize)]

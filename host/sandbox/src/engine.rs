@@ -222,13 +222,9 @@ fn keep_compiled(component: &Component, path: &Path) {
 /// likewise (a compiled component is native code: one anybody else could change is not used).
 #[cfg(unix)]
 fn is_private_file(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    let private = |meta: &std::fs::Metadata| meta.uid() == uid && meta.mode() & 0o022 == 0;
     let file = std::fs::symlink_metadata(path).ok().filter(|m| m.file_type().is_file());
     let dir = path.parent().and_then(|dir| std::fs::metadata(dir).ok());
-    matches!((file, dir), (Some(file), Some(dir)) if private(&file) && private(&dir))
+    matches!((file, dir), (Some(file), Some(dir)) if Owners::ThisUser.trust(&file) && Owners::ThisUser.trust(&dir))
 }
 
 #[cfg(not(unix))]
@@ -250,6 +246,18 @@ enum Owners {
     RootOrThisUser,
 }
 
+impl Owners {
+    /// Whether a file or folder with `meta` belongs to these owners and no one else may write it.
+    #[cfg(unix)]
+    fn trust(self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let owner = meta.uid() == me || (matches!(self, Owners::RootOrThisUser) && meta.uid() == 0);
+        owner && meta.mode() & 0o022 == 0
+    }
+}
+
 /// The bytes of `path` when it is a regular file (opened without following a link) that, as
 /// checked on the open file, belongs to `owners` and no one else may write, in a folder
 /// likewise; none otherwise. A compiled component is native code: one anybody else could have
@@ -257,13 +265,8 @@ enum Owners {
 #[cfg(unix)]
 fn read_trusted(path: &Path, owners: Owners) -> Option<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let trusted = |meta: &std::fs::Metadata| {
-        let owner = meta.uid() == me || (matches!(owners, Owners::RootOrThisUser) && meta.uid() == 0);
-        owner && meta.mode() & 0o022 == 0
-    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let trusted = |meta: &std::fs::Metadata| owners.trust(meta);
     let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path).ok()?;
     let meta = file.metadata().ok()?;
     let folder = std::fs::metadata(path.parent()?).ok()?;
