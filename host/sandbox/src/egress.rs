@@ -184,10 +184,10 @@ impl EgressHooks {
     /// Why `request` may not leave, or `Ok` when it may.
     fn admit<B>(&self, request: &http::Request<B>) -> Result<(), String> {
         let Some(origin) = &self.origin else { return Err("no destination is allowed before configuration is complete".into()) };
-        origin.admit(request.uri())?;
+        let path = origin.admit(request.uri())?;
         check_method(request.method())?;
         check_headers(request.headers(), request.uri())?;
-        self.declared.permits(request.method(), &origin.relative_path(request.uri())?, self.allowance)
+        self.declared.permits(request.method(), &path, self.allowance)
     }
 
     fn allowed(&self) -> String {

@@ -67,15 +67,9 @@ impl Origin {
         format!("{scheme}://{host}{port}{}", self.path_prefix)
     }
 
-    /// The canonical path of `uri` relative to the path prefix (`/...`), for an admitted `uri`.
-    pub fn relative_path(&self, uri: &Uri) -> Result<String, String> {
-        let path = canonical_path(uri.path()).map_err(|why| format!("its path {why}"))?;
-        let rest = path.strip_prefix(self.path_prefix.as_str()).unwrap_or(&path);
-        Ok(if rest.is_empty() { "/".into() } else { rest.to_string() })
-    }
-
-    /// Why `uri` is not allowed, or `Ok` when it is.
-    pub fn admit(&self, uri: &Uri) -> Result<(), String> {
+    /// Why `uri` is not allowed, or, when it is, its canonical path relative to the path prefix
+    /// (`/...`), which further checks judge.
+    pub fn admit(&self, uri: &Uri) -> Result<String, String> {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
@@ -94,7 +88,8 @@ impl Origin {
         if !prefix.is_empty() && path != *prefix && !path.starts_with(&format!("{prefix}/")) {
             return Err(format!("its path is outside {prefix}"));
         }
-        Ok(())
+        let rest = &path[prefix.len()..];
+        Ok(if rest.is_empty() { "/".into() } else { rest.to_string() })
     }
 }
 
