@@ -50,6 +50,9 @@ fn fail(err: anyhow::Error) -> ExitCode {
 }
 
 async fn run(product: Product) -> Result<()> {
+    // The environment's proxies are the process's, whatever it runs: their passwords are noted
+    // once, for redaction.
+    crate::secrets::note_environment_proxies();
     if let Some(serve) = args::serve_requested(&product)? {
         init_logging(&serve.log_level, serve.json_logs);
         return serve_command(&product, serve.options).await;

@@ -55,7 +55,6 @@ fn settings(flags: &ConnectionFlags, pool_size: usize) -> Result<OutboundSetting
     if let Some(url) = &flags.proxy {
         crate::secrets::note_url_password(url);
     }
-    crate::secrets::note_environment_proxies();
     if let Some((_, key)) = &client_identity {
         crate::secrets::note(&String::from_utf8_lossy(&key.bytes));
     }
