@@ -72,7 +72,7 @@ impl Permission {
 
 /// The permission of an entitlement slug, in either profile's spelling.
 pub fn by_slug(slug: &str) -> Option<&'static Permission> {
-    PERMISSIONS.iter().find(|p| p.slug == slug || Compat::ALL.iter().any(|c| p.slug_for(*c) == slug))
+    PERMISSIONS.iter().find(|p| Compat::ALL.iter().any(|c| p.slug_for(*c) == slug))
 }
 
 /// The permission an entitlement slug names; `invalid-argument` for any other slug.
