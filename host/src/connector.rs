@@ -11,7 +11,7 @@ use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::outbound::Outbound;
 use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Limits, Runtime};
 use baton_sandbox::wit::ConnectorError;
-use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
+use baton_sync::{self as sync, Budgets, Observer, SyncOptions, SyncReport};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,6 +25,8 @@ pub const DEFAULT_CONCURRENCY: u64 = 16;
 pub struct Connector<'a> {
     pub runtime: &'a Runtime,
     pub limits: Limits,
+    /// What one sync may hold and write.
+    pub budgets: Budgets,
     pub settings: Settings,
     /// The pooled client every run of this connector sends through.
     pub outbound: Arc<Outbound>,
@@ -75,7 +77,7 @@ impl Connector<'_> {
             workers.push(self.runtime.instantiate(context.clone(), &self.limits).await?);
         }
         let options = SyncOptions { strict: options.strict || self.strict, ..options.clone() };
-        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, observer).await.map_err(|err| self.explained(err, context))?;
+        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, &self.budgets, observer).await.map_err(|err| self.explained(err, context))?;
         let summary = &report.summary;
         let egress = context.hooks.report();
         tracing::info!(

@@ -41,7 +41,15 @@ pub struct Limits {
     /// (one sync, or one change): a component that stays under the per-call budget by making
     /// endless calls is still stopped.
     pub cpu_per_run: Duration,
+    /// The most data one exported call may hand back to the host: strings and lists counted as
+    /// wasmtime copies them out of the guest (its hostcall fuel, which bounds what one call into
+    /// a host import may pass as well). Past it the call stops with "resource exhausted".
+    pub call_bytes: usize,
 }
+
+/// What [`Limits::call_bytes`] is by default: a page of a directory's largest answers is a few
+/// MiB; this leaves room and keeps a hostile page from holding the host's memory.
+pub const DEFAULT_CALL_BYTES: usize = 64 << 20;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -50,6 +58,7 @@ impl Default for Limits {
             cpu_per_call: Duration::from_secs(60),
             wall_per_call: Duration::from_secs(600),
             cpu_per_run: Duration::from_secs(4 * 3600),
+            call_bytes: DEFAULT_CALL_BYTES,
         }
     }
 }
@@ -100,6 +109,7 @@ impl Runtime {
         let state = State::new(context, limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
+        store.set_hostcall_fuel(limits.call_bytes);
         store.epoch_deadline_callback(count_cpu_ticks);
         store.set_epoch_deadline(1);
         let bindings = self.pre.instantiate_async(&mut store).await.map_err(|e| sandbox_error("failed to start", store.data(), e))?;
@@ -157,6 +167,8 @@ pub struct State {
     kv: SharedStore,
     memory: MemoryCap,
     cpu: CpuBudget,
+    /// See [`Limits::call_bytes`] (for the message when it is used up).
+    call_bytes: usize,
     /// What the guest writes to stderr: kept here, never passed through raw (a guest could forge
     /// log lines), and logged line by line, escaped, after each call.
     stderr: MemoryOutputPipe,
@@ -191,6 +203,7 @@ impl State {
                 run_budget_ticks: ticks(limits.cpu_per_run),
                 run_exhausted: false,
             },
+            call_bytes: limits.call_bytes,
         }
     }
 }
@@ -477,7 +490,20 @@ fn sandbox_error(call: &str, state: &State, trap: wasmtime::Error) -> CallError 
             state.cpu.run_budget_ticks * TICK.as_millis() as u64 / 1000
         ));
     }
+    if is_hostcall_fuel_exhausted(&trap) {
+        return CallError::Sandbox(format!(
+            "{call}: resource exhausted: the connector passed more than {} MiB in one call, over the budget of one call's data (--max-call-mb, or limits.max_call_mb of a tenant); it was stopped",
+            state.call_bytes >> 20
+        ));
+    }
     CallError::Sandbox(format!("{call}: the connector component crashed: {trap:#}"))
+}
+
+/// Whether wasmtime stopped a call because it copied more than the store's hostcall fuel
+/// ([`Limits::call_bytes`]) between guest and host. wasmtime does not export the error's type,
+/// so its message is matched; the sandbox tests pin it.
+fn is_hostcall_fuel_exhausted(trap: &wasmtime::Error) -> bool {
+    trap.chain().any(|cause| cause.to_string().contains("fuel allocated for hostcalls has been exhausted"))
 }
 
 /// A one-line description of a typed connector error.

@@ -23,7 +23,9 @@ use crate::inspect;
 use crate::product::Product;
 use crate::registry::{RegistryLogin, RegistryOptions};
 use anyhow::{Result, anyhow};
+use baton_sandbox::runtime::DEFAULT_CALL_BYTES;
 use baton_sandbox::wit::Metadata;
+use baton_sync as sync;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -193,6 +195,29 @@ fn host_args(product: &Product) -> Command {
                 .help_heading("Sandbox")
                 .help("CPU time all connector calls of one sync (or change) may use together, in seconds"),
         )
+        .arg(budget_arg("max-call-mb", "BATON_MAX_CALL_MB", "MIB", DEFAULT_CALL_BYTES as u64 >> 20, 4096, "Data one connector call may pass to this program, in MiB"))
+        .arg(budget_arg(
+            "max-resource-mb",
+            "BATON_MAX_RESOURCE_MB",
+            "MIB",
+            sync::budget::DEFAULT_RESOURCE_MIB,
+            65536,
+            "Entitlements and grants of one resource held in memory until they are written, in MiB (each concurrent instance may hold this much)",
+        ))
+        .arg(budget_arg("max-sync-rows", "BATON_MAX_SYNC_ROWS", "ROWS", sync::budget::DEFAULT_SYNC_ROWS, u64::MAX, "Rows one sync may write"))
+        .arg(budget_arg("max-sync-mb", "BATON_MAX_SYNC_MB", "MIB", sync::budget::DEFAULT_SYNC_MIB, 1 << 30, "Bytes of rows one sync may write, in MiB"))
+}
+
+/// A budget of the sandbox: a whole number from 1 to `most`, `default` when not given.
+fn budget_arg(name: &'static str, env: &'static str, unit: &'static str, default: u64, most: u64, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .env(env)
+        .value_name(unit)
+        .default_value(default.to_string())
+        .value_parser(clap::value_parser!(u64).range(1..=most))
+        .help_heading("Sandbox")
+        .help(help)
 }
 
 /// `--log-level` and `--log-format`, which every command takes.

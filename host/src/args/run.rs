@@ -11,6 +11,7 @@ use crate::service::ServiceOptions;
 use crate::settings;
 use anyhow::{Result, anyhow};
 use baton_sandbox::Limits;
+use baton_sync::Budgets;
 use baton_sandbox::wit::{ConfigField, FieldKind, Metadata};
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub struct Run {
     /// The component's settings as given (set, non-empty values only), before resolution.
     pub values: BTreeMap<String, String>,
     pub limits: Limits,
+    /// What one sync may hold and write.
+    pub budgets: Budgets,
     /// Instances fetching at once during a sync.
     pub concurrency: usize,
     /// `--strict`: a principal no lookup finds fails the sync.
@@ -40,6 +43,7 @@ impl std::fmt::Debug for Run {
         f.debug_struct("Run")
             .field("settings_given", &self.values.keys().collect::<Vec<_>>())
             .field("limits", &self.limits)
+            .field("budgets", &self.budgets)
             .field("concurrency", &self.concurrency)
             .field("strict", &self.strict)
             .field("provisioning", &self.provisioning)
@@ -74,6 +78,7 @@ pub(super) fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) 
     Ok(Run {
         values: given_values(metadata, matches),
         limits: limits(matches),
+        budgets: budgets(matches),
         concurrency: concurrency(matches),
         strict: matches.get_flag("strict"),
         keep_previous_sync: matches.get_one::<bool>("keep-previous-sync").copied().unwrap_or(true),
@@ -137,6 +142,17 @@ pub(super) fn limits(matches: &ArgMatches) -> Limits {
         cpu_per_call: seconds("max-cpu-seconds", defaults.cpu_per_call),
         wall_per_call: seconds("call-timeout-seconds", defaults.wall_per_call),
         cpu_per_run: seconds("max-run-cpu-seconds", defaults.cpu_per_run),
+        call_bytes: matches.get_one::<u64>("max-call-mb").map(|mb| (*mb as usize) << 20).unwrap_or(defaults.call_bytes),
+    }
+}
+
+pub(super) fn budgets(matches: &ArgMatches) -> Budgets {
+    let defaults = Budgets::default();
+    let mib = |name: &str, default: u64| matches.get_one::<u64>(name).map(|mb| mb.saturating_mul(1 << 20)).unwrap_or(default);
+    Budgets {
+        resource_bytes: mib("max-resource-mb", defaults.resource_bytes),
+        sync_rows: matches.get_one::<u64>("max-sync-rows").copied().unwrap_or(defaults.sync_rows),
+        sync_bytes: mib("max-sync-mb", defaults.sync_bytes),
     }
 }
 
@@ -291,6 +307,7 @@ mod tests {
         let run = Run {
             values: BTreeMap::from([("access-token".to_string(), "canary-token".to_string())]),
             limits: Limits::default(),
+            budgets: Budgets::default(),
             concurrency: 1,
             strict: false,
             keep_previous_sync: true,

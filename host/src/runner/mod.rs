@@ -399,9 +399,11 @@ impl Runner {
             memory_bytes: tenant.limits.memory_mb.map(|mb| (mb as usize) << 20).unwrap_or(defaults.memory_bytes),
             cpu_per_call: tenant.limits.cpu_seconds_per_call.map(Duration::from_secs).unwrap_or(defaults.cpu_per_call),
             wall_per_call: tenant.limits.call_timeout_seconds.map(Duration::from_secs).unwrap_or(defaults.wall_per_call),
+            call_bytes: tenant.limits.max_call_mb.map(|mb| (mb as usize) << 20).unwrap_or(defaults.call_bytes),
             ..defaults
         };
-        Ok(Connector { runtime: &loaded.runtime, limits, settings, outbound, concurrency, strict: false })
+        let budgets = tenant.limits.budgets();
+        Ok(Connector { runtime: &loaded.runtime, limits, budgets, settings, outbound, concurrency, strict: false })
     }
 
     /// The component `source` names, compiled once per content (a file replaced by another

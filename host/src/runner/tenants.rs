@@ -7,6 +7,7 @@
 use crate::outbound::ConnectionFlags;
 use anyhow::{anyhow, bail};
 use baton_sandbox::wit::{FieldKind, Metadata};
+use baton_sync::Budgets;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,23 @@ pub struct TenantLimits {
     pub call_timeout_seconds: Option<u64>,
     pub concurrency: Option<usize>,
     pub requests_per_second: Option<f64>,
+    pub max_call_mb: Option<u64>,
+    pub max_resource_mb: Option<u64>,
+    pub max_sync_rows: Option<u64>,
+    pub max_sync_mb: Option<u64>,
+}
+
+impl TenantLimits {
+    /// What one sync of the tenant may hold and write; unset ones take the defaults.
+    pub fn budgets(&self) -> Budgets {
+        let defaults = Budgets::default();
+        let mib = |value: Option<u64>, default: u64| value.map(|mb| mb.saturating_mul(1 << 20)).unwrap_or(default);
+        Budgets {
+            resource_bytes: mib(self.max_resource_mb, defaults.resource_bytes),
+            sync_rows: self.max_sync_rows.unwrap_or(defaults.sync_rows),
+            sync_bytes: mib(self.max_sync_mb, defaults.sync_bytes),
+        }
+    }
 }
 
 /// How this tenant's connections are made (see [`ConnectionFlags`]).
@@ -165,6 +183,10 @@ struct LimitsText {
     call_timeout_seconds: Option<u64>,
     concurrency: Option<usize>,
     requests_per_second: Option<f64>,
+    max_call_mb: Option<u64>,
+    max_resource_mb: Option<u64>,
+    max_sync_rows: Option<u64>,
+    max_sync_mb: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -316,6 +338,10 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
     in_range("cpu_seconds_per_call", text.cpu_seconds_per_call, 1, 86400)?;
     in_range("call_timeout_seconds", text.call_timeout_seconds, 1, 86400)?;
     in_range("concurrency", text.concurrency.map(|c| c as u64), 1, 64)?;
+    in_range("max_call_mb", text.max_call_mb, 1, 4096)?;
+    in_range("max_resource_mb", text.max_resource_mb, 1, 65536)?;
+    in_range("max_sync_rows", text.max_sync_rows, 1, u64::MAX)?;
+    in_range("max_sync_mb", text.max_sync_mb, 1, 1 << 30)?;
     if let Some(rate) = text.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
         return Err(format!("limits.requests_per_second: {rate} is not a positive number"));
     }
@@ -325,6 +351,10 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
         call_timeout_seconds: text.call_timeout_seconds,
         concurrency: text.concurrency,
         requests_per_second: text.requests_per_second,
+        max_call_mb: text.max_call_mb,
+        max_resource_mb: text.max_resource_mb,
+        max_sync_rows: text.max_sync_rows,
+        max_sync_mb: text.max_sync_mb,
     })
 }
 
@@ -423,6 +453,8 @@ access-token = { env = "ACME_TOKEN" }
 [tenant.limits]
 memory_mb = 128
 requests_per_second = 2.5
+max_resource_mb = 64
+max_sync_rows = 100000
 
 [[tenant]]
 name = "globex"
@@ -470,6 +502,8 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
         assert_eq!(acme.secrets["access-token"], SecretSource::Env("ACME_TOKEN".into()));
         assert_eq!(acme.limits.memory_mb, Some(128));
         assert_eq!(acme.limits.requests_per_second, Some(2.5));
+        let defaults = Budgets::default();
+        assert_eq!(acme.limits.budgets(), Budgets { resource_bytes: 64 << 20, sync_rows: 100_000, sync_bytes: defaults.sync_bytes });
         assert_eq!(globex.component, ComponentSource::File("/etc/baton/components/other.wasm".into()));
         assert_eq!(globex.secrets["access-token"], SecretSource::File("/etc/baton/secrets/globex".into()));
         assert_eq!(globex.c1.as_ref().unwrap().client_secret, SecretSource::Env("GLOBEX_C1_SECRET".into()));
@@ -486,6 +520,8 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             ("name = \"t\"\n[tenant.secrets]\naccess-token = { env = \"A\", file = \"b\" }", "t", "secrets.access-token: say where"),
             ("name = \"t\"\n[tenant.limits]\nmemory_mb = 1", "t", "limits.memory_mb"),
             ("name = \"t\"\n[tenant.limits]\nrequests_per_second = -1.0", "t", "limits.requests_per_second"),
+            ("name = \"t\"\n[tenant.limits]\nmax_sync_rows = 0", "t", "limits.max_sync_rows"),
+            ("name = \"t\"\n[tenant.limits]\nmax_call_mb = 5000", "t", "limits.max_call_mb"),
             ("name = \"t\"\n[tenant.config]\nnested = { a = 1 }", "t", "config.nested"),
             ("name = \"t\"\ncomponent = \"oci://Bad Name\"", "t", "component: \"oci://Bad Name\" is not a registry reference"),
             ("interval = \"1h\"", "#2 (no name)", "missing field `name`"),

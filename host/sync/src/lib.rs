@@ -21,8 +21,12 @@ use std::time::{Duration, Instant};
 
 use std::path::Path;
 
+pub mod budget;
 pub mod convert;
 mod writer_thread;
+
+pub use budget::Budgets;
+use budget::{Tally, Weigh};
 
 use writer_thread::WriterThread;
 
@@ -203,6 +207,9 @@ struct Progress {
     page_token: Option<String>,
     /// Resources of the current type whose entitlements and grants are written.
     resources_done: usize,
+    /// What the sync has written so far, against its budgets.
+    #[serde(default)]
+    written: Tally,
 }
 
 const PROGRESS_VERSION: u32 = 1;
@@ -241,10 +248,11 @@ pub async fn full_sync<C: ConnectorCalls>(
     store: &SharedStore,
     fingerprint: &str,
     options: &SyncOptions,
+    budgets: &Budgets,
     observer: &dyn Observer,
 ) -> Result<SyncReport> {
     anyhow::ensure!(!workers.is_empty(), "a sync needs at least one connector instance");
-    let mut run = SyncRun::open(workers, out, store, &format!("{fingerprint} {options:?}"), options, observer).await?;
+    let mut run = SyncRun::open(workers, out, store, &format!("{fingerprint} {options:?}"), options, budgets, observer).await?;
     let types = run.write_resource_types(options).await?;
     if options.targets.is_empty() {
         run.sync_every_type(&types, options).await?;
@@ -276,14 +284,22 @@ struct SyncRun<'a, C> {
 
 impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
     /// Opens the file (or the interrupted sync of the same kind beside it) on its own thread.
-    async fn open(workers: Vec<C>, out: &Path, store: &'a SharedStore, fingerprint: &str, options: &SyncOptions, observer: &'a dyn Observer) -> Result<Self> {
+    async fn open(
+        workers: Vec<C>,
+        out: &Path,
+        store: &'a SharedStore,
+        fingerprint: &str,
+        options: &SyncOptions,
+        budgets: &Budgets,
+        observer: &'a dyn Observer,
+    ) -> Result<Self> {
         let (mut writer, progress) = open_writer(out, store, fingerprint)?;
         writer.keep_previous_sync(options.keep_previous_sync);
         let mut writer = WriterThread::start(writer)?;
         let sync_type = options.sync_type();
         writer.write(move |w| Ok(w.set_sync_type(sync_type)?)).await?;
         let checkpoints = Checkpoints { store, last: Instant::now(), observer };
-        let fetch = Fetch { types: Arc::default(), grants: !options.skip_grants };
+        let fetch = Fetch { types: Arc::default(), grants: !options.skip_grants, budgets: *budgets };
         Ok(SyncRun { workers, writer, progress, checkpoints, fingerprint: fingerprint.to_string(), fetch })
     }
 
@@ -300,6 +316,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         // Entitlements name the types they are grantable to, so every offered type is converted.
         let pb_types: Arc<BTreeMap<String, pb::ResourceType>> = Arc::new(offered.iter().map(|t| (t.id.clone(), convert::resource_type(t))).collect());
         let types: Vec<wit::ResourceType> = offered.into_iter().filter(|t| options.includes(&t.id)).collect();
+        self.progress.written.add_all(&types, &self.fetch.budgets)?;
         let included: Vec<pb::ResourceType> = pb_types.iter().filter(|(id, _)| options.includes(id)).map(|(_, t)| t.clone()).collect();
         self.writer
             .write(move |w| {
@@ -322,7 +339,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
             if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
                 self.sync_type_entitlements_and_grants(&rt.id).await?;
             }
-            self.progress = Progress { type_index: index + 1, ..Progress::fresh(&self.fingerprint) };
+            self.progress = Progress { type_index: index + 1, written: self.progress.written, ..Progress::fresh(&self.fingerprint) };
             self.checkpoints.save(&mut self.writer, &self.progress, true).await?;
         }
         Ok(())
@@ -352,6 +369,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
                 .get_resource(&target.wit_id(), target.wit_parent().as_ref())
                 .await
                 .with_context(|| format!("cannot read the targeted resource {}:{}", target.id.0, target.id.1))?;
+            self.progress.written.add(1, resource.weight(), &self.fetch.budgets)?;
             let converted = convert::resource(&resource);
             self.writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
             if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
@@ -362,7 +380,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         let converted: Vec<pb::Resource> = with_grants.iter().map(convert::resource).collect();
         let batch = Batch { first: 0, resources: &with_grants, converted: &converted, total: with_grants.len() };
         self.sync_entitlements_and_grants(&batch).await?;
-        self.progress = Progress { type_index: 1, ..Progress::fresh(&self.fingerprint) };
+        self.progress = Progress { type_index: 1, written: self.progress.written, ..Progress::fresh(&self.fingerprint) };
         self.checkpoints.save(&mut self.writer, &self.progress, true).await
     }
 
@@ -371,7 +389,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
     /// a type without single lookups) stay dangling and are reported. Principals of types this
     /// sync does not cover (a sync of some types only) are out of its scope.
     async fn account_for_principals(&mut self, types: &[wit::ResourceType]) -> Result<PrincipalCheck> {
-        let (connector, writer) = (&mut self.workers[0], &mut self.writer);
+        let (connector, writer, written, budgets) = (&mut self.workers[0], &mut self.writer, &mut self.progress.written, &self.fetch.budgets);
         let mut check = PrincipalCheck::default();
         let started = Instant::now();
         let missing = writer.query(|w| Ok(w.principals_without_resource()?)).await?;
@@ -381,6 +399,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
             let name = format!("{}:{}", id.resource_type, id.resource);
             match connector.get_resource(&id, None).await {
                 Ok(resource) if resource.id.resource_type == id.resource_type && resource.id.resource == id.resource => {
+                    written.add(1, resource.weight(), budgets)?;
                     let converted = convert::resource(&resource);
                     writer.write(move |w| Ok(w.put_resource(&converted)?)).await?;
                     check.looked_up += 1;
@@ -405,14 +424,15 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
     /// Lists every resource of a type on the first worker, page by page from where the
     /// checkpoint left off, writing and checkpointing each page.
     async fn list_all_resources(&mut self, type_id: &str) -> Result<()> {
-        let SyncRun { workers, writer, progress, checkpoints, .. } = self;
-        let connector = &mut workers[0];
+        let SyncRun { workers, writer, progress, checkpoints, fetch, .. } = self;
+        let (connector, budgets) = (&mut workers[0], &fetch.budgets);
         let mut listed = 0usize;
         let call = format!("list-resources({type_id})");
         let mut trail = TokenTrail::starting_at(progress.page_token.as_deref());
         loop {
             let page = connector.list_resources(type_id, None, progress.page_token.as_deref()).await?;
             listed += page.items.len();
+            progress.written.add_all(&page.items, budgets)?;
             let items = page.items;
             writer
                 .write(move |w| {
@@ -471,7 +491,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
                 let Some(mut worker) = idle.pop() else { break };
                 let index = next_to_start;
                 running.push(async move {
-                    let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index], fetch.grants).await;
+                    let fetched = fetch_entitlements_and_grants(&mut worker, &resources[index], fetch).await;
                     (index, worker, fetched)
                 });
                 next_to_start += 1;
@@ -480,6 +500,8 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
             idle.push(worker);
             ready.insert(index, fetched?);
             while let Some(fetched) = ready.remove(&next_to_write) {
+                progress.written.add_all(&fetched.entitlements, &fetch.budgets)?;
+                progress.written.add_all(&fetched.grants, &fetch.budgets)?;
                 let on = batch.converted[next_to_write].clone();
                 let resource_type = on.id.as_ref().map(|i| i.resource_type.clone()).unwrap_or_default();
                 let types = fetch.types.clone();
@@ -546,6 +568,7 @@ fn discard_partial(out: &Path) {
 struct Fetch {
     types: Arc<BTreeMap<String, pb::ResourceType>>,
     grants: bool,
+    budgets: Budgets,
 }
 
 /// The entitlements and grants of one resource, as the contract returns them.
@@ -586,17 +609,18 @@ fn write_fetched(writer: &mut C1zWriter, fetched: &Fetched, on: &pb::Resource, t
     Ok(())
 }
 
-async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource, with_grants: bool) -> Result<Fetched> {
+async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, resource: &wit::Resource, fetch: &Fetch) -> Result<Fetched> {
     let call = format!("{}:{}", resource.id.resource_type, resource.id.resource);
-    let entitlements = all_pages(&format!("list-entitlements({call})"), async |token| {
+    let mut held = Held { bytes: 0, budgets: &fetch.budgets };
+    let entitlements = all_pages(&format!("list-entitlements({call})"), &mut held, async |token| {
         let page = connector.list_entitlements(resource, token).await?;
         Ok((page.items, page.next_page_token))
     })
     .await?;
-    if !with_grants {
+    if !fetch.grants {
         return Ok(Fetched { entitlements, grants: Vec::new() });
     }
-    let grants = all_pages(&format!("list-grants({call})"), async |token| {
+    let grants = all_pages(&format!("list-grants({call})"), &mut held, async |token| {
         let page = connector.list_grants(resource, token).await?;
         Ok((page.items, page.next_page_token))
     })
@@ -604,17 +628,27 @@ async fn fetch_entitlements_and_grants(connector: &mut impl ConnectorCalls, reso
     Ok(Fetched { entitlements, grants })
 }
 
-/// Every item of a paged call, following its page tokens (guarded against an unchanged one).
 /// The most entitlements or grants one resource may have: they are held in memory until the
-/// resource is written, so a component that never stops paging must not exhaust the host.
+/// resource is written, so a component that never stops paging must not exhaust the host (a
+/// count, beside the bytes of [`Budgets::resource_bytes`], for items of almost no text).
 const MAX_ITEMS_PER_RESOURCE: usize = 5_000_000;
 
-async fn all_pages<T>(call: &str, mut page: impl AsyncFnMut(Option<&str>) -> Result<(Vec<T>, Option<String>)>) -> Result<Vec<T>> {
+/// What one resource's entitlements and grants hold so far, against its budget.
+struct Held<'a> {
+    bytes: u64,
+    budgets: &'a Budgets,
+}
+
+/// Every item of a paged call, following its page tokens (guarded against an unchanged one),
+/// counted into what the resource holds.
+async fn all_pages<T: Weigh>(call: &str, held: &mut Held<'_>, mut page: impl AsyncFnMut(Option<&str>) -> Result<(Vec<T>, Option<String>)>) -> Result<Vec<T>> {
     let mut all = Vec::new();
     let mut token: Option<String> = None;
     let mut trail = TokenTrail::starting_at(None);
     loop {
         let (items, next) = page(token.as_deref()).await?;
+        held.bytes += budget::weight_of(&items);
+        held.budgets.check_resource(call, held.bytes)?;
         all.extend(items);
         if all.len() > MAX_ITEMS_PER_RESOURCE {
             bail!("{call} returned more than {MAX_ITEMS_PER_RESOURCE} items for one resource; stopping (a connector bug, or a hostile component)");
@@ -673,6 +707,8 @@ mod tests {
         calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
         /// List this many groups `g0`, `g1`, ... instead of `eng`.
         groups: usize,
+        /// Bytes of padding in each grant's id.
+        grant_padding: usize,
     }
 
     impl Fake {
@@ -743,7 +779,7 @@ mod tests {
         }
         async fn list_grants(&mut self, r: &wit::Resource, _: Option<&str>) -> Result<wit::GrantPage, CallError> {
             let grant = |user: &str| wit::Grant {
-                id: format!("group:{}:member:user:{user}", r.id.resource),
+                id: format!("group:{}:member:user:{user}{}", r.id.resource, "-".repeat(self.grant_padding)),
                 entitlement_id: format!("group:{}:member", r.id.resource),
                 entitlement_resource: r.id.clone(),
                 principal: id("user", user),
@@ -766,7 +802,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sync.c1z");
         let fake = Fake::default();
-        let report = full_sync(vec![fake.clone()], &file, &SharedStore::default(), "fake", &SyncOptions::default(), &Quiet).await.unwrap();
+        let report = full_sync(vec![fake.clone()], &file, &SharedStore::default(), "fake", &SyncOptions::default(), &Budgets::default(), &Quiet).await.unwrap();
         assert_eq!(report.principals, PrincipalCheck { looked_up: 1, dangling: vec!["user:ghost".into()] });
         assert_eq!(*fake.calls.lock().unwrap(), vec!["list user", "list group", "get user:bob", "get user:ghost"]);
         assert_eq!(resource_ids(&file), vec!["group:eng", "user:ada", "user:bob"]);
@@ -781,7 +817,7 @@ mod tests {
         let out = dir.path().join("sync.c1z");
         let groups = BATCH + 90;
         let workers = vec![Fake { groups, ..Fake::default() }; 3];
-        let report = full_sync(workers, &out, &SharedStore::default(), "fake", &SyncOptions::default(), &Quiet).await.unwrap();
+        let report = full_sync(workers, &out, &SharedStore::default(), "fake", &SyncOptions::default(), &Budgets::default(), &Quiet).await.unwrap();
         assert_eq!((report.summary.entitlements, report.summary.grants), (groups as u64, 3 * groups as u64));
         let reader = C1zReader::open(&out).unwrap();
         let entitlements: Vec<String> = reader.entitlements().unwrap().into_iter().map(|e| e.id).collect();
@@ -795,7 +831,7 @@ mod tests {
         let out = dir.path().join("sync.c1z");
         std::fs::write(&out, b"the last good file").unwrap();
         let options = SyncOptions { strict: true, ..SyncOptions::default() };
-        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &options, &Quiet).await.unwrap_err();
+        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &options, &Budgets::default(), &Quiet).await.unwrap_err();
         assert!(error.to_string().contains("user:ghost"), "{error:#}");
         assert_eq!(std::fs::read(&out).unwrap(), b"the last good file");
     }
@@ -806,7 +842,7 @@ mod tests {
         let out = dir.path().join("sync.c1z");
         let options = SyncOptions { targets: vec![Target { id: ("group".into(), "eng".into()), parent: None }], ..SyncOptions::default() };
         let fake = Fake::default();
-        let report = full_sync(vec![fake.clone()], &out, &SharedStore::default(), "fake", &options, &Quiet).await.unwrap();
+        let report = full_sync(vec![fake.clone()], &out, &SharedStore::default(), "fake", &options, &Budgets::default(), &Quiet).await.unwrap();
         assert_eq!(report.principals, PrincipalCheck { looked_up: 2, dangling: vec!["user:ghost".into()] });
         assert_eq!(*fake.calls.lock().unwrap(), vec!["get group:eng", "get user:ada", "get user:bob", "get user:ghost"], "nothing is listed");
         assert_eq!(resource_ids(&out), vec!["group:eng", "user:ada", "user:bob"]);
@@ -815,14 +851,72 @@ mod tests {
         assert_eq!(reader.entitlements().unwrap().len(), 1);
     }
 
+    /// The default fake writes nine rows: two types, ada and eng, eng's entitlement, its three
+    /// grants, and bob looked up. A budget of nine passes; of eight, the sync stops naming the
+    /// setting and the previous file stays.
+    #[tokio::test]
+    async fn a_sync_writes_no_more_rows_than_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let budgets = |rows| Budgets { sync_rows: rows, ..Budgets::default() };
+        let report = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &SyncOptions::default(), &budgets(9), &Quiet).await.unwrap();
+        let summary = &report.summary;
+        assert_eq!(summary.resource_types + summary.resources + summary.entitlements + summary.grants, 9);
+        let before = std::fs::read(&out).unwrap();
+        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &SyncOptions::default(), &budgets(8), &Quiet).await.unwrap_err();
+        assert!(format!("{error:#}").contains("resource exhausted: the sync would write more than 8 rows"), "{error:#}");
+        assert!(format!("{error:#}").contains("--max-sync-rows"), "{error:#}");
+        assert_eq!(std::fs::read(&out).unwrap(), before, "the previous file is kept");
+    }
+
+    /// One resource's grants are held until it is written: past its byte budget the sync stops
+    /// before holding more, naming the call.
+    #[tokio::test]
+    async fn one_resource_holds_no_more_than_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let fake = Fake { grant_padding: 1 << 20, ..Fake::default() };
+        let budgets = Budgets { resource_bytes: 2 << 20, ..Budgets::default() };
+        let error = full_sync(vec![fake], &out, &SharedStore::default(), "fake", &SyncOptions::default(), &budgets, &Quiet).await.unwrap_err();
+        let said = format!("{error:#}");
+        assert!(said.contains("resource exhausted: list-grants(group:eng) returned more than 2 MiB") && said.contains("--max-resource-mb"), "{said}");
+        assert!(!out.exists());
+        let budgets = Budgets { resource_bytes: 4 << 20, ..Budgets::default() };
+        let fake = Fake { grant_padding: 1 << 20, ..Fake::default() };
+        full_sync(vec![fake], &out, &SharedStore::default(), "fake", &SyncOptions::default(), &budgets, &Quiet).await.unwrap();
+    }
+
+    /// Bytes count too.
+    #[tokio::test]
+    async fn a_sync_writes_no_more_bytes_than_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let fake = Fake { grant_padding: 1 << 20, ..Fake::default() };
+        let budgets = Budgets { sync_bytes: 2 << 20, ..Budgets::default() };
+        let error = full_sync(vec![fake], &out, &SharedStore::default(), "fake", &SyncOptions::default(), &budgets, &Quiet).await.unwrap_err();
+        assert!(format!("{error:#}").contains("more than 2 MiB of rows") && format!("{error:#}").contains("--max-sync-mb"), "{error:#}");
+        assert!(!out.exists());
+    }
+
     #[tokio::test]
     async fn a_target_the_connector_cannot_find_fails_the_sync() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("sync.c1z");
         let options = SyncOptions { targets: vec![Target { id: ("group".into(), "nope".into()), parent: None }], ..SyncOptions::default() };
-        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &options, &Quiet).await.unwrap_err();
+        let error = full_sync(vec![Fake::default()], &out, &SharedStore::default(), "fake", &options, &Budgets::default(), &Quiet).await.unwrap_err();
         assert!(format!("{error:#}").contains("group:nope"), "{error:#}");
         assert!(!out.exists());
+    }
+
+    /// The tally of what was written travels with each checkpoint, so a resumed sync counts what
+    /// it resumed; a checkpoint of a build before the budgets reads as nothing written.
+    #[test]
+    fn checkpoints_carry_what_was_written() {
+        let progress = Progress { written: Tally { rows: 7, bytes: 900 }, ..Progress::fresh("f") };
+        let saved = serde_json::to_string(&progress).unwrap();
+        assert_eq!(serde_json::from_str::<Progress>(&saved).unwrap(), progress);
+        let older = r#"{"version":1,"fingerprint":"f","type_index":2,"listed":true,"page_token":null,"resources_done":5}"#;
+        assert_eq!(serde_json::from_str::<Progress>(older).unwrap().written, Tally::default());
     }
 
     #[test]

@@ -258,3 +258,29 @@ fn the_log_import_cannot_forge_or_flood_the_hosts_log() {
     assert!((200..=260).contains(&kept), "held to the burst: {kept} records");
     assert!(log.contains("these were dropped") && log.contains(&format!("dropped={}", 10_000 - kept)), "{log}");
 }
+
+/// Whatever a component returns, the host's memory and the output's disk stay bounded: one call
+/// handing over more data than its budget, and a list that never ends, each stop the sync with
+/// "resource exhausted" naming the setting; nothing is written in place of the output.
+#[test]
+fn a_component_cannot_fill_the_hosts_memory_or_disk() {
+    let sim = sim();
+    let run = probe(&sim, "big-page", &["--max-call-mb", "8"]);
+    assert!(!run.success, "{}", run.output());
+    assert!(
+        run.stderr.contains("list-resources(thing): resource exhausted: the connector passed more than 8 MiB in one call") && run.stderr.contains("--max-call-mb"),
+        "{}",
+        run.stderr
+    );
+    let run = probe(&sim, "big-page", &[]);
+    assert!(run.success, "32 MiB is under the default budget of one call: {}", run.output());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.c1z");
+    let probe_component = component("probe_guest");
+    let args = ["--component", probe_component.to_str().unwrap(), "--probe-mode", "endless-pages", "--file", file.to_str().unwrap(), "--max-sync-rows", "5000"];
+    let run = run_host(&args, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(!run.success, "{}", run.output());
+    assert!(run.stderr.contains("resource exhausted: the sync would write more than 5000 rows") && run.stderr.contains("--max-sync-rows"), "{}", run.stderr);
+    assert!(!file.exists(), "no output in place of one");
+}

@@ -180,11 +180,24 @@ impl Guest for Probe {
     }
 
     fn resource_types() -> Result<Vec<ResourceType>, ConnectorError> {
-        Ok(vec![])
+        let lists = matches!(config::get("probe-mode").as_deref(), Some("big-page" | "endless-pages"));
+        let thing = ResourceType { id: "thing".into(), display_name: "Thing".into(), description: String::new(), traits: vec![], skip_entitlements_and_grants: true };
+        Ok(if lists { vec![thing] } else { vec![] })
     }
 
-    fn list_resources(_: String, _: Option<ResourceId>, _: Option<String>) -> Result<ResourcePage, ConnectorError> {
-        Ok(ResourcePage { items: vec![], next_page_token: None })
+    fn list_resources(_: String, _: Option<ResourceId>, token: Option<String>) -> Result<ResourcePage, ConnectorError> {
+        match config::get("probe-mode").as_deref() {
+            // One page of 32 MiB: a single call handing the host more than it would hold.
+            Some("big-page") => Ok(ResourcePage { items: vec![thing("big", "x".repeat(32 << 20))], next_page_token: None }),
+            // Pages of a thousand things without end, each with a new token: a sync that would
+            // fill the output's disk.
+            Some("endless-pages") => {
+                let page: u64 = token.and_then(|t| t.parse().ok()).unwrap_or(0);
+                let items = (0..1000).map(|n| thing(&format!("{page}-{n}"), String::new())).collect();
+                Ok(ResourcePage { items, next_page_token: Some((page + 1).to_string()) })
+            }
+            _ => Ok(ResourcePage { items: vec![], next_page_token: None }),
+        }
     }
 
     fn get_resource(_: ResourceId, _: Option<ResourceId>) -> Result<Resource, ConnectorError> {
@@ -233,6 +246,21 @@ fn scan_memory_for_canaries() -> Vec<String> {
         }
     }
     found
+}
+
+/// A resource of the probe's `thing` type.
+fn thing(id: &str, description: String) -> Resource {
+    Resource {
+        id: ResourceId { resource_type: "thing".into(), resource: id.into() },
+        parent: None,
+        display_name: id.into(),
+        description,
+        status: Status::Enabled,
+        user: None,
+        group: None,
+        profile: vec![],
+        external_link: None,
+    }
 }
 
 /// A URL on the configured origin.
