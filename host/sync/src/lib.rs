@@ -351,6 +351,8 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         let type_ids: Vec<String> = types.iter().map(|rt| rt.id.clone()).collect();
         let counts = writer.query(move |w| type_ids.iter().map(|id| TypeCount::of(id, w)).collect::<Result<Vec<_>>>()).await?;
         let summary = writer.finish().await.with_context(|| format!("cannot write {}", out.display()))?;
+        let written = self.progress.written;
+        tracing::debug!(rows = written.rows, mib = written.bytes >> 20, "written, against the sync's budgets");
         Ok(SyncReport { summary, resource_types: counts, principals })
     }
     /// A targeted sync: each target read with `get-resource` and written, then the entitlements
