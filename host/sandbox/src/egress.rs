@@ -103,6 +103,71 @@ pub struct EgressHooks {
     declared: Declared,
     /// What the call under way may send (set by the instance before each call).
     allowance: Allowance,
+    /// The request bodies this instance's requests hold while they are read and sent.
+    bodies: Arc<HeldBodies>,
+}
+
+/// Bytes of request bodies one instance's requests hold at once: a body is read whole before
+/// its request takes an in-flight slot, so without this a component could start many requests
+/// and hold the host at up to [`MAX_REQUEST_BODY`] each, from a small buffer of its own. They
+/// count against the instance's memory cap.
+#[derive(Debug, Default)]
+struct HeldBodies {
+    held: std::sync::atomic::AtomicUsize,
+    limit: usize,
+}
+
+/// A part of [`HeldBodies`] one request holds, given back when it is dropped.
+struct BodyHold {
+    bodies: Arc<HeldBodies>,
+    bytes: usize,
+}
+
+impl BodyHold {
+    /// Holds `more` bytes, unless that takes the instance's bodies past their limit.
+    fn grow(&mut self, more: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let before = self.bodies.held.fetch_add(more, Relaxed);
+        if before.saturating_add(more) > self.bodies.limit {
+            self.bodies.held.fetch_sub(more, Relaxed);
+            return false;
+        }
+        self.bytes += more;
+        true
+    }
+}
+
+impl Drop for BodyHold {
+    fn drop(&mut self) {
+        self.bodies.held.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Why a request body was not read to its end.
+enum BodyRefused {
+    /// The guest's own stream failed.
+    Guest(wasmtime_wasi_http::Error),
+    /// Over [`MAX_REQUEST_BODY`].
+    TooLarge,
+    /// Over what the instance's bodies may hold together.
+    OverMemory(usize),
+}
+
+/// Reads a request body whole, each frame counted into `hold` as it arrives.
+async fn read_body(mut body: WasiBody, hold: &mut BodyHold) -> Result<Bytes, BodyRefused> {
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyRefused::Guest)?;
+        let Ok(data) = frame.into_data() else { continue };
+        if read.len() + data.len() > MAX_REQUEST_BODY {
+            return Err(BodyRefused::TooLarge);
+        }
+        if !hold.grow(data.len()) {
+            return Err(BodyRefused::OverMemory(hold.bodies.limit));
+        }
+        read.extend_from_slice(&data);
+    }
+    Ok(read.freeze())
 }
 
 impl EgressHooks {
@@ -121,7 +186,15 @@ impl EgressHooks {
             outbound: Some(outbound),
             declared: Declared::default(),
             allowance: Allowance::Read,
+            bodies: Arc::default(),
         }
+    }
+
+    /// The same hooks for one instance whose request bodies may hold `limit` bytes together
+    /// (its memory cap).
+    pub(crate) fn holding_bodies_within(mut self, limit: usize) -> EgressHooks {
+        self.bodies = Arc::new(HeldBodies { held: Default::default(), limit });
+        self
     }
 
     /// The same hooks letting out, beyond GET and HEAD, what the component declares.
@@ -178,6 +251,7 @@ impl EgressHooks {
             outbound: None,
             declared: Declared::default(),
             allowance: Allowance::Read,
+            bodies: Arc::default(),
         }
     }
 
@@ -235,6 +309,7 @@ impl WasiHttpHooks for EgressHooks {
         let first_byte_timeout = first_byte_timeout(options);
         let retry = self.retry.clone();
         let credential = self.authorization.clone();
+        let mut hold = BodyHold { bodies: self.bodies.clone(), bytes: 0 };
         Box::new(async move {
             let (parts, body) = request.into_parts();
             let body = if parts.method == Method::GET || parts.method == Method::HEAD {
@@ -244,15 +319,22 @@ impl WasiHttpHooks for EgressHooks {
                 drain_in_background(body);
                 Bytes::new()
             } else {
-                match http_body_util::Limited::new(body, MAX_REQUEST_BODY).collect().await {
-                    Ok(collected) => collected.to_bytes(),
-                    Err(error) => match error.downcast::<wasmtime_wasi_http::Error>() {
-                        Ok(from_guest) => return Err(*from_guest),
-                        Err(_) => {
-                            tracing::warn!(request = %redacted_uri(&parts.uri), limit_bytes = MAX_REQUEST_BODY, "refused an outgoing request: its body is larger than the limit");
-                            return Err(wasmtime_wasi_http::Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)));
-                        }
-                    },
+                match read_body(body, &mut hold).await {
+                    Ok(read) => read,
+                    Err(BodyRefused::Guest(error)) => return Err(error),
+                    Err(BodyRefused::TooLarge) => {
+                        tracing::warn!(request = %redacted_uri(&parts.uri), limit_bytes = MAX_REQUEST_BODY, "refused an outgoing request: its body is larger than the limit");
+                        return Err(wasmtime_wasi_http::Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)));
+                    }
+                    Err(BodyRefused::OverMemory(limit)) => {
+                        Stats::add(&retry.stats.refused, 1);
+                        tracing::warn!(
+                            request = %redacted_uri(&parts.uri),
+                            limit_mib = limit >> 20,
+                            "refused an outgoing request: the request bodies this connector instance is sending would hold more than its memory cap (--max-memory-mb)"
+                        );
+                        return Err(wasmtime_wasi_http::Error::HttpRequestBodySize(None));
+                    }
                 }
             };
             let mut response = retry::send_with_retries(&parts, body, first_byte_timeout, &retry, &outbound).await?;

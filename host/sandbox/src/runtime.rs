@@ -189,7 +189,7 @@ impl State {
             stderr,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: context.hooks,
+            hooks: context.hooks.holding_bodies_within(limits.memory_bytes),
             may_change: context.may_change,
             log_budget: LogBudget::default(),
             config: context.config,

@@ -284,3 +284,18 @@ fn a_component_cannot_fill_the_hosts_memory_or_disk() {
     assert!(run.stderr.contains("resource exhausted: the sync would write more than 5000 rows") && run.stderr.contains("--max-sync-rows"), "{}", run.stderr);
     assert!(!file.exists(), "no output in place of one");
 }
+
+/// Request bodies a component is still writing count against its instance's memory cap: 48
+/// requests each holding almost 4 MiB (192 MiB in all, written from one 4 KiB buffer) are not
+/// all held by the host; past the cap they are refused, named and counted.
+#[test]
+fn pending_request_bodies_count_against_the_instances_memory() {
+    let sim = sim();
+    let run = probe(&sim, "pending-posts", &["--max-memory-mb", "32"]);
+    let said = run.stderr.lines().find(|l| l.contains("pending-posts:")).unwrap_or_else(|| panic!("the probe reports: {}", run.output())).to_string();
+    let count = |word: &str| -> usize { said.split(&format!("{word} ")).nth(1).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()).unwrap().parse().unwrap() };
+    assert_eq!(count("answered") + count("refused"), 48, "{said}");
+    assert!(count("answered") <= 8, "at most what fits in 32 MiB at once: {said}");
+    assert!(count("refused") >= 40, "{said}");
+    assert!(run.stderr.contains("would hold more than its memory cap"), "{}", run.stderr);
+}

@@ -163,6 +163,33 @@ impl Guest for Probe {
                     .collect();
                 Ok(format!("write-during-sync: {}", outcomes.join(" | ")))
             }
+            "pending-posts" => {
+                // Many requests at once, each body written almost to the 4 MiB limit from one
+                // small buffer and none finished until all are written: the host would hold
+                // them all.
+                let url = origin_url();
+                let chunk = [b' '; 4096];
+                let mut started = Vec::new();
+                for _ in 0..48 {
+                    let Some((pending, body)) = start(Method::Post, &url) else { continue };
+                    let written = match body.write() {
+                        Ok(stream) => (0..950).take_while(|_| stream.blocking_write_and_flush(&chunk).is_ok()).count(),
+                        Err(()) => 0,
+                    };
+                    started.push((pending, body, written));
+                }
+                let mut answered = 0;
+                let mut refused = 0;
+                for (pending, body, _) in started {
+                    let _ = OutgoingBody::finish(body, None);
+                    pending.subscribe().block();
+                    match pending.get() {
+                        Some(Ok(Ok(_))) => answered += 1,
+                        _ => refused += 1,
+                    }
+                }
+                Ok(format!("pending-posts: answered {answered}, refused {refused}"))
+            }
             "flood" => {
                 // As many requests to the configured origin as the host lets out, never stopping.
                 let url = format!("{}/rest/api/user/current", config::get("hostname").unwrap_or_default());
@@ -270,6 +297,21 @@ fn origin_url() -> String {
 
 fn report_config() -> String {
     REPORTED.iter().map(|name| format!("{name}={}", config::get(name).unwrap_or_else(|| "<unset>".into()))).collect::<Vec<_>>().join(";")
+}
+
+/// Starts a request of `method` to an absolute URL whose body the caller writes and finishes.
+fn start(method: Method, url: &str) -> Option<(outgoing_handler::FutureIncomingResponse, OutgoingBody)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.find('/').map(|i| (&rest[..i], &rest[i..])).unwrap_or((rest, "/"));
+    let fields = Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())]).ok()?;
+    let request = OutgoingRequest::new(fields);
+    let _ = request.set_method(&method);
+    let _ = request.set_scheme(Some(&if scheme == "https" { Scheme::Https } else { Scheme::Http }));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some(path));
+    let body = request.body().ok()?;
+    let pending = outgoing_handler::handle(request, None).ok()?;
+    Some((pending, body))
 }
 
 /// GETs an absolute URL; `Ok("status N; headers a,b")` (the answer's header names as the guest
