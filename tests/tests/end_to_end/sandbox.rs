@@ -2,7 +2,7 @@
 //! reaches no other origin, cannot set `Authorization`, and is stopped cleanly when it exceeds
 //! its memory cap or CPU budget.
 
-use crate::util::{component, run_host, without_colours};
+use crate::util::{component, run_host, run_host_watching_memory, without_colours};
 use confluence_sim::{ADMIN_TOKEN, SimConfig, Simulator};
 
 fn probe(sim: &Simulator, mode: &str, extra: &[&str]) -> crate::util::Run {
@@ -298,4 +298,26 @@ fn pending_request_bodies_count_against_the_instances_memory() {
     assert!(count("answered") <= 8, "at most what fits in 32 MiB at once: {said}");
     assert!(count("refused") >= 40, "{said}");
     assert!(run.stderr.contains("would hold more than its memory cap"), "{}", run.stderr);
+}
+
+/// 200,000 empty writes each to a request body, to stdout and to stderr (the pattern of
+/// wasmtime's advisories on unbounded host memory) leave the host's peak memory where a run
+/// that writes nothing leaves it, within 48 MiB.
+#[test]
+fn empty_writes_do_not_grow_the_hosts_memory() {
+    let sim = sim();
+    let measure = |mode: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("probe.c1z");
+        let probe_component = component("probe_guest");
+        let args = ["--component", probe_component.to_str().unwrap(), "--probe-mode", mode, "--file", file.to_str().unwrap(), "--log-format", "json"];
+        let (run, peak_kib) = run_host_watching_memory(&args, &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+        assert!(run.success, "{mode}: {}", run.output());
+        (run, peak_kib)
+    };
+    let (_, quiet_kib) = measure("report-config");
+    let (run, writing_kib) = measure("empty-writes");
+    assert!(run.stderr.contains("empty-writes: 200000 to a request body, 200000 to stdout, 200000 to stderr"), "{}", run.stderr);
+    eprintln!("peak memory: {} KiB writing nothing, {} KiB with empty writes", quiet_kib, writing_kib);
+    assert!(writing_kib < quiet_kib + 48 * 1024, "peak {} MiB against {} MiB for a run that writes nothing", writing_kib / 1024, quiet_kib / 1024);
 }

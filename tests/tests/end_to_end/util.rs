@@ -75,6 +75,31 @@ pub fn run_host_as_shipped(args: &[&str], env: &[(&str, &str)]) -> Run {
     finished(host_command_as_shipped(args, env))
 }
 
+/// Runs the host like [`run_host`], sampling its peak resident memory (`VmHWM`) while it runs;
+/// the run and the highest peak seen, in KiB.
+pub fn run_host_watching_memory(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut command = host_command(args, env);
+    command.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
+    let mut child = command.spawn().expect("running the host binary");
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .ok()
+            .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |path: &Path| String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    (Run { success: status.success(), stdout: read(&out), stderr: read(&err) }, peak_kib)
+}
+
 fn finished(mut command: Command) -> Run {
     let output = command.output().expect("running the host binary");
     Run {

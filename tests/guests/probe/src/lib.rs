@@ -9,7 +9,15 @@
 
 wit_bindgen::generate!({
     path: "../../../wit",
-    world: "baton:connector/connector-world",
+    // The connector world, plus direct access to stdout and stderr for the empty-writes mode
+    // (Rust's standard library may skip an empty write).
+    inline: "package probe:guest;
+        world probe {
+            include baton:connector/connector-world@0.4.0;
+            import wasi:cli/stdout@0.2.12;
+            import wasi:cli/stderr@0.2.12;
+        }",
+    world: "probe:guest/probe",
     generate_all,
 });
 
@@ -31,6 +39,21 @@ const DECLARED: [(&str, &str, EgressAccess); 3] = [
     ("POST", "/rest/api/user/current", EgressAccess::Read),
     ("POST", "/rest/api/admin/user", EgressAccess::Change),
 ];
+
+/// One empty write, as the stream's contract asks (once `check-write` permits one, waiting for
+/// the stream when it does not); whether it was taken.
+fn empty_write(stream: &wasi::io::streams::OutputStream) -> bool {
+    loop {
+        match stream.check_write() {
+            Ok(0) => stream.subscribe().block(),
+            Ok(_) => return stream.write(&[]).is_ok(),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// How many empty writes the empty-writes mode makes to each stream.
+const EMPTY_WRITES: usize = 200_000;
 
 /// Where a lying component would like the operator's token to go.
 const ATTACKER_ORIGIN: &str = "https://attacker.example";
@@ -162,6 +185,21 @@ impl Guest for Probe {
                     })
                     .collect();
                 Ok(format!("write-during-sync: {}", outcomes.join(" | ")))
+            }
+            "empty-writes" => {
+                // Empty writes without end, to a request body and to stdout and stderr: each
+                // one must cost the host nothing it keeps.
+                let (pending, body) = start(Method::Post, &origin_url()).ok_or_else(|| ConnectorError::Internal("no request".into()))?;
+                let stream = body.write().map_err(|()| ConnectorError::Internal("body stream".into()))?;
+                let to_body = (0..EMPTY_WRITES).take_while(|_| empty_write(&stream)).count();
+                drop(stream);
+                let _ = OutgoingBody::finish(body, None);
+                pending.subscribe().block();
+                let stdout = wasi::cli::stdout::get_stdout();
+                let to_stdout = (0..EMPTY_WRITES).take_while(|_| empty_write(&stdout)).count();
+                let stderr = wasi::cli::stderr::get_stderr();
+                let to_stderr = (0..EMPTY_WRITES).take_while(|_| empty_write(&stderr)).count();
+                Ok(format!("empty-writes: {to_body} to a request body, {to_stdout} to stdout, {to_stderr} to stderr"))
             }
             "pending-posts" => {
                 // Many requests at once, each body written almost to the 4 MiB limit from one
