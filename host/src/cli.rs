@@ -101,7 +101,8 @@ async fn run(product: Product) -> Result<()> {
         );
     }
     let outbound = outbound::client(&settings.origin, &run.connection, run.concurrency)?;
-    let connector = Connector { runtime: &runtime, limits: run.limits, budgets: run.budgets, settings, outbound, concurrency: run.concurrency, strict: run.strict };
+    let connector =
+        Connector { runtime: &runtime, limits: run.limits, budgets: run.budgets, settings, outbound, concurrency: run.concurrency, strict: run.strict };
     match run.mode {
         Mode::Service(options) => {
             let types = offline.resource_types().await?;

@@ -77,7 +77,8 @@ impl Connector<'_> {
             workers.push(self.runtime.instantiate(context.clone(), &self.limits).await?);
         }
         let options = SyncOptions { strict: options.strict || self.strict, ..options.clone() };
-        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, &self.budgets, observer).await.map_err(|err| self.explained(err, context))?;
+        let report =
+            sync::full_sync(workers, out, &context.kv, &fingerprint, &options, &self.budgets, observer).await.map_err(|err| self.explained(err, context))?;
         let summary = &report.summary;
         let egress = context.hooks.report();
         tracing::info!(

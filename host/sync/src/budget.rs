@@ -136,9 +136,7 @@ impl Weigh for wit::ResourceType {
 
 impl Weigh for wit::Resource {
     fn weight(&self) -> u64 {
-        let user = self.user.as_ref().map_or(0, |u| {
-            text(&[&u.login]) + u.emails.iter().map(|e| own_size(e) + e.address.len() as u64).sum::<u64>()
-        });
+        let user = self.user.as_ref().map_or(0, |u| text(&[&u.login]) + u.emails.iter().map(|e| own_size(e) + e.address.len() as u64).sum::<u64>());
         let group = self.group.as_ref().map_or(0, |g| g.source.len() as u64);
         let profile: u64 = self
             .profile
@@ -181,7 +179,13 @@ mod tests {
 
     fn grant(id: &str) -> wit::Grant {
         let rid = |t: &str, r: &str| wit::ResourceId { resource_type: t.into(), resource: r.into() };
-        wit::Grant { id: id.into(), entitlement_id: "group:eng:member".into(), entitlement_resource: rid("group", "eng"), principal: rid("user", "ada"), expansion: None }
+        wit::Grant {
+            id: id.into(),
+            entitlement_id: "group:eng:member".into(),
+            entitlement_resource: rid("group", "eng"),
+            principal: rid("user", "ada"),
+            expansion: None,
+        }
     }
 
     #[test]

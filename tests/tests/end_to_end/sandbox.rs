@@ -268,7 +268,8 @@ fn a_component_cannot_fill_the_hosts_memory_or_disk() {
     let run = probe(&sim, "big-page", &["--max-call-mb", "8"]);
     assert!(!run.success, "{}", run.output());
     assert!(
-        run.stderr.contains("list-resources(thing): resource exhausted: the connector passed more than 8 MiB in one call") && run.stderr.contains("--max-call-mb"),
+        run.stderr.contains("list-resources(thing): resource exhausted: the connector passed more than 8 MiB in one call")
+            && run.stderr.contains("--max-call-mb"),
         "{}",
         run.stderr
     );
@@ -293,7 +294,9 @@ fn pending_request_bodies_count_against_the_instances_memory() {
     let sim = sim();
     let run = probe(&sim, "pending-posts", &["--max-memory-mb", "32"]);
     let said = run.stderr.lines().find(|l| l.contains("pending-posts:")).unwrap_or_else(|| panic!("the probe reports: {}", run.output())).to_string();
-    let count = |word: &str| -> usize { said.split(&format!("{word} ")).nth(1).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()).unwrap().parse().unwrap() };
+    let count = |word: &str| -> usize {
+        said.split(&format!("{word} ")).nth(1).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()).unwrap().parse().unwrap()
+    };
     assert_eq!(count("answered") + count("refused"), 48, "{said}");
     assert!(count("answered") <= 8, "at most what fits in 32 MiB at once: {said}");
     assert!(count("refused") >= 40, "{said}");

@@ -246,7 +246,8 @@ impl Guest for Probe {
 
     fn resource_types() -> Result<Vec<ResourceType>, ConnectorError> {
         let lists = matches!(config::get("probe-mode").as_deref(), Some("big-page" | "endless-pages"));
-        let thing = ResourceType { id: "thing".into(), display_name: "Thing".into(), description: String::new(), traits: vec![], skip_entitlements_and_grants: true };
+        let thing =
+            ResourceType { id: "thing".into(), display_name: "Thing".into(), description: String::new(), traits: vec![], skip_entitlements_and_grants: true };
         Ok(if lists { vec![thing] } else { vec![] })
     }
 
