@@ -100,9 +100,8 @@ async fn run(product: Product) -> Result<()> {
             "credentials are sent over plain http: anyone on the network path can read them; use an https base URL"
         );
     }
-    let outbound = outbound::client(&settings.origin, &run.connection, run.concurrency)?;
-    let connector =
-        Connector { runtime: &runtime, limits: run.limits, budgets: run.budgets, settings, outbound, concurrency: run.concurrency, strict: run.strict };
+    let outbound = outbound::client(&settings.origin, &run.connection, run.limits.concurrency)?;
+    let connector = Connector { runtime: &runtime, limits: run.limits, settings, outbound, strict: run.strict };
     match run.mode {
         Mode::Service(options) => {
             let types = offline.resource_types().await?;

@@ -3,15 +3,16 @@
 //! account). The one-shot command line and service mode both go through here, so a sync or a
 //! change behaves the same whichever asked for it.
 
+use crate::limits::RunLimits;
 use crate::outbound;
 use crate::provision::{self, Prepared};
 use crate::settings::Settings;
 use anyhow::{Result, anyhow};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::outbound::Outbound;
-use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Limits, Runtime};
+use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Runtime};
 use baton_sandbox::wit::ConnectorError;
-use baton_sync::{self as sync, Budgets, Observer, SyncOptions, SyncReport};
+use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,14 +25,11 @@ pub const DEFAULT_CONCURRENCY: u64 = 16;
 /// A component, configured and ready to run.
 pub struct Connector<'a> {
     pub runtime: &'a Runtime,
-    pub limits: Limits,
-    /// What one sync may hold and write.
-    pub budgets: Budgets,
+    /// Every limit its work runs under, whatever the work.
+    pub limits: RunLimits,
     pub settings: Settings,
     /// The pooled client every run of this connector sends through.
     pub outbound: Arc<Outbound>,
-    /// Instances fetching at once during a sync.
-    pub concurrency: usize,
     /// Every sync is strict about principals a grant names (see [`SyncOptions::strict`]).
     pub strict: bool,
 }
@@ -40,7 +38,7 @@ impl Connector<'_> {
     /// What every instance of one sync shares (see [`Self::run_context`]), for this
     /// connector's concurrency.
     pub fn sync_context(&self) -> InstanceContext {
-        self.run_context(self.concurrency, false)
+        self.run_context(self.limits.concurrency, false)
     }
 
     /// What every instance of one run shares: configuration, egress hooks (with the retry
@@ -51,7 +49,7 @@ impl Connector<'_> {
         InstanceContext {
             config: Arc::new(settings.guest_config.clone()),
             hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field, Arc::clone(&self.outbound))
-                .with_concurrency(concurrency)
+                .with_pacing(self.limits.pacing(concurrency))
                 .with_declared(settings.declared.clone()),
             kv: Default::default(),
             cpu_spent: Default::default(),
@@ -61,7 +59,7 @@ impl Connector<'_> {
 
     /// A validated instance in `context`.
     async fn connected_instance(&self, context: &InstanceContext) -> Result<Instance> {
-        let mut instance = self.runtime.instantiate(context.clone(), &self.limits).await?;
+        let mut instance = self.runtime.instantiate(context.clone(), &self.limits.instance).await?;
         let who = instance.validate().await.map_err(|err| self.first_contact_error(err, context))?;
         tracing::info!("{who}");
         Ok(instance)
@@ -73,12 +71,13 @@ impl Connector<'_> {
         tracing::info!(base_url = %self.settings.origin.base_url(), auth = %self.settings.auth_description, file = %out.display(), "starting a sync");
         let fingerprint = serde_json::to_string(&self.settings.guest_config)?;
         let mut workers = vec![self.connected_instance(context).await?];
-        for _ in 1..self.concurrency {
-            workers.push(self.runtime.instantiate(context.clone(), &self.limits).await?);
+        for _ in 1..self.limits.concurrency {
+            workers.push(self.runtime.instantiate(context.clone(), &self.limits.instance).await?);
         }
         let options = SyncOptions { strict: options.strict || self.strict, ..options.clone() };
-        let report =
-            sync::full_sync(workers, out, &context.kv, &fingerprint, &options, &self.budgets, observer).await.map_err(|err| self.explained(err, context))?;
+        let report = sync::full_sync(workers, out, &context.kv, &fingerprint, &options, &self.limits.budgets, observer)
+            .await
+            .map_err(|err| self.explained(err, context))?;
         let summary = &report.summary;
         let egress = context.hooks.report();
         tracing::info!(

@@ -28,6 +28,7 @@ pub mod cli;
 pub mod component;
 pub mod connector;
 pub mod inspect;
+pub mod limits;
 pub mod outbound;
 pub mod product;
 pub mod provision;

@@ -17,6 +17,8 @@ pub struct RecordedRequest {
     pub status: u16,
     /// The request body (lossy UTF-8).
     pub body: String,
+    /// When the simulator received it.
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {

@@ -80,6 +80,7 @@ fn record_of(parts: &Parts, body: &Bytes) -> RecordedRequest {
         headers: parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), header_text(value))).collect(),
         status: 0,
         body: String::from_utf8_lossy(body).into_owned(),
+        received: std::time::Instant::now(),
     }
 }
 

@@ -88,6 +88,17 @@ fn strip_response_headers(headers: &mut http::HeaderMap, credential: Option<&Hea
     }
 }
 
+/// How the requests of one run (all its instances together) are sent.
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    /// At most this many in flight at once (lowered while the server refuses requests for
+    /// load, see [`InFlightLimit`]).
+    pub concurrency: usize,
+    /// At most this many a second, when set.
+    pub requests_per_second: Option<f64>,
+    pub retry: RetryPolicy,
+}
+
 /// The hook state of one instance: where requests may go and what credential they carry.
 #[derive(Clone)]
 pub struct EgressHooks {
@@ -208,25 +219,15 @@ impl EgressHooks {
         self.allowance = allowance;
     }
 
-    /// The same hooks with another retry policy.
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> EgressHooks {
-        let in_flight = InFlightLimit::new(self.retry.in_flight.levels().2);
-        self.retry = Arc::new(Retrying { policy, in_flight, ..Default::default() });
-        self
-    }
-
-    /// The same hooks allowing at most `max` requests in flight at once (lowered while the
-    /// server refuses requests for load, see [`InFlightLimit`]).
-    pub fn with_concurrency(mut self, max: usize) -> EgressHooks {
-        self.retry = Arc::new(Retrying { policy: self.retry.policy.clone(), in_flight: InFlightLimit::new(max), ..Default::default() });
-        self
-    }
-
-    /// The same hooks sending at most `per_second` requests a second, all instances together
-    /// (call after [`Self::with_concurrency`]).
-    pub fn with_request_rate(mut self, per_second: f64) -> EgressHooks {
-        let in_flight = InFlightLimit::new(self.retry.in_flight.levels().2);
-        self.retry = Arc::new(Retrying { policy: self.retry.policy.clone(), in_flight, rate: Some(RequestRate::per_second(per_second)), ..Default::default() });
+    /// The same hooks paced as `pacing` says, with fresh counters: the whole of how one run's
+    /// requests are sent, set at once (no setter can undo another).
+    pub fn with_pacing(mut self, pacing: Pacing) -> EgressHooks {
+        self.retry = Arc::new(Retrying {
+            policy: pacing.retry,
+            in_flight: InFlightLimit::new(pacing.concurrency),
+            rate: pacing.requests_per_second.map(RequestRate::per_second),
+            ..Default::default()
+        });
         self
     }
 

@@ -4,6 +4,7 @@
 use super::service::service_requested;
 use super::switch;
 use crate::connector::DEFAULT_CONCURRENCY;
+use crate::limits::RunLimits;
 use crate::outbound::ConnectionFlags;
 use crate::product::Product;
 use crate::provision::Change;
@@ -22,11 +23,8 @@ use std::time::Duration;
 pub struct Run {
     /// The component's settings as given (set, non-empty values only), before resolution.
     pub values: BTreeMap<String, String>,
-    pub limits: Limits,
-    /// What one sync may hold and write.
-    pub budgets: Budgets,
-    /// Instances fetching at once during a sync.
-    pub concurrency: usize,
+    /// Every limit the run's work runs under.
+    pub limits: RunLimits,
     /// `--strict`: a principal no lookup finds fails the sync.
     pub strict: bool,
     /// `--keep-previous-sync`: a one-shot sync keeps the replaced file's latest sync beside it.
@@ -43,8 +41,6 @@ impl std::fmt::Debug for Run {
         f.debug_struct("Run")
             .field("settings_given", &self.values.keys().collect::<Vec<_>>())
             .field("limits", &self.limits)
-            .field("budgets", &self.budgets)
-            .field("concurrency", &self.concurrency)
             .field("strict", &self.strict)
             .field("provisioning", &self.provisioning)
             .field("connection", &self.connection)
@@ -77,9 +73,7 @@ pub(super) fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) 
     };
     Ok(Run {
         values: given_values(metadata, matches),
-        limits: limits(matches),
-        budgets: budgets(matches),
-        concurrency: concurrency(matches),
+        limits: RunLimits { instance: limits(matches), budgets: budgets(matches), concurrency: concurrency(matches), ..RunLimits::default() },
         strict: matches.get_flag("strict"),
         keep_previous_sync: matches.get_one::<bool>("keep-previous-sync").copied().unwrap_or(true),
         provisioning: matches.get_flag("provisioning"),
@@ -306,9 +300,7 @@ mod tests {
         };
         let run = Run {
             values: BTreeMap::from([("access-token".to_string(), "canary-token".to_string())]),
-            limits: Limits::default(),
-            budgets: Budgets::default(),
-            concurrency: 1,
+            limits: RunLimits { concurrency: 1, ..RunLimits::default() },
             strict: false,
             keep_previous_sync: true,
             provisioning: false,

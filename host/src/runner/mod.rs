@@ -20,7 +20,6 @@ pub mod shard;
 pub mod tenants;
 
 use crate::connector::Connector;
-use crate::connector::DEFAULT_CONCURRENCY;
 use crate::product::Product;
 use crate::registry::{self, RegistryOptions};
 use crate::service::health::{self, Health};
@@ -330,12 +329,9 @@ impl Runner {
         let nothing = baton_sandbox::retry::EgressReport::default();
         let loaded = self.component(&tenant.component).await.map_err(|e| (e, nothing))?;
         let connector = self.connector(tenant, &loaded).map_err(|e| (e, nothing))?;
-        let mut context = connector.sync_context();
-        if let Some(rate) = tenant.limits.requests_per_second {
-            context.hooks = context.hooks.with_request_rate(rate);
-        }
+        let context = connector.sync_context();
         let folder = TenantFolder::prepare(&file.output_dir, &tenant.name).map_err(|e| (e, nothing))?;
-        let _instances = self.instances.acquire_many(connector.concurrency as u32).await.map_err(|_| (anyhow!("the runner is stopping"), nothing))?;
+        let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| (anyhow!("the runner is stopping"), nothing))?;
         folder.before_sync(file.keep_last).map_err(|e| (e, nothing))?;
         let report = connector.sync(&context, &folder.newest(), &baton_sync::SyncOptions::default(), &baton_sync::Quiet).await;
         let egress = context.hooks.report();
@@ -365,7 +361,7 @@ impl Runner {
             let c1 = tenant.c1.as_ref().ok_or_else(|| anyhow!("no [tenant.c1]"))?;
             let loaded = self.component(&tenant.component).await?;
             let connector = self.connector(&tenant, &loaded)?;
-            let _instances = self.instances.acquire_many(connector.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
+            let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
             let options = crate::service::ServiceOptions {
                 client_id: c1.client_id.clone(),
                 client_secret: tenants::read_secret("c1.client_secret", &c1.client_secret)?,
@@ -391,19 +387,10 @@ impl Runner {
     fn connector<'a>(&self, tenant: &Tenant, loaded: &'a Loaded) -> Result<Connector<'a>> {
         let values = tenant.values(&loaded.metadata)?;
         let settings = settings::resolve(&loaded.metadata, values)?;
-        let concurrency = tenant.limits.concurrency.unwrap_or(DEFAULT_CONCURRENCY as usize).clamp(1, self.max_instances);
+        let limits = tenant.limits.resolve(self.max_instances);
         let connection = tenant.connection_flags()?;
-        let outbound = outbound::client(&settings.origin, &connection, concurrency)?;
-        let defaults = Limits::default();
-        let limits = Limits {
-            memory_bytes: tenant.limits.memory_mb.map(|mb| (mb as usize) << 20).unwrap_or(defaults.memory_bytes),
-            cpu_per_call: tenant.limits.cpu_seconds_per_call.map(Duration::from_secs).unwrap_or(defaults.cpu_per_call),
-            wall_per_call: tenant.limits.call_timeout_seconds.map(Duration::from_secs).unwrap_or(defaults.wall_per_call),
-            call_bytes: tenant.limits.max_call_mb.map(|mb| (mb as usize) << 20).unwrap_or(defaults.call_bytes),
-            ..defaults
-        };
-        let budgets = tenant.limits.budgets();
-        Ok(Connector { runtime: &loaded.runtime, limits, budgets, settings, outbound, concurrency, strict: false })
+        let outbound = outbound::client(&settings.origin, &connection, limits.concurrency)?;
+        Ok(Connector { runtime: &loaded.runtime, limits, settings, outbound, strict: false })
     }
 
     /// The component `source` names, compiled once per content (a file replaced by another

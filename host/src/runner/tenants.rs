@@ -4,8 +4,10 @@
 //! tenant is refused with a message naming it and the field; the others still run. Secrets are
 //! read only when a tenant runs, and never appear in a message.
 
+use crate::limits::RunLimits;
 use crate::outbound::ConnectionFlags;
 use anyhow::{anyhow, bail};
+use baton_sandbox::Limits;
 use baton_sandbox::wit::{FieldKind, Metadata};
 use baton_sync::Budgets;
 use serde::Deserialize;
@@ -80,17 +82,34 @@ pub struct TenantLimits {
     pub max_resource_mb: Option<u64>,
     pub max_sync_rows: Option<u64>,
     pub max_sync_mb: Option<u64>,
+    pub cpu_seconds_per_run: Option<u64>,
+    pub cpu_weight: Option<u32>,
 }
 
 impl TenantLimits {
-    /// What one sync of the tenant may hold and write; unset ones take the defaults.
-    pub fn budgets(&self) -> Budgets {
-        let defaults = Budgets::default();
+    /// Every limit of the tenant's work, unset ones the defaults, its concurrency at most
+    /// `max_instances` (the runner's).
+    pub fn resolve(&self, max_instances: usize) -> RunLimits {
+        let defaults = RunLimits::default();
+        let (instance, budgets) = (&defaults.instance, &defaults.budgets);
         let mib = |value: Option<u64>, default: u64| value.map(|mb| mb.saturating_mul(1 << 20)).unwrap_or(default);
-        Budgets {
-            resource_bytes: mib(self.max_resource_mb, defaults.resource_bytes),
-            sync_rows: self.max_sync_rows.unwrap_or(defaults.sync_rows),
-            sync_bytes: mib(self.max_sync_mb, defaults.sync_bytes),
+        let seconds = |value: Option<u64>, default: Duration| value.map(Duration::from_secs).unwrap_or(default);
+        RunLimits {
+            instance: Limits {
+                memory_bytes: mib(self.memory_mb, instance.memory_bytes as u64) as usize,
+                cpu_per_call: seconds(self.cpu_seconds_per_call, instance.cpu_per_call),
+                wall_per_call: seconds(self.call_timeout_seconds, instance.wall_per_call),
+                cpu_per_run: seconds(self.cpu_seconds_per_run, instance.cpu_per_run),
+                call_bytes: mib(self.max_call_mb, instance.call_bytes as u64) as usize,
+            },
+            budgets: Budgets {
+                resource_bytes: mib(self.max_resource_mb, budgets.resource_bytes),
+                sync_rows: self.max_sync_rows.unwrap_or(budgets.sync_rows),
+                sync_bytes: mib(self.max_sync_mb, budgets.sync_bytes),
+            },
+            concurrency: self.concurrency.unwrap_or(defaults.concurrency).clamp(1, max_instances.max(1)),
+            requests_per_second: self.requests_per_second,
+            cpu_weight: self.cpu_weight.unwrap_or(defaults.cpu_weight),
         }
     }
 }
@@ -187,6 +206,8 @@ struct LimitsText {
     max_resource_mb: Option<u64>,
     max_sync_rows: Option<u64>,
     max_sync_mb: Option<u64>,
+    cpu_seconds_per_run: Option<u64>,
+    cpu_weight: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -342,6 +363,8 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
     in_range("max_resource_mb", text.max_resource_mb, 1, 65536)?;
     in_range("max_sync_rows", text.max_sync_rows, 1, u64::MAX)?;
     in_range("max_sync_mb", text.max_sync_mb, 1, 1 << 30)?;
+    in_range("cpu_seconds_per_run", text.cpu_seconds_per_run, 1, 604800)?;
+    in_range("cpu_weight", text.cpu_weight.map(u64::from), 1, 100)?;
     if let Some(rate) = text.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
         return Err(format!("limits.requests_per_second: {rate} is not a positive number"));
     }
@@ -355,6 +378,8 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
         max_resource_mb: text.max_resource_mb,
         max_sync_rows: text.max_sync_rows,
         max_sync_mb: text.max_sync_mb,
+        cpu_seconds_per_run: text.cpu_seconds_per_run,
+        cpu_weight: text.cpu_weight,
     })
 }
 
@@ -502,8 +527,10 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
         assert_eq!(acme.secrets["access-token"], SecretSource::Env("ACME_TOKEN".into()));
         assert_eq!(acme.limits.memory_mb, Some(128));
         assert_eq!(acme.limits.requests_per_second, Some(2.5));
-        let defaults = Budgets::default();
-        assert_eq!(acme.limits.budgets(), Budgets { resource_bytes: 64 << 20, sync_rows: 100_000, sync_bytes: defaults.sync_bytes });
+        let limits = acme.limits.resolve(64);
+        assert_eq!(limits.budgets, Budgets { resource_bytes: 64 << 20, sync_rows: 100_000, sync_bytes: Budgets::default().sync_bytes });
+        assert_eq!((limits.instance.memory_bytes, limits.requests_per_second, limits.cpu_weight), (128 << 20, Some(2.5), crate::limits::DEFAULT_CPU_WEIGHT));
+        assert_eq!(limits.instance.cpu_per_call, Limits::default().cpu_per_call, "unset: the default");
         assert_eq!(globex.component, ComponentSource::File("/etc/baton/components/other.wasm".into()));
         assert_eq!(globex.secrets["access-token"], SecretSource::File("/etc/baton/secrets/globex".into()));
         assert_eq!(globex.c1.as_ref().unwrap().client_secret, SecretSource::Env("GLOBEX_C1_SECRET".into()));

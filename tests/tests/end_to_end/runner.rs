@@ -303,3 +303,60 @@ fn sighup_reloads_the_tenants_file_and_a_broken_one_changes_nothing() {
     assert!(status.success(), "{log}");
     assert!(log.contains("the tenants stay as they were"), "the broken file is reported: {log}");
 }
+
+/// A tenant's request rate holds in every kind of work it does, not only its scheduled syncs:
+/// here a ConductorOne tenant with `requests_per_second = 5` runs a service-mode sync, then a
+/// grant, and the simulator sees no five requests of either closer together than a second.
+#[test]
+fn a_tenants_request_rate_holds_in_service_mode_syncs_and_grants() {
+    use baton_c1api::pb::task::{self, TaskType};
+    use baton_c1z::C1zReader;
+    let sim = simulator("9.2.0", 4);
+    let c1 = FakeC1::start(FakeC1Config { tasks: vec![FakeC1::sync_full_task(1)], ..FakeC1Config::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plaintext = if c1.ca_pem().is_none() { "plaintext_loopback = true\n" } else { "" };
+    let tenant = format!(
+        "{}[tenant.limits]\nrequests_per_second = 5\n[tenant.c1]\nclient_id = \"{}\"\nclient_secret = {{ env = \"C1_SECRET\" }}\napi_host = \"{}\"\nprovisioning = true\n{plaintext}",
+        confluence_tenant("paced", &sim, "TOKEN"),
+        c1.client_id(),
+        c1.address()
+    );
+    let secret = c1.client_secret();
+    let (mut child, _listen) = start_serve(dir.path(), &tenant, &[("TOKEN", ADMIN_TOKEN), ("C1_SECRET", &secret)], &[]);
+    let err = drain(child.stderr.take().unwrap());
+    let _out = drain(child.stdout.take().unwrap());
+    let mut finished = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !c1.finished().iter().any(|f| f.request.task_id == FakeC1::task_id(n)) {
+            assert!(Instant::now() < deadline && child_alive(&mut child), "task {n} did not finish");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    finished(1);
+    let synced = sim.requests().len();
+    let upload = c1.uploads().into_iter().find(|u| u.accepted()).expect("the sync was uploaded");
+    let file = dir.path().join("uploaded.c1z");
+    std::fs::write(&file, &upload.data).unwrap();
+    let (entitlement, user) = crate::service_session::free_membership(&C1zReader::open(&file).unwrap());
+    let grant = task::GrantTask { entitlement: Some(entitlement), principal: Some(user), ..Default::default() };
+    c1.push_task(crate::service::task(2, TaskType::Grant(grant)));
+    finished(2);
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let log = err.join().unwrap();
+    let requests = sim.requests();
+    let (sync, change) = requests.split_at(synced);
+    assert!(sync.len() >= 10 && change.len() >= 2, "{} and {} requests:\n{log}", sync.len(), change.len());
+    assert!(change.iter().any(|r| r.method != "GET"), "the grant wrote: {change:?}");
+    for (work, requests) in [("sync", sync), ("grant", change)] {
+        let closest = requests.windows(6).map(|six| six[5].received - six[0].received).min();
+        // Five gaps of 200 ms, less what loopback and scheduling may shift one request by.
+        assert!(closest.is_none_or(|gap| gap >= Duration::from_millis(900)), "{work}: six requests within {closest:?}");
+        let pair = requests.windows(2).map(|two| two[1].received - two[0].received).min().unwrap();
+        assert!(pair >= Duration::from_millis(150), "{work}: two requests {pair:?} apart");
+    }
+}
+
+fn child_alive(child: &mut std::process::Child) -> bool {
+    child.try_wait().unwrap().is_none()
+}

@@ -1,0 +1,47 @@
+//! Every limit one connector's work runs under, in one value ([`RunLimits`]): each instance's
+//! caps (memory, CPU per call and per run, wall clock, one call's data), the sync's byte and row
+//! budgets, how many instances fetch at once, the request rate and the CPU weight. It is built
+//! once — from the flags of a one-shot run, or from a tenant's `[tenant.limits]` over the
+//! defaults — and handed whole to every kind of work: a sync, a service-mode task, a change.
+
+use baton_sandbox::Limits;
+use baton_sandbox::egress::Pacing;
+use baton_sandbox::retry::RetryPolicy;
+use baton_sync::Budgets;
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// Each instance's caps.
+    pub instance: Limits,
+    /// What one sync may hold and write.
+    pub budgets: Budgets,
+    /// Instances fetching at once during a sync (and requests in flight).
+    pub concurrency: usize,
+    /// Requests a second, all instances of a run together, when capped.
+    pub requests_per_second: Option<f64>,
+    /// This connector's share of the process's CPU against others' (1 to 100; equal by default).
+    pub cpu_weight: u32,
+}
+
+/// [`RunLimits::cpu_weight`] when none is given.
+pub const DEFAULT_CPU_WEIGHT: u32 = 10;
+
+impl Default for RunLimits {
+    fn default() -> RunLimits {
+        RunLimits {
+            instance: Limits::default(),
+            budgets: Budgets::default(),
+            concurrency: crate::connector::DEFAULT_CONCURRENCY as usize,
+            requests_per_second: None,
+            cpu_weight: DEFAULT_CPU_WEIGHT,
+        }
+    }
+}
+
+impl RunLimits {
+    /// How a run with `concurrency` instances sends its requests.
+    pub fn pacing(&self, concurrency: usize) -> Pacing {
+        Pacing { concurrency, requests_per_second: self.requests_per_second, retry: RetryPolicy::default() }
+    }
+}
