@@ -20,12 +20,13 @@ pub struct RunLimits {
     pub concurrency: usize,
     /// Requests a second, all instances of a run together, when capped.
     pub requests_per_second: Option<f64>,
-    /// This connector's share of the process's CPU against others' (1 to 100; equal by default).
+    /// This connector's share of the process's CPU against others' when they all want it (1 to
+    /// 100, the default: a full share; lower it for one that may wait).
     pub cpu_weight: u32,
 }
 
-/// [`RunLimits::cpu_weight`] when none is given.
-pub const DEFAULT_CPU_WEIGHT: u32 = 10;
+/// [`RunLimits::cpu_weight`] when none is given: a full share.
+pub const DEFAULT_CPU_WEIGHT: u32 = crate::runner::thread::FULL_WEIGHT;
 
 impl Default for RunLimits {
     fn default() -> RunLimits {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod output;
 pub mod shard;
 pub mod tenants;
+pub mod thread;
 
 use crate::connector::Connector;
 use crate::product::Product;
@@ -171,10 +172,10 @@ struct Outcome {
 
 impl Runner {
     /// `--once`: every tenant of this replica one time.
-    async fn once(&self, file: Tenants, options: &ServeOptions) -> ServeOutcome {
+    async fn once(self: &Arc<Self>, file: Tenants, options: &ServeOptions) -> ServeOutcome {
         let (mine, refused) = self.select(file, options.shard);
         let syncs = Arc::new(Semaphore::new(mine.max_concurrent_syncs));
-        let mut running: FuturesUnordered<_> = mine.tenants.iter().map(|tenant| self.sync_when_allowed(tenant, &mine, &syncs)).collect();
+        let mut running: FuturesUnordered<_> = mine.tenants.iter().map(|tenant| self.sync_when_allowed(tenant.clone(), mine.shared(), syncs.clone())).collect();
         let mut failed: Vec<String> = refused.iter().map(|r| r.tenant.clone()).collect();
         let mut lines: BTreeMap<String, String> = refused.iter().map(|r| (r.tenant.clone(), format!("{}: refused: {}", r.tenant, r.reason))).collect();
         while let Some(outcome) = running.next().await {
@@ -194,7 +195,7 @@ impl Runner {
     }
 
     /// The scheduled loop, until SIGTERM.
-    async fn run_until_stopped(&self, file: Tenants, options: &ServeOptions) -> Result<()> {
+    async fn run_until_stopped(self: &Arc<Self>, file: Tenants, options: &ServeOptions) -> Result<()> {
         let mut shutdown = std::pin::pin!(crate::service::shutdown_signal());
         let mut hangup = hangup_signal()?;
         let mut written = modified(&options.tenants_file);
@@ -214,8 +215,7 @@ impl Runner {
             for tenant in ready {
                 due.insert(tenant.name.clone(), now + tenant.interval);
                 busy.push(tenant.name.clone());
-                let (tenant, shared, syncs) = (tenant.clone(), current.shared(), syncs.clone());
-                running.push(async move { self.sync_when_allowed(&tenant, &shared, &syncs).await });
+                running.push(self.sync_when_allowed(tenant.clone(), current.shared(), syncs.clone()));
             }
             let next_due = due.values().min().copied().unwrap_or(now + FILE_CHECK).min(now + FILE_CHECK);
             tokio::select! {
@@ -297,11 +297,26 @@ impl Runner {
         (file, refused)
     }
 
-    /// Syncs `tenant` once a place among the concurrent syncs is free.
-    async fn sync_when_allowed(&self, tenant: &Tenant, file: &Tenants, syncs: &Semaphore) -> Outcome {
+    /// Syncs `tenant` once a place among the concurrent syncs is free, on a thread of its own
+    /// at its CPU weight (see [`thread`]).
+    fn sync_when_allowed(self: &Arc<Self>, tenant: Tenant, file: Tenants, syncs: Arc<Semaphore>) -> impl Future<Output = Outcome> + use<> {
+        let runner = Arc::clone(self);
+        async move {
+            let name = tenant.name.clone();
+            let result = async {
+                let _place = syncs.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
+                let weight = tenant.limits.resolve(runner.max_instances).cpu_weight;
+                thread::run_on_own_thread(&name, weight, move || async move { runner.sync_and_record(&tenant, &file).await }).await?
+            };
+            let result = result.await;
+            Outcome { tenant: name, result }
+        }
+    }
+
+    /// Syncs `tenant` and counts the sync in the metrics; its summary line.
+    async fn sync_and_record(&self, tenant: &Tenant, file: &Tenants) -> Result<String> {
         let span = tracing::info_span!("tenant", tenant = %tenant.name);
-        let result = async {
-            let _place = syncs.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
+        async {
             self.metrics.running(1);
             let started = Instant::now();
             let result = self.sync(tenant, file).await;
@@ -315,8 +330,7 @@ impl Runner {
             summary
         }
         .instrument(span)
-        .await;
-        Outcome { tenant: tenant.name.clone(), result }
+        .await
     }
 
     /// One sync of `tenant` into its folder: a summary line, what its requests did and the
