@@ -53,6 +53,7 @@ impl Connector<'_> {
                 .with_declared(settings.declared.clone()),
             kv: Default::default(),
             cpu_spent: Default::default(),
+            memory_in_use: Default::default(),
             may_change,
         }
     }
@@ -126,5 +127,12 @@ impl Connector<'_> {
 /// A context in which nothing may leave: for reading a component's metadata before its
 /// configuration is known.
 pub fn offline_context() -> InstanceContext {
-    InstanceContext { config: Default::default(), hooks: EgressHooks::deny_all(), kv: Default::default(), cpu_spent: Default::default(), may_change: false }
+    InstanceContext {
+        config: Default::default(),
+        hooks: EgressHooks::deny_all(),
+        kv: Default::default(),
+        cpu_spent: Default::default(),
+        memory_in_use: Default::default(),
+        may_change: false,
+    }
 }

@@ -84,6 +84,8 @@ pub struct InstanceContext {
     pub kv: SharedStore,
     /// CPU ticks spent by every instance of this context so far (see [`Limits::cpu_per_run`]).
     pub cpu_spent: Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes of memories and tables every live instance of this context holds now.
+    pub memory_in_use: Arc<std::sync::atomic::AtomicU64>,
     /// Whether this run may change the target system: its grant, revoke and create-account
     /// calls may then send the changes the component declares. A sync's context never may.
     pub may_change: bool,
@@ -194,7 +196,7 @@ impl State {
             log_budget: LogBudget::default(),
             config: context.config,
             kv: context.kv,
-            memory: MemoryCap { limit: limits.memory_bytes, used: 0, exceeded: None },
+            memory: MemoryCap { limit: limits.memory_bytes, used: 0, exceeded: None, run_in_use: context.memory_in_use },
             cpu: CpuBudget {
                 used_ticks: 0,
                 budget_ticks: ticks(limits.cpu_per_call),
@@ -239,6 +241,15 @@ struct MemoryCap {
     /// Bytes of all the instance's memories and tables together.
     used: usize,
     exceeded: Option<usize>,
+    /// [`InstanceContext::memory_in_use`]: this instance's part is added as it grows and taken
+    /// away when the instance is dropped.
+    run_in_use: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for MemoryCap {
+    fn drop(&mut self) {
+        self.run_in_use.fetch_sub(self.used as u64, Ordering::Relaxed);
+    }
 }
 
 /// What one table element is counted as against the memory cap.
@@ -253,6 +264,7 @@ impl MemoryCap {
             self.exceeded = Some(total);
             return Err(wasmtime::Error::msg(format!("memory cap of {} bytes reached", self.limit)));
         }
+        self.run_in_use.fetch_add(total.saturating_sub(self.used) as u64, Ordering::Relaxed);
         self.used = total;
         Ok(true)
     }

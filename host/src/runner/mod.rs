@@ -31,7 +31,7 @@ use baton_sandbox::{Pooling, Sandbox, wit};
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
-use metrics::{Metrics, SyncRecord};
+use metrics::{LiveSync, Metrics, SyncRecord};
 use output::TenantFolder;
 use shard::Shard;
 use std::collections::{BTreeMap, HashMap};
@@ -162,6 +162,30 @@ struct Runner {
 /// A component file's bytes and the name it goes by in messages.
 fn read_component(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
     Ok((crate::component::read(path)?, path.display().to_string()))
+}
+
+/// Rows a sync wrote so far, as the sync engine tells them.
+#[derive(Default)]
+struct RowsWritten(Arc<std::sync::atomic::AtomicU64>);
+
+impl baton_sync::Observer for RowsWritten {
+    fn listing(&self, _: &str, _: usize) {}
+    fn fetching(&self, _: &str, _: usize, _: usize) {}
+    fn wrote(&self, rows: u64) {
+        self.0.store(rows, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The counters of a sync in `context` that `/metrics` reads while it runs.
+fn live_sync(context: &baton_sandbox::InstanceContext, rows: &RowsWritten) -> LiveSync {
+    let hooks = context.hooks.clone();
+    LiveSync {
+        egress: Arc::new(move || hooks.report()),
+        cpu_ticks: context.cpu_spent.clone(),
+        tick: baton_sandbox::epoch::TICK,
+        memory: context.memory_in_use.clone(),
+        rows: rows.0.clone(),
+    }
 }
 
 /// How one tenant's sync ended.
@@ -304,7 +328,9 @@ impl Runner {
         async move {
             let name = tenant.name.clone();
             let result = async {
+                let asked = Instant::now();
                 let _place = syncs.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
+                runner.metrics.waited_for_slot(&name, asked.elapsed());
                 let weight = tenant.limits.resolve(runner.max_instances).cpu_weight;
                 thread::run_on_own_thread(&name, weight, move || async move { runner.sync_and_record(&tenant, &file).await }).await?
             };
@@ -322,36 +348,33 @@ impl Runner {
             let result = self.sync(tenant, file).await;
             let took = started.elapsed();
             self.metrics.running(-1);
-            let (summary, egress, bytes) = match &result {
-                Ok((summary, egress, bytes)) => (Ok(format!("{summary} in {:.2} s", took.as_secs_f64())), *egress, *bytes),
-                Err((error, egress)) => (Err(anyhow!("{error:#}")), *egress, 0),
+            let (summary, bytes) = match result {
+                Ok((summary, bytes)) => (Ok(format!("{summary} in {:.2} s", took.as_secs_f64())), bytes),
+                Err(error) => (Err(anyhow!("{error:#}")), 0),
             };
-            self.metrics.record(&SyncRecord { tenant: &tenant.name, succeeded: summary.is_ok(), took, egress: &egress, bytes_written: bytes });
+            self.metrics.record(&SyncRecord { tenant: &tenant.name, succeeded: summary.is_ok(), took, bytes_written: bytes });
             summary
         }
         .instrument(span)
         .await
     }
 
-    /// One sync of `tenant` into its folder: a summary line, what its requests did and the
-    /// bytes written; or the error and what the requests did.
-    async fn sync(
-        &self,
-        tenant: &Tenant,
-        file: &Tenants,
-    ) -> Result<(String, baton_sandbox::retry::EgressReport, u64), (anyhow::Error, baton_sandbox::retry::EgressReport)> {
-        let nothing = baton_sandbox::retry::EgressReport::default();
-        let loaded = self.component(&tenant.component).await.map_err(|e| (e, nothing))?;
-        let connector = self.connector(tenant, &loaded).map_err(|e| (e, nothing))?;
+    /// One sync of `tenant` into its folder, counted in the metrics as it goes: a summary line
+    /// and the bytes written.
+    async fn sync(&self, tenant: &Tenant, file: &Tenants) -> Result<(String, u64)> {
+        let loaded = self.component(&tenant.component).await?;
+        let connector = self.connector(tenant, &loaded)?;
         let context = connector.sync_context();
-        let folder = TenantFolder::prepare(&file.output_dir, &tenant.name).map_err(|e| (e, nothing))?;
-        let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| (anyhow!("the runner is stopping"), nothing))?;
-        folder.before_sync(file.keep_last).map_err(|e| (e, nothing))?;
-        let report = connector.sync(&context, &folder.newest(), &baton_sync::SyncOptions::default(), &baton_sync::Quiet).await;
+        let folder = TenantFolder::prepare(&file.output_dir, &tenant.name)?;
+        let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
+        folder.before_sync(file.keep_last)?;
+        let rows = RowsWritten::default();
+        let _counted = self.metrics.live(&tenant.name, live_sync(&context, &rows));
+        let report = connector.sync(&context, &folder.newest(), &baton_sync::SyncOptions::default(), &rows).await;
         let egress = context.hooks.report();
         let kept = folder.after_sync(report.is_ok(), file.keep_last);
-        let report = report.map_err(|e| (e, egress))?;
-        kept.map_err(|e| (e, egress))?;
+        let report = report?;
+        kept?;
         let summary = &report.summary;
         let line = format!(
             "synced {} resources, {} entitlements, {} grants -> {} ({} bytes); {} requests, {} retries",
@@ -363,7 +386,7 @@ impl Runner {
             egress.requests,
             egress.retries
         );
-        Ok((line, egress, summary.file_bytes))
+        Ok((line, summary.file_bytes))
     }
 
     /// Service mode for a tenant with ConductorOne credentials, until SIGTERM (or until its

@@ -129,6 +129,8 @@ pub trait Observer {
     fn listing(&self, resource_type: &str, listed: usize);
     /// Entitlements and grants of `done` of `total` resources of a type are written.
     fn fetching(&self, resource_type: &str, done: usize, total: usize);
+    /// The sync has written `rows` rows so far (told with each checkpoint and at the end).
+    fn wrote(&self, _rows: u64) {}
 }
 
 /// An observer that ignores everything.
@@ -225,6 +227,7 @@ struct Checkpoints<'a> {
 
 impl Checkpoints<'_> {
     async fn save(&mut self, writer: &mut WriterThread, progress: &Progress, force: bool) -> Result<()> {
+        self.observer.wrote(progress.written.rows);
         if !force && self.last.elapsed() < CHECKPOINT_EVERY {
             return Ok(());
         }
@@ -352,6 +355,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         let counts = writer.query(move |w| type_ids.iter().map(|id| TypeCount::of(id, w)).collect::<Result<Vec<_>>>()).await?;
         let summary = writer.finish().await.with_context(|| format!("cannot write {}", out.display()))?;
         let written = self.progress.written;
+        self.checkpoints.observer.wrote(written.rows);
         tracing::debug!(rows = written.rows, mib = written.bytes >> 20, "written, against the sync's budgets");
         Ok(SyncReport { summary, resource_types: counts, principals })
     }

@@ -363,3 +363,35 @@ fn a_tenants_request_rate_holds_in_service_mode_syncs_and_grants() {
 fn child_alive(child: &mut std::process::Child) -> bool {
     child.try_wait().unwrap().is_none()
 }
+
+/// `/metrics` shows a sync while it runs: scraped during one tenant's sync (its server slowed
+/// down), its requests and guest CPU grow from one scrape to the next and its rows and memory
+/// show before the sync is counted as finished.
+#[test]
+fn metrics_move_while_a_sync_runs() {
+    let sim = simulator("9.2.0", 60);
+    sim.set_faults(FaultPlan { latency_ms: 40, ..FaultPlan::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = format!("{}[tenant.limits]\nconcurrency = 2\n", confluence_tenant("slow", &sim, "TOKEN"));
+    let (mut child, listen) = start_serve(dir.path(), &tenant, &[("TOKEN", ADMIN_TOKEN)], &["--once"]);
+    let _out = drain(child.stdout.take().unwrap());
+    let _err = drain(child.stderr.take().unwrap());
+    let value = |text: &str, series: &str| -> Option<f64> { text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok()) };
+    let mut during = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        if let Some(text) = fetch(&listen, "/metrics").filter(|t| !t.contains("baton_runner_syncs_total{")) {
+            let requests = value(&text, "baton_runner_requests_total{tenant=\"slow\",class=\"2xx\"}");
+            during.push((
+                requests,
+                value(&text, "baton_runner_rows_written_total{tenant=\"slow\"}"),
+                value(&text, "baton_runner_memory_bytes{tenant=\"slow\"}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(child.wait().unwrap().success());
+    let requests: Vec<f64> = during.iter().filter_map(|d| d.0).collect();
+    assert!(requests.len() >= 3 && requests.windows(2).any(|w| w[1] > w[0]), "requests grow between scrapes: {during:?}");
+    assert!(during.iter().any(|d| d.1.is_some_and(|rows| rows > 0.0)), "rows show before the end: {during:?}");
+    assert!(during.iter().any(|d| d.2.is_some_and(|bytes| bytes > 0.0)), "memory in use shows: {during:?}");
+}
