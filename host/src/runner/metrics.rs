@@ -53,6 +53,9 @@ pub struct Metrics {
     guest_cpu: Family<TenantLabel, Counter<f64, AtomicU64>>,
     memory: Family<TenantLabel, Gauge>,
     slot_wait: Family<TenantLabel, Counter<f64, AtomicU64>>,
+    memory_wait: Family<TenantLabel, Counter<f64, AtomicU64>>,
+    memory_budget: Gauge,
+    memory_claimed: Gauge,
     /// The running syncs, by tenant, and what of them is already counted.
     live: Mutex<HashMap<String, (LiveSync, Counted)>>,
     instances: Gauge,
@@ -124,6 +127,9 @@ impl Default for Metrics {
             guest_cpu: Family::default(),
             memory: Family::default(),
             slot_wait: Family::default(),
+            memory_wait: Family::default(),
+            memory_budget: Gauge::default(),
+            memory_claimed: Gauge::default(),
             live: Mutex::default(),
             instances: Gauge::default(),
             compiled: Gauge::default(),
@@ -143,6 +149,13 @@ impl Default for Metrics {
         registry.register("guest_cpu_seconds", "CPU time the tenant's connector instances used", metrics.guest_cpu.clone());
         registry.register("memory_bytes", "Memory the tenant's running connector instances hold now", metrics.memory.clone());
         registry.register("sync_slot_wait_seconds", "Time the tenant's syncs waited for a place among the concurrent syncs", metrics.slot_wait.clone());
+        registry.register(
+            "memory_wait_seconds",
+            "Time the tenant's syncs waited for their claim to fit the process's memory budget",
+            metrics.memory_wait.clone(),
+        );
+        registry.register("memory_budget_bytes", "The process's memory budget for running syncs", metrics.memory_budget.clone());
+        registry.register("memory_claimed_bytes", "What running syncs claim of the memory budget now", metrics.memory_claimed.clone());
         registry.register("instances", "Connector instances alive", metrics.instances.clone());
         registry.register("compiled_components", "Distinct components compiled", metrics.compiled.clone());
         registry.register("tenants_refused", "Tenants of the tenants file that cannot run as written", metrics.refused.clone());
@@ -187,6 +200,17 @@ impl Metrics {
     /// Time a sync of `tenant` waited for its place.
     pub fn waited_for_slot(&self, tenant: &str, waited: Duration) {
         self.slot_wait.get_or_create(&TenantLabel { tenant: tenant.to_string() }).inc_by(waited.as_secs_f64());
+    }
+
+    /// Time a sync of `tenant` waited for its claim to fit the memory budget.
+    pub fn waited_for_memory(&self, tenant: &str, waited: Duration) {
+        self.memory_wait.get_or_create(&TenantLabel { tenant: tenant.to_string() }).inc_by(waited.as_secs_f64());
+    }
+
+    /// The memory budget and what running syncs claim of it now.
+    pub fn set_memory(&self, budget_bytes: u64, claimed_bytes: u64) {
+        self.memory_budget.set(budget_bytes as i64);
+        self.memory_claimed.set(claimed_bytes as i64);
     }
 
     /// Adds what every running sync did since it was last counted.

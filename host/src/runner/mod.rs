@@ -14,6 +14,7 @@
 //! starting new ones and lets running ones finish within the grace period. `--once` syncs
 //! every tenant one time and exits, non-zero if any failed or was refused.
 
+pub mod memory;
 pub mod metrics;
 pub mod output;
 pub mod shard;
@@ -31,6 +32,7 @@ use baton_sandbox::{Pooling, Sandbox, wit};
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
+use memory::MemoryBudget;
 use metrics::{LiveSync, Metrics, SyncRecord};
 use output::TenantFolder;
 use shard::Shard;
@@ -88,6 +90,7 @@ pub async fn serve(product: &Product, options: ServeOptions) -> Result<ServeOutc
         components: Mutex::new(HashMap::new()),
         metrics: Metrics::default(),
         instances: Arc::new(Semaphore::new(options.max_instances as usize)),
+        memory: Mutex::new(Arc::new(MemoryBudget::for_process(file.max_memory_mb))),
         max_instances: options.max_instances as usize,
         health: Arc::new(Health::default()),
         refused: Mutex::new(Vec::new()),
@@ -153,6 +156,9 @@ struct Runner {
     metrics: Metrics,
     /// One permit per instance alive.
     instances: Arc<Semaphore>,
+    /// What running syncs may claim of the process's memory (replaced when the file's
+    /// `max_memory_mb` changes).
+    memory: Mutex<Arc<MemoryBudget>>,
     max_instances: usize,
     health: Arc<Health>,
     /// Tenants of the current file that cannot run, for the metrics.
@@ -300,6 +306,11 @@ impl Runner {
         for tenant in &file.tenants {
             due.entry(tenant.name.clone()).or_insert_with(Instant::now);
         }
+        if file.max_memory_mb != current.max_memory_mb
+            && let Ok(mut memory) = self.memory.lock()
+        {
+            *memory = Arc::new(MemoryBudget::for_process(file.max_memory_mb));
+        }
         if file.max_concurrent_syncs != current.max_concurrent_syncs {
             *syncs = Arc::new(Semaphore::new(file.max_concurrent_syncs));
         }
@@ -363,7 +374,12 @@ impl Runner {
     /// and the bytes written.
     async fn sync(&self, tenant: &Tenant, file: &Tenants) -> Result<(String, u64)> {
         let loaded = self.component(&tenant.component).await?;
-        let connector = self.connector(tenant, &loaded)?;
+        let mut connector = self.connector(tenant, &loaded)?;
+        let memory = self.memory.lock().map(|m| m.clone()).map_err(|_| anyhow!("the runner's memory budget is unreadable"))?;
+        let asked = Instant::now();
+        let admitted = memory.admit(&connector.limits).await?;
+        self.metrics.waited_for_memory(&tenant.name, asked.elapsed());
+        connector.limits.concurrency = admitted.instances;
         let context = connector.sync_context();
         let folder = TenantFolder::prepare(&file.output_dir, &tenant.name)?;
         let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
@@ -483,6 +499,9 @@ impl Runner {
                 async move {
                     let refused = runner.refused.lock().map(|r| r.len()).unwrap_or_default();
                     runner.metrics.set_process(runner.max_instances - runner.instances.available_permits(), runner.sandbox.compiled(), refused);
+                    if let Ok(memory) = runner.memory.lock() {
+                        runner.metrics.set_memory(memory.bytes(), u64::from(memory.claimed_mib()) << 20);
+                    }
                     ([(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], runner.metrics.render())
                 }
             }),
@@ -539,6 +558,7 @@ impl Tenants {
             output_dir: self.output_dir.clone(),
             max_concurrent_syncs: self.max_concurrent_syncs,
             keep_last: self.keep_last,
+            max_memory_mb: self.max_memory_mb,
             tenants: vec![],
             refused: vec![],
         }

@@ -23,6 +23,8 @@ pub struct Tenants {
     pub max_concurrent_syncs: usize,
     /// Files kept per tenant: the newest `sync.c1z` and up to `keep_last - 1` earlier ones.
     pub keep_last: usize,
+    /// The process's memory budget (`max_memory_mb`), if the file sets one.
+    pub max_memory_mb: Option<u64>,
     pub tenants: Vec<Tenant>,
     /// Tenants that cannot run as written, and why.
     pub refused: Vec<Refusal>,
@@ -86,24 +88,34 @@ pub struct TenantLimits {
     pub cpu_weight: Option<u32>,
 }
 
+/// What a tenant's instance may hold when its limits do not say: less than a one-shot run's
+/// (which has the machine), since the runner admits syncs by what they may claim
+/// (`runner::memory`). The Confluence component's instances held 1.4 MiB each on a
+/// 100,000-membership site.
+const TENANT_MEMORY_MB: u64 = 64;
+const TENANT_CALL_MB: u64 = 16;
+const TENANT_RESOURCE_MB: u64 = 64;
+
 impl TenantLimits {
-    /// Every limit of the tenant's work, unset ones the defaults, its concurrency at most
-    /// `max_instances` (the runner's).
+    /// Every limit of the tenant's work, unset ones the defaults (a tenant's own for what an
+    /// instance may hold), its concurrency at most `max_instances` (the runner's).
     pub fn resolve(&self, max_instances: usize) -> RunLimits {
         let defaults = RunLimits::default();
         let (instance, budgets) = (&defaults.instance, &defaults.budgets);
+        let (memory_mb, max_call_mb, max_resource_mb) =
+            (self.memory_mb.or(Some(TENANT_MEMORY_MB)), self.max_call_mb.or(Some(TENANT_CALL_MB)), self.max_resource_mb.or(Some(TENANT_RESOURCE_MB)));
         let mib = |value: Option<u64>, default: u64| value.map(|mb| mb.saturating_mul(1 << 20)).unwrap_or(default);
         let seconds = |value: Option<u64>, default: Duration| value.map(Duration::from_secs).unwrap_or(default);
         RunLimits {
             instance: Limits {
-                memory_bytes: mib(self.memory_mb, instance.memory_bytes as u64) as usize,
+                memory_bytes: mib(memory_mb, instance.memory_bytes as u64) as usize,
                 cpu_per_call: seconds(self.cpu_seconds_per_call, instance.cpu_per_call),
                 wall_per_call: seconds(self.call_timeout_seconds, instance.wall_per_call),
                 cpu_per_run: seconds(self.cpu_seconds_per_run, instance.cpu_per_run),
-                call_bytes: mib(self.max_call_mb, instance.call_bytes as u64) as usize,
+                call_bytes: mib(max_call_mb, instance.call_bytes as u64) as usize,
             },
             budgets: Budgets {
-                resource_bytes: mib(self.max_resource_mb, budgets.resource_bytes),
+                resource_bytes: mib(max_resource_mb, budgets.resource_bytes),
                 sync_rows: self.max_sync_rows.unwrap_or(budgets.sync_rows),
                 sync_bytes: mib(self.max_sync_mb, budgets.sync_bytes),
             },
@@ -153,6 +165,7 @@ struct FileText {
     max_concurrent_syncs: usize,
     #[serde(default = "default_keep_last")]
     keep_last: usize,
+    max_memory_mb: Option<u64>,
     #[serde(default)]
     tenant: Vec<toml::Table>,
 }
@@ -247,6 +260,9 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
     if !(1..=MAX_CONCURRENT_SYNCS).contains(&file.max_concurrent_syncs) {
         bail!("max_concurrent_syncs must be between 1 and {MAX_CONCURRENT_SYNCS}");
     }
+    if file.max_memory_mb.is_some_and(|mb| !(16..=1 << 24).contains(&mb)) {
+        bail!("max_memory_mb must be between 16 and {}", 1u64 << 24);
+    }
     if file.keep_last == 0 {
         bail!("keep_last must be at least 1 (the newest file)");
     }
@@ -263,7 +279,14 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
             Err(reason) => refused.push(Refusal { tenant: label, reason }),
         }
     }
-    Ok(Tenants { output_dir: base.join(file.output_dir), max_concurrent_syncs: file.max_concurrent_syncs, keep_last: file.keep_last, tenants, refused })
+    Ok(Tenants {
+        output_dir: base.join(file.output_dir),
+        max_concurrent_syncs: file.max_concurrent_syncs,
+        keep_last: file.keep_last,
+        max_memory_mb: file.max_memory_mb,
+        tenants,
+        refused,
+    })
 }
 
 fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
@@ -531,6 +554,9 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
         assert_eq!(limits.budgets, Budgets { resource_bytes: 64 << 20, sync_rows: 100_000, sync_bytes: Budgets::default().sync_bytes });
         assert_eq!((limits.instance.memory_bytes, limits.requests_per_second, limits.cpu_weight), (128 << 20, Some(2.5), crate::limits::DEFAULT_CPU_WEIGHT));
         assert_eq!(limits.instance.cpu_per_call, Limits::default().cpu_per_call, "unset: the default");
+        assert_eq!(limits.instance.call_bytes, 16 << 20, "unset: a tenant's default");
+        let unset = TenantLimits::default().resolve(64);
+        assert_eq!((unset.instance.memory_bytes, unset.budgets.resource_bytes), (64 << 20, 64 << 20));
         assert_eq!(globex.component, ComponentSource::File("/etc/baton/components/other.wasm".into()));
         assert_eq!(globex.secrets["access-token"], SecretSource::File("/etc/baton/secrets/globex".into()));
         assert_eq!(globex.c1.as_ref().unwrap().client_secret, SecretSource::Env("GLOBEX_C1_SECRET".into()));

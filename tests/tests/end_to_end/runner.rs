@@ -395,3 +395,45 @@ fn metrics_move_while_a_sync_runs() {
     assert!(during.iter().any(|d| d.1.is_some_and(|rows| rows > 0.0)), "rows show before the end: {during:?}");
     assert!(during.iter().any(|d| d.2.is_some_and(|bytes| bytes > 0.0)), "memory in use shows: {during:?}");
 }
+
+/// The process's memory budget holds whatever the tenants ask: with `max_memory_mb = 200`, syncs
+/// whose instances may claim 80 MiB run two at a time (the others wait, and the wait shows in
+/// `/metrics`), a tenant asking for 16 instances runs with the two that fit, a memory bomb is
+/// stopped by its own cap, and every honest tenant gets its file.
+#[test]
+fn syncs_wait_for_the_memory_budget_and_none_takes_the_process_down() {
+    let sim = simulator("9.2.0", 20);
+    sim.set_faults(FaultPlan { latency_ms: 30, ..FaultPlan::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let small = "memory_mb = 64\nmax_call_mb = 8\nmax_resource_mb = 8\n";
+    let mut tenants = String::from("max_memory_mb = 200\n");
+    for name in ["one", "two", "three"] {
+        tenants += &format!("{}[tenant.limits]\n{small}concurrency = 1\n\n", confluence_tenant(name, &sim, "TOKEN"));
+    }
+    tenants += &format!("{}[tenant.limits]\n{small}concurrency = 16\n\n", confluence_tenant("wide", &sim, "TOKEN"));
+    tenants += &probe_tenant("hoarder", &sim, "allocate", &format!("[tenant.limits]\n{small}concurrency = 1"));
+    let (mut child, listen) = start_serve(dir.path(), &tenants, &[("TOKEN", ADMIN_TOKEN), ("PROBE_TOKEN", "probe-token")], &["--once"]);
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let (mut most_claimed, mut last) = (0u64, String::new());
+    while child.try_wait().unwrap().is_none() {
+        if let Some(text) = fetch(&listen, "/metrics") {
+            let claimed = text.lines().find(|l| l.starts_with("baton_runner_memory_claimed_bytes ")).and_then(|l| l.rsplit(' ').next()?.parse().ok());
+            most_claimed = most_claimed.max(claimed.unwrap_or(0));
+            last = text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert_eq!(status.code(), Some(1), "an ordinary exit (the hoarder failed), not a kill:\n{stdout}\n{stderr}");
+    for name in ["one", "two", "three", "wide"] {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("{name}: synced"))), "{name}:\n{stdout}\n{stderr}");
+    }
+    assert!(stdout.lines().any(|l| l.starts_with("hoarder: failed") && l.contains("memory cap")), "{stdout}");
+    assert!(most_claimed > 0 && most_claimed <= 200 << 20, "claims stay within the budget: {most_claimed}");
+    assert!(stderr.contains("its sync runs with fewer") && stderr.contains(r#""instances":2"#), "the wide tenant runs with two: {stderr}");
+    let waited: f64 =
+        last.lines().filter(|l| l.starts_with("baton_runner_memory_wait_seconds_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+    assert!(waited > 0.0, "some syncs waited for memory:\n{last}");
+}
