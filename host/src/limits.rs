@@ -23,6 +23,8 @@ pub struct RunLimits {
     /// This connector's share of the process's CPU against others' when they all want it (1 to
     /// 100, the default: a full share; lower it for one that may wait).
     pub cpu_weight: u32,
+    /// The most its output folder may hold, scratch files included (a runner's tenant only).
+    pub folder_bytes: Option<u64>,
 }
 
 /// [`RunLimits::cpu_weight`] when none is given: a full share.
@@ -36,6 +38,7 @@ impl Default for RunLimits {
             concurrency: crate::connector::DEFAULT_CONCURRENCY as usize,
             requests_per_second: None,
             cpu_weight: DEFAULT_CPU_WEIGHT,
+            folder_bytes: None,
         }
     }
 }

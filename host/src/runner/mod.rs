@@ -386,7 +386,18 @@ impl Runner {
         folder.before_sync(file.keep_last)?;
         let rows = RowsWritten::default();
         let _counted = self.metrics.live(&tenant.name, live_sync(&context, &rows));
-        let report = connector.sync(&context, &folder.newest(), &baton_sync::SyncOptions::default(), &rows).await;
+        let (newest, options) = (folder.newest(), baton_sync::SyncOptions::default());
+        let sync = connector.sync(&context, &newest, &options, &rows);
+        let report = match connector.limits.folder_bytes {
+            None => sync.await,
+            Some(budget) => tokio::select! {
+                report = sync => report,
+                held = folder.over_budget(budget) => Err(anyhow!(
+                    "resource exhausted: the tenant's folder {} holds {} MiB, over its budget of {} MiB (limits.max_disk_mb); the sync was stopped and the last good file kept",
+                    folder.path().display(), held >> 20, budget >> 20
+                )),
+            },
+        };
         let egress = context.hooks.report();
         let kept = folder.after_sync(report.is_ok(), file.keep_last);
         let report = report?;

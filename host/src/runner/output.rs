@@ -31,6 +31,11 @@ impl TenantFolder {
         Ok(TenantFolder { dir })
     }
 
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// The newest file's path, which a sync writes.
     pub fn newest(&self) -> PathBuf {
         self.dir.join(NEWEST)
@@ -61,6 +66,35 @@ impl TenantFolder {
         let earlier = self.dir.join(format!("sync-{stamp}.c1z"));
         std::fs::rename(&aside, &earlier).with_context(|| format!("cannot keep the previous file as {}", earlier.display()))?;
         self.prune(keep_last)
+    }
+
+    /// Bytes of every file in the folder, scratch and checkpoint folders included.
+    pub fn bytes(&self) -> u64 {
+        fn under(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            entries
+                .filter_map(|entry| entry.ok())
+                .map(|entry| match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => under(&entry.path()),
+                    Ok(kind) if kind.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
+                    _ => 0,
+                })
+                .sum()
+        }
+        under(&self.dir)
+    }
+
+    /// Returns once the folder holds more than `budget` bytes (checked every quarter second),
+    /// with what it holds then; a sync raced against it stops there (one already renaming its
+    /// finished file may still put it in place: that file is whole).
+    pub async fn over_budget(&self, budget: u64) -> u64 {
+        loop {
+            let held = self.bytes();
+            if held > budget {
+                return held;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
 
     /// The earlier files, oldest first.

@@ -86,6 +86,7 @@ pub struct TenantLimits {
     pub max_sync_mb: Option<u64>,
     pub cpu_seconds_per_run: Option<u64>,
     pub cpu_weight: Option<u32>,
+    pub max_disk_mb: Option<u64>,
 }
 
 /// What a tenant's instance may hold when its limits do not say: less than a one-shot run's
@@ -95,6 +96,9 @@ pub struct TenantLimits {
 const TENANT_MEMORY_MB: u64 = 64;
 const TENANT_CALL_MB: u64 = 16;
 const TENANT_RESOURCE_MB: u64 = 64;
+/// What a tenant's folder may hold when its limits do not say: a 1M-membership sync writes a
+/// scratch database of about 1 GiB.
+const TENANT_DISK_MB: u64 = 16 << 10;
 
 impl TenantLimits {
     /// Every limit of the tenant's work, unset ones the defaults (a tenant's own for what an
@@ -122,6 +126,7 @@ impl TenantLimits {
             concurrency: self.concurrency.unwrap_or(defaults.concurrency).clamp(1, max_instances.max(1)),
             requests_per_second: self.requests_per_second,
             cpu_weight: self.cpu_weight.unwrap_or(defaults.cpu_weight),
+            folder_bytes: Some(mib(self.max_disk_mb, TENANT_DISK_MB << 20)),
         }
     }
 }
@@ -221,6 +226,7 @@ struct LimitsText {
     max_sync_mb: Option<u64>,
     cpu_seconds_per_run: Option<u64>,
     cpu_weight: Option<u32>,
+    max_disk_mb: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +394,7 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
     in_range("max_sync_mb", text.max_sync_mb, 1, 1 << 30)?;
     in_range("cpu_seconds_per_run", text.cpu_seconds_per_run, 1, 604800)?;
     in_range("cpu_weight", text.cpu_weight.map(u64::from), 1, 100)?;
+    in_range("max_disk_mb", text.max_disk_mb, 1, 1 << 30)?;
     if let Some(rate) = text.requests_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
         return Err(format!("limits.requests_per_second: {rate} is not a positive number"));
     }
@@ -403,6 +410,7 @@ fn limits(text: LimitsText) -> Result<TenantLimits, String> {
         max_sync_mb: text.max_sync_mb,
         cpu_seconds_per_run: text.cpu_seconds_per_run,
         cpu_weight: text.cpu_weight,
+        max_disk_mb: text.max_disk_mb,
     })
 }
 

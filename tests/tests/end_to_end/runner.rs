@@ -437,3 +437,27 @@ fn syncs_wait_for_the_memory_budget_and_none_takes_the_process_down() {
         last.lines().filter(|l| l.starts_with("baton_runner_memory_wait_seconds_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
     assert!(waited > 0.0, "some syncs waited for memory:\n{last}");
 }
+
+/// A tenant's folder has a byte budget: a sync that would take the folder past it (its scratch
+/// database counts) is stopped with the budget named, and the last good file stays as it was.
+#[test]
+fn a_tenant_over_its_folder_budget_fails_alone_and_keeps_its_last_good_file() {
+    let sim = Simulator::start_background(SimConfig { version: "9.2.0".into(), dataset: Dataset::generate(1500), ..SimConfig::default() }).unwrap();
+    let small = simulator("9.2.0", 4);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("TOKEN", ADMIN_TOKEN)];
+    let tenants = |budget_mb: u64| {
+        format!("{}[tenant.limits]\nmax_disk_mb = {budget_mb}\n\n{}", confluence_tenant("big", &sim, "TOKEN"), confluence_tenant("other", &small, "TOKEN"))
+    };
+    let first = serve_once(dir.path(), &tenants(1024), &env);
+    assert!(first.success, "{}\n{}", first.stdout, first.stderr);
+    let file = dir.path().join("out/big/sync.c1z");
+    let before = std::fs::read(&file).unwrap();
+    sim.set_faults(FaultPlan { latency_ms: 2, ..FaultPlan::default() });
+    let budget_mb = (before.len() as u64 >> 20) + 1;
+    let second = serve_once(dir.path(), &tenants(budget_mb), &env);
+    let line = second.line("big");
+    assert!(line.contains("failed:") && line.contains(&format!("over its budget of {budget_mb} MiB (limits.max_disk_mb)")), "{line}");
+    assert!(second.line("other").contains("synced"), "the others run: {}", second.stdout);
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the last good file stays byte for byte");
+}
