@@ -29,6 +29,18 @@ fn confluence_tenant(name: &str, sim: &Simulator, token_variable: &str) -> Strin
     )
 }
 
+/// A `[[tenant]]` of the built-in component against `sim` in service mode for `c1`, with extra
+/// lines before `[tenant.c1]` (limits) and in it.
+fn c1_tenant(name: &str, sim: &Simulator, c1: &FakeC1, before: &str, in_c1: &str) -> String {
+    let plaintext = if c1.ca_pem().is_none() { "plaintext_loopback = true\n" } else { "" };
+    format!(
+        "{}{before}[tenant.c1]\nclient_id = \"{}\"\nclient_secret = {{ env = \"C1_SECRET\" }}\napi_host = \"{}\"\n{in_c1}{plaintext}",
+        confluence_tenant(name, sim, "TOKEN"),
+        c1.client_id(),
+        c1.address()
+    )
+}
+
 /// A `[[tenant]]` of the probe doing `mode` against `sim`, with extra lines (limits).
 fn probe_tenant(name: &str, sim: &Simulator, mode: &str, extra: &str) -> String {
     format!(
@@ -226,13 +238,7 @@ fn without_once_a_c1_tenant_serves_conductorone_beside_a_scheduled_one_until_sig
     let sim = simulator("9.2.0", 16);
     let c1 = FakeC1::start(FakeC1Config { tasks: vec![FakeC1::sync_full_task(1)], ..FakeC1Config::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let plaintext = if c1.ca_pem().is_none() { "plaintext_loopback = true\n" } else { "" };
-    let managed = format!(
-        "{}[tenant.c1]\nclient_id = \"{}\"\nclient_secret = {{ env = \"C1_SECRET\" }}\napi_host = \"{}\"\n{plaintext}",
-        confluence_tenant("managed", &sim, "TOKEN"),
-        c1.client_id(),
-        c1.address()
-    );
+    let managed = c1_tenant("managed", &sim, &c1, "", "");
     let tenants = format!("{}\n{managed}", confluence_tenant("local", &sim, "TOKEN"));
     let secret = c1.client_secret();
     let (mut child, listen) = start_serve(dir.path(), &tenants, &[("TOKEN", ADMIN_TOKEN), ("C1_SECRET", &secret)], &[]);
@@ -317,13 +323,7 @@ fn a_tenants_request_rate_holds_in_service_mode_syncs_and_grants() {
     let sim = simulator("9.2.0", 4);
     let c1 = FakeC1::start(FakeC1Config { tasks: vec![FakeC1::sync_full_task(1)], ..FakeC1Config::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let plaintext = if c1.ca_pem().is_none() { "plaintext_loopback = true\n" } else { "" };
-    let tenant = format!(
-        "{}[tenant.limits]\nrequests_per_second = 5\n[tenant.c1]\nclient_id = \"{}\"\nclient_secret = {{ env = \"C1_SECRET\" }}\napi_host = \"{}\"\nprovisioning = true\n{plaintext}",
-        confluence_tenant("paced", &sim, "TOKEN"),
-        c1.client_id(),
-        c1.address()
-    );
+    let tenant = c1_tenant("paced", &sim, &c1, "[tenant.limits]\nrequests_per_second = 5\n", "provisioning = true\n");
     let secret = c1.client_secret();
     let (mut child, _listen) = start_serve(dir.path(), &tenant, &[("TOKEN", ADMIN_TOKEN), ("C1_SECRET", &secret)], &[]);
     let err = drain(child.stderr.take().unwrap());
