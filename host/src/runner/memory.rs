@@ -9,7 +9,8 @@
 use crate::limits::RunLimits;
 use anyhow::{Result, anyhow};
 use std::path::Path;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Budgets are counted in MiB.
 const MIB: u64 = 1 << 20;
@@ -18,21 +19,21 @@ const MIB: u64 = 1 << 20;
 #[derive(Debug)]
 pub struct MemoryBudget {
     mib: u32,
-    free: Semaphore,
+    free: Arc<Semaphore>,
 }
 
 /// What a sync was admitted with: how many instances it may run, and its place in the budget
 /// (given back when dropped).
-pub struct Admitted<'a> {
+pub struct Admitted {
     pub instances: usize,
-    _claim: SemaphorePermit<'a>,
+    _claim: OwnedSemaphorePermit,
 }
 
 impl MemoryBudget {
     /// A budget of `bytes`.
     pub fn of(bytes: u64) -> MemoryBudget {
         let mib = (bytes / MIB).clamp(1, u64::from(u32::MAX >> 3)) as u32;
-        MemoryBudget { mib, free: Semaphore::new(mib as usize) }
+        MemoryBudget { mib, free: Arc::new(Semaphore::new(mib as usize)) }
     }
 
     /// The budget the tenants file sets, or what the machine allows.
@@ -53,7 +54,7 @@ impl MemoryBudget {
 
     /// Waits until a sync under `limits` fits: its instances (as many as the whole budget
     /// holds, if not all) and their claim.
-    pub async fn admit(&self, limits: &RunLimits) -> Result<Admitted<'_>> {
+    pub async fn admit(&self, limits: &RunLimits) -> Result<Admitted> {
         let per_instance = Self::claim_per_instance(limits);
         let instances = (self.mib / per_instance).min(limits.concurrency as u32);
         if instances == 0 {
@@ -71,7 +72,7 @@ impl MemoryBudget {
                 "this tenant's instances would claim more than the process's memory budget together; its sync runs with fewer"
             );
         }
-        let claim = self.free.acquire_many(instances * per_instance).await.map_err(|_| anyhow!("the runner is stopping"))?;
+        let claim = self.free.clone().acquire_many_owned(instances * per_instance).await.map_err(|_| anyhow!("the runner is stopping"))?;
         Ok(Admitted { instances: instances as usize, _claim: claim })
     }
 

@@ -375,11 +375,7 @@ impl Runner {
     async fn sync(&self, tenant: &Tenant, file: &Tenants) -> Result<(String, u64)> {
         let loaded = self.component(&tenant.component).await?;
         let mut connector = self.connector(tenant, &loaded)?;
-        let memory = self.memory.lock().map(|m| m.clone()).map_err(|_| anyhow!("the runner's memory budget is unreadable"))?;
-        let asked = Instant::now();
-        let admitted = memory.admit(&connector.limits).await?;
-        self.metrics.waited_for_memory(&tenant.name, asked.elapsed());
-        connector.limits.concurrency = admitted.instances;
+        let _claim = self.admit_memory(&tenant.name, &mut connector).await?;
         let context = connector.sync_context();
         let folder = TenantFolder::prepare(&file.output_dir, &tenant.name)?;
         let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
@@ -416,6 +412,18 @@ impl Runner {
         Ok((line, summary.file_bytes))
     }
 
+    /// Waits until `connector`'s instances fit the process's memory budget (see [`memory`]),
+    /// counting the wait; its concurrency becomes the instances admitted. The claim is held
+    /// until the returned value is dropped.
+    async fn admit_memory(&self, tenant: &str, connector: &mut Connector<'_>) -> Result<memory::Admitted> {
+        let budget = self.memory.lock().map(|m| m.clone()).map_err(|_| anyhow!("the runner's memory budget is unreadable"))?;
+        let asked = Instant::now();
+        let admitted = budget.admit(&connector.limits).await?;
+        self.metrics.waited_for_memory(tenant, asked.elapsed());
+        connector.limits.concurrency = admitted.instances;
+        Ok(admitted)
+    }
+
     /// Service mode for a tenant with ConductorOne credentials, until SIGTERM (or until its
     /// tenant changes). Its instances are reserved for as long as it runs.
     async fn serve_c1(&self, tenant: Tenant, grace: Duration) -> (String, Result<()>) {
@@ -424,7 +432,9 @@ impl Runner {
         let result = async {
             let c1 = tenant.c1.as_ref().ok_or_else(|| anyhow!("no [tenant.c1]"))?;
             let loaded = self.component(&tenant.component).await?;
-            let connector = self.connector(&tenant, &loaded)?;
+            let mut connector = self.connector(&tenant, &loaded)?;
+            // Held for as long as service mode runs, as its instances are.
+            let _claim = self.admit_memory(&tenant.name, &mut connector).await?;
             let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
             let options = crate::service::ServiceOptions {
                 client_id: c1.client_id.clone(),
