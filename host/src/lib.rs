@@ -37,3 +37,4 @@ pub mod runner;
 pub mod secrets;
 pub mod service;
 pub mod settings;
+pub mod signature;
