@@ -62,6 +62,7 @@ async fn run(product: Product) -> Result<()> {
         return match command {
             args::ComponentCommand::Push(push) => print_out(&format!("{}\n", component::push(&product, &push).await?)),
             args::ComponentCommand::Inspect(inspect) => print_out(&component::inspect(&product, &inspect).await?),
+            args::ComponentCommand::Sign(sign) => print_out(&format!("{}\n", component::sign(&sign).await?)),
             args::ComponentCommand::Precompile(path) => print_out(&format!("{}\n", component::precompile(&product, path.as_deref())?.display())),
         };
     }

@@ -24,6 +24,33 @@ pub struct ComponentPush {
     pub login: RegistryLogin,
     pub revision: Option<String>,
     pub source: Option<String>,
+    /// A cosign private key to sign the pushed manifest with (`--sign-key`).
+    pub sign_key: Option<PathBuf>,
+}
+
+/// `component sign oci://REGISTRY/REPOSITORY@sha256:DIGEST --key cosign.key`.
+#[derive(Debug)]
+pub struct ComponentSign {
+    pub reference: String,
+    pub key: PathBuf,
+    pub login: RegistryLogin,
+}
+
+/// The password of a cosign private key: `COSIGN_PASSWORD`, as cosign reads it.
+fn cosign_password() -> Result<String> {
+    let password = std::env::var("COSIGN_PASSWORD").map_err(|_| anyhow::anyhow!("set COSIGN_PASSWORD to the signing key's password (as for cosign)"))?;
+    crate::secrets::note(&password);
+    Ok(password)
+}
+
+/// `component sign`: a cosign signature of the manifest the reference names by digest, stored
+/// where cosign looks for it.
+pub async fn sign(sign: &ComponentSign) -> Result<String> {
+    let Some((repository, digest)) = sign.reference.split_once('@') else {
+        anyhow::bail!("{}: sign a manifest by its digest (oci://REGISTRY/REPOSITORY@sha256:DIGEST, as component push prints it)", sign.reference);
+    };
+    registry::sign(repository, digest, &sign.key, &cosign_password()?, &sign.login).await?;
+    Ok(format!("signed {digest} in {repository} with {}", sign.key.display()))
 }
 
 /// `component inspect [REFERENCE]`: which component to describe.
@@ -191,13 +218,23 @@ pub async fn push(product: &Product, push: &ComponentPush) -> Result<String> {
         }
     }
     let artifact = registry::Artifact { component: &found.bytes, imports, exports, annotations };
-    registry::push(&push.reference, &artifact, &push.login).await
+    let digest = registry::push(&push.reference, &artifact, &push.login).await?;
+    if let Some(key) = &push.sign_key {
+        registry::sign(&push.reference, &digest, key, &cosign_password()?, &push.login).await?;
+    }
+    Ok(digest)
 }
 
 /// `component inspect`: what the component is and what it asks for, as text or JSON.
 pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<String> {
-    let found = find(product, inspect.reference.as_deref(), &inspect.registry).await?;
+    // Pulled without requiring a signature: what its signatures say is one of the facts shown.
+    let unchecked = RegistryOptions { verify_key: None, ..inspect.registry.clone() };
+    let found = find(product, inspect.reference.as_deref(), &unchecked).await?;
     let metadata = describe_itself(&found.runtime).await?;
+    let signature = match (&found.pinned, &found.manifest) {
+        (Some(pinned), Some((digest, _))) => Some(registry::signature_state(pinned, digest, &inspect.registry).await?),
+        _ => None,
+    };
     let (imports, exports) = found.runtime.interfaces();
     let withheld = settings::withheld_fields(&metadata);
     let component = found.pinned.clone().unwrap_or_else(|| inspect.reference.clone().unwrap_or_else(|| "the built-in component".into()));
@@ -222,6 +259,7 @@ pub async fn inspect(product: &Product, inspect: &ComponentInspect) -> Result<St
         "component": component,
         "manifestDigest": (!manifest_digest.is_empty()).then_some(&manifest_digest),
         "componentDigest": found.runtime.digest(),
+        "signature": signature,
         "size": found.bytes.len(),
         "world": world(&exports),
         "displayName": metadata.display_name,
@@ -246,6 +284,9 @@ fn console_text(document: &serde_json::Value, metadata: &Metadata, withheld: &[&
         facts.push(vec!["manifest digest".into(), text("manifestDigest")]);
     }
     facts.push(vec!["component digest".into(), text("componentDigest")]);
+    if document["signature"].is_string() {
+        facts.push(vec!["signature".into(), text("signature")]);
+    }
     facts.push(vec!["size".into(), format!("{} bytes", text("size"))]);
     facts.push(vec!["world".into(), text("world")]);
     facts.push(vec!["name".into(), metadata.display_name.clone()]);

@@ -5,6 +5,7 @@
 //! from the cache without the network. Registry credentials come from the flags or the Docker
 //! config file; plain HTTP is used only for a registry on this machine.
 
+use crate::signature::{self, Found, Verdict, VerifyKey};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 use baton_sandbox::engine::digest as digest_of;
@@ -49,6 +50,8 @@ impl std::fmt::Debug for RegistryLogin {
 pub struct RegistryOptions {
     pub cache_dir: Option<PathBuf>,
     pub login: RegistryLogin,
+    /// A cosign public key every pulled component must carry a signature of (`--verify-key`).
+    pub verify_key: Option<PathBuf>,
 }
 
 /// Whether a `--component` value names a registry artifact.
@@ -98,13 +101,18 @@ pub async fn pull(text: &str, options: &RegistryOptions, program: &str) -> Resul
     let cache = cache_dir(options.cache_dir.as_deref(), program)?;
     let login = &options.login;
     let store = BlobStore { dir: cache.join("blobs").join("sha256") };
+    let key = options.verify_key.as_deref().map(VerifyKey::read).transpose()?;
+    let client = client_for(&reference);
     if let Some(digest) = reference.digest()
         && let Some(pulled) = from_cache(&store, &reference, digest)?
     {
+        // The signature is checked again on every pull: a cached verdict could outlive a key.
+        if let Some(key) = &key {
+            require_signature(&client, &reference, &auth_for(&reference, login)?, &pulled.digest, key, text).await?;
+        }
         tracing::info!(component = %pulled.pinned, "component from the cache");
         return Ok(pulled);
     }
-    let client = client_for(&reference);
     let auth = auth_for(&reference, login)?;
     let (manifest_bytes, _) = client
         .pull_manifest_raw(&reference, &auth, &[&[MANIFEST_MEDIA_TYPE][..], &OTHER_MANIFEST_MEDIA_TYPES].concat())
@@ -117,6 +125,9 @@ pub async fn pull(text: &str, options: &RegistryOptions, program: &str) -> Resul
         bail!("{text}: the registry sent a manifest whose digest is {digest}, not the one asked for: refusing it");
     }
     let (manifest, layer) = wasm_manifest(&manifest_bytes).with_context(|| format!("{text} is not a connector component"))?;
+    if let Some(key) = &key {
+        require_signature(&client, &reference, &auth, &digest, key, text).await?;
+    }
     let bytes = match store.read_verified(&layer.digest)? {
         Some(bytes) => bytes,
         None => download(&client, &reference, &layer).await.with_context(|| format!("{text}: the component layer"))?,
@@ -171,6 +182,126 @@ pub async fn push(text: &str, artifact: &Artifact<'_>, login: &RegistryLogin) ->
         .await
         .map_err(|e| registry_error(text, "cannot store the manifest in", e))?;
     Ok(digest)
+}
+
+/// Refuses the manifest `digest` unless a signature beside it verifies with `key`, naming
+/// whether none was there, or each was made with another key or for another digest.
+async fn require_signature(client: &Client, reference: &Reference, auth: &RegistryAuth, digest: &str, key: &VerifyKey, text: &str) -> Result<()> {
+    let found = signatures(client, reference, auth, digest).await.with_context(|| format!("cannot read the signatures of {text}"))?;
+    match signature::judge(&found, digest, key) {
+        Verdict::Verified { key } => {
+            tracing::info!(component = %text, digest, key = %key, "the component's signature verifies");
+            Ok(())
+        }
+        Verdict::NotSigned => {
+            bail!("refusing {text} ({digest}): it is not signed (no {} beside it), and --verify-key asks for a signature", signature::signature_tag(digest))
+        }
+        Verdict::DoesNotVerify(why) => bail!("refusing {text} ({digest}): its signature does not verify: {why}"),
+    }
+}
+
+/// The cosign signatures stored beside the manifest `digest` of `reference`'s repository (none
+/// when its signature tag does not exist), each payload checked against its layer digest.
+async fn signatures(client: &Client, reference: &Reference, auth: &RegistryAuth, digest: &str) -> Result<Vec<Found>> {
+    let tag = Reference::with_tag(reference.registry().to_string(), reference.repository().to_string(), signature::signature_tag(digest));
+    let manifest = match client.pull_manifest_raw(&tag, auth, &[MANIFEST_MEDIA_TYPE]).await {
+        Ok((bytes, _)) => bytes,
+        Err(error) if is_not_found(&error) => return Ok(Vec::new()),
+        Err(error) => return Err(registry_error(&format!("oci://{tag}"), "cannot read", error)),
+    };
+    let manifest: OciImageManifest = serde_json::from_slice(&manifest).map_err(|e| anyhow!("its signature manifest is not an OCI image manifest: {e}"))?;
+    let mut found = Vec::new();
+    for layer in manifest.layers.iter().filter(|layer| layer.media_type == signature::SIGNATURE_LAYER_MEDIA_TYPE) {
+        let Some(signature) = layer.annotations.as_ref().and_then(|a| a.get(signature::SIGNATURE_ANNOTATION)) else { continue };
+        if layer.size < 0 || layer.size > MAX_SIGNATURE_PAYLOAD {
+            bail!("a signature payload claims {} bytes; at most {MAX_SIGNATURE_PAYLOAD} are accepted", layer.size);
+        }
+        let payload = download(client, &tag, layer).await.context("a signature payload")?;
+        found.push(Found { payload, signature: signature.clone() });
+    }
+    Ok(found)
+}
+
+/// The largest signature payload read (cosign's are a few hundred bytes).
+const MAX_SIGNATURE_PAYLOAD: i64 = 64 << 10;
+
+fn is_not_found(error: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::OciDistributionError as E;
+    match error {
+        E::ImageManifestNotFoundError(_) => true,
+        E::ServerError { code, .. } => *code == 404,
+        E::RegistryError { envelope, .. } => {
+            envelope.errors.iter().any(|e| matches!(e.code, oci_client::errors::OciErrorCode::ManifestUnknown | oci_client::errors::OciErrorCode::NameUnknown))
+        }
+        _ => false,
+    }
+}
+
+/// Signs the manifest `digest` of `text`'s repository with the cosign private key `key`
+/// (opened with `password`) and stores the signature where cosign looks, beside any there.
+pub async fn sign(text: &str, digest: &str, key: &Path, password: &str, login: &RegistryLogin) -> Result<()> {
+    let reference = parse(text)?;
+    let client = client_for(&reference);
+    let auth = auth_for(&reference, login)?;
+    client.store_auth_if_needed(reference.resolve_registry(), &auth).await;
+    let repository = format!("{}/{}", reference.registry(), reference.repository());
+    let payload = signature::payload(&repository, digest)?;
+    let signed = signature::sign(&payload, key, password)?;
+    let tag = Reference::with_tag(reference.registry().to_string(), reference.repository().to_string(), signature::signature_tag(digest));
+    let mut layers = match client.pull_manifest_raw(&tag, &auth, &[MANIFEST_MEDIA_TYPE]).await {
+        Ok((bytes, _)) => serde_json::from_slice::<OciImageManifest>(&bytes).map(|m| m.layers).unwrap_or_default(),
+        Err(error) if is_not_found(&error) => Vec::new(),
+        Err(error) => return Err(registry_error(&format!("oci://{tag}"), "cannot read", error)),
+    };
+    let payload_digest = digest_of(&payload);
+    client.push_blob(&tag, &payload, &payload_digest).await.map_err(|e| registry_error(text, "cannot upload to", e))?;
+    layers.push(OciDescriptor {
+        media_type: signature::SIGNATURE_LAYER_MEDIA_TYPE.into(),
+        digest: payload_digest.clone(),
+        size: payload.len() as i64,
+        annotations: Some(BTreeMap::from([(signature::SIGNATURE_ANNOTATION.to_string(), signed)])),
+        ..OciDescriptor::default()
+    });
+    let diff_ids: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "", "os": "", "config": {},
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    }))?;
+    let config_digest = digest_of(&config);
+    client.push_blob(&tag, &config, &config_digest).await.map_err(|e| registry_error(text, "cannot upload to", e))?;
+    let manifest = OciImageManifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+        config: OciDescriptor {
+            media_type: "application/vnd.oci.image.config.v1+json".into(),
+            digest: config_digest,
+            size: config.len() as i64,
+            ..OciDescriptor::default()
+        },
+        layers,
+        subject: None,
+        artifact_type: None,
+        annotations: None,
+    };
+    client
+        .push_manifest_raw(&tag, serde_json::to_vec(&manifest)?, http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE))
+        .await
+        .map_err(|e| registry_error(text, "cannot store the signature in", e))?;
+    Ok(())
+}
+
+/// What the signatures beside the manifest `digest` of `text`'s repository say, judged with
+/// `key` when one is given (else "signed, not checked" or "not signed").
+pub async fn signature_state(text: &str, digest: &str, options: &RegistryOptions) -> Result<String> {
+    let reference = parse(text)?;
+    let client = client_for(&reference);
+    let auth = auth_for(&reference, &options.login)?;
+    let found = signatures(&client, &reference, &auth, digest).await?;
+    Ok(match (&options.verify_key, found.len()) {
+        (Some(key), _) => signature::judge(&found, digest, &VerifyKey::read(key)?).to_string(),
+        (None, 0) => Verdict::NotSigned.to_string(),
+        (None, n) => format!("{n} signature(s), not checked: give --verify-key"),
+    })
 }
 
 fn parse(text: &str) -> Result<Reference> {

@@ -1,7 +1,7 @@
 //! `component push | inspect | precompile`: their flags and the commands they make.
 
 use super::{output_format, output_format_arg, registry_args, registry_options};
-use crate::component::{ComponentInspect, ComponentPush};
+use crate::component::{ComponentInspect, ComponentPush, ComponentSign};
 use crate::product::Product;
 use anyhow::{Result, bail};
 use clap::{Arg, ArgMatches, Command};
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 pub enum ComponentCommand {
     Push(ComponentPush),
     Inspect(ComponentInspect),
+    Sign(ComponentSign),
     /// `component precompile [--component FILE]`.
     Precompile(Option<PathBuf>),
 }
@@ -34,9 +35,15 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("The component to push [default: the built-in one]"),
         )
-        .args(registry_args().into_iter().filter(|arg| arg.get_id() != "cache-dir"))
+        .args(registry_args().into_iter().filter(|arg| arg.get_id() != "cache-dir" && arg.get_id() != "verify-key"))
         .arg(text("revision", "BATON_REVISION", "Source revision for the org.opencontainers.image.revision annotation"))
-        .arg(text("source", "BATON_SOURCE", "Source repository URL for the org.opencontainers.image.source annotation"));
+        .arg(text("source", "BATON_SOURCE", "Source repository URL for the org.opencontainers.image.source annotation"))
+        .arg(path_arg("sign-key", "Also sign the pushed manifest with this cosign private key (its password in COSIGN_PASSWORD)"));
+    let sign = Command::new("sign")
+        .about("Sign a pushed component with a cosign private key (its password in COSIGN_PASSWORD); cosign verifies the signature")
+        .arg(Arg::new("reference").required(true).value_name("oci://REGISTRY/REPOSITORY@sha256:DIGEST"))
+        .arg(path_arg("key", "The cosign private key (cosign generate-key-pair)").required(true))
+        .args(registry_args().into_iter().filter(|arg| arg.get_id() != "cache-dir" && arg.get_id() != "verify-key"));
     let inspect = Command::new("inspect")
         .about("Describe a component without running it: digest, size, annotations, the baton:connector world it implements and its settings")
         .arg(Arg::new("reference").value_name("PATH | oci://REGISTRY/REPOSITORY:TAG | oci://...@sha256:DIGEST").help("[default: the built-in component]"))
@@ -55,6 +62,7 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
         .bin_name(format!("{} component", product.name))
         .subcommand_required(true)
         .subcommand(push)
+        .subcommand(sign)
         .subcommand(inspect)
         .subcommand(precompile);
     let matches = match command.try_get_matches_from(&arguments[1..]) {
@@ -69,6 +77,12 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
             login: registry_options(push).login,
             revision: value(push, "revision"),
             source: value(push, "source"),
+            sign_key: push.get_one::<PathBuf>("sign-key").cloned(),
+        }))),
+        Some(("sign", sign)) => Ok(Some(ComponentCommand::Sign(ComponentSign {
+            reference: value(sign, "reference").unwrap_or_default(),
+            key: sign.get_one::<PathBuf>("key").cloned().unwrap_or_default(),
+            login: registry_options(sign).login,
         }))),
         Some(("inspect", inspect)) => Ok(Some(ComponentCommand::Inspect(ComponentInspect {
             reference: value(inspect, "reference"),
@@ -76,6 +90,11 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
             format: output_format(inspect),
         }))),
         Some(("precompile", precompile)) => Ok(Some(ComponentCommand::Precompile(precompile.get_one::<PathBuf>("component").cloned()))),
-        _ => bail!("unknown component command: try `component push`, `component inspect` or `component precompile`"),
+        _ => bail!("unknown component command: try `component push`, `component sign`, `component inspect` or `component precompile`"),
     }
+}
+
+/// A `--NAME PATH` option.
+fn path_arg(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).value_name("PATH").value_parser(clap::value_parser!(PathBuf)).help(help)
 }

@@ -321,7 +321,7 @@ fn early_flag(args: impl Iterator<Item = String>, name: &str) -> Option<String> 
     None
 }
 
-/// `--cache-dir` and the registry login, read before the full parse (the component they pull
+/// `--cache-dir`, the registry login and `--verify-key`, read before the full parse (the component they pull
 /// declares the other flags), each flag else its variable. [`registry_args`] declares them.
 pub fn early_registry_options(args: &[String]) -> RegistryOptions {
     let value = |name: &str, env: &str| early_flag(args.iter().cloned(), name).or_else(|| std::env::var(env).ok()).filter(|v| !v.is_empty());
@@ -331,6 +331,7 @@ pub fn early_registry_options(args: &[String]) -> RegistryOptions {
             username: value("registry-username", "BATON_REGISTRY_USERNAME"),
             password: value("registry-password", "BATON_REGISTRY_PASSWORD"),
         },
+        verify_key: value("verify-key", "BATON_VERIFY_KEY").map(PathBuf::from),
     }
 }
 
@@ -352,6 +353,12 @@ fn registry_args() -> Vec<Arg> {
             "Registry password (prefer the variable or the Docker config file: a flag shows in the process list)",
         )
         .hide_env_values(true),
+        Arg::new("verify-key")
+            .long("verify-key")
+            .env("BATON_VERIFY_KEY")
+            .value_name("PATH")
+            .help_heading("Registry")
+            .help("A cosign public key: an oci:// component is run only when a signature beside it verifies with this key"),
     ]
 }
 
@@ -360,6 +367,7 @@ fn registry_options(matches: &ArgMatches) -> RegistryOptions {
     RegistryOptions {
         cache_dir: value("cache-dir").map(PathBuf::from),
         login: RegistryLogin { username: value("registry-username"), password: value("registry-password") },
+        verify_key: value("verify-key").map(PathBuf::from),
     }
 }
 

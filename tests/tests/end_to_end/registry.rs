@@ -400,3 +400,93 @@ fn a_registry_that_needs_a_login_takes_it_from_the_flags_or_a_docker_config_file
         assert!(!run.output().contains(REGISTRY_PASSWORD) && !run.output().contains(wrong), "a registry password was printed: {}", run.output());
     }
 }
+
+/// The real cosign, as `make interop` builds it from its Go module.
+fn cosign(args: &[&str], dir: &Path) -> std::process::Output {
+    let cosign = crate::util::target_dir().join("tools/bin/cosign");
+    assert!(cosign.is_file(), "{} is missing: `make interop` builds it (go install github.com/sigstore/cosign/v2/cmd/cosign)", cosign.display());
+    Command::new(cosign).args(args).current_dir(dir).env("COSIGN_PASSWORD", "canary-cosign-pass").output().unwrap()
+}
+
+/// A cosign key pair `NAME.key` / `NAME.pub` in `dir`, made by cosign.
+fn cosign_keys(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let made = cosign(&["generate-key-pair", "--output-key-prefix", name], dir);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")))
+}
+
+/// Signatures, both ways with the real cosign: ours verify with `cosign verify`, cosign's verify
+/// with `--verify-key`; a component that is not signed, signed with another key, re-pushed under
+/// the signed tag, or carrying a signature made for another digest is refused before it runs,
+/// each named; `component inspect` says which.
+#[test]
+fn signatures_interoperate_with_cosign_and_an_unverified_component_never_runs() {
+    let registry = Registry::start();
+    let sim = small_site();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (ours, ours_pub) = cosign_keys(dir.path(), "ours");
+    let (_, other_pub) = cosign_keys(dir.path(), "other");
+    let repository = format!("{}/baton/signed", registry.address);
+    let sync = |reference: &str, key: &Path| {
+        let file = dir.path().join("sync.c1z");
+        let _ = std::fs::remove_file(&file);
+        run_host(
+            &["--file", file.to_str().unwrap(), "--component", reference, "--verify-key", key.to_str().unwrap()],
+            &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN), ("BATON_CACHE_DIR", cache.to_str().unwrap())],
+        )
+    };
+
+    // We sign as we push; cosign verifies, offline, with the public key.
+    let pushed = run_host(
+        &["component", "push", &format!("oci://{repository}:1"), "--sign-key", ours.to_str().unwrap()],
+        &[("COSIGN_PASSWORD", "canary-cosign-pass"), ("BATON_REVISION", "one")],
+    );
+    assert!(pushed.success, "{}", pushed.output());
+    let first = pushed.stdout.trim().to_string();
+    let verified =
+        cosign(&["verify", "--key", "ours.pub", "--insecure-ignore-tlog=true", "--allow-insecure-registry", &format!("{repository}@{first}")], dir.path());
+    assert!(verified.status.success(), "cosign verifies our signature: {}", String::from_utf8_lossy(&verified.stderr));
+    assert!(sync(&format!("oci://{repository}@{first}"), &ours_pub).success);
+    assert!(!pushed.output().contains("canary-cosign-pass"));
+
+    // Cosign signs; we verify, and refuse with another key.
+    let second = push(&format!("oci://{repository}:2"), &[]).stdout.trim().to_string();
+    let signed =
+        cosign(&["sign", "--key", "ours.key", "--tlog-upload=false", "--allow-insecure-registry", "--yes", &format!("{repository}@{second}")], dir.path());
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let run = sync(&format!("oci://{repository}@{second}"), &ours_pub);
+    assert!(run.success, "cosign's signature verifies here: {}", run.output());
+    let run = sync(&format!("oci://{repository}@{second}"), &other_pub);
+    assert!(!run.success && run.stderr.contains("its signature does not verify") && run.stderr.contains("none made with"), "{}", run.stderr);
+
+    // Not signed at all, and the signed tag pushed over with other bytes.
+    let unsigned = push(&format!("oci://{repository}:3"), &["--revision", "three"]).stdout.trim().to_string();
+    let run = sync(&format!("oci://{repository}@{unsigned}"), &ours_pub);
+    assert!(!run.success && run.stderr.contains("it is not signed"), "{}", run.stderr);
+    assert!(push(&format!("oci://{repository}:1"), &["--revision", "swapped"]).success);
+    let run = sync(&format!("oci://{repository}:1"), &ours_pub);
+    assert!(!run.success && run.stderr.contains("it is not signed"), "a tag pushed over after signing: {}", run.stderr);
+
+    // A signature made for another digest, copied beside this one.
+    let copy = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{repository}:{}", first.replacen(':', "-", 1) + ".sig"),
+            &format!("docker://{repository}:{}", unsigned.replacen(':', "-", 1) + ".sig"),
+        ])
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let run = sync(&format!("oci://{repository}@{unsigned}"), &ours_pub);
+    assert!(!run.success && run.stderr.contains(&format!("for another digest, {first}")), "{}", run.stderr);
+
+    // What inspect says of each.
+    let inspect = |reference: &str, key: &Path| run_host(&["component", "inspect", reference, "--verify-key", key.to_str().unwrap(), "-o", "json"], &[]).stdout;
+    let said = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap()["signature"].as_str().unwrap_or_default().to_string();
+    assert!(said(inspect(&format!("oci://{repository}@{second}"), &ours_pub)).starts_with("verified by"));
+    assert!(said(inspect(&format!("oci://{repository}:3"), &ours_pub)).starts_with("does not verify"));
+    assert!(said(inspect(&format!("oci://{repository}@{second}"), &other_pub)).starts_with("does not verify"));
+}
