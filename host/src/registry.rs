@@ -304,6 +304,26 @@ pub async fn signature_state(text: &str, digest: &str, options: &RegistryOptions
     })
 }
 
+/// What a reference names: registry, repository, and its tag or digest.
+pub struct Parts {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// The parts of `text` (`oci://REGISTRY/REPOSITORY:TAG` or `...@sha256:DIGEST`).
+pub fn parts(text: &str) -> Result<Parts> {
+    let reference = parse(text)?;
+    let written_tag = text.rsplit('/').next().is_some_and(|last| last.split('@').next().is_some_and(|name| name.contains(':')));
+    Ok(Parts {
+        registry: reference.registry().to_string(),
+        repository: reference.repository().to_string(),
+        tag: reference.tag().filter(|_| written_tag).map(str::to_string),
+        digest: reference.digest().map(str::to_string),
+    })
+}
+
 fn parse(text: &str) -> Result<Reference> {
     let rest = text.strip_prefix("oci://").ok_or_else(|| anyhow!("{text:?} is not a registry reference: write oci://REGISTRY/REPOSITORY:TAG"))?;
     rest.parse::<Reference>()

@@ -17,6 +17,7 @@
 pub mod memory;
 pub mod metrics;
 pub mod output;
+pub mod policy;
 pub mod shard;
 pub mod tenants;
 pub mod thread;
@@ -373,7 +374,7 @@ impl Runner {
     /// One sync of `tenant` into its folder, counted in the metrics as it goes: a summary line
     /// and the bytes written.
     async fn sync(&self, tenant: &Tenant, file: &Tenants) -> Result<(String, u64)> {
-        let loaded = self.component(&tenant.component).await?;
+        let loaded = self.component(&tenant.component, tenant.verify_key.as_deref()).await?;
         let mut connector = self.connector(tenant, &loaded)?;
         let _claim = self.admit_memory(&tenant.name, &mut connector).await?;
         let context = connector.sync_context();
@@ -431,7 +432,7 @@ impl Runner {
         let span = tracing::info_span!("tenant", tenant = %tenant.name);
         let result = async {
             let c1 = tenant.c1.as_ref().ok_or_else(|| anyhow!("no [tenant.c1]"))?;
-            let loaded = self.component(&tenant.component).await?;
+            let loaded = self.component(&tenant.component, tenant.verify_key.as_deref()).await?;
             let mut connector = self.connector(&tenant, &loaded)?;
             // Held for as long as service mode runs, as its instances are.
             let _claim = self.admit_memory(&tenant.name, &mut connector).await?;
@@ -469,11 +470,11 @@ impl Runner {
 
     /// The component `source` names, compiled once per content (a file replaced by another
     /// build is compiled again), with its declared metadata.
-    async fn component(&self, source: &ComponentSource) -> Result<Loaded> {
+    async fn component(&self, source: &ComponentSource, verify_key: Option<&std::path::Path>) -> Result<Loaded> {
         let (bytes, name) = match source {
             ComponentSource::Builtin => read_component(&self.product.builtin_component()?)?,
             ComponentSource::File(path) => read_component(path)?,
-            ComponentSource::Registry(reference) => self.pull(reference).await?,
+            ComponentSource::Registry(reference) => self.pull(reference, verify_key).await?,
         };
         let key = format!("{name}@{}", baton_sandbox::engine::digest(&bytes));
         if let Some(loaded) = self.components.lock().ok().and_then(|c| c.get(&key).cloned()) {
@@ -497,9 +498,11 @@ impl Runner {
 
     /// The component `reference` names, from the registry through the cache. A tag is resolved
     /// once per start: later syncs use the digest it resolved to (from the cache, offline).
-    async fn pull(&self, reference: &str) -> Result<(Vec<u8>, String)> {
+    async fn pull(&self, reference: &str, verify_key: Option<&std::path::Path>) -> Result<(Vec<u8>, String)> {
         let pinned = self.pinned.lock().ok().and_then(|p| p.get(reference).cloned());
-        let pulled = registry::pull(pinned.as_deref().unwrap_or(reference), &self.registry, self.product.name).await?;
+        let options =
+            RegistryOptions { verify_key: verify_key.map(|key| key.to_path_buf()).or_else(|| self.registry.verify_key.clone()), ..self.registry.clone() };
+        let pulled = registry::pull(pinned.as_deref().unwrap_or(reference), &options, self.product.name).await?;
         if pinned.is_none() {
             tracing::info!(component = %reference, pinned = %pulled.pinned, "the tenant's component reference resolved");
             if let Ok(mut map) = self.pinned.lock() {

@@ -4,6 +4,7 @@
 //! tenant is refused with a message naming it and the field; the others still run. Secrets are
 //! read only when a tenant runs, and never appear in a message.
 
+use super::policy::Policy;
 use crate::limits::RunLimits;
 use crate::outbound::ConnectionFlags;
 use anyhow::{anyhow, bail};
@@ -51,6 +52,9 @@ pub struct Tenant {
     pub connection: ConnectionSettings,
     /// ConductorOne client credentials: the tenant runs in service mode.
     pub c1: Option<C1Credentials>,
+    /// The cosign public key its registry component must be signed for (its own, else the
+    /// file's `verify_key`).
+    pub verify_key: Option<PathBuf>,
 }
 
 /// Which component a tenant runs.
@@ -171,6 +175,8 @@ struct FileText {
     #[serde(default = "default_keep_last")]
     keep_last: usize,
     max_memory_mb: Option<u64>,
+    verify_key: Option<PathBuf>,
+    policy: Option<Policy>,
     #[serde(default)]
     tenant: Vec<toml::Table>,
 }
@@ -199,6 +205,7 @@ struct TenantText {
     #[serde(default)]
     connection: ConnectionText,
     c1: Option<C1Text>,
+    verify_key: Option<PathBuf>,
 }
 
 fn builtin() -> String {
@@ -281,7 +288,13 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
             Ok(tenant) if !seen.insert(tenant.name.clone()) => {
                 refused.push(Refusal { tenant: label, reason: "name: another tenant already has this name; names must be unique".into() })
             }
-            Ok(tenant) => tenants.push(tenant),
+            Ok(mut tenant) => {
+                tenant.verify_key = tenant.verify_key.or_else(|| file.verify_key.as_ref().map(|key| base.join(key)));
+                match file.policy.as_ref().and_then(|policy| policy.refusal(&tenant)) {
+                    Some(reason) => refused.push(Refusal { tenant: label, reason }),
+                    None => tenants.push(tenant),
+                }
+            }
             Err(reason) => refused.push(Refusal { tenant: label, reason }),
         }
     }
@@ -333,7 +346,8 @@ fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
         return Err("connection: client_cert and client_key go together: give both or neither".into());
     }
     let c1 = text.c1.map(|c1| c1_credentials(c1, base)).transpose()?;
-    Ok(Tenant { name: text.name, component, interval, config, secrets, limits, connection, c1 })
+    let verify_key = text.verify_key.map(|key| base.join(key));
+    Ok(Tenant { name: text.name, component, interval, config, secrets, limits, connection, c1, verify_key })
 }
 
 fn c1_credentials(c1: C1Text, base: &Path) -> Result<C1Credentials, String> {

@@ -490,3 +490,48 @@ fn signatures_interoperate_with_cosign_and_an_unverified_component_never_runs() 
     assert!(said(inspect(&format!("oci://{repository}:3"), &ours_pub)).starts_with("does not verify"));
     assert!(said(inspect(&format!("oci://{repository}@{second}"), &other_pub)).starts_with("does not verify"));
 }
+
+/// The runner under a `[policy]`: `serve --check` names every tenant the policy refuses and why
+/// (no key to check a signature with, a registry not allowed, `:latest`); with the file's
+/// `verify_key`, a signed component syncs and an unsigned one fails by name.
+#[test]
+fn the_runners_policy_and_verify_key_refuse_what_nobody_vouched_for() {
+    let registry = Registry::start();
+    let sim = small_site();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (key, public) = cosign_keys(dir.path(), "ops");
+    let repository = format!("{}/baton/runner", registry.address);
+    let signed =
+        run_host(&["component", "push", &format!("oci://{repository}:1"), "--sign-key", key.to_str().unwrap()], &[("COSIGN_PASSWORD", "canary-cosign-pass")]);
+    assert!(signed.success, "{}", signed.output());
+    let unsigned = push(&format!("oci://{repository}:2"), &["--revision", "two"]);
+    assert!(unsigned.success, "{}", unsigned.output());
+    let tenant = |name: &str, component: &str| format!("[[tenant]]\nname = \"{name}\"\ncomponent = \"{component}\"\n{}\n", tenant_settings(&sim));
+
+    let policy = format!("[policy]\nrequire_signature = true\nallowed_registries = [\"{}\"]\n", registry.address);
+    let checked = [
+        format!("verify_key = \"{}\"\n{policy}", public.display()),
+        tenant("signed", &format!("oci://{repository}:1")),
+        tenant("unsigned", &format!("oci://{repository}:2")),
+        tenant("latest", &format!("oci://{repository}:latest")),
+        tenant("elsewhere", "oci://ghcr.io/someone/connector:1.0.0"),
+    ]
+    .concat();
+    let file = dir.path().join("tenants.toml");
+    std::fs::write(&file, format!("output_dir = \"out\"\n{checked}")).unwrap();
+    let check = run_host(&["serve", "--tenants", file.to_str().unwrap(), "--check"], &[]);
+    assert!(check.stdout.contains("latest: refused: policy:") && check.stdout.contains("elsewhere: refused: policy:"), "{}", check.output());
+    assert!(check.stdout.contains("signed: ok") && check.stdout.contains("unsigned: ok"), "a signature is checked when pulled: {}", check.output());
+
+    let served = serve_once(dir.path(), &checked, &cache);
+    assert!(!served.success);
+    assert!(served.stdout.lines().any(|l| l.starts_with("signed: synced")), "{}", served.output());
+    let line = served.stdout.lines().find(|l| l.starts_with("unsigned: ")).unwrap_or_default().to_string();
+    assert!(line.contains("failed") && line.contains("it is not signed"), "{}", served.output());
+
+    let without_key = format!("{policy}{}", tenant("unchecked", &format!("oci://{repository}:1")));
+    std::fs::write(&file, format!("output_dir = \"out\"\n{without_key}")).unwrap();
+    let check = run_host(&["serve", "--tenants", file.to_str().unwrap(), "--check"], &[]);
+    assert!(check.stdout.contains("unchecked: refused: policy: require_signature is set: give verify_key"), "{}", check.output());
+}
