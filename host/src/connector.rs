@@ -16,12 +16,6 @@ use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Connector instances of a sync. Measured (BENCHMARKS.md): against a server answering in
-/// 20 ms, 8 instances took 40 s where 4 took 67 s and 16 33 s; on the 100k-membership site at
-/// 5 ms, 16 take 1.8-1.9 s where 8 take 2.1-2.3 s and 24 or 32 no less, for about 6 MB more
-/// peak RSS. A server that pushes back gets fewer in flight (see `retry::InFlightLimit`).
-pub const DEFAULT_CONCURRENCY: u64 = 16;
-
 /// A component, configured and ready to run.
 pub struct Connector<'a> {
     pub runtime: &'a Runtime,

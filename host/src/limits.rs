@@ -27,6 +27,12 @@ pub struct RunLimits {
     pub folder_bytes: Option<u64>,
 }
 
+/// Connector instances of a sync. Measured (BENCHMARKS.md): against a server answering in
+/// 20 ms, 8 instances took 40 s where 4 took 67 s and 16 33 s; on the 100k-membership site at
+/// 5 ms, 16 take 1.8-1.9 s where 8 take 2.1-2.3 s and 24 or 32 no less, for about 6 MB more
+/// peak RSS. A server that pushes back gets fewer in flight (see `retry::InFlightLimit`).
+pub const DEFAULT_CONCURRENCY: u64 = 16;
+
 /// [`RunLimits::cpu_weight`] when none is given: a full share.
 pub const DEFAULT_CPU_WEIGHT: u32 = crate::runner::thread::FULL_WEIGHT;
 
@@ -35,7 +41,7 @@ impl Default for RunLimits {
         RunLimits {
             instance: Limits::default(),
             budgets: Budgets::default(),
-            concurrency: crate::connector::DEFAULT_CONCURRENCY as usize,
+            concurrency: DEFAULT_CONCURRENCY as usize,
             requests_per_second: None,
             cpu_weight: DEFAULT_CPU_WEIGHT,
             folder_bytes: None,

@@ -18,8 +18,8 @@ use run::{check_no_collision, connection_args, one_shot_group, provisioning_args
 pub use serve::{Serve, serve_requested};
 use service::service_args;
 
-use crate::connector::DEFAULT_CONCURRENCY;
 use crate::inspect;
+use crate::limits::DEFAULT_CONCURRENCY;
 use crate::product::Product;
 use crate::registry::{RegistryLogin, RegistryOptions};
 use anyhow::{Result, anyhow};

@@ -3,7 +3,7 @@
 
 use super::service::service_requested;
 use super::switch;
-use crate::connector::DEFAULT_CONCURRENCY;
+use crate::limits::DEFAULT_CONCURRENCY;
 use crate::limits::RunLimits;
 use crate::outbound::ConnectionFlags;
 use crate::product::Product;

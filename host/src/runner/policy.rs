@@ -5,8 +5,8 @@
 //! (a registry, or a registry and repository prefix); a `:latest` (or tagless) reference is
 //! refused unless `allow_latest`, since what it names changes under the tenant.
 
-use super::tenants::{ComponentSource, Tenant};
 use serde::Deserialize;
+use std::path::Path;
 
 /// The file's `[policy]` (without one, everything is allowed, as before).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -20,17 +20,29 @@ pub struct Policy {
     pub allow_latest: bool,
 }
 
+/// What the policy judges of a tenant: where its component comes from.
+pub enum Subject<'a> {
+    /// The one shipped with this program.
+    Builtin,
+    File(&'a Path),
+    /// A registry reference, and whether a key will check its signature.
+    Registry {
+        reference: &'a str,
+        has_key: bool,
+    },
+}
+
 impl Policy {
-    /// Why `tenant` may not run under this policy, if it may not.
-    pub fn refusal(&self, tenant: &Tenant) -> Option<String> {
-        match &tenant.component {
-            ComponentSource::Builtin => None,
-            ComponentSource::File(path) if self.require_signature => Some(format!(
+    /// Why a tenant whose component is `subject` may not run under this policy, if it may not.
+    pub fn refusal(&self, subject: Subject<'_>) -> Option<String> {
+        match subject {
+            Subject::Builtin => None,
+            Subject::File(path) if self.require_signature => Some(format!(
                 "policy: require_signature is set, and the component file {} carries no signature: push it to a registry and sign it",
                 path.display()
             )),
-            ComponentSource::File(_) => None,
-            ComponentSource::Registry(reference) => self.registry_refusal(reference, tenant.verify_key.is_some()),
+            Subject::File(_) => None,
+            Subject::Registry { reference, has_key } => self.registry_refusal(reference, has_key),
         }
     }
 

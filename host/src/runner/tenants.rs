@@ -4,7 +4,7 @@
 //! tenant is refused with a message naming it and the field; the others still run. Secrets are
 //! read only when a tenant runs, and never appear in a message.
 
-use super::policy::Policy;
+use super::policy::{Policy, Subject};
 use crate::limits::RunLimits;
 use crate::outbound::ConnectionFlags;
 use anyhow::{anyhow, bail};
@@ -103,6 +103,17 @@ const TENANT_RESOURCE_MB: u64 = 64;
 /// What a tenant's folder may hold when its limits do not say: a 1M-membership sync writes a
 /// scratch database of about 1 GiB.
 const TENANT_DISK_MB: u64 = 16 << 10;
+
+impl Tenant {
+    /// What the file's `[policy]` judges of this tenant.
+    fn policy_subject(&self) -> Subject<'_> {
+        match &self.component {
+            ComponentSource::Builtin => Subject::Builtin,
+            ComponentSource::File(path) => Subject::File(path),
+            ComponentSource::Registry(reference) => Subject::Registry { reference, has_key: self.verify_key.is_some() },
+        }
+    }
+}
 
 impl TenantLimits {
     /// Every limit of the tenant's work, unset ones the defaults (a tenant's own for what an
@@ -290,7 +301,7 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
             }
             Ok(mut tenant) => {
                 tenant.verify_key = tenant.verify_key.or_else(|| file.verify_key.as_ref().map(|key| base.join(key)));
-                match file.policy.as_ref().and_then(|policy| policy.refusal(&tenant)) {
+                match file.policy.as_ref().and_then(|policy| policy.refusal(tenant.policy_subject())) {
                     Some(reason) => refused.push(Refusal { tenant: label, reason }),
                     None => tenants.push(tenant),
                 }
