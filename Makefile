@@ -41,12 +41,14 @@ component: setup
 probe: setup
 	$(CARGO) build -p probe-guest --target wasm32-wasip2 --profile guest
 
-## An independent Go reader of .c1z files (baton's zstd and SQLite libraries), and the real cosign
-## (from its Go module), for interop tests.
+## An independent Go reader of .c1z files (baton's zstd and SQLite libraries), the real cosign
+## (from its Go module) and wkg (from crates.io), for interop tests.
 interop:
 	cd tests/interop/c1zcheck && go build -buildvcs=false -o ../../../target/c1zcheck .
 	@test -x target/tools/bin/cosign || { echo "building cosign v2.6.5 into target/tools/bin (once, a few minutes)"; \
 		GOBIN=$(CURDIR)/target/tools/bin go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5; }
+	@test -x target/tools/bin/wkg || { echo "installing wkg 0.16.1 into target/tools/bin (once, a few minutes)"; \
+		$(CARGO) install wkg --version 0.16.1 --locked --root target/tools --quiet; }
 
 ## The official baton CLI and the older Go connector (target/peers), from ../shared/peers when this
 ## machine has it; the tests that need them say loudly that they were skipped when it does not.

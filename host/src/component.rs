@@ -217,7 +217,9 @@ pub async fn push(product: &Product, push: &ComponentPush) -> Result<String> {
             annotations.insert(key.to_string(), value.clone());
         }
     }
-    let artifact = registry::Artifact { component: &found.bytes, imports, exports, annotations };
+    let file_name =
+        push.component.as_deref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| product.component_file.to_string());
+    let artifact = registry::Artifact { component: &found.bytes, file_name, imports, exports, annotations };
     let digest = registry::push(&push.reference, &artifact, &push.login).await?;
     if let Some(key) = &push.sign_key {
         registry::sign(&push.reference, &digest, key, &cosign_password()?, &push.login).await?;

@@ -78,6 +78,9 @@ pub struct Pulled {
 /// What a push sends besides the component.
 pub struct Artifact<'a> {
     pub component: &'a [u8],
+    /// The component's file name (`<name>.wasm`), the layer's `org.opencontainers.image.title`
+    /// as wkg and the WebAssembly OCI convention name it.
+    pub file_name: String,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
     pub annotations: BTreeMap<String, String>,
@@ -170,7 +173,10 @@ pub async fn push(text: &str, artifact: &Artifact<'_>, login: &RegistryLogin) ->
         schema_version: 2,
         media_type: Some(MANIFEST_MEDIA_TYPE.into()),
         config: descriptor(WASM_CONFIG_MEDIA_TYPE, &config_digest, config.len()),
-        layers: vec![descriptor(WASM_LAYER_MEDIA_TYPE, &layer_digest, artifact.component.len())],
+        layers: vec![OciDescriptor {
+            annotations: Some(BTreeMap::from([("org.opencontainers.image.title".to_string(), artifact.file_name.clone())])),
+            ..descriptor(WASM_LAYER_MEDIA_TYPE, &layer_digest, artifact.component.len())
+        }],
         subject: None,
         artifact_type: None,
         annotations: Some(artifact.annotations.clone()),

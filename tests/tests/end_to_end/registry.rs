@@ -132,6 +132,7 @@ fn a_pushed_component_is_pulled_by_tag_and_digest_and_syncs_as_the_builtin_one()
     assert_eq!(manifest["config"]["mediaType"], "application/vnd.wasm.config.v0+json");
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
     assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
+    assert_eq!(manifest["layers"][0]["annotations"]["org.opencontainers.image.title"], "confluence_connector.wasm", "the layer is named as wkg names it");
     let annotations = &manifest["annotations"];
     assert_eq!(annotations["org.opencontainers.image.revision"], "0123abc");
     assert_eq!(annotations["dev.baton.connector.world"], "baton:connector/connector@0.4.0");
@@ -535,4 +536,33 @@ fn the_runners_policy_and_verify_key_refuse_what_nobody_vouched_for() {
     std::fs::write(&file, format!("output_dir = \"out\"\n{without_key}")).unwrap();
     let check = run_host(&["serve", "--tenants", file.to_str().unwrap(), "--check"], &[]);
     assert!(check.stdout.contains("unchecked: refused: policy: require_signature is set: give verify_key"), "{}", check.output());
+}
+
+/// The real wkg (wasm-pkg-tools), as `make interop` installs it from crates.io.
+fn wkg(args: &[&str]) -> std::process::Output {
+    let wkg = crate::util::target_dir().join("tools/bin/wkg");
+    assert!(wkg.is_file(), "{} is missing: `make interop` installs it (cargo install wkg)", wkg.display());
+    Command::new(wkg).args(args).output().unwrap()
+}
+
+/// Our artifact is the ecosystem's: `wkg oci pull` takes what we push, byte for byte, and a
+/// component `wkg oci push` pushed runs here with `--component oci://...`.
+#[test]
+fn components_travel_both_ways_with_wkg() {
+    let registry = Registry::start();
+    let sim = small_site();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = format!("{}/baton/ours:1.0.0", registry.address);
+    assert!(push(&format!("oci://{ours}"), &[]).success);
+    let pulled = dir.path().join("pulled.wasm");
+    let out = wkg(&["oci", "pull", "--insecure", &registry.address, &ours, "-o", pulled.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(component("confluence_connector")).unwrap(), "wkg pulls the component we pushed");
+
+    let theirs = format!("{}/baton/theirs:1.0.0", registry.address);
+    let out = wkg(&["oci", "push", "--insecure", &registry.address, &theirs, component("confluence_connector").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = dir.path().join("sync.c1z");
+    let run = sync_with(&format!("oci://{theirs}"), &sim, &file, &dir.path().join("cache"));
+    assert!(run.success && file.is_file(), "a component wkg pushed runs here: {}", run.output());
 }
