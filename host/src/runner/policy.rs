@@ -2,8 +2,9 @@
 //! the file is read so that `serve --check` names every tenant it would refuse and why.
 //! `require_signature` asks for a verify key for every registry component (and refuses `.wasm`
 //! files, which carry no signature); `allowed_registries` lists where components may come from
-//! (a registry, or a registry and repository prefix); a `:latest` (or tagless) reference is
-//! refused unless `allow_latest`, since what it names changes under the tenant.
+//! (a registry, or a registry and repository prefix); with `allow_tags = false` only references
+//! by digest run; a `:latest` (or tagless) reference is refused unless `allow_latest`, since what
+//! it names changes under the tenant.
 
 use serde::Deserialize;
 use std::path::Path;
@@ -18,6 +19,12 @@ pub struct Policy {
     pub allowed_registries: Vec<String>,
     #[serde(default)]
     pub allow_latest: bool,
+    #[serde(default = "tags_allowed")]
+    pub allow_tags: bool,
+}
+
+fn tags_allowed() -> bool {
+    true
 }
 
 /// What the policy judges of a tenant: where its component comes from.
@@ -58,6 +65,11 @@ impl Policy {
         }
         if self.require_signature && !has_key {
             return Some("policy: require_signature is set: give verify_key (the tenant's, or the file's) to check the component's signature with".into());
+        }
+        if parts.digest.is_none() && !self.allow_tags {
+            return Some(format!(
+                "policy: allow_tags is false: name the component by its digest (oci://{place}@sha256:...; component inspect {reference} prints it)"
+            ));
         }
         if parts.digest.is_none() && parts.tag.as_deref().is_none_or(|tag| tag == "latest") && !self.allow_latest {
             return Some(format!(
@@ -102,6 +114,9 @@ mod tests {
         let without_key = "output_dir = \"out\"\n[policy]\nrequire_signature = true\n".to_string() + &tenant("unchecked", "oci://127.0.0.1:5000/x/y:1", "");
         let refused = parse(&without_key, Path::new(".")).unwrap().refused;
         assert!(refused[0].reason.contains("give verify_key"), "{}", refused[0].reason);
+        let digests_only = "output_dir = \"out\"\n[policy]\nallow_tags = false\n".to_string() + &tenant("versioned", "oci://127.0.0.1:5000/x/y:1.2.0", "");
+        let refused = parse(&digests_only, Path::new(".")).unwrap().refused;
+        assert!(refused[0].reason.contains("allow_tags is false: name the component by its digest"), "{}", refused[0].reason);
         let no_policy = "output_dir = \"out\"\n".to_string() + &tenant("latest", "oci://127.0.0.1:5000/x/y:latest", "");
         assert!(parse(&no_policy, Path::new(".")).unwrap().refused.is_empty(), "without [policy], as before");
     }
