@@ -171,6 +171,15 @@ fn read_component(path: &std::path::Path) -> Result<(Vec<u8>, String)> {
     Ok((crate::component::read(path)?, path.display().to_string()))
 }
 
+/// Stops a service mode running on its own thread when dropped.
+struct StopWhenDropped(AbortHandle);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Rows a sync wrote so far, as the sync engine tells them.
 #[derive(Default)]
 struct RowsWritten(Arc<std::sync::atomic::AtomicU64>);
@@ -344,7 +353,8 @@ impl Runner {
                 let _place = syncs.acquire().await.map_err(|_| anyhow!("the runner is stopping"))?;
                 runner.metrics.waited_for_slot(&name, asked.elapsed());
                 let weight = tenant.limits.resolve(runner.max_instances).cpu_weight;
-                thread::run_on_own_thread(&name, weight, move || async move { runner.sync_and_record(&tenant, &file).await }).await?
+                thread::run_on_own_thread(&name, weight, thread::Watch::LowerWhenHungry, move || async move { runner.sync_and_record(&tenant, &file).await })
+                    .await?
             };
             let result = result.await;
             Outcome { tenant: name, result }
@@ -427,10 +437,28 @@ impl Runner {
 
     /// Service mode for a tenant with ConductorOne credentials, until SIGTERM (or until its
     /// tenant changes). Its instances are reserved for as long as it runs.
-    async fn serve_c1(&self, tenant: Tenant, grace: Duration) -> (String, Result<()>) {
-        let name = tenant.name.clone();
+    /// [`Self::serve_c1_here`] on a thread of its own at the tenant's CPU weight (not lowered
+    /// when busy: service mode lasts, and a lowered thread cannot be raised again); it stops
+    /// when the returned future is dropped (its tenant changed or is gone).
+    fn serve_c1(self: &Arc<Self>, tenant: Tenant, grace: Duration) -> impl Future<Output = (String, Result<()>)> + use<> {
+        let runner = Arc::clone(self);
+        async move {
+            let name = tenant.name.clone();
+            let weight = tenant.limits.resolve(runner.max_instances).cpu_weight;
+            let (stop, registration) = AbortHandle::new_pair();
+            let _stop_when_dropped = StopWhenDropped(stop);
+            let served = thread::run_on_own_thread(&name, weight, thread::Watch::WeightOnly, move || async move {
+                Abortable::new(runner.serve_c1_here(tenant, grace), registration).await.unwrap_or(Ok(()))
+            })
+            .await;
+            (name, served.and_then(|result| result))
+        }
+    }
+
+    /// Service mode for a tenant with ConductorOne credentials, on the calling thread.
+    async fn serve_c1_here(&self, tenant: Tenant, grace: Duration) -> Result<()> {
         let span = tracing::info_span!("tenant", tenant = %tenant.name);
-        let result = async {
+        async {
             let c1 = tenant.c1.as_ref().ok_or_else(|| anyhow!("no [tenant.c1]"))?;
             let loaded = self.component(&tenant.component, tenant.verify_key.as_deref()).await?;
             let mut connector = self.connector(&tenant, &loaded)?;
@@ -453,8 +481,7 @@ impl Runner {
             crate::service::run(&connector, &loaded.metadata, &loaded.types, options).await
         }
         .instrument(span)
-        .await;
-        (name, result)
+        .await
     }
 
     /// The connector of `tenant`: its settings checked against the component's schema (secrets

@@ -20,9 +20,18 @@ use std::time::{Duration, Instant};
 /// The CPU weight every tenant has unless its limits say otherwise (the highest).
 pub const FULL_WEIGHT: u32 = 100;
 
+/// Whether a job's thread is lowered when found with work to do without pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Lowered for the rest of the job (a sync: the next one starts at its weight again).
+    LowerWhenHungry,
+    /// Never (a job that lasts, such as service mode: a lowered thread cannot be raised again).
+    WeightOnly,
+}
+
 /// Runs the future `work` makes for tenant `name` on a thread of its own at `weight` (1 to
-/// [`FULL_WEIGHT`]); its output, once it is done.
-pub async fn run_on_own_thread<T, Fut>(name: &str, weight: u32, work: impl FnOnce() -> Fut + Send + 'static) -> Result<T>
+/// [`FULL_WEIGHT`]), watched as `watch` says; its output, once it is done.
+pub async fn run_on_own_thread<T, Fut>(name: &str, weight: u32, watch: Watch, work: impl FnOnce() -> Fut + Send + 'static) -> Result<T>
 where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
@@ -34,7 +43,7 @@ where
         })
     });
     let worker = idle_worker(nice_for(weight))?;
-    worker.jobs.send((name.to_string(), job)).map_err(|_| anyhow!("the thread for tenant {name} is gone"))?;
+    worker.jobs.send((name.to_string(), watch, job)).map_err(|_| anyhow!("the thread for tenant {name} is gone"))?;
     result.await.map_err(|_| anyhow!("the thread of tenant {name} ended without a result (it could not start an async runtime)"))
 }
 
@@ -44,7 +53,7 @@ type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 /// A worker thread waiting for a job, at its nice value.
 struct Worker {
     nice: i32,
-    jobs: Sender<(String, Job)>,
+    jobs: Sender<(String, Watch, Job)>,
 }
 
 /// Workers kept between syncs, at most [`MOST_IDLE`]: a thread's allocator keeps memory of its
@@ -70,14 +79,18 @@ fn idle_worker(nice: i32) -> Result<Worker> {
 
 /// A worker's life: each job on its runtime, watched; then back among the idle, unless it was
 /// lowered (a priority cannot be raised again) or enough are idle.
-fn serve_jobs(nice: i32, inbox: Receiver<(String, Job)>, own: Sender<(String, Job)>) {
+fn serve_jobs(nice: i32, inbox: Receiver<(String, Watch, Job)>, own: Sender<(String, Watch, Job)>) {
     set_nice(nice);
-    while let Ok((tenant, job)) = inbox.recv() {
+    while let Ok((tenant, watch, job)) = inbox.recv() {
         // A runtime per job: what a job leaves spawned (a connection closing) ends with it.
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().on_thread_park(going_idle).on_thread_unpark(waking).build() else {
             return;
         };
         let lowered = runtime.block_on(async {
+            if watch == Watch::WeightOnly {
+                job().await;
+                return false;
+            }
             let watch = tokio::spawn(lower_when_hungry(tenant));
             job().await;
             let lowered = watch.is_finished();
@@ -222,7 +235,7 @@ mod tests {
     /// anew for every sync. (Weight 37 is this test's own, so no other test takes its worker.)
     #[tokio::test]
     async fn a_worker_serves_one_job_after_another() {
-        let thread_of = || run_on_own_thread("again", 37, || async { std::thread::current().id() });
+        let thread_of = || run_on_own_thread("again", 37, Watch::LowerWhenHungry, || async { std::thread::current().id() });
         let first = thread_of().await.unwrap();
         // The worker goes back among the idle just after it delivered the output.
         let back = Instant::now() + Duration::from_secs(5);
@@ -232,10 +245,31 @@ mod tests {
         assert_eq!(thread_of().await.unwrap(), first);
     }
 
+    /// Work that lasts (service mode) is stopped from the caller's side through an abort
+    /// handle, and its thread is free again.
+    #[tokio::test]
+    async fn lasting_work_stops_when_its_caller_says_so() {
+        use futures_util::future::{AbortHandle, Abortable};
+        let (stop, registration) = AbortHandle::new_pair();
+        let running =
+            run_on_own_thread(
+                "lasting",
+                41,
+                Watch::WeightOnly,
+                move || async move { Abortable::new(std::future::pending::<()>(), registration).await.is_err() },
+            );
+        let stopper = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.abort();
+        };
+        let (aborted, ()) = tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(running, stopper) }).await.expect("stopped within 5 s");
+        assert!(aborted.unwrap(), "the work saw the abort");
+    }
+
     #[tokio::test]
     async fn the_work_runs_on_a_thread_of_its_own_and_its_output_comes_back() {
         let caller = std::thread::current().id();
-        let (name, other) = run_on_own_thread("acme", FULL_WEIGHT, move || async move {
+        let (name, other) = run_on_own_thread("acme", FULL_WEIGHT, Watch::WeightOnly, move || async move {
             tokio::task::yield_now().await;
             (std::thread::current().name().map(str::to_string), std::thread::current().id() != caller)
         })
