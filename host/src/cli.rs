@@ -102,7 +102,7 @@ async fn run(product: Product) -> Result<()> {
         );
     }
     let outbound = outbound::client(&settings.origin, &run.connection, run.limits.concurrency)?;
-    let connector = Connector { runtime: &runtime, limits: run.limits, settings, outbound, strict: run.strict };
+    let connector = Connector { runtime: &runtime, limits: run.limits, settings, outbound, strict: run.strict, lock_wait: run.lock_wait };
     match run.mode {
         Mode::Service(options) => {
             let types = offline.resource_types().await?;

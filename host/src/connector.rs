@@ -8,6 +8,7 @@ use crate::outbound;
 use crate::provision::{self, Prepared};
 use crate::settings::Settings;
 use anyhow::{Result, anyhow};
+use baton_c1z::lock::{LockError, OutputLock};
 use baton_sandbox::egress::EgressHooks;
 use baton_sandbox::outbound::Outbound;
 use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Runtime};
@@ -26,6 +27,33 @@ pub struct Connector<'a> {
     pub outbound: Arc<Outbound>,
     /// Every sync is strict about principals a grant names (see [`SyncOptions::strict`]).
     pub strict: bool,
+    /// How long a sync waits for another one writing the same file (`--lock-wait-seconds`).
+    pub lock_wait: std::time::Duration,
+}
+
+impl Connector<'_> {
+    /// Takes the lock of `out` (see [`baton_c1z::lock`]), waiting up to `--lock-wait-seconds`
+    /// for another sync of the same file to end; a sync still holding it then is named, and
+    /// nothing is touched.
+    pub async fn lock_output(&self, out: &Path) -> Result<OutputLock> {
+        lock_output(out, self.lock_wait).await
+    }
+}
+
+async fn lock_output(out: &Path, wait: std::time::Duration) -> Result<OutputLock> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match OutputLock::try_acquire(out) {
+            Ok(lock) => return Ok(lock),
+            Err(LockError::Held { .. }) if std::time::Instant::now() < deadline => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Err(held @ LockError::Held { .. }) => {
+                return Err(anyhow!(
+                    "{held}; its file and checkpoint were left alone: let it finish, or give --lock-wait-seconds (BATON_LOCK_WAIT_SECONDS) to wait for it"
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
 }
 
 impl Connector<'_> {
@@ -63,6 +91,12 @@ impl Connector<'_> {
     /// Syncs into `out` with the instances of `context` (from [`Self::sync_context`]). `out` is replaced only when the sync completes, and resumed
     /// from its checkpoint if an earlier run into the same `out` was interrupted.
     pub async fn sync(&self, context: &InstanceContext, out: &Path, options: &SyncOptions, observer: &dyn Observer) -> Result<SyncReport> {
+        let _lock = self.lock_output(out).await?;
+        self.sync_locked(context, out, options, observer).await
+    }
+
+    /// [`Self::sync`] for a caller that holds the lock of `out` already ([`Self::lock_output`]).
+    pub async fn sync_locked(&self, context: &InstanceContext, out: &Path, options: &SyncOptions, observer: &dyn Observer) -> Result<SyncReport> {
         tracing::info!(base_url = %self.settings.origin.base_url(), auth = %self.settings.auth_description, file = %out.display(), "starting a sync");
         let fingerprint = serde_json::to_string(&self.settings.guest_config)?;
         let mut workers = vec![self.connected_instance(context).await?];

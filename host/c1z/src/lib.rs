@@ -9,6 +9,7 @@
 //! - [`reader::C1zReader`]: opens an existing file for reading.
 
 pub mod annotations;
+pub mod lock;
 mod previous;
 pub mod protojson;
 pub mod reader;

@@ -150,6 +150,15 @@ fn host_args(product: &Product) -> Command {
                 .value_parser(clap::builder::BoolishValueParser::new())
                 .help("Keep the latest sync of the file being replaced beside the new one, so `baton diff` shows what changed (false: the file holds the new sync only, smaller and faster to write)"),
         )
+        .arg(
+            Arg::new("lock-wait-seconds")
+                .long("lock-wait-seconds")
+                .env("BATON_LOCK_WAIT_SECONDS")
+                .value_name("SECONDS")
+                .default_value("0")
+                .value_parser(clap::value_parser!(u64).range(0..=86400))
+                .help("When another sync is writing the same file, wait up to this long for it (0: refuse at once, naming its process)"),
+        )
         .arg(Arg::new("component").long("component").env("BATON_COMPONENT").value_name("PATH").help_heading("Sandbox").help(format!(
             "The connector component: a .wasm file, or oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST [default: {} beside this program]",
             product.component_file

@@ -31,6 +31,8 @@ pub struct Run {
     pub keep_previous_sync: bool,
     /// `--provisioning`: changes are allowed.
     pub provisioning: bool,
+    /// `--lock-wait-seconds`: how long a sync waits for another writing the same file.
+    pub lock_wait: Duration,
     /// How connections to the source are made: trust, proxy, client certificate.
     pub connection: ConnectionFlags,
     pub mode: Mode,
@@ -77,6 +79,7 @@ pub(super) fn run(metadata: &Metadata, product: &Product, matches: &ArgMatches) 
         strict: matches.get_flag("strict"),
         keep_previous_sync: matches.get_one::<bool>("keep-previous-sync").copied().unwrap_or(true),
         provisioning: matches.get_flag("provisioning"),
+        lock_wait: Duration::from_secs(matches.get_one::<u64>("lock-wait-seconds").copied().unwrap_or(0)),
         connection: connection_flags(matches),
         mode,
     })
@@ -304,6 +307,7 @@ mod tests {
             strict: false,
             keep_previous_sync: true,
             provisioning: false,
+            lock_wait: Duration::ZERO,
             connection: ConnectionFlags { proxy: Some("http://u:canary@proxy:3128".into()), ..Default::default() },
             mode: Mode::Service(options),
         };

@@ -390,11 +390,14 @@ impl Runner {
         let context = connector.sync_context();
         let folder = TenantFolder::prepare(&file.output_dir, &tenant.name)?;
         let _instances = self.instances.acquire_many(connector.limits.concurrency as u32).await.map_err(|_| anyhow!("the runner is stopping"))?;
+        // Held before the folder is touched: another process's sync of the same folder keeps its
+        // file kept aside.
+        let _lock = connector.lock_output(&folder.newest()).await?;
         folder.before_sync(file.keep_last)?;
         let rows = RowsWritten::default();
         let _counted = self.metrics.live(&tenant.name, live_sync(&context, &rows));
         let (newest, options) = (folder.newest(), baton_sync::SyncOptions::default());
-        let sync = connector.sync(&context, &newest, &options, &rows);
+        let sync = connector.sync_locked(&context, &newest, &options, &rows);
         let report = match connector.limits.folder_bytes {
             None => sync.await,
             Some(budget) => tokio::select! {
@@ -492,7 +495,7 @@ impl Runner {
         let limits = tenant.limits.resolve(self.max_instances);
         let connection = tenant.connection_flags()?;
         let outbound = outbound::client(&settings.origin, &connection, limits.concurrency)?;
-        Ok(Connector { runtime: &loaded.runtime, limits, settings, outbound, strict: false })
+        Ok(Connector { runtime: &loaded.runtime, limits, settings, outbound, strict: false, lock_wait: Duration::ZERO })
     }
 
     /// The component `source` names, compiled once per content (a file replaced by another

@@ -148,3 +148,39 @@ fn a_killed_sync_resumes_to_the_same_content() {
     assert!(content(&whole) == content(&resumed), "resumed content equals an uninterrupted sync");
     assert!(!dir.path().join(".resumed.c1z.partial").exists(), "the checkpoint is gone after success");
 }
+
+/// Two runs on one file (cron starting a sync while the last one still runs): the second
+/// refuses at once naming the first's process, and leaves its checkpoint and output alone; with
+/// `--lock-wait-seconds` it waits for the first and then syncs. A lock file left by a run that
+/// was killed is no obstacle (the kernel dropped its lock).
+#[test]
+fn a_second_run_on_one_file_waits_or_refuses_naming_the_first() {
+    let sim = Simulator::start_background(SimConfig { version: "9.2.0".into(), max_limit: 7, dataset: Dataset::generate(40), ..SimConfig::default() }).unwrap();
+    sim.set_faults(FaultPlan { latency_ms: 20, ..FaultPlan::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sync.c1z");
+    let env = [("BATON_HOSTNAME", sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut first = host_command(&["--file", file.to_str().unwrap()], &env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let lock = dir.path().join(".sync.c1z.lock");
+    let started = Instant::now();
+    while std::fs::read_to_string(&lock).map(|pid| pid.trim() != first.id().to_string()).unwrap_or(true) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the first run took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = run_host(&["--file", file.to_str().unwrap()], &env);
+    assert!(!second.success, "{}", second.output());
+    assert!(
+        second.stderr.contains(&format!("another sync (process {}) is writing", first.id())) && second.stderr.contains("--lock-wait-seconds"),
+        "{}",
+        second.stderr
+    );
+    let third = run_host(&["--file", file.to_str().unwrap(), "--lock-wait-seconds", "120"], &env);
+    assert!(first.wait().unwrap().success(), "the first run was not disturbed");
+    assert!(third.success, "the waiting run synced once the first ended: {}", third.output());
+    assert!(!content(&file).is_empty());
+
+    std::fs::write(&lock, "4194303").unwrap();
+    let after_a_kill = run_host(&["--file", file.to_str().unwrap()], &env);
+    assert!(after_a_kill.success, "a lock file nobody holds is taken: {}", after_a_kill.output());
+}

@@ -1,0 +1,95 @@
+//! One sync at a time per output file: an advisory lock (`flock`) on `.<name>.lock` beside it,
+//! held for the whole sync, covering the file and its `.<name>.partial` checkpoint. Whoever holds
+//! it wrote its process id into the file, so a second run can say who it waits for. The kernel
+//! drops a lock when its holder dies (`kill -9` included), so a lock file left behind by a killed
+//! run is simply taken by the next one: there are no stale locks to clean up.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// The lock of one output file, held until dropped.
+#[derive(Debug)]
+pub struct OutputLock {
+    _file: File,
+}
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another run holds it.
+    #[error("another sync{} is writing {out}", holder.map(|pid| format!(" (process {pid})")).unwrap_or_default())]
+    Held {
+        out: PathBuf,
+        /// The process id the holder wrote, when it could be read.
+        holder: Option<u32>,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock {path}: {source}; check the folder's permissions")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// `.<name>.lock` beside `out`.
+pub fn lock_path(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    out.with_file_name(format!(".{name}.lock"))
+}
+
+impl OutputLock {
+    /// Takes the lock of `out` at once, or says who holds it.
+    pub fn try_acquire(out: &Path) -> Result<OutputLock, LockError> {
+        let path = lock_path(out);
+        let io = |source| LockError::Io { path: path.clone(), source };
+        let mut file = open_private(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let holder = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                return Err(LockError::Held { out: out.to_path_buf(), holder });
+            }
+            Err(TryLockError::Error(source)) => return Err(io(source)),
+        }
+        file.set_len(0).and_then(|()| file.rewind()).and_then(|()| write!(file, "{}", std::process::id())).and_then(|()| file.flush()).map_err(io)?;
+        Ok(OutputLock { _file: file })
+    }
+}
+
+/// The lock file, created readable by this user only, never through a link.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_is_told_who_holds_the_file_and_gets_it_once_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let first = OutputLock::try_acquire(&out).unwrap();
+        match OutputLock::try_acquire(&out) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        OutputLock::try_acquire(&out).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_run_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        std::fs::write(lock_path(&out), "999999").unwrap();
+        OutputLock::try_acquire(&out).unwrap();
+        assert_eq!(std::fs::read_to_string(lock_path(&out)).unwrap(), std::process::id().to_string());
+    }
+}
