@@ -446,3 +446,42 @@ fn an_unreadable_file_being_replaced_is_not_kept_and_does_not_fail_the_sync() {
     let runs = C1zReader::open(&out).unwrap().sync_runs().unwrap();
     assert_eq!(runs.into_iter().map(|r| r.id).collect::<Vec<_>>(), vec![summary.sync_id]);
 }
+
+/// A checkpoint that is not whole (its database cut short, overwritten by another program, or
+/// without an unfinished sync) is set aside beside the output and a fresh sync starts: never a
+/// panic, never rows from the damaged one.
+#[test]
+fn a_damaged_checkpoint_is_set_aside_and_a_fresh_sync_starts() {
+    let user = |id: &str| pb::Resource {
+        id: Some(pb::ResourceId { resource_type: "user".into(), resource: id.into(), ..Default::default() }),
+        display_name: id.into(),
+        ..Default::default()
+    };
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage); 3] = [
+        ("cut short", |db| {
+            let bytes = std::fs::read(db).unwrap();
+            std::fs::write(db, &bytes[..bytes.len() / 3]).unwrap();
+        }),
+        ("another program's", |db| std::fs::write(db, b"not a database at all, just text another program wrote here").unwrap()),
+        ("without an unfinished sync", |db| {
+            Connection::open(db).unwrap().execute_batch("UPDATE v1_sync_runs SET ended_at = '2026-01-01 00:00:00'").unwrap();
+        }),
+    ];
+    for (what, damage) in damages {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sync.c1z");
+        let (mut writer, _) = C1zWriter::resume_or_create(&out).unwrap();
+        for n in 0..2000 {
+            writer.put_resource(&user(&format!("u{n}"))).unwrap();
+        }
+        writer.checkpoint("half way", &[]).unwrap();
+        drop(writer);
+        damage(&dir.path().join(".sync.c1z.partial/db"));
+
+        let (writer, progress) = C1zWriter::resume_or_create(&out).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(progress, None, "{what}: a fresh sync");
+        assert!(writer.resources_of_type("user").unwrap().is_empty(), "{what}: nothing of the damaged one");
+        assert!(dir.path().join(".sync.c1z.partial.damaged").is_dir(), "{what}: set aside");
+    }
+}

@@ -552,8 +552,15 @@ fn open_writer(out: &Path, store: &SharedStore, fingerprint: &str) -> Result<(C1
             }
             Ok((writer, progress))
         }
+        Err(unreadable) => {
+            tracing::warn!("the interrupted sync's checkpoint is not one this program can read ({unreadable}): another program's or damaged; starting over");
+            drop(writer);
+            discard_partial(out);
+            let (writer, _) = C1zWriter::resume_or_create(out)?;
+            Ok((writer, Progress::fresh(fingerprint)))
+        }
         _ => {
-            tracing::info!("an interrupted sync of another configuration was found; starting over");
+            tracing::info!("an interrupted sync of another configuration (or of another version of this program) was found; starting over");
             drop(writer);
             discard_partial(out);
             let (writer, _) = C1zWriter::resume_or_create(out)?;

@@ -21,11 +21,12 @@ fn assert_plain_words(run: &crate::util::Run) {
 #[test]
 fn an_unknown_host_or_a_closed_port_is_one_sentence_with_what_to_check() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("sync.c1z");
+    // Two files: two syncs of one file would not run at once (the second is refused).
+    let (file, other) = (dir.path().join("sync.c1z"), dir.path().join("other.c1z"));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (unknown, refused) = std::thread::scope(|scope| {
         let unknown = scope.spawn(|| sync_at("https://confluence.nonexistent.invalid", &file));
-        let refused = scope.spawn(|| sync_at(&format!("http://127.0.0.1:{closed}"), &file));
+        let refused = scope.spawn(|| sync_at(&format!("http://127.0.0.1:{closed}"), &other));
         (unknown.join().unwrap(), refused.join().unwrap())
     });
 

@@ -37,6 +37,36 @@ impl Workdir {
     }
 }
 
+/// What was found in a resumable work directory.
+enum Reopened {
+    Resumed(C1zWriter, String),
+    /// Nothing to resume.
+    Nothing,
+    /// Something there, not whole: why.
+    Damaged(String),
+}
+
+/// `Ok` when SQLite's quick check finds the database whole.
+fn whole(conn: &Connection) -> Result<(), String> {
+    let verdict: String = conn.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(|e| e.to_string())?;
+    if verdict == "ok" { Ok(()) } else { Err(verdict) }
+}
+
+/// Moves a damaged work directory aside (replacing an earlier one set aside), with one warning;
+/// the sync then starts over.
+fn set_aside(workdir: &Path, why: &str) {
+    let aside = workdir.with_extension("partial.damaged");
+    let _ = fs::remove_dir_all(&aside);
+    match fs::rename(workdir, &aside) {
+        Ok(()) => {
+            tracing::warn!(checkpoint = %workdir.display(), kept_as = %aside.display(), "the interrupted sync's checkpoint is not usable: {why}; it was set aside and a full sync runs")
+        }
+        Err(e) => {
+            tracing::warn!(checkpoint = %workdir.display(), "the interrupted sync's checkpoint is not usable: {why}; it could not be set aside ({e}) and is replaced by a full sync")
+        }
+    }
+}
+
 /// File in a resumable work directory that holds the caller's progress.
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 
@@ -50,27 +80,38 @@ impl C1zWriter {
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let workdir = dir.join(format!(".{name}.partial"));
         check_private_workdir(&workdir)?;
-        if let Some(resumed) = Self::reopen(out, &workdir)? {
-            return Ok(resumed);
+        match Self::reopen(out, &workdir)? {
+            Reopened::Resumed(writer, checkpoint) => return Ok((writer, Some(checkpoint))),
+            Reopened::Damaged(why) => set_aside(&workdir, &why),
+            Reopened::Nothing => {}
         }
         let _ = fs::remove_dir_all(&workdir);
         create_private_dir(&workdir)?;
         Ok((Self::start(out, Workdir::Resumable(workdir), DURABLE_PRAGMAS)?, None))
     }
 
-    /// The unfinished sync in `workdir` with its checkpoint, if both are there and readable.
-    fn reopen(out: &Path, workdir: &Path) -> Result<Option<(C1zWriter, Option<String>)>, WriteError> {
+    /// The unfinished sync in `workdir` with its checkpoint, if both are there and whole.
+    fn reopen(out: &Path, workdir: &Path) -> Result<Reopened, WriteError> {
         let (db_path, checkpoint_path) = (workdir.join("db"), workdir.join(CHECKPOINT_FILE));
-        let (Ok(checkpoint), true) = (fs::read_to_string(&checkpoint_path), db_path.is_file()) else {
-            return Ok(None);
+        let checkpoint = match fs::read_to_string(&checkpoint_path) {
+            Ok(checkpoint) => checkpoint,
+            // No checkpoint yet: killed before the first one; nothing to resume.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Reopened::Nothing),
+            Err(e) => return Ok(Reopened::Damaged(format!("its checkpoint cannot be read ({e})"))),
         };
-        let Ok(conn) = Connection::open(&db_path) else { return Ok(None) };
-        if conn.execute_batch(DURABLE_PRAGMAS).is_err() {
-            return Ok(None);
+        if !db_path.is_file() {
+            return Ok(Reopened::Damaged("its database is missing".into()));
+        }
+        let conn = match Connection::open(&db_path) {
+            Ok(conn) => conn,
+            Err(e) => return Ok(Reopened::Damaged(format!("its database does not open ({e})"))),
+        };
+        if let Err(why) = conn.execute_batch(DURABLE_PRAGMAS).map_err(|e| e.to_string()).and_then(|()| whole(&conn)) {
+            return Ok(Reopened::Damaged(format!("its database is damaged ({why})")));
         }
         let sync_id: Option<String> =
             conn.query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0)).ok();
-        let Some(sync_id) = sync_id else { return Ok(None) };
+        let Some(sync_id) = sync_id else { return Ok(Reopened::Damaged("its database holds no unfinished sync".into())) };
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
         let writer = C1zWriter {
             conn,
@@ -82,7 +123,7 @@ impl C1zWriter {
             named_principals: None,
             keep_previous: false,
         };
-        Ok(Some((writer, Some(checkpoint))))
+        Ok(Reopened::Resumed(writer, checkpoint))
     }
 
     /// Makes everything written so far durable together with the caller's `progress` (returned
