@@ -39,7 +39,7 @@ impl Workdir {
 
 /// What was found in a resumable work directory.
 enum Reopened {
-    Resumed(C1zWriter, String),
+    Resumed(Box<C1zWriter>, String),
     /// Nothing to resume.
     Nothing,
     /// Something there, not whole: why.
@@ -81,7 +81,7 @@ impl C1zWriter {
         let workdir = dir.join(format!(".{name}.partial"));
         check_private_workdir(&workdir)?;
         match Self::reopen(out, &workdir)? {
-            Reopened::Resumed(writer, checkpoint) => return Ok((writer, Some(checkpoint))),
+            Reopened::Resumed(writer, checkpoint) => return Ok((*writer, Some(checkpoint))),
             Reopened::Damaged(why) => set_aside(&workdir, &why),
             Reopened::Nothing => {}
         }
@@ -123,7 +123,7 @@ impl C1zWriter {
             named_principals: None,
             keep_previous: false,
         };
-        Ok(Reopened::Resumed(writer, checkpoint))
+        Ok(Reopened::Resumed(Box::new(writer), checkpoint))
     }
 
     /// Makes everything written so far durable together with the caller's `progress` (returned
