@@ -53,6 +53,9 @@ pub struct FaultPlan {
     pub slow_every: Option<(u64, u64)>,
     /// A token bucket; every response that passes through it carries the rate-limit headers.
     pub token_bucket: Option<TokenBucket>,
+    /// `(n, ms)`: from request `n` on, the server is gone for `ms`: every connection is closed
+    /// without an answer until then (longer than a client's retries last, if it likes).
+    pub outage: Option<(u64, u64)>,
 }
 
 /// The body of a `malformed_every` answer.
@@ -112,12 +115,14 @@ pub(crate) struct FaultRuntime {
     base: u64,
     tokens: u64,
     last_refill: Instant,
+    /// Until when the outage of the plan lasts, once it began.
+    down_until: Option<Instant>,
 }
 
 impl FaultRuntime {
     pub fn new(plan: FaultPlan, base: u64) -> FaultRuntime {
         let tokens = plan.token_bucket.as_ref().map_or(0, |b| b.capacity);
-        FaultRuntime { plan, base, tokens, last_refill: Instant::now() }
+        FaultRuntime { plan, base, tokens, last_refill: Instant::now(), down_until: None }
     }
 
     pub fn plan(&self) -> &FaultPlan {
@@ -134,7 +139,12 @@ impl FaultRuntime {
         if n == 0 {
             return decision(PlanAction::Route { truncate: false });
         }
-        if is_nth(n, plan.drop_every) {
+        if let Some((from, ms)) = plan.outage
+            && n == from
+        {
+            self.down_until = Some(Instant::now() + Duration::from_millis(ms));
+        }
+        if is_nth(n, plan.drop_every) || self.down_until.is_some_and(|until| Instant::now() < until) {
             return decision(PlanAction::Drop);
         }
         if plan.in_burst(n) || is_nth(n, plan.rate_limit_every) {

@@ -184,3 +184,32 @@ fn a_second_run_on_one_file_waits_or_refuses_naming_the_first() {
     let after_a_kill = run_host(&["--file", file.to_str().unwrap()], &env);
     assert!(after_a_kill.success, "a lock file nobody holds is taken: {}", after_a_kill.output());
 }
+
+/// The server goes away mid-sync for longer than the retries last (every connection closed for
+/// 20 s): the sync fails saying it cannot reach the server, keeps its checkpoint, and the next
+/// run, once the server is back, resumes to the rows an uninterrupted sync writes.
+#[test]
+fn a_server_gone_for_longer_than_the_retries_fails_clearly_and_the_next_run_resumes() {
+    let sim = simulator("9.2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, resumed) = (dir.path().join("whole.c1z"), dir.path().join("resumed.c1z"));
+    assert!(sync(&sim, &whole, &[]).success);
+
+    let outage = Duration::from_secs(20);
+    sim.set_faults(FaultPlan { outage: Some((40, outage.as_millis() as u64)), ..FaultPlan::default() });
+    let gone = Instant::now();
+    let run = sync(&sim, &resumed, &["--concurrency", "1"]);
+    assert!(!run.success, "{}", run.output());
+    let error = run.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", run.stderr)).to_string();
+    assert!(error.contains(&sim.base_url()) || error.contains("connection"), "says what it could not reach: {error}");
+    assert!(gone.elapsed() < outage, "the retries gave up before the server came back ({:?})", gone.elapsed());
+    assert!(dir.path().join(".resumed.c1z.partial/checkpoint.json").is_file(), "the checkpoint is kept");
+    assert!(!resumed.exists());
+
+    std::thread::sleep(outage.saturating_sub(gone.elapsed()) + Duration::from_millis(500));
+    sim.set_faults(FaultPlan::default());
+    let run = sync(&sim, &resumed, &["--log-level", "info"]);
+    assert!(run.success, "{}", run.output());
+    assert!(run.stderr.contains("resuming an interrupted sync"), "{}", run.stderr);
+    assert!(content(&whole) == content(&resumed), "resumed content equals an uninterrupted sync");
+}
