@@ -209,12 +209,8 @@ async fn require_signature(client: &Client, reference: &Reference, auth: &Regist
 /// The cosign signatures stored beside the manifest `digest` of `reference`'s repository (none
 /// when its signature tag does not exist), each payload checked against its layer digest.
 async fn signatures(client: &Client, reference: &Reference, auth: &RegistryAuth, digest: &str) -> Result<Vec<Found>> {
-    let tag = Reference::with_tag(reference.registry().to_string(), reference.repository().to_string(), signature::signature_tag(digest));
-    let manifest = match client.pull_manifest_raw(&tag, auth, &[MANIFEST_MEDIA_TYPE]).await {
-        Ok((bytes, _)) => bytes,
-        Err(error) if is_not_found(&error) => return Ok(Vec::new()),
-        Err(error) => return Err(registry_error(&format!("oci://{tag}"), "cannot read", error)),
-    };
+    let (tag, manifest) = signature_manifest(client, reference, auth, digest).await?;
+    let Some(manifest) = manifest else { return Ok(Vec::new()) };
     let manifest: OciImageManifest = serde_json::from_slice(&manifest).map_err(|e| anyhow!("its signature manifest is not an OCI image manifest: {e}"))?;
     let mut found = Vec::new();
     for layer in manifest.layers.iter().filter(|layer| layer.media_type == signature::SIGNATURE_LAYER_MEDIA_TYPE) {
@@ -226,6 +222,17 @@ async fn signatures(client: &Client, reference: &Reference, auth: &RegistryAuth,
         found.push(Found { payload, signature: signature.clone() });
     }
     Ok(found)
+}
+
+/// The tag the signatures of the manifest `digest` of `reference`'s repository are stored under,
+/// and the manifest there (its bytes), `None` when there is none.
+async fn signature_manifest(client: &Client, reference: &Reference, auth: &RegistryAuth, digest: &str) -> Result<(Reference, Option<Vec<u8>>)> {
+    let tag = Reference::with_tag(reference.registry().to_string(), reference.repository().to_string(), signature::signature_tag(digest));
+    match client.pull_manifest_raw(&tag, auth, &[MANIFEST_MEDIA_TYPE]).await {
+        Ok((bytes, _)) => Ok((tag, Some(bytes))),
+        Err(error) if is_not_found(&error) => Ok((tag, None)),
+        Err(error) => Err(registry_error(&format!("oci://{tag}"), "cannot read", error)),
+    }
 }
 
 /// The largest signature payload read (cosign's are a few hundred bytes).
@@ -253,12 +260,9 @@ pub async fn sign(text: &str, digest: &str, key: &Path, password: &str, login: &
     let repository = format!("{}/{}", reference.registry(), reference.repository());
     let payload = signature::payload(&repository, digest)?;
     let signed = signature::sign(&payload, key, password)?;
-    let tag = Reference::with_tag(reference.registry().to_string(), reference.repository().to_string(), signature::signature_tag(digest));
-    let mut layers = match client.pull_manifest_raw(&tag, &auth, &[MANIFEST_MEDIA_TYPE]).await {
-        Ok((bytes, _)) => serde_json::from_slice::<OciImageManifest>(&bytes).map(|m| m.layers).unwrap_or_default(),
-        Err(error) if is_not_found(&error) => Vec::new(),
-        Err(error) => return Err(registry_error(&format!("oci://{tag}"), "cannot read", error)),
-    };
+    let (tag, existing) = signature_manifest(&client, &reference, &auth, digest).await?;
+    // Signatures already there are kept; what is not a manifest there is written over.
+    let mut layers = existing.and_then(|bytes| serde_json::from_slice::<OciImageManifest>(&bytes).ok()).map(|m| m.layers).unwrap_or_default();
     let payload_digest = digest_of(&payload);
     client.push_blob(&tag, &payload, &payload_digest).await.map_err(|e| registry_error(text, "cannot upload to", e))?;
     layers.push(OciDescriptor {
