@@ -121,20 +121,18 @@ impl TenantLimits {
     pub fn resolve(&self, max_instances: usize) -> RunLimits {
         let defaults = RunLimits::default();
         let (instance, budgets) = (&defaults.instance, &defaults.budgets);
-        let (memory_mb, max_call_mb, max_resource_mb) =
-            (self.memory_mb.or(Some(TENANT_MEMORY_MB)), self.max_call_mb.or(Some(TENANT_CALL_MB)), self.max_resource_mb.or(Some(TENANT_RESOURCE_MB)));
         let mib = |value: Option<u64>, default: u64| value.map(|mb| mb.saturating_mul(1 << 20)).unwrap_or(default);
         let seconds = |value: Option<u64>, default: Duration| value.map(Duration::from_secs).unwrap_or(default);
         RunLimits {
             instance: Limits {
-                memory_bytes: mib(memory_mb, instance.memory_bytes as u64) as usize,
+                memory_bytes: mib(self.memory_mb, TENANT_MEMORY_MB << 20) as usize,
                 cpu_per_call: seconds(self.cpu_seconds_per_call, instance.cpu_per_call),
                 wall_per_call: seconds(self.call_timeout_seconds, instance.wall_per_call),
                 cpu_per_run: seconds(self.cpu_seconds_per_run, instance.cpu_per_run),
-                call_bytes: mib(max_call_mb, instance.call_bytes as u64) as usize,
+                call_bytes: mib(self.max_call_mb, TENANT_CALL_MB << 20) as usize,
             },
             budgets: Budgets {
-                resource_bytes: mib(max_resource_mb, budgets.resource_bytes),
+                resource_bytes: mib(self.max_resource_mb, TENANT_RESOURCE_MB << 20),
                 sync_rows: self.max_sync_rows.unwrap_or(budgets.sync_rows),
                 sync_bytes: mib(self.max_sync_mb, budgets.sync_bytes),
             },
