@@ -280,7 +280,6 @@ struct SyncRun<'a, C> {
     writer: WriterThread,
     progress: Progress,
     checkpoints: Checkpoints<'a>,
-    fingerprint: String,
     /// What to fetch for each resource (set once the resource types are known).
     fetch: Fetch,
 }
@@ -303,7 +302,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         writer.write(move |w| Ok(w.set_sync_type(sync_type)?)).await?;
         let checkpoints = Checkpoints { store, last: Instant::now(), observer };
         let fetch = Fetch { types: Arc::default(), grants: !options.skip_grants, budgets: *budgets };
-        Ok(SyncRun { workers, writer, progress, checkpoints, fingerprint: fingerprint.to_string(), fetch })
+        Ok(SyncRun { workers, writer, progress, checkpoints, fetch })
     }
 
     /// Writes the resource types the sync covers (checking that every one asked for is
@@ -342,7 +341,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
             if !rt.skip_entitlements_and_grants && !options.skip_entitlements_and_grants {
                 self.sync_type_entitlements_and_grants(&rt.id).await?;
             }
-            self.progress = Progress { type_index: index + 1, written: self.progress.written, ..Progress::fresh(&self.fingerprint) };
+            self.progress = self.progress.at_type(index + 1);
             self.checkpoints.save(&mut self.writer, &self.progress, true).await?;
         }
         Ok(())
@@ -386,7 +385,7 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         let converted: Vec<pb::Resource> = with_grants.iter().map(convert::resource).collect();
         let batch = Batch { first: 0, resources: &with_grants, converted: &converted, total: with_grants.len() };
         self.sync_entitlements_and_grants(&batch).await?;
-        self.progress = Progress { type_index: 1, written: self.progress.written, ..Progress::fresh(&self.fingerprint) };
+        self.progress = self.progress.at_type(1);
         self.checkpoints.save(&mut self.writer, &self.progress, true).await
     }
 
@@ -536,6 +535,12 @@ pub fn abbreviated(names: &[String]) -> String {
 impl Progress {
     fn fresh(fingerprint: &str) -> Progress {
         Progress { version: PROGRESS_VERSION, fingerprint: fingerprint.to_string(), ..Progress::default() }
+    }
+
+    /// Where a sync is when the types before `type_index` are complete: nothing of the next one
+    /// done yet, and what was written so far still counted.
+    fn at_type(&self, type_index: usize) -> Progress {
+        Progress { type_index, written: self.written, ..Progress::fresh(&self.fingerprint) }
     }
 }
 
