@@ -464,8 +464,8 @@ fn a_damaged_checkpoint_is_set_aside_and_a_fresh_sync_starts() {
             std::fs::write(db, &bytes[..bytes.len() / 3]).unwrap();
         }),
         ("another program's", |db| std::fs::write(db, b"not a database at all, just text another program wrote here").unwrap()),
-        ("without an unfinished sync", |db| {
-            Connection::open(db).unwrap().execute_batch("UPDATE v1_sync_runs SET ended_at = '2026-01-01 00:00:00'").unwrap();
+        ("without a sync", |db| {
+            Connection::open(db).unwrap().execute_batch("DELETE FROM v1_sync_runs").unwrap();
         }),
     ];
     for (what, damage) in damages {
@@ -484,4 +484,36 @@ fn a_damaged_checkpoint_is_set_aside_and_a_fresh_sync_starts() {
         assert!(writer.resources_of_type("user").unwrap().is_empty(), "{what}: nothing of the damaged one");
         assert!(dir.path().join(".sync.c1z.partial.damaged").is_dir(), "{what}: set aside");
     }
+}
+
+/// A sync stopped while it was being finished (its run ended, its indexes built, the file not
+/// yet renamed into place) is finished by the next run: nothing is synced again.
+#[test]
+fn a_sync_stopped_while_finishing_is_delivered_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sync.c1z");
+    let (mut writer, _) = C1zWriter::resume_or_create(&out).unwrap();
+    for n in 0..300 {
+        let id = format!("u{n}");
+        writer
+            .put_resource(&pb::Resource {
+                id: Some(pb::ResourceId { resource_type: "user".into(), resource: id.clone(), ..Default::default() }),
+                display_name: id,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    writer.checkpoint("every type done", &[]).unwrap();
+    drop(writer);
+    // What finishing had done when the process stopped: the run ended, the indexes built.
+    Connection::open(dir.path().join(".sync.c1z.partial/db")).unwrap().execute_batch("UPDATE v1_sync_runs SET ended_at = '2026-01-01 00:00:00'").unwrap();
+
+    let (writer, progress) = C1zWriter::resume_or_create(&out).unwrap();
+    assert_eq!(progress.as_deref(), Some("every type done"));
+    assert_eq!(writer.resources_of_type("user").unwrap().len(), 300);
+    let summary = writer.finish().unwrap();
+    assert_eq!(summary.resources, 300);
+    let reader = C1zReader::open(&out).unwrap();
+    assert_eq!(reader.resources(None).unwrap().len(), 300);
+    assert!(!dir.path().join(".sync.c1z.partial").exists() && !dir.path().join(".sync.c1z.partial.damaged").exists());
 }

@@ -7,7 +7,7 @@
 //! drop keeps a resumable checkpoint or removes scratch files).
 
 use anyhow::{Result, anyhow};
-use baton_c1z::{C1zWriter, Summary};
+use baton_c1z::{C1zWriter, Summary, WriteError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -137,7 +137,7 @@ fn serve(mut writer: C1zWriter, mut commands: mpsc::Receiver<Command>, abandoned
             break;
         }
         match command {
-            Command::Run(job) => job(&mut writer)?,
+            Command::Run(job) => job(&mut writer).map_err(|error| explain_out_of_space(&writer, error))?,
             Command::Finish(reply) => {
                 let _ = reply.send(writer.finish().map_err(Into::into));
                 return Ok(());
@@ -145,6 +145,14 @@ fn serve(mut writer: C1zWriter, mut commands: mpsc::Receiver<Command>, abandoned
         }
     }
     Ok(())
+}
+
+/// A write that failed for want of space, said with the folder and what the sync needs there.
+fn explain_out_of_space(writer: &C1zWriter, error: anyhow::Error) -> anyhow::Error {
+    match error.downcast::<WriteError>() {
+        Ok(write) => writer.explain_out_of_space(write).into(),
+        Err(other) => other,
+    }
 }
 
 #[cfg(test)]

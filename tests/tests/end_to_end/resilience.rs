@@ -113,40 +113,53 @@ fn storms_resets_and_slow_answers_give_the_fault_free_result() {
     }
 }
 
+/// `kill -9` at 24 points spread over a sync, chosen from the requests the simulator has
+/// served (listing, entitlements and grants, the principals' lookups) and from the moments after
+/// the last one (the finish: indexes, compression, the rename), each followed by a resumed run:
+/// every resumed file holds the rows of an uninterrupted sync.
 #[test]
-fn a_killed_sync_resumes_to_the_same_content() {
+fn a_sync_killed_at_any_point_resumes_to_the_same_content() {
     let sim = simulator("8.5.0");
     let dir = tempfile::tempdir().unwrap();
-    let (whole, resumed) = (dir.path().join("whole.c1z"), dir.path().join("resumed.c1z"));
-    assert!(sync(&sim, &whole, &[]).success);
+    let whole = dir.path().join("whole.c1z");
+    let before = sim.request_count();
+    assert!(sync(&sim, &whole, &["--concurrency", "1"]).success);
+    let requests = sim.request_count() - before;
+    assert!(requests > 40, "a sync of many requests ({requests})");
+    let expected = content(&whole);
 
-    sim.set_faults(FaultPlan { latency_ms: 25, ..FaultPlan::default() });
+    sim.set_faults(FaultPlan { latency_ms: 4, ..FaultPlan::default() });
     let env = [("BATON_HOSTNAME", sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN.to_string())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let args = ["--file", resumed.to_str().unwrap(), "--concurrency", "1"];
-    let mut child = host_command(&args, &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let checkpoint = dir.path().join(".resumed.c1z.partial").join("checkpoint.json");
-    let started = Instant::now();
-    // Kill once the sync is well into fetching grants (past the users and anonymous types).
-    loop {
-        let progress = std::fs::read_to_string(&checkpoint).unwrap_or_default();
-        if progress.contains("\"type_index\":2") && !progress.contains("\"resources_done\":0") {
-            break;
+    // 20 points by requests served, then four after the last request (the finish).
+    let points: Vec<(u64, Duration)> =
+        (0..20u64).map(|n| (1 + n * (requests - 1) / 20, Duration::ZERO)).chain([0, 5, 15, 40].map(|ms| (requests, Duration::from_millis(ms)))).collect();
+    let mut killed = 0;
+    for (n, (served, after)) in points.into_iter().enumerate() {
+        let out = dir.path().join(format!("killed-{n}.c1z"));
+        let args = ["--file", out.to_str().unwrap(), "--concurrency", "1"];
+        let start = sim.request_count();
+        let mut child = host_command(&args, &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let started = Instant::now();
+        while sim.request_count() - start < served && child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(30), "point {n}: the sync stalled");
+            std::thread::sleep(Duration::from_micros(500));
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint appeared: {progress}");
-        assert!(child.try_wait().unwrap().is_none(), "the sync ended before it could be killed; slow the simulator down");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(!resumed.exists(), "no output from a killed sync");
+        std::thread::sleep(after);
+        if child.try_wait().unwrap().is_some() {
+            continue; // it finished before this point: nothing to resume
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        killed += 1;
+        assert!(!out.exists() || content(&out) == expected, "point {n}: a killed sync leaves no file or a whole one");
 
-    sim.set_faults(FaultPlan::default());
-    let run = sync(&sim, &resumed, &["--log-level", "info"]);
-    assert!(run.success, "{}", run.output());
-    assert!(run.stderr.contains("resuming an interrupted sync"), "{}", run.stderr);
-    assert!(content(&whole) == content(&resumed), "resumed content equals an uninterrupted sync");
-    assert!(!dir.path().join(".resumed.c1z.partial").exists(), "the checkpoint is gone after success");
+        let run = sync(&sim, &out, &["--concurrency", "1"]);
+        assert!(run.success, "point {n} ({served} requests served, then {after:?}): {}", run.output());
+        assert!(content(&out) == expected, "point {n} ({served} requests served, then {after:?}): the resumed file holds the same rows");
+        assert!(!dir.path().join(format!(".killed-{n}.c1z.partial")).exists(), "point {n}: the checkpoint is gone after success");
+    }
+    assert!(killed >= 20, "only {killed} of the points came before the sync ended");
 }
 
 /// Two runs on one file (cron starting a sync while the last one still runs): the second
@@ -212,4 +225,110 @@ fn a_server_gone_for_longer_than_the_retries_fails_clearly_and_the_next_run_resu
     assert!(run.success, "{}", run.output());
     assert!(run.stderr.contains("resuming an interrupted sync"), "{}", run.stderr);
     assert!(content(&whole) == content(&resumed), "resumed content equals an uninterrupted sync");
+}
+
+/// A small file system mounted for one test (a tmpfs), unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// A tmpfs of `mib` MiB, or `None`, with a notice, where this process may not mount one.
+    fn mount(mib: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let options = format!("size={mib}m,mode=0700");
+        match std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(dir.path()).output() {
+            Ok(out) if out.status.success() => Some(SmallDisk(dir)),
+            Ok(out) => {
+                eprintln!("NOTICE: skipped: this process may not mount a small file system ({})", String::from_utf8_lossy(&out.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("NOTICE: skipped: `mount` cannot run here ({e})");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Fills the file system with a ballast file, then gives `free` bytes of it back.
+    fn leave_free(&self, free: u64) {
+        use std::io::Write;
+        let ballast = self.path().join("ballast");
+        let mut file = std::fs::File::create(&ballast).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        let mut len = 0u64;
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(n) => len += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling the test's file system: {e}"),
+            }
+        }
+        file.set_len(len.saturating_sub(free)).unwrap();
+    }
+
+    fn free_all(&self) {
+        let _ = std::fs::remove_file(self.path().join("ballast"));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+/// The folder of the output fills up, at points from the middle of storing rows to the end of
+/// compressing: every time the previous file stays byte for byte, the error names the folder
+/// and about how much more the sync needs, and once space is freed the next run goes on from
+/// where it stopped (a sync stopped while finishing is delivered without fetching again) and
+/// writes what an uninterrupted sync writes.
+#[test]
+fn a_full_disk_keeps_the_previous_file_says_what_it_needs_and_the_next_run_goes_on() {
+    let Some(disk) = SmallDisk::mount(48) else { return };
+    let sim = simulator("9.2.0");
+    let file = disk.path().join("sync.c1z");
+    let first = sync(&sim, &file, &["--concurrency", "1"]);
+    assert!(first.success, "{}", first.output());
+    let whole = content(&file);
+    let folder = format!("no space left in {:?} while ", disk.path());
+    let mut stages = std::collections::BTreeSet::new();
+    for step in 0..8u64 {
+        let previous = std::fs::read(&file).unwrap();
+        // Each sync keeps the last one beside it, so sizes are read from the file each time.
+        let database = zstd::zstd_safe::get_frame_content_size(&previous[5..]).unwrap().unwrap();
+        let compressed = previous.len() as u64;
+        // From a quarter of the database (rows stop) to the database and more (the end stops).
+        let free = database / 4 + step * (database + 2 * compressed) / 8;
+        disk.leave_free(free);
+        let run = sync(&sim, &file, &["--concurrency", "1"]);
+        if run.success {
+            disk.free_all();
+            assert!(content(&file) == whole, "{free} bytes free: a sync that fit wrote the same rows");
+            continue;
+        }
+        let error = run.stderr.lines().find(|l| l.contains("no space left")).unwrap_or_else(|| panic!("{free} bytes free: {}", run.stderr)).to_string();
+        assert!(error.contains(&folder), "names the folder: {error}");
+        let needed =
+            error.split("needs about ").nth(1).and_then(|rest| rest.split(" more there").next()).unwrap_or_else(|| panic!("says what it needs: {error}"));
+        assert!(needed.ends_with("KiB") || needed.ends_with("MiB"), "{error}");
+        stages.insert(error.split(&folder).nth(1).unwrap().split(" (").next().unwrap().to_string());
+        assert!(std::fs::read(&file).unwrap() == previous, "{free} bytes free: the previous file stays byte for byte");
+        let checkpoint = disk.path().join(".sync.c1z.partial/checkpoint.json").is_file();
+
+        disk.free_all();
+        let run = sync(&sim, &file, &["--concurrency", "1", "--log-level", "info"]);
+        assert!(run.success, "{free} bytes free, then space freed: {}", run.output());
+        if checkpoint {
+            assert!(run.stderr.contains("resuming an interrupted sync"), "{}", run.stderr);
+        }
+        assert!(content(&file) == whole, "{free} bytes free: the next run wrote the rows of an uninterrupted sync");
+    }
+    assert!(
+        stages.contains("storing the sync's rows") && stages.contains("finishing the file"),
+        "the folder filled both while rows were stored and while the file was finished: {stages:?}"
+    );
 }

@@ -9,12 +9,14 @@
 //!   committed in batches), noting the principals grants name;
 //! - [`resume`]: the resumable work folder, its journal and checkpoints, reopening after a kill;
 //! - [`queries`]: what the sync engine reads back while the sync is being written;
-//! - [`package`]: the finished database into the file: zstd, a staging file, the atomic rename.
+//! - [`package`]: the finished database into the file: zstd, a staging file, the atomic rename;
+//! - [`space`]: a full output folder told from other failures, with what it takes to go on.
 
 mod package;
 mod queries;
 mod resume;
 mod rows;
+mod space;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ use crate::{schema, timefmt};
 use package::{file_len, output_dir, write_c1z_atomically};
 use resume::Workdir;
 use rows::NamedPrincipals;
+use space::{SpaceNeeds, Stage, human};
 
 /// Why writing a `.c1z` file failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,29 @@ pub enum WriteError {
         path: PathBuf,
         /// The I/O error.
         source: io::Error,
+    },
+    /// The output's folder (or this user's quota there) has no room left. The previous file is
+    /// untouched; a resumable sync keeps its checkpoint.
+    #[error(
+        "no space left in {folder:?} while {stage} ({during}): this sync needs about {needed} more there and {free} is free; free at least {short} there (or write the file elsewhere) and run again{resume}; the previous file is untouched",
+        free = human(*free_bytes),
+        needed = human(*needed_bytes),
+        short = human(needed_bytes.saturating_sub(*free_bytes)),
+        resume = if *resumable { ", and it goes on from its checkpoint" } else { "" }
+    )]
+    OutOfSpace {
+        /// The folder of the output (where the work folder and the staged file live too).
+        folder: PathBuf,
+        /// The part of the work: storing rows, or finishing the file.
+        stage: &'static str,
+        /// What the writer was doing.
+        during: &'static str,
+        /// What this user may still write there.
+        free_bytes: u64,
+        /// About what this sync still has to write there (always more than is free: it did not fit).
+        needed_bytes: u64,
+        /// Whether the next run resumes from this sync's checkpoint.
+        resumable: bool,
     },
 }
 
@@ -130,8 +156,9 @@ impl C1zWriter {
     /// Scratch files live in a hidden temporary directory beside `out`.
     pub fn create(out: &Path) -> Result<C1zWriter, WriteError> {
         let dir = output_dir(out)?;
-        let workdir = tempfile::Builder::new().prefix(".c1z-build-").tempdir_in(&dir).map_err(io_err("creating a scratch directory in", &dir))?;
-        Self::start(out, Workdir::Scratch(workdir), FAST_PRAGMAS)
+        let space = SpaceNeeds::before_start(out, PathBuf::new(), false);
+        let workdir = tempfile::Builder::new().prefix(".c1z-build-").tempdir_in(&dir).map_err(io_err("creating a scratch directory in", &dir));
+        workdir.and_then(|workdir| Self::start(out, Workdir::Scratch(workdir), FAST_PRAGMAS)).map_err(|error| space.explain(Stage::Rows, error))
     }
 
     fn start(out: &Path, workdir: Workdir, pragmas: &str) -> Result<C1zWriter, WriteError> {
@@ -168,9 +195,25 @@ impl C1zWriter {
             .map_err(sqlite("recording the sync type"))
     }
 
-    /// Ends the sync, builds the indexes, and atomically writes the `.c1z`
-    /// file. On error the output is left as it was and scratch files are removed.
+    /// `error` said the way an operator can act on when it is a lack of space in the output's
+    /// folder (see [`WriteError::OutOfSpace`]); any other error is returned unchanged.
+    pub fn explain_out_of_space(&self, error: WriteError) -> WriteError {
+        SpaceNeeds::of(self).explain(Stage::Rows, error)
+    }
+
+    fn is_resumable(&self) -> bool {
+        matches!(self.workdir, Workdir::Resumable(_))
+    }
+
+    /// Ends the sync, builds the indexes, and atomically writes the `.c1z` file. On error the
+    /// output is left as it was; scratch files are removed, and a resumable sync keeps its work
+    /// folder so the next run can finish it.
     pub fn finish(self) -> Result<Summary, WriteError> {
+        let space = SpaceNeeds::of(&self);
+        self.finish_inner().map_err(|error| space.explain(Stage::Finish, error))
+    }
+
+    fn finish_inner(self) -> Result<Summary, WriteError> {
         let C1zWriter { conn, workdir, db_path, out, sync_id, keep_previous, .. } = self;
         conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
         // Leave the resumable journal (the payload is the database file alone) before the
@@ -181,7 +224,7 @@ impl C1zWriter {
         conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(())).map_err(sqlite("closing the journal"))?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "folded the journal into the database");
         let started = Instant::now();
-        if let Some(kept) = keep_previous.then(|| previous::carry(&conn, &out, workdir.path())).flatten() {
+        if let Some(kept) = (keep_previous && !holds_another_sync(&conn, &sync_id)?).then(|| previous::carry(&conn, &out, workdir.path())).flatten() {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), previous_sync = %kept, "kept the previous sync beside the new one");
         }
         let started = Instant::now();
@@ -256,6 +299,12 @@ fn end_sync(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
         .map_err(sqlite("ending the sync run"))?;
     conn.execute_batch(schema::DEFERRED_INDEXES).map_err(sqlite("creating indexes"))?;
     conn.execute_batch("COMMIT").map_err(sqlite("committing"))
+}
+
+/// Whether the database holds a sync besides `sync_id`: the replaced file's, kept by an earlier
+/// attempt to finish this one.
+fn holds_another_sync(conn: &Connection, sync_id: &str) -> Result<bool, WriteError> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM v1_sync_runs WHERE sync_id <> ?1)", [sync_id], |row| row.get(0)).map_err(sqlite("looking for a kept sync"))
 }
 
 fn count_rows(conn: &Connection, sync_id: &str) -> Result<Summary, WriteError> {

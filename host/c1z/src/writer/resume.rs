@@ -3,6 +3,7 @@
 //! per-sync store, and reopening an unfinished sync.
 
 use super::package::output_dir;
+use super::space::{SpaceNeeds, Stage};
 use super::{C1zWriter, DURABLE_PRAGMAS, WriteError, io_err, sqlite};
 use std::fs::{self, File};
 use std::io::{self};
@@ -67,6 +68,12 @@ fn set_aside(workdir: &Path, why: &str) {
     }
 }
 
+/// `.<name>.partial` beside `out`.
+fn resumable_workdir(out: &Path) -> Result<PathBuf, WriteError> {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(output_dir(out)?.join(format!(".{name}.partial")))
+}
+
 /// File in a resumable work directory that holds the caller's progress.
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 
@@ -76,9 +83,12 @@ impl C1zWriter {
     /// [`checkpoint`](Self::checkpoint) makes progress durable. If an unfinished sync is found
     /// there, it is reopened and the caller's last checkpoint is returned with it.
     pub fn resume_or_create(out: &Path) -> Result<(C1zWriter, Option<String>), WriteError> {
-        let dir = output_dir(out)?;
-        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let workdir = dir.join(format!(".{name}.partial"));
+        let workdir = resumable_workdir(out)?;
+        Self::resume_or_create_in(out, &workdir).map_err(|error| SpaceNeeds::before_start(out, workdir.join("db"), true).explain(Stage::Rows, error))
+    }
+
+    fn resume_or_create_in(out: &Path, workdir: &Path) -> Result<(C1zWriter, Option<String>), WriteError> {
+        let workdir = workdir.to_path_buf();
         check_private_workdir(&workdir)?;
         match Self::reopen(out, &workdir)? {
             Reopened::Resumed(writer, checkpoint) => return Ok((*writer, Some(checkpoint))),
@@ -109,9 +119,11 @@ impl C1zWriter {
         if let Err(why) = conn.execute_batch(DURABLE_PRAGMAS).map_err(|e| e.to_string()).and_then(|()| whole(&conn)) {
             return Ok(Reopened::Damaged(format!("its database is damaged ({why})")));
         }
-        let sync_id: Option<String> =
-            conn.query_row("SELECT sync_id FROM v1_sync_runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1", [], |row| row.get(0)).ok();
-        let Some(sync_id) = sync_id else { return Ok(Reopened::Damaged("its database holds no unfinished sync".into())) };
+        // This sync's run is the first row of its own database (a sync kept from the replaced
+        // file comes after it). One already ended was being finished when the process stopped:
+        // its rows are whole, and finishing it again delivers it.
+        let sync_id: Option<String> = conn.query_row("SELECT sync_id FROM v1_sync_runs ORDER BY id LIMIT 1", [], |row| row.get(0)).ok();
+        let Some(sync_id) = sync_id else { return Ok(Reopened::Damaged("its database holds no sync".into())) };
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
         let writer = C1zWriter {
             conn,
