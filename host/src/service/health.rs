@@ -9,22 +9,32 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A poll loop silent for longer than this is not live.
 const STALE_AFTER: Duration = Duration::from_secs(600);
 
-/// What the probes report, updated by the service loop.
-#[derive(Debug, Default)]
+/// What the probes report, updated by the service loop. Time is measured on the monotonic
+/// clock from when the service started, so a wall clock set back or forward (NTP, a VM
+/// resumed) neither hides a stalled loop nor fails a live one.
+#[derive(Debug)]
 pub struct Health {
     ready: AtomicBool,
+    /// Seconds from `started` to the last turn of the poll loop, plus one (0: none yet).
     last_poll: AtomicU64,
+    started: Instant,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health { ready: AtomicBool::new(false), last_poll: AtomicU64::new(0), started: Instant::now() }
+    }
 }
 
 impl Health {
     /// The poll loop is running (called on every turn).
     pub fn polled(&self) {
-        self.last_poll.store(now_seconds(), Ordering::Relaxed);
+        self.last_poll.store(self.now_seconds(), Ordering::Relaxed);
     }
 
     /// Ready for tasks, or not (false while shutting down).
@@ -34,12 +44,12 @@ impl Health {
 
     fn live(&self) -> bool {
         let last = self.last_poll.load(Ordering::Relaxed);
-        last == 0 || now_seconds().saturating_sub(last) <= STALE_AFTER.as_secs()
+        last == 0 || self.now_seconds().saturating_sub(last) <= STALE_AFTER.as_secs()
     }
-}
 
-fn now_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    fn now_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs() + 1
+    }
 }
 
 async fn live(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {
@@ -73,4 +83,21 @@ pub async fn serve_app(address: SocketAddr, app: Router, remedy: &str) -> anyhow
         }
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_while_the_loop_turns_and_not_once_it_has_stalled() {
+        let health = Health::default();
+        assert!(health.live(), "no turn yet");
+        health.polled();
+        assert!(health.live());
+        let Some(started) = Instant::now().checked_sub(STALE_AFTER + Duration::from_secs(5)) else { return };
+        let stalled = Health { started, ..Health::default() };
+        stalled.last_poll.store(1, Ordering::Relaxed);
+        assert!(!stalled.live(), "a turn more than STALE_AFTER ago");
+    }
 }
