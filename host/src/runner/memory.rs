@@ -4,13 +4,28 @@
 //! case); a sync that would not fit waits, and the wait is counted. A sync whose claim is larger
 //! than the whole budget runs with fewer instances, as many as fit (said once in the log). The
 //! budget is `max_memory_mb` of the tenants file, else what the process's cgroup allows less a
-//! sixth for the process itself, else three quarters of the machine's memory.
+//! sixth for the process itself, else three quarters of the machine's memory. What a finished
+//! sync freed is given back to the system ([`give_back_freed_memory`]).
 
 use crate::limits::RunLimits;
 use anyhow::{Result, anyhow};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Gives the memory a finished sync freed back to the system. glibc's malloc keeps freed heap
+/// pages for reuse, so without this the process's resident size drifts with how the last syncs'
+/// allocations happened to interleave (measured in the soak test: idle between rounds, 99 to
+/// 108 MiB and back over 600 syncs of 20 tenants), which hides a real leak and misleads
+/// whoever watches the process's memory.
+pub fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of glibc's heaps; it takes the allocator's
+    // locks itself and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// Budgets are counted in MiB.
 const MIB: u64 = 1 << 20;

@@ -357,6 +357,8 @@ impl Runner {
                     .await?
             };
             let result = result.await;
+            // The sync and its threads are gone: what they freed goes back to the system.
+            memory::give_back_freed_memory();
             Outcome { tenant: name, result }
         }
     }

@@ -171,8 +171,11 @@ pub struct C1Credentials {
 
 /// The most syncs a file may ask to run at once.
 pub const MAX_CONCURRENT_SYNCS: usize = 256;
-/// The shortest interval between two syncs of one tenant.
+/// The shortest interval between two syncs of one tenant, unless the file's
+/// `shortest_interval` lowers it (for a test server, a soak run).
 const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// The least `shortest_interval` may be.
+const LEAST_INTERVAL: Duration = Duration::from_millis(100);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
 #[derive(Deserialize)]
@@ -186,6 +189,7 @@ struct FileText {
     max_memory_mb: Option<u64>,
     verify_key: Option<PathBuf>,
     policy: Option<Policy>,
+    shortest_interval: Option<String>,
     #[serde(default)]
     tenant: Vec<toml::Table>,
 }
@@ -288,12 +292,13 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
     if file.keep_last == 0 {
         bail!("keep_last must be at least 1 (the newest file)");
     }
+    let shortest = shortest_interval(file.shortest_interval.as_deref())?;
     let mut tenants: Vec<Tenant> = Vec::new();
     let mut refused = Vec::new();
     let mut seen = BTreeSet::new();
     for (index, table) in file.tenant.into_iter().enumerate() {
         let label = table.get("name").and_then(|v| v.as_str()).map(str::to_string).unwrap_or_else(|| format!("#{} (no name)", index + 1));
-        match tenant(table, base) {
+        match tenant(table, base, shortest) {
             Ok(tenant) if !seen.insert(tenant.name.clone()) => {
                 refused.push(Refusal { tenant: label, reason: "name: another tenant already has this name; names must be unique".into() })
             }
@@ -317,7 +322,17 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<Tenants> {
     })
 }
 
-fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
+/// The file's `shortest_interval`, or one minute.
+fn shortest_interval(given: Option<&str>) -> anyhow::Result<Duration> {
+    let Some(given) = given else { return Ok(MIN_INTERVAL) };
+    let interval = humantime::parse_duration(given).map_err(|e| anyhow!("shortest_interval: {e} (write it like \"1m\" or \"5s\")"))?;
+    if interval < LEAST_INTERVAL {
+        bail!("shortest_interval: {given} is less than 100ms");
+    }
+    Ok(interval)
+}
+
+fn tenant(table: toml::Table, base: &Path, shortest: Duration) -> Result<Tenant, String> {
     let text: TenantText = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
     check_name(&text.name)?;
     let component = match text.component.as_str() {
@@ -332,8 +347,11 @@ fn tenant(table: toml::Table, base: &Path) -> Result<Tenant, String> {
         None => DEFAULT_INTERVAL,
         Some(given) => {
             let interval = humantime::parse_duration(given).map_err(|e| format!("interval: {e} (write it like \"6h\", \"30m\" or \"1h 30m\")"))?;
-            if interval < MIN_INTERVAL {
-                return Err(format!("interval: {given} is shorter than the shortest allowed, 1m"));
+            if interval < shortest {
+                return Err(format!(
+                    "interval: {given} is shorter than the shortest allowed, {} (the file's shortest_interval)",
+                    humantime::format_duration(shortest)
+                ));
             }
             interval
         }
@@ -618,6 +636,17 @@ client_secret = { env = "GLOBEX_C1_SECRET" }
             assert_eq!(refusal.tenant, tenant, "{body}");
             assert!(refusal.reason.contains(why), "{body}: {}", refusal.reason);
         }
+    }
+
+    #[test]
+    fn the_file_may_lower_the_shortest_interval_but_not_below_a_tenth_of_a_second() {
+        let file = |shortest: &str| format!("output_dir = \"o\"\nshortest_interval = \"{shortest}\"\n[[tenant]]\nname = \"t\"\ninterval = \"2s\"\n");
+        let tenants = parse(&file("1s"), Path::new(".")).unwrap();
+        assert_eq!(tenants.tenants[0].interval, Duration::from_secs(2));
+        let refused = parse(&file("5s"), Path::new(".")).unwrap();
+        assert!(refused.tenants.is_empty() && refused.refused[0].reason.contains("shorter than the shortest allowed, 5s"), "{:?}", refused.refused);
+        let error = parse(&file("10ms"), Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("shortest_interval: 10ms is less than 100ms"), "{error}");
     }
 
     #[test]

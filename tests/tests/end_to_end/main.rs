@@ -18,7 +18,8 @@
 //! - `runner`: `serve --tenants`: many tenants in one process, hostile neighbours, metrics;
 //! - `service`: service mode against a fake ConductorOne (tasks, upload, tokens, shutdown);
 //! - `service_session`: a whole scripted C1 session, idle polling, dropped connections,
-//!   debug logs and targeted syncs.
+//!   debug logs and targeted syncs;
+//! - `soak`: many tasks and scheduled syncs in one process, its memory and open files sampled.
 
 mod access_model;
 mod baton_cli;
@@ -34,5 +35,6 @@ mod runner;
 mod sandbox;
 mod service;
 mod service_session;
+mod soak;
 mod sync;
 mod util;

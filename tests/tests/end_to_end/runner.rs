@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn simulator(version: &str, users: usize) -> Simulator {
+pub(crate) fn simulator(version: &str, users: usize) -> Simulator {
     Simulator::start_background(SimConfig { version: version.into(), max_limit: 7, dataset: Dataset::generate(users), ..SimConfig::default() }).unwrap()
 }
 
@@ -22,7 +22,7 @@ fn one_shot(sim: &Simulator, file: &Path) {
 }
 
 /// A `[[tenant]]` of the built-in component against `sim`, its token from `token_variable`.
-fn confluence_tenant(name: &str, sim: &Simulator, token_variable: &str) -> String {
+pub(crate) fn confluence_tenant(name: &str, sim: &Simulator, token_variable: &str) -> String {
     format!(
         "[[tenant]]\nname = \"{name}\"\n[tenant.config]\nhostname = \"{}\"\n[tenant.secrets]\naccess-token = {{ env = \"{token_variable}\" }}\n",
         sim.base_url()
@@ -66,7 +66,7 @@ impl Served {
 
 /// Starts `serve --tenants FILE` (with `extra` flags) in `dir` with `env`; its pipes, and the
 /// address of its `/metrics`.
-fn start_serve(dir: &Path, tenants: &str, env: &[(&str, &str)], extra: &[&str]) -> (std::process::Child, String) {
+pub(crate) fn start_serve(dir: &Path, tenants: &str, env: &[(&str, &str)], extra: &[&str]) -> (std::process::Child, String) {
     let file = dir.join("tenants.toml");
     std::fs::write(&file, format!("output_dir = \"out\"\nmax_concurrent_syncs = 3\n\n{tenants}")).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -78,7 +78,7 @@ fn start_serve(dir: &Path, tenants: &str, env: &[(&str, &str)], extra: &[&str]) 
 }
 
 /// Everything a child writes to `pipe`, read on a thread.
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+pub(crate) fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         let _ = pipe.read_to_string(&mut text);
@@ -102,7 +102,7 @@ fn serve_once(dir: &Path, tenants: &str, env: &[(&str, &str)]) -> Served {
 }
 
 /// The body of a GET of `path` on `address`, when it answers 200.
-fn fetch(address: &str, path: &str) -> Option<String> {
+pub(crate) fn fetch(address: &str, path: &str) -> Option<String> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -359,7 +359,7 @@ fn a_tenants_request_rate_holds_in_service_mode_syncs_and_grants() {
     }
 }
 
-fn child_alive(child: &mut std::process::Child) -> bool {
+pub(crate) fn child_alive(child: &mut std::process::Child) -> bool {
     child.try_wait().unwrap().is_none()
 }
 
@@ -459,4 +459,49 @@ fn a_tenant_over_its_folder_budget_fails_alone_and_keeps_its_last_good_file() {
     assert!(line.contains("failed:") && line.contains(&format!("over its budget of {budget_mb} MiB (limits.max_disk_mb)")), "{line}");
     assert!(second.line("other").contains("synced"), "the others run: {}", second.stdout);
     assert_eq!(std::fs::read(&file).unwrap(), before, "the last good file stays byte for byte");
+}
+
+/// The runner killed (`kill -9`) while three tenants are mid-sync: started again, each tenant
+/// goes on from its own checkpoint (fewer requests than a whole sync) and gets the file a
+/// one-shot sync writes.
+#[test]
+fn a_runner_killed_mid_sync_resumes_every_tenant_to_the_files_of_one_shot_syncs() {
+    let tenants = [("acme", simulator("8.5.0", 30)), ("globex", simulator("9.2.0", 30)), ("initech", simulator("10.2.0", 30))];
+    let reference = tempfile::tempdir().unwrap();
+    let mut whole_requests = Vec::new();
+    for (name, sim) in &tenants {
+        let before = sim.request_count();
+        one_shot(sim, &reference.path().join(format!("{name}.c1z")));
+        whole_requests.push(sim.request_count() - before);
+        sim.set_faults(FaultPlan { latency_ms: 20, ..FaultPlan::default() });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file: String = tenants.iter().map(|(name, sim)| confluence_tenant(name, sim, "TOKEN")).collect::<Vec<_>>().join("\n");
+    let env = [("TOKEN", ADMIN_TOKEN)];
+    let (mut child, _) = start_serve(dir.path(), &file, &env, &["--once"]);
+    let (_out, _err) = (drain(child.stdout.take().unwrap()), drain(child.stderr.take().unwrap()));
+    let checkpoint = |name: &str| dir.path().join("out").join(name).join(".sync.c1z.partial/checkpoint.json");
+    let started = Instant::now();
+    while !tenants.iter().all(|(name, _)| checkpoint(name).is_file()) {
+        assert!(started.elapsed() < Duration::from_secs(60), "every tenant checkpointed");
+        assert!(child_alive(&mut child), "the runner ended before it could be killed; slow the simulators down");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let mut before = Vec::new();
+    for (name, sim) in &tenants {
+        assert!(!dir.path().join("out").join(name).join("sync.c1z").exists(), "{name}: no file from the killed run");
+        sim.set_faults(FaultPlan::default());
+        before.push(sim.request_count());
+    }
+    let served = serve_once(dir.path(), &file, &env);
+    assert!(served.success, "{}\n{}", served.stdout, served.stderr);
+    for (((name, sim), whole), before) in tenants.iter().zip(whole_requests).zip(before) {
+        let resumed = sim.request_count() - before;
+        assert!(resumed < whole, "{name}: went on from its checkpoint ({resumed} requests against {whole} for a whole sync)");
+        let (a, b) = (content(&reference.path().join(format!("{name}.c1z"))), content(&dir.path().join("out").join(name).join("sync.c1z")));
+        assert!(a.len() > 100 && a == b, "{name}: the resumed file holds the rows of a one-shot sync");
+    }
 }

@@ -56,6 +56,10 @@ impl Service {
         Service { child, dir }
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn tmp(&self) -> PathBuf {
         self.dir.path().join("tmp")
     }
@@ -429,4 +433,37 @@ fn an_unreachable_c1_at_start_is_retried_not_fatal() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(service.terminate(Duration::from_secs(10)), "stops cleanly while waiting:\n{}", service.log());
+}
+
+/// The server goes away during a service-mode sync for longer than the retries last: the task
+/// is finished with a retryable error that says what could not be reached, the service goes on
+/// polling, and a later sync task, once the server is back, uploads what a one-shot sync writes.
+#[test]
+fn a_server_gone_during_a_sync_task_fails_it_retryably_and_a_later_task_succeeds() {
+    let sim = simulator();
+    let c1 = FakeC1::start(config(vec![FakeC1::sync_full_task(1)])).unwrap();
+    let outage = Duration::from_secs(20);
+    sim.set_faults(FaultPlan { outage: Some((10, outage.as_millis() as u64)), ..FaultPlan::default() });
+    let gone = Instant::now();
+    let service = Service::start(&c1, &sim, &c1.client_secret(), &[]);
+
+    let finish = finished(&c1, &service, 1);
+    let (message, non_retryable) = failure_message(&finish);
+    assert!(!non_retryable, "C1 may try again: {message}");
+    assert!(message.contains(&sim.base_url()) || message.contains("connection"), "says what it could not reach: {message}");
+    assert!(gone.elapsed() < outage, "the retries gave up before the server came back ({:?})", gone.elapsed());
+    assert!(c1.uploads().is_empty(), "nothing uploaded from a failed sync");
+
+    std::thread::sleep(outage.saturating_sub(gone.elapsed()) + Duration::from_millis(500));
+    sim.set_faults(FaultPlan::default());
+    c1.push_task(FakeC1::sync_full_task(2));
+    let finish = finished(&c1, &service, 2);
+    assert!(matches!(finish.final_state, Some(FinalState::Success(_))), "{finish:?}\n{}", service.log());
+    let upload = c1.uploads().pop().expect("the second sync uploaded its file");
+    let dir = tempfile::tempdir().unwrap();
+    let (uploaded, local) = (dir.path().join("uploaded.c1z"), dir.path().join("local.c1z"));
+    std::fs::write(&uploaded, &upload.data).unwrap();
+    let one_shot = run_host(&["--file", local.to_str().unwrap()], &[("BATON_HOSTNAME", &sim.base_url()), ("BATON_ACCESS_TOKEN", ADMIN_TOKEN)]);
+    assert!(one_shot.success, "{}", one_shot.output());
+    assert_eq!(ids(&uploaded), ids(&local), "the upload holds what a one-shot sync holds");
 }
