@@ -3,12 +3,13 @@
 # missing (a second run changes nothing): the wasm32-wasip2 Rust target, and the Debian
 # packages of the container-image test (umoci builds the image, docker-registry serves it on
 # 127.0.0.1, skopeo pushes and pulls it) and zstd (../shared/peers/install.sh unpacks the baton
-# CLI and the Go connector with it). Needs root for apt-get, as on this project's machines.
+# CLI and the Go connector with it), and libfaketime (the clock-jump tests move the wall clock of
+# the host under test, and only it). Needs root for apt-get, as on this project's machines.
 set -euo pipefail
 
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-debs=(umoci skopeo docker-registry ca-certificates binutils curl zstd)
+debs=(umoci skopeo docker-registry ca-certificates binutils curl zstd libfaketime)
 missing=()
 for deb in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed' || missing+=("$deb")

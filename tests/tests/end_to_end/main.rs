@@ -5,6 +5,7 @@
 //! - `sandbox`: what the sandbox guarantees (secrets, egress, memory, CPU);
 //! - `https`: private CAs, wrong certificates, proxies, mutual TLS, pooled connections;
 //! - `canary`: random credentials, then searched for in every log line, file and upload;
+//! - `clock`: the wall clock set back and forward under `serve` and service mode;
 //! - `access_model`: users, groups, spaces and permissions on every version profile;
 //! - `c1z_file`: the output as other readers see it, the inspection commands, broken files;
 //! - `baton_cli`: the official baton CLI reading our files on every version, our JSON as its
@@ -25,6 +26,7 @@ mod access_model;
 mod baton_cli;
 mod c1z_file;
 mod canary;
+mod clock;
 mod first_contact;
 mod global_permissions;
 mod https;
