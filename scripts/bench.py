@@ -29,7 +29,11 @@ BENCH_GROWTH_LATENCY_MS) with ours and, up to BENCH_GROWTH_GO_MAX memberships, t
 a table of wall time and peak RSS against size, the slope between sizes, and a chart
 (docs/bench/growth.svg).
 
-BENCH_PARTS (plain,https,tenants,peer,growth by default) picks the parts; without `plain` only the chosen
+The soak part runs the soak tests of the end-to-end suite long (SOAK_TASKS service-mode tasks,
+SOAK_SYNCS scheduled syncs of 20 tenants) against the release binary, and tabulates the resident
+memory and open files they sampled, by tenth of the run.
+
+BENCH_PARTS (plain,https,tenants,peer,growth,soak by default) picks the parts; without `plain` only the chosen
 parts' sections of BENCHMARKS.md are replaced."""
 
 import os, platform, re, socket, subprocess, sys, time
@@ -42,7 +46,10 @@ DATA = os.environ.get("BENCH_DATA", "50000,5000,1000000,2000")
 LATENCIES_MS = [int(ms) for ms in os.environ.get("BENCH_LATENCY_MS", "5,20").split(",")]
 TLS_DATA = os.environ.get("BENCH_TLS_DATA", "5000,500,100000,200")
 TLS_LATENCY_MS = int(os.environ.get("BENCH_TLS_LATENCY_MS", "5"))
-PARTS = os.environ.get("BENCH_PARTS", "plain,https,tenants,peer,growth").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "plain,https,tenants,peer,growth,soak").split(",")
+SOAK_TASKS = int(os.environ.get("SOAK_TASKS", "2000"))
+SOAK_SYNCS = int(os.environ.get("SOAK_SYNCS", "500"))
+SOAK_BEGIN, SOAK_END = "<!-- soak: begin -->", "<!-- soak: end -->"
 PEER_DATA = os.environ.get("BENCH_PEER_DATA", "5000,500,100000,200")
 PEER_LATENCIES_MS = [int(ms) for ms in os.environ.get("BENCH_PEER_LATENCY_MS", "0,5").split(",")]
 PEERS_INSTALL = os.path.join(ROOT, "..", "shared", "peers", "install.sh")
@@ -570,6 +577,34 @@ def measure_tenants():
     return lines
 
 
+def measure_soak():
+    """The end-to-end soak tests, long, against the release binary: their SOAK lines as a table."""
+    env = dict(os.environ, BATON_BIN=HOST, SOAK_TASKS=str(SOAK_TASKS), SOAK_SYNCS=str(SOAK_SYNCS))
+    started = time.monotonic()
+    run = subprocess.run(["cargo", "test", "-p", "confluence-tests", "--test", "end_to_end", "--", "soak::", "--nocapture", "--test-threads", "1"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    took = time.monotonic() - started
+    soaked = [line for line in run.stdout.splitlines() if line.startswith("SOAK ")]
+    if run.returncode != 0 or len(soaked) != 2:
+        sys.exit(f"the soak tests failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}")
+    lines = [SOAK_BEGIN, "", "## Soak: slow leaks", "",
+             f"The soak tests of the end-to-end suite run long against the release binary ({took / 60:.0f} min):",
+             f"service mode through {SOAK_TASKS} tasks in a row (a sync, a grant, its revoke, a task type it does not know,",
+             f"over and over), and the runner through {SOAK_SYNCS} scheduled syncs of 20 tenants. Resident memory (`VmRSS`) and",
+             "open files are sampled after each task and, for the runner, every 50 ms between rounds of syncs; each",
+             "column is one tenth of the run. The tests require the last tenth within 5% of the most any tenth after",
+             "the first held (memory by the tenth's least sample: see `tests/tests/end_to_end/soak.rs`).", "",
+             "| run | samples | resident MiB, average by tenth | resident MiB, least by tenth | open files, average by tenth |",
+             "|---|---|---|---|---|"]
+    for line in soaked:
+        what, samples, average, least, files = [part.strip() for part in line[len("SOAK "):].split("|")]
+        strip = lambda text: text.split(":", 1)[1].strip()
+        lines.append(f"| {what} | {samples.split()[0]} | {strip(average)} | {strip(least)} | {strip(files)} |")
+    lines += ["", SOAK_END, ""]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def measure(latency_ms):
     """Both runs against one simulator with `latency_ms` added to every answer; the table rows."""
     sim, base_url, token = start_simulator(latency_ms)
@@ -600,8 +635,9 @@ def main():
     tenants = measure_tenants() if "tenants" in PARTS else []
     peer = measure_peer() if "peer" in PARTS else []
     growth = measure_growth() if "growth" in PARTS else []
+    soak = measure_soak() if "soak" in PARTS else []
     sections = ((https, HTTPS_BEGIN, HTTPS_END), (tenants, TENANTS_BEGIN, TENANTS_END), (peer, PEER_BEGIN, PEER_END),
-                (growth, GROWTH_BEGIN, GROWTH_END))
+                (growth, GROWTH_BEGIN, GROWTH_END), (soak, SOAK_BEGIN, SOAK_END))
     if "plain" not in PARTS:
         for lines, begin, end in sections:
             if lines:
@@ -609,7 +645,7 @@ def main():
         print("sections written to BENCHMARKS.md")
         return
     # The sections of parts not run this time stay as they were.
-    https, tenants, peer, growth = (lines or kept_section(begin, end) for lines, begin, end in sections)
+    https, tenants, peer, growth, soak = (lines or kept_section(begin, end) for lines, begin, end in sections)
     tables = [line for latency_ms in LATENCIES_MS for line in measure(latency_ms)]
     warm_ms = first_request_ms()
     users, groups, memberships, spaces = DATA.split(",")
@@ -633,6 +669,7 @@ def main():
         *tenants,
         *peer,
         *growth,
+        *soak,
         *kept_section(PROFILE_BEGIN, PROFILE_END),
     ])
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
