@@ -584,7 +584,8 @@ def measure_soak():
     run = subprocess.run(["cargo", "test", "-p", "confluence-tests", "--test", "end_to_end", "--", "soak::", "--nocapture", "--test-threads", "1"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     took = time.monotonic() - started
-    soaked = [line for line in run.stdout.splitlines() if line.startswith("SOAK ")]
+    # With --nocapture a test's output follows the harness's "test NAME ... " on the same line.
+    soaked = [line[line.index("SOAK "):] for line in run.stdout.splitlines() if "SOAK " in line]
     if run.returncode != 0 or len(soaked) != 2:
         sys.exit(f"the soak tests failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}")
     lines = [SOAK_BEGIN, "", "## Soak: slow leaks", "",
