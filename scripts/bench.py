@@ -128,6 +128,16 @@ def run_program(name, argv, env):
     return wall, usage.ru_maxrss / 1024
 
 
+def json_grants_cost(path):
+    """`grants -o json` of `path` printed to nowhere: wall seconds and peak RSS (MiB)."""
+    started = time.monotonic()
+    child = subprocess.Popen([HOST, "grants", "-f", path, "-o", "json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        sys.exit(f"grants -o json of {path} failed:\n{child.stderr.read().decode()[-2000:]}")
+    return time.monotonic() - started, usage.ru_maxrss / 1024
+
+
 def install_peers():
     """The folder with the official baton CLI and the Go connector, or None when not at hand."""
     if not os.path.exists(PEERS_INSTALL):
@@ -290,6 +300,8 @@ def measure_growth():
         memberships = int(data.split(",")[2])
         ours = peer_run("ours", peers, GROWTH_LATENCY_MS, data) if peers else None
         go = peer_run("go", peers, GROWTH_LATENCY_MS, data) if peers and memberships <= GROWTH_GO_MAX else None
+        if ours:
+            ours["json_wall"], ours["json_rss_mib"] = json_grants_cost(ours["path"])
         runs.append((data, memberships, ours, go))
     lines = [GROWTH_BEGIN, "", f"## Cost against size ({GROWTH_LATENCY_MS} ms added)", ""]
     if not peers:
@@ -299,14 +311,17 @@ def measure_growth():
               f"The Go connector runs up to {GROWTH_GO_MAX} memberships (beyond, it takes longer than this benchmark waits).",
               "The slope is log(time ratio) / log(size ratio) from the size before: 1.0 is linear.", "",
               "![wall time and peak RSS against memberships](docs/bench/growth.svg)", "",
-              "| site (users, groups, memberships, spaces) | grants | ours (s) | slope | ours µs per grant | ours peak RSS (MiB) | Go (s) | Go peak RSS (MiB) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "The last two columns print our file's grants as JSON (`grants -o json`, to /dev/null): the document is",
+              "written item by item, so its peak RSS should not grow with the file.", "",
+              "| site (users, groups, memberships, spaces) | grants | ours (s) | slope | ours µs per grant | ours peak RSS (MiB) | Go (s) | Go peak RSS (MiB) | `grants -o json` (s) | its peak RSS (MiB) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     previous = None
     for data, memberships, ours, go in runs:
         grants = ours["stats"].get("grants", 0)
         slope = "" if previous is None else f"{__import__('math').log(ours['wall'] / previous[1]) / __import__('math').log(grants / previous[0]):.2f}"
         go_cells = (f"{go['wall']:.1f}", f"{go['rss_mib']:.0f}") if go else ("not run", "")
-        lines.append(f"| {data} | {grants} | {ours['wall']:.1f} | {slope} | {ours['wall'] / grants * 1e6:.1f} | {ours['rss_mib']:.0f} | {go_cells[0]} | {go_cells[1]} |")
+        lines.append(f"| {data} | {grants} | {ours['wall']:.1f} | {slope} | {ours['wall'] / grants * 1e6:.1f} | {ours['rss_mib']:.0f} | {go_cells[0]} | {go_cells[1]} "
+                     f"| {ours['json_wall']:.1f} | {ours['json_rss_mib']:.0f} |")
         previous = (grants, ours["wall"])
     write_growth_chart([(r[2]["stats"].get("grants", 0), r[2], r[3]) for r in runs])
     lines += ["", GROWTH_END, ""]

@@ -136,15 +136,16 @@ fn inspect_command(inspection: &Inspection, file: &Path) -> Result<()> {
     let reader = inspect::open(file)?;
     let (resource_type, entitlement, principal) = (inspection.resource_type.as_deref(), inspection.entitlement.as_deref(), inspection.principal.as_deref());
     let format = inspection.format;
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let listing = match inspection.command.as_str() {
-        "resource-types" => inspect::resource_types(&reader, format)?,
-        "resources" => inspect::resources(&reader, resource_type, format)?,
-        "entitlements" => inspect::entitlements(&reader, resource_type, format)?,
-        "grants" => inspect::grants(&reader, entitlement, principal, format)?,
-        "principals" => inspect::principals(&reader, entitlement.unwrap_or_default(), format)?,
+        "resource-types" => inspect::resource_types(&reader, format, &mut out)?,
+        "resources" => inspect::resources(&reader, resource_type, format, &mut out)?,
+        "entitlements" => inspect::entitlements(&reader, resource_type, format, &mut out)?,
+        "grants" => inspect::grants(&reader, entitlement, principal, format, &mut out)?,
+        "principals" => inspect::principals(&reader, entitlement.unwrap_or_default(), format, &mut out)?,
         other => return Err(anyhow!("unknown command {other}")),
     };
-    print_out(&listing.render())
+    listing.finish().map(drop)
 }
 
 async fn one_shot_change(connector: &Connector<'_>, file: &Path, change: &provision::Change, types: &[baton_sandbox::wit::ResourceType]) -> Result<()> {

@@ -10,6 +10,7 @@ use baton_c1z::protojson::to_json;
 use baton_c1z::{C1zReader, find_annotation, pb};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::io::Write;
 use std::path::Path;
 
 /// Output format of the inspection commands.
@@ -19,56 +20,56 @@ pub enum Format {
     Json,
 }
 
-/// Rows to print in one format: column names and cells for a table, or the same rows as JSON
-/// objects (built only when JSON is asked for: protobuf JSON of every joined message is the
-/// costly part), each kept as its text, indented for its place in the document (a parsed value
-/// takes several times the memory of its text).
-pub struct Listing {
+/// Rows printed in one format as they come. JSON is written item by item (built only when
+/// asked for: protobuf JSON of every joined message is the costly part), so memory stays flat
+/// however many grants a file holds; a table needs every row for its column widths and is
+/// written at the end.
+pub struct Listing<'a> {
     columns: Vec<&'static str>,
     rows: Vec<Vec<String>>,
-    json: Vec<String>,
     kind: &'static str,
     format: Format,
+    out: &'a mut dyn Write,
+    items: usize,
 }
 
-impl Listing {
-    fn new(kind: &'static str, columns: Vec<&'static str>, format: Format) -> Listing {
-        Listing { columns, rows: Vec::new(), json: Vec::new(), kind, format }
+impl<'a> Listing<'a> {
+    fn new(kind: &'static str, columns: Vec<&'static str>, format: Format, out: &'a mut dyn Write) -> Listing<'a> {
+        Listing { columns, rows: Vec::new(), kind, format, out, items: 0 }
     }
 
-    fn push(&mut self, cells: Vec<String>, json: impl FnOnce() -> Value) {
-        if self.format == Format::Json {
-            let text = serde_json::to_string_pretty(&json()).unwrap_or_default();
-            self.json.push(text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n"));
+    /// One row: its cells for a table, or its JSON item, indented for its place in
+    /// `{"<kind>": [items]}` laid out as `serde_json::to_string_pretty` lays it out.
+    fn push(&mut self, cells: Vec<String>, json: impl FnOnce() -> Value) -> Result<()> {
+        self.items += 1;
+        if self.format == Format::Console {
+            self.rows.push(cells);
+            return Ok(());
         }
-        self.rows.push(cells);
-    }
-
-    /// `{"<kind>": [rows]}`, laid out as `serde_json::to_string_pretty` lays it out.
-    fn json_document(&self) -> String {
-        let key = Value::from(self.kind);
-        if self.json.is_empty() {
-            return format!("{{\n  {key}: []\n}}\n");
+        if self.items == 1 {
+            write!(self.out, "{{\n  {}: [\n", Value::from(self.kind))?;
+        } else {
+            self.out.write_all(b",\n")?;
         }
-        format!("{{\n  {key}: [\n{}\n  ]\n}}\n", self.json.join(",\n"))
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// The listing in its format.
-    pub fn render(&self) -> String {
-        match self.format {
-            Format::Json => self.json_document(),
-            Format::Console => aligned_table(&self.columns, &self.rows),
+        let text = serde_json::to_string_pretty(&json())?;
+        for (n, line) in text.lines().enumerate() {
+            if n > 0 {
+                self.out.write_all(b"\n")?;
+            }
+            write!(self.out, "    {line}")?;
         }
+        Ok(())
+    }
+
+    /// Writes what is left (the end of the document, or the whole table); the number of rows.
+    pub fn finish(self) -> Result<usize> {
+        match (self.format, self.items) {
+            (Format::Json, 0) => write!(self.out, "{{\n  {}: []\n}}\n", Value::from(self.kind))?,
+            (Format::Json, _) => self.out.write_all(b"\n  ]\n}\n")?,
+            (Format::Console, _) => self.out.write_all(aligned_table(&self.columns, &self.rows).as_bytes())?,
+        }
+        self.out.flush()?;
+        Ok(self.items)
     }
 }
 
@@ -170,11 +171,11 @@ impl Joined {
 }
 
 /// `resource-types`.
-pub fn resource_types(reader: &C1zReader, format: Format) -> Result<Listing> {
-    let mut listing = Listing::new("resourceTypes", vec!["ID", "DISPLAY NAME", "TRAITS"], format);
+pub fn resource_types<'a>(reader: &C1zReader, format: Format, out: &'a mut dyn Write) -> Result<Listing<'a>> {
+    let mut listing = Listing::new("resourceTypes", vec!["ID", "DISPLAY NAME", "TRAITS"], format, out);
     for rt in reader.resource_types()? {
         let traits = trait_names(&rt);
-        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], || json!({"resourceType": to_json(&rt)}));
+        listing.push(vec![rt.id.clone(), rt.display_name.clone(), traits.join(",")], || json!({"resourceType": to_json(&rt)}))?;
     }
     Ok(listing)
 }
@@ -195,28 +196,28 @@ fn emails(resource: &pb::Resource) -> Vec<String> {
 }
 
 /// `resources [--resource-type T]`.
-pub fn resources(reader: &C1zReader, resource_type: Option<&str>, format: Format) -> Result<Listing> {
+pub fn resources<'a>(reader: &C1zReader, resource_type: Option<&str>, format: Format, out: &'a mut dyn Write) -> Result<Listing<'a>> {
     let types = Joined::types_only(reader)?;
     if let Some(given) = resource_type {
         check_known("resource type", given, &types.type_ids(), "resource-types")?;
     }
-    let mut listing = Listing::new("resources", vec!["TYPE", "ID", "DISPLAY NAME", "STATUS", "EMAIL"], format);
+    let mut listing = Listing::new("resources", vec!["TYPE", "ID", "DISPLAY NAME", "STATUS", "EMAIL"], format, out);
     for r in reader.resources(resource_type)? {
         let id = r.id.clone().unwrap_or_default();
         let (status, emails) = (status_name(&r), emails(&r));
         let json = || json!({"resource": to_json(&r), "resourceType": types.resource_type(&id.resource_type)});
-        listing.push(vec![id.resource_type.clone(), id.resource.clone(), r.display_name.clone(), status, emails.join(",")], json);
+        listing.push(vec![id.resource_type.clone(), id.resource.clone(), r.display_name.clone(), status, emails.join(",")], json)?;
     }
     Ok(listing)
 }
 
 /// `entitlements [--resource-type T]`.
-pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>, format: Format) -> Result<Listing> {
+pub fn entitlements<'a>(reader: &C1zReader, resource_type: Option<&str>, format: Format, out: &'a mut dyn Write) -> Result<Listing<'a>> {
     let joined = Joined::read(reader)?;
     if let Some(given) = resource_type {
         check_known("resource type", given, &joined.type_ids(), "resource-types")?;
     }
-    let mut listing = Listing::new("entitlements", vec!["ID", "RESOURCE", "DISPLAY NAME", "PURPOSE", "GRANTABLE TO"], format);
+    let mut listing = Listing::new("entitlements", vec!["ID", "RESOURCE", "DISPLAY NAME", "PURPOSE", "GRANTABLE TO"], format, out);
     for e in reader.entitlements()? {
         let resource = id_text(e.resource.as_ref().and_then(|r| r.id.as_ref()));
         if resource_type.is_some_and(|t| !resource.starts_with(&format!("{t}:"))) {
@@ -224,7 +225,7 @@ pub fn entitlements(reader: &C1zReader, resource_type: Option<&str>, format: For
         }
         let purpose = pb::entitlement::PurposeValue::try_from(e.purpose).map(|p| p.as_str_name().to_string()).unwrap_or_default();
         let grantable: Vec<String> = e.grantable_to.iter().map(|t| t.id.clone()).collect();
-        listing.push(vec![e.id.clone(), resource, e.display_name.clone(), purpose, grantable.join(",")], || joined.entitlement_item(&e));
+        listing.push(vec![e.id.clone(), resource, e.display_name.clone(), purpose, grantable.join(",")], || joined.entitlement_item(&e))?;
     }
     Ok(listing)
 }
@@ -246,7 +247,7 @@ fn entitlement_of(grant: &pb::Grant) -> String {
 }
 
 /// `grants [--entitlement E] [--principal TYPE:ID]`.
-pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&str>, format: Format) -> Result<Listing> {
+pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&str>, format: Format, out: &'a mut dyn Write) -> Result<Listing<'a>> {
     let entitlements: BTreeMap<String, pb::Entitlement> = reader.entitlements()?.into_iter().map(|e| (e.id.clone(), e)).collect();
     if let Some(given) = entitlement {
         check_known("entitlement", given, &entitlements.keys().cloned().collect::<Vec<_>>(), "entitlements")?;
@@ -257,11 +258,11 @@ pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&
     }
     // Many grants share an entitlement and a principal: each one's JSON is built once.
     let (mut entitlement_items, mut principal_items) = (HashMap::new(), HashMap::new());
-    let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"], format);
-    for g in reader.grants()? {
+    let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"], format, out);
+    reader.each_grant(|g| {
         let (ent, who) = (entitlement_of(&g), principal_of(&g));
         if entitlement.is_some_and(|e| e != ent) || principal.is_some_and(|p| p != who) {
-            continue;
+            return Ok(());
         }
         let expansion = expansion_of(&g);
         let json = || {
@@ -273,14 +274,14 @@ pub fn grants(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&
             json["principal"] = principal_items.entry(who.clone()).or_insert_with(|| joined.resource(&who)).clone();
             json
         };
-        listing.push(vec![ent.clone(), who.clone(), expansion.join(",")], json);
-    }
+        listing.push(vec![ent.clone(), who.clone(), expansion.join(",")], json)
+    })?;
     Ok(listing)
 }
 
 /// `principals --entitlement E`: every principal holding E directly, and the members of every
 /// group holding it (transitively), with the path by which they hold it.
-pub fn principals(reader: &C1zReader, entitlement: &str, format: Format) -> Result<Listing> {
+pub fn principals<'a>(reader: &C1zReader, entitlement: &str, format: Format, out: &'a mut dyn Write) -> Result<Listing<'a>> {
     let all = reader.grants()?;
     let mut by_entitlement: BTreeMap<String, Vec<&pb::Grant>> = BTreeMap::new();
     for g in &all {
@@ -290,7 +291,7 @@ pub fn principals(reader: &C1zReader, entitlement: &str, format: Format) -> Resu
         check_known("entitlement", entitlement, &entitlement_ids(reader)?, "entitlements")?;
     }
     let joined = Joined::read(reader)?;
-    let mut listing = Listing::new("resources", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"], format);
+    let mut listing = Listing::new("resources", vec!["PRINCIPAL", "DISPLAY NAME", "VIA"], format, out);
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([(entitlement.to_string(), String::from("direct"))]);
     let mut expanded = BTreeSet::new();
@@ -304,7 +305,7 @@ pub fn principals(reader: &C1zReader, entitlement: &str, format: Format) -> Resu
                 let name = joined.resources.get(&who).map(|r| r.display_name.clone()).unwrap_or_default();
                 let resource_type = who.split_once(':').map(|(t, _)| t).unwrap_or_default();
                 let json = || json!({"resource": joined.resource(&who), "resourceType": joined.resource_type(resource_type), "via": via});
-                listing.push(vec![who.clone(), name, via.clone()], json);
+                listing.push(vec![who.clone(), name, via.clone()], json)?;
             }
             for source in expansion_of(g) {
                 queue.push_back((source, format!("member of {who}")));

@@ -235,13 +235,32 @@ impl C1zReader {
     /// Grants of the selected sync, with the `expansion` column re-attached
     /// as a GrantExpandable annotation.
     pub fn grants(&self) -> Result<Vec<pb::Grant>, ReadError> {
+        let mut grants = Vec::new();
+        self.each_grant(|grant| {
+            grants.push(grant);
+            Ok::<(), ReadError>(())
+        })?;
+        Ok(grants)
+    }
+
+    /// [`grants`](Self::grants) one at a time, in the same order: what `each` does not keep
+    /// is not held, however many grants the file has. Stops at the first error, `each`'s or
+    /// the file's.
+    pub fn each_grant<E: From<ReadError>>(&self, mut each: impl FnMut(pb::Grant) -> Result<(), E>) -> Result<(), E> {
         let expansion = if self.grants_have_expansion { "expansion" } else { "NULL" };
         let sql = format!(
             "SELECT id, data, {expansion} FROM v1_grants
              WHERE (?1 IS NULL OR sync_id = ?1) ORDER BY id"
         );
-        let rows: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> = self.query_rows(&sql, &[&self.sync_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-        rows.into_iter().map(|(row_id, data, expansion)| decode_grant(row_id, &data, expansion.as_deref())).collect()
+        let mut stmt = self.conn.prepare(&sql).map_err(sqlite("preparing a query"))?;
+        let params: [&dyn ToSql; 1] = [&self.sync_id];
+        let mut rows = stmt.query(&params[..]).map_err(sqlite("running a query"))?;
+        while let Some(row) = rows.next().map_err(sqlite("reading rows"))? {
+            let (row_id, data, expansion): (i64, Vec<u8>, Option<Vec<u8>>) =
+                (row.get(0).map_err(sqlite("reading rows"))?, row.get(1).map_err(sqlite("reading rows"))?, row.get(2).map_err(sqlite("reading rows"))?);
+            each(decode_grant(row_id, &data, expansion.as_deref())?)?;
+        }
+        Ok(())
     }
 
     /// Picks the sync baton shows by default: the latest finished full sync,
