@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use baton_c1z::protojson::to_json;
 use baton_c1z::{C1zReader, find_annotation, pb};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
 use std::path::Path;
 
@@ -256,8 +256,10 @@ pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Opti
     if let Some(given) = principal {
         check_known("resource", given, &joined.resources.keys().cloned().collect::<Vec<_>>(), "resources")?;
     }
-    // Many grants share an entitlement and a principal: each one's JSON is built once.
-    let (mut entitlement_items, mut principal_items) = (HashMap::new(), HashMap::new());
+    // Grants come grouped by entitlement (written resource by resource), so the item of the
+    // last entitlement is kept for the next grant; keeping every one (tens of thousands on a
+    // million-grant file) held more than the whole document's worth of JSON values.
+    let mut last_entitlement: Option<(String, Value)> = None;
     let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"], format, out);
     reader.each_grant(|g| {
         let (ent, who) = (entitlement_of(&g), principal_of(&g));
@@ -266,12 +268,13 @@ pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Opti
         }
         let expansion = expansion_of(&g);
         let json = || {
-            let mut json = entitlement_items
-                .entry(ent.clone())
-                .or_insert_with(|| entitlements.get(&ent).map(|full| joined.entitlement_item(full)).unwrap_or_else(|| json!({})))
-                .clone();
+            if last_entitlement.as_ref().is_none_or(|(id, _)| *id != ent) {
+                let item = entitlements.get(&ent).map(|full| joined.entitlement_item(full)).unwrap_or_else(|| json!({}));
+                last_entitlement = Some((ent.clone(), item));
+            }
+            let mut json = last_entitlement.as_ref().map(|(_, item)| item.clone()).unwrap_or_default();
             json["grant"] = to_json(&g);
-            json["principal"] = principal_items.entry(who.clone()).or_insert_with(|| joined.resource(&who)).clone();
+            json["principal"] = joined.resource(&who);
             json
         };
         listing.push(vec![ent.clone(), who.clone(), expansion.join(",")], json)
