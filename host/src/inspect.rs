@@ -162,9 +162,15 @@ impl Joined {
     /// `{"entitlement", "resource", "resourceType"}` of an entitlement.
     fn entitlement_item(&self, entitlement: &pb::Entitlement) -> Value {
         let id = entitlement.resource.as_ref().and_then(|r| r.id.as_ref());
+        self.entitlement_item_with(entitlement, self.resource(&id_text(id)))
+    }
+
+    /// [`entitlement_item`](Self::entitlement_item) with its resource's JSON found elsewhere.
+    fn entitlement_item_with(&self, entitlement: &pb::Entitlement, resource: Value) -> Value {
+        let id = entitlement.resource.as_ref().and_then(|r| r.id.as_ref());
         json!({
             "entitlement": to_json(entitlement),
-            "resource": self.resource(&id_text(id)),
+            "resource": resource,
             "resourceType": self.resource_type(id.map(|i| i.resource_type.as_str()).unwrap_or_default()),
         })
     }
@@ -246,19 +252,23 @@ fn entitlement_of(grant: &pb::Grant) -> String {
     grant.entitlement.as_ref().map(|e| e.id.clone()).unwrap_or_default()
 }
 
-/// `grants [--entitlement E] [--principal TYPE:ID]`.
+/// `grants [--entitlement E] [--principal TYPE:ID]`. Memory stays flat however many grants the
+/// file has: each grant's entitlement and principal are looked up in the file as it is printed
+/// (grants come grouped by entitlement, so the last entitlement's item is kept for the next).
 pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Option<&str>, format: Format, out: &'a mut dyn Write) -> Result<Listing<'a>> {
-    let entitlements: BTreeMap<String, pb::Entitlement> = reader.entitlements()?.into_iter().map(|e| (e.id.clone(), e)).collect();
-    if let Some(given) = entitlement {
-        check_known("entitlement", given, &entitlements.keys().cloned().collect::<Vec<_>>(), "entitlements")?;
+    if let Some(given) = entitlement
+        && reader.entitlement(given)?.is_none()
+    {
+        check_known("entitlement", given, &entitlement_ids(reader)?, "entitlements")?;
     }
-    let joined = Joined::read(reader)?;
-    if let Some(given) = principal {
-        check_known("resource", given, &joined.resources.keys().cloned().collect::<Vec<_>>(), "resources")?;
+    if let Some(given) = principal
+        && reader.resource(given)?.is_none()
+    {
+        let ids: Vec<String> = reader.resources(None)?.iter().map(|r| id_text(r.id.as_ref())).collect();
+        check_known("resource", given, &ids, "resources")?;
     }
-    // Grants come grouped by entitlement (written resource by resource), so the item of the
-    // last entitlement is kept for the next grant; keeping every one (tens of thousands on a
-    // million-grant file) held more than the whole document's worth of JSON values.
+    let types = Joined::types_only(reader)?;
+    let principal_json = |who: &str| -> Result<Value> { Ok(reader.resource(who)?.as_ref().map(to_json).unwrap_or(Value::Null)) };
     let mut last_entitlement: Option<(String, Value)> = None;
     let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"], format, out);
     reader.each_grant(|g| {
@@ -266,18 +276,25 @@ pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Opti
         if entitlement.is_some_and(|e| e != ent) || principal.is_some_and(|p| p != who) {
             return Ok(());
         }
-        let expansion = expansion_of(&g);
-        let json = || {
-            if last_entitlement.as_ref().is_none_or(|(id, _)| *id != ent) {
-                let item = entitlements.get(&ent).map(|full| joined.entitlement_item(full)).unwrap_or_else(|| json!({}));
-                last_entitlement = Some((ent.clone(), item));
-            }
-            let mut json = last_entitlement.as_ref().map(|(_, item)| item.clone()).unwrap_or_default();
-            json["grant"] = to_json(&g);
-            json["principal"] = joined.resource(&who);
-            json
-        };
-        listing.push(vec![ent.clone(), who.clone(), expansion.join(",")], json)
+        let cells = vec![ent.clone(), who.clone(), expansion_of(&g).join(",")];
+        if format == Format::Console {
+            return listing.push(cells, || Value::Null);
+        }
+        if last_entitlement.as_ref().is_none_or(|(id, _)| *id != ent) {
+            let item = match reader.entitlement(&ent)? {
+                Some(full) => {
+                    let id = full.resource.as_ref().and_then(|r| r.id.as_ref());
+                    let resource = principal_json(&id_text(id))?;
+                    types.entitlement_item_with(&full, resource)
+                }
+                None => json!({}),
+            };
+            last_entitlement = Some((ent.clone(), item));
+        }
+        let mut json = last_entitlement.as_ref().map(|(_, item)| item.clone()).unwrap_or_default();
+        json["grant"] = to_json(&g);
+        json["principal"] = principal_json(&who)?;
+        listing.push(cells, || json)
     })?;
     Ok(listing)
 }

@@ -232,6 +232,26 @@ impl C1zReader {
         self.list_blobs("v1_entitlements", None)
     }
 
+    /// The resource `type:id` of the selected sync, looked up in the file (for a caller that
+    /// must not hold every resource).
+    pub fn resource(&self, external_id: &str) -> Result<Option<pb::Resource>, ReadError> {
+        self.one_blob("v1_resources", external_id)
+    }
+
+    /// The entitlement with this id in the selected sync, looked up in the file.
+    pub fn entitlement(&self, id: &str) -> Result<Option<pb::Entitlement>, ReadError> {
+        self.one_blob("v1_entitlements", id)
+    }
+
+    /// The row of `table` with this `external_id` in the selected sync (its unique index).
+    fn one_blob<M: Message + Default>(&self, table: &'static str, external_id: &str) -> Result<Option<M>, ReadError> {
+        let sql = format!("SELECT id, data FROM {table} WHERE external_id = ?1 AND (?2 IS NULL OR sync_id = ?2) ORDER BY id LIMIT 1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(sqlite("preparing a query"))?;
+        let row: Option<(i64, Vec<u8>)> =
+            stmt.query_row(rusqlite::params![external_id, self.sync_id], |row| Ok((row.get(0)?, row.get(1)?))).optional().map_err(sqlite("reading a row"))?;
+        row.map(|(row_id, data)| M::decode(data.as_slice()).map_err(|source| ReadError::CorruptRow { table, row_id, source })).transpose()
+    }
+
     /// Grants of the selected sync, with the `expansion` column re-attached
     /// as a GrantExpandable annotation.
     pub fn grants(&self) -> Result<Vec<pb::Grant>, ReadError> {

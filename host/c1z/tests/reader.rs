@@ -149,3 +149,27 @@ fn wal_mode_database_from_go_is_readable() {
     let reader = C1zReader::open(&c1z).expect("open WAL-format db");
     assert_eq!(reader.grants().expect("grants").len(), 3);
 }
+
+#[test]
+fn a_resource_or_entitlement_is_looked_up_by_id_and_grants_come_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = C1zReader::open(&valid_c1z(dir.path())).unwrap();
+    for resource in reader.resources(None).unwrap() {
+        let id = resource.id.as_ref().unwrap();
+        assert_eq!(reader.resource(&format!("{}:{}", id.resource_type, id.resource)).unwrap(), Some(resource.clone()));
+    }
+    for entitlement in reader.entitlements().unwrap() {
+        assert_eq!(reader.entitlement(&entitlement.id).unwrap(), Some(entitlement.clone()));
+    }
+    assert_eq!(reader.resource("user:nobody").unwrap(), None);
+    assert_eq!(reader.entitlement("group:nobody:member").unwrap(), None);
+    let mut one_by_one = Vec::new();
+    reader
+        .each_grant(|g| {
+            one_by_one.push(g);
+            Ok::<(), ReadError>(())
+        })
+        .unwrap();
+    assert!(!one_by_one.is_empty());
+    assert_eq!(one_by_one, reader.grants().unwrap());
+}
