@@ -22,7 +22,8 @@ The peer part (when ../shared/peers/install.sh is there) runs both real Go conne
 the same simulated site (BENCH_PEER_DATA, served at the root, plain names, pages not clamped: the
 conditions the Go connector completes under) at each of BENCH_PEER_LATENCY_MS, each run against a
 fresh simulator that counts its requests, and compares the files with the official baton CLI's
-`stats`.
+`stats`. Each program runs BENCH_PEER_REPEAT times (3); the tables show the median run and the
+spread of the wall times.
 
 The growth part syncs three sizes (BENCH_GROWTH_DATA: 10k, 100k and 1M memberships, at
 BENCH_GROWTH_LATENCY_MS) with ours and, up to BENCH_GROWTH_GO_MAX memberships, the Go connector:
@@ -52,6 +53,7 @@ SOAK_SYNCS = int(os.environ.get("SOAK_SYNCS", "500"))
 SOAK_BEGIN, SOAK_END = "<!-- soak: begin -->", "<!-- soak: end -->"
 PEER_DATA = os.environ.get("BENCH_PEER_DATA", "5000,500,100000,200")
 PEER_LATENCIES_MS = [int(ms) for ms in os.environ.get("BENCH_PEER_LATENCY_MS", "0,5").split(",")]
+PEER_REPEAT = int(os.environ.get("BENCH_PEER_REPEAT", "3"))
 PEERS_INSTALL = os.path.join(ROOT, "..", "shared", "peers", "install.sh")
 PEER_BEGIN, PEER_END = "<!-- peer: begin -->", "<!-- peer: end -->"
 GROWTH_DATA = os.environ.get("BENCH_GROWTH_DATA", "500,50,10000,20;5000,500,100000,200;50000,5000,1000000,2000").split(";")
@@ -186,6 +188,29 @@ def peer_run(who, peers, latency_ms, data=PEER_DATA):
             "stats": baton_stats(os.path.join(peers, "baton"), path), "path": path}
 
 
+def median_run(who, peers, latency_ms):
+    """PEER_REPEAT runs of `who`, each against a fresh simulator: the run of median wall time,
+    with every run's wall time (`walls`, sorted)."""
+    runs = sorted((peer_run(who, peers, latency_ms) for _ in range(PEER_REPEAT)), key=lambda run: run["wall"])
+    middle = dict(runs[len(runs) // 2])
+    middle["walls"] = [run["wall"] for run in runs]
+    return middle
+
+
+def wall_cell(run):
+    """Median wall time, with the range of the runs when there were several."""
+    walls = run["walls"]
+    return f"{run['wall']:.1f}" if len(walls) == 1 else f"{run['wall']:.1f} ({walls[0]:.1f}-{walls[-1]:.1f})"
+
+
+def speedup_cell(peer, mine):
+    """How many times faster ours is, on the medians, with the least and most the runs allow."""
+    ratio = f"{peer['wall'] / mine['wall']:.1f}x faster"
+    if len(peer["walls"]) == 1:
+        return ratio
+    return f"{ratio} ({peer['walls'][0] / mine['walls'][-1]:.1f}-{peer['walls'][-1] / mine['walls'][0]:.1f}x)"
+
+
 def ours_only(path):
     """What the Go connector does not write, counted in our file: grants to anonymous access, and
     the site's global permissions (entitlements and grants); (anonymous grants, site grants, site
@@ -237,17 +262,20 @@ def measure_peer():
               "served at the root with plain names and pages not clamped below 100 (the conditions the Go connectors complete",
               "under). Each run has a fresh simulator, which counts the requests. Counts are the official `baton stats` of each file.", ""]
     lines += ["Each Go release is compared with ours under the profile that writes its ids (`--compat`): ours with",
-              "`--compat go-2025-01` against the January 2025 release, ours with its default (`go-newest`) against the newest.", ""]
+              "`--compat go-2025-01` against the January 2025 release, ours with its default (`go-newest`) against the newest.",
+              f"Each program runs {PEER_REPEAT} times; each figure is its run of median wall time, the wall time with the range of",
+              "the runs, and the speed-up on the medians with the least and most the runs allow (slowest of ours against",
+              "fastest of theirs, and the reverse).", ""]
     stats_seen = {}
     for latency_ms in PEER_LATENCIES_MS:
-        go, ours_january = peer_run("go", peers, latency_ms), peer_run("ours-go-2025-01", peers, latency_ms)
-        newest, ours = peer_run("go-newest", peers, latency_ms), peer_run("ours", peers, latency_ms)
+        go, ours_january = median_run("go", peers, latency_ms), median_run("ours-go-2025-01", peers, latency_ms)
+        newest, ours = median_run("go-newest", peers, latency_ms), median_run("ours", peers, latency_ms)
         stats_seen[latency_ms] = (go["stats"], ours_january["stats"], ours_january["path"], go["size"], newest["stats"])
         grants = lambda run: run["stats"].get("grants", 0)
         per_grant = lambda run: run["size"] / max(grants(run), 1)
         pairs = [(go, ours_january), (newest, ours)]
         measures = [
-            ("wall time (s)", lambda r: f"{r['wall']:.1f}", lambda peer, mine: f"{peer['wall'] / mine['wall']:.1f}x faster"),
+            ("wall time (s)", wall_cell, speedup_cell),
             ("requests", lambda r: str(r["requests"]), lambda peer, mine: f"{peer['requests'] / max(mine['requests'], 1):.1f}x fewer"),
             ("peak RSS (MiB)", lambda r: f"{r['rss_mib']:.0f}", lambda peer, mine: f"{mine['rss_mib'] / peer['rss_mib']:.2f} of its"),
             (".c1z size (MiB)", lambda r: f"{r['size'] / 2**20:.2f}", lambda peer, mine: f"{mine['size'] / peer['size']:.2f} of its"),
