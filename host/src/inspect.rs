@@ -268,7 +268,7 @@ pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Opti
         check_known("resource", given, &ids, "resources")?;
     }
     let types = Joined::types_only(reader)?;
-    let principal_json = |who: &str| -> Result<Value> { Ok(reader.resource(who)?.as_ref().map(to_json).unwrap_or(Value::Null)) };
+    let resource_json = |who: &str| -> Result<Value> { Ok(reader.resource(who)?.as_ref().map(to_json).unwrap_or(Value::Null)) };
     let mut last_entitlement: Option<(String, Value)> = None;
     let mut listing = Listing::new("grants", vec!["ENTITLEMENT", "PRINCIPAL", "EXPANDS TO MEMBERS OF"], format, out);
     reader.each_grant(|g| {
@@ -284,7 +284,7 @@ pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Opti
             let item = match reader.entitlement(&ent)? {
                 Some(full) => {
                     let id = full.resource.as_ref().and_then(|r| r.id.as_ref());
-                    let resource = principal_json(&id_text(id))?;
+                    let resource = resource_json(&id_text(id))?;
                     types.entitlement_item_with(&full, resource)
                 }
                 None => json!({}),
@@ -293,7 +293,7 @@ pub fn grants<'a>(reader: &C1zReader, entitlement: Option<&str>, principal: Opti
         }
         let mut json = last_entitlement.as_ref().map(|(_, item)| item.clone()).unwrap_or_default();
         json["grant"] = to_json(&g);
-        json["principal"] = principal_json(&who)?;
+        json["principal"] = resource_json(&who)?;
         listing.push(cells, || json)
     })?;
     Ok(listing)

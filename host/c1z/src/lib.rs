@@ -27,6 +27,12 @@ pub use annotations::{any, find_annotation};
 pub use reader::{C1zReader, ReadError, ReadOptions, SyncRun};
 pub use writer::{C1zWriter, Summary, WriteError};
 
+/// `.<name>.<suffix>` beside the output `out`: where its lock and its unfinished sync live.
+pub(crate) fn hidden_beside(out: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    out.with_file_name(format!(".{name}.{suffix}"))
+}
+
 /// The 5-byte header of a v1 `.c1z` file.
 pub const C1Z_V1_MAGIC: &[u8; 5] = b"C1ZF\0";
 /// The 5-byte header of a v3 (Pebble) `.c1z` file, recognised only to reject it.

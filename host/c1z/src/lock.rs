@@ -42,8 +42,7 @@ pub enum LockError {
 
 /// `.<name>.lock` beside `out`.
 pub fn lock_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    out.with_file_name(format!(".{name}.lock"))
+    crate::hidden_beside(out, "lock")
 }
 
 impl OutputLock {

@@ -273,11 +273,11 @@ impl C1zReader {
              WHERE (?1 IS NULL OR sync_id = ?1) ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(sqlite("preparing a query"))?;
-        let params: [&dyn ToSql; 1] = [&self.sync_id];
-        let mut rows = stmt.query(&params[..]).map_err(sqlite("running a query"))?;
-        while let Some(row) = rows.next().map_err(sqlite("reading rows"))? {
-            let (row_id, data, expansion): (i64, Vec<u8>, Option<Vec<u8>>) =
-                (row.get(0).map_err(sqlite("reading rows"))?, row.get(1).map_err(sqlite("reading rows"))?, row.get(2).map_err(sqlite("reading rows"))?);
+        let rows = stmt
+            .query_map([&self.sync_id], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Option<Vec<u8>>>(2)?)))
+            .map_err(sqlite("running a query"))?;
+        for row in rows {
+            let (row_id, data, expansion) = row.map_err(sqlite("reading rows"))?;
             each(decode_grant(row_id, &data, expansion.as_deref())?)?;
         }
         Ok(())

@@ -559,27 +559,21 @@ fn open_writer(out: &Path, store: &SharedStore, fingerprint: &str) -> Result<(C1
         }
         Err(unreadable) => {
             tracing::warn!("the interrupted sync's checkpoint is not one this program can read ({unreadable}): another program's or damaged; starting over");
-            drop(writer);
-            discard_partial(out);
-            let (writer, _) = C1zWriter::resume_or_create(out)?;
-            Ok((writer, Progress::fresh(fingerprint)))
+            start_over(writer, out, fingerprint)
         }
-        _ => {
+        Ok(_) => {
             tracing::info!("an interrupted sync of another configuration (or of another version of this program) was found; starting over");
-            drop(writer);
-            discard_partial(out);
-            let (writer, _) = C1zWriter::resume_or_create(out)?;
-            Ok((writer, Progress::fresh(fingerprint)))
+            start_over(writer, out, fingerprint)
         }
     }
 }
 
-/// Removes the checkpoint of an interrupted sync beside `out`, if any.
-fn discard_partial(out: &Path) {
-    if let (Some(dir), Some(name)) = (out.parent(), out.file_name()) {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        let _ = std::fs::remove_dir_all(dir.join(format!(".{}.partial", name.to_string_lossy())));
-    }
+/// Drops the interrupted sync `writer` reopened, and starts a fresh one into `out`.
+fn start_over(writer: C1zWriter, out: &Path, fingerprint: &str) -> Result<(C1zWriter, Progress)> {
+    drop(writer);
+    C1zWriter::discard_unfinished(out);
+    let (writer, _) = C1zWriter::resume_or_create(out)?;
+    Ok((writer, Progress::fresh(fingerprint)))
 }
 
 /// What to fetch for each resource, and the resource types entitlements refer to.

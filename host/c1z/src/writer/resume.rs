@@ -68,10 +68,10 @@ fn set_aside(workdir: &Path, why: &str) {
     }
 }
 
-/// `.<name>.partial` beside `out`.
+/// `.<name>.partial` beside `out` (which must name a file).
 fn resumable_workdir(out: &Path) -> Result<PathBuf, WriteError> {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(output_dir(out)?.join(format!(".{name}.partial")))
+    output_dir(out)?;
+    Ok(crate::hidden_beside(out, "partial"))
 }
 
 /// File in a resumable work directory that holds the caller's progress.
@@ -85,6 +85,13 @@ impl C1zWriter {
     pub fn resume_or_create(out: &Path) -> Result<(C1zWriter, Option<String>), WriteError> {
         let workdir = resumable_workdir(out)?;
         Self::resume_or_create_in(out, &workdir).map_err(|error| SpaceNeeds::before_start(out, workdir.join("db"), true).explain(Stage::Rows, error))
+    }
+
+    /// Removes the unfinished sync beside `out`, if any (a checkpoint its caller cannot use).
+    pub fn discard_unfinished(out: &Path) {
+        if let Ok(workdir) = resumable_workdir(out) {
+            let _ = fs::remove_dir_all(workdir);
+        }
     }
 
     fn resume_or_create_in(out: &Path, workdir: &Path) -> Result<(C1zWriter, Option<String>), WriteError> {
