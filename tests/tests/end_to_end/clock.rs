@@ -6,7 +6,7 @@
 //! monotonic clock left true; the simulator and the fake ConductorOne keep the real time.
 //! Skipped, with a notice, where libfaketime is not installed.
 
-use crate::runner::{child_alive, confluence_tenant, drain, fetch, start_serve};
+use crate::runner::{child_alive, drain, fetch, scheduled_tenants, start_serve};
 use crate::service::{Service, simulator};
 use baton_c1api::pb::baton_service_finish_task_request::FinalState;
 use confluence_sim::ADMIN_TOKEN;
@@ -72,9 +72,7 @@ fn a_wall_clock_jump_neither_repeats_nor_stops_the_runners_schedule() {
     let sim = simulator();
     let dir = tempfile::tempdir().unwrap();
     let names = ["acme", "globex", "initech"];
-    let tenants: Vec<String> =
-        names.iter().map(|name| confluence_tenant(name, &sim, "TOKEN").replace("[tenant.config]", "interval = \"2s\"\n[tenant.config]")).collect();
-    let file = format!("shortest_interval = \"1s\"\n{}", tenants.join("\n"));
+    let file = scheduled_tenants(&names.map(String::from), &sim, "2s");
     let env: Vec<(&str, String)> = [("TOKEN", ADMIN_TOKEN.to_string())].into_iter().chain(clock.env()).collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (mut child, listen) = start_serve(dir.path(), &file, &env, &[]);

@@ -29,6 +29,16 @@ pub(crate) fn confluence_tenant(name: &str, sim: &Simulator, token_variable: &st
     )
 }
 
+/// The body of a tenants file whose tenants `names` (tokens from `TOKEN`) each sync `sim` every
+/// `interval` (seconds apart: the file lowers its `shortest_interval` to one second).
+pub(crate) fn scheduled_tenants(names: &[String], sim: &Simulator, interval: &str) -> String {
+    let tenants: Vec<String> = names
+        .iter()
+        .map(|name| confluence_tenant(name, sim, "TOKEN").replace("[tenant.config]", &format!("interval = \"{interval}\"\n[tenant.config]")))
+        .collect();
+    format!("shortest_interval = \"1s\"\n{}", tenants.join("\n"))
+}
+
 /// A `[[tenant]]` of the built-in component against `sim` in service mode for `c1`, with extra
 /// lines before `[tenant.c1]` (limits) and in it.
 fn c1_tenant(name: &str, sim: &Simulator, c1: &FakeC1, before: &str, in_c1: &str) -> String {

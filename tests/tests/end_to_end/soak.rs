@@ -4,7 +4,7 @@
 //! hold at most 5% more than the run held after its first tenth (see [`check_flat`]). The default run is short (200 tasks, 100 syncs);
 //! `make bench` runs the long one (`SOAK_TASKS`, `SOAK_SYNCS`) and prints the samples.
 
-use crate::runner::{child_alive, confluence_tenant, drain, fetch, start_serve};
+use crate::runner::{child_alive, drain, fetch, scheduled_tenants, start_serve};
 use crate::service::{Service, simulator, task};
 use crate::util::run_host;
 use baton_c1api::pb::Task;
@@ -123,9 +123,8 @@ fn the_runner_runs_many_scheduled_syncs_without_growing() {
     let syncs = count("SOAK_SYNCS", 160);
     let sim = simulator();
     let dir = tempfile::tempdir().unwrap();
-    let tenants: Vec<String> =
-        (0..20).map(|n| confluence_tenant(&format!("t{n:02}"), &sim, "TOKEN").replace("[tenant.config]", "interval = \"4s\"\n[tenant.config]")).collect();
-    let file = format!("shortest_interval = \"1s\"\n{}", tenants.join("\n"));
+    let names: Vec<String> = (0..20).map(|n| format!("t{n:02}")).collect();
+    let file = scheduled_tenants(&names, &sim, "4s");
     let (mut child, listen) = start_serve(dir.path(), &file, &[("TOKEN", ADMIN_TOKEN)], &[]);
     let (_out, _err) = (drain(child.stdout.take().unwrap()), drain(child.stderr.take().unwrap()));
 
