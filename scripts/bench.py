@@ -472,9 +472,10 @@ def replace_section(lines, begin, end):
     earlier one."""
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    section = "\n".join(lines)
+    section = "\n".join(lines).rstrip("\n") + "\n"
     if begin in text and end in text:
-        start, stop = text.index(begin), text.index(end) + len(end) + 1
+        start, stop = text.index(begin), text.index(end) + len(end)
+        stop += text[stop:stop + 1] == "\n"
         text = text[:start] + section + text[stop:]
     else:
         text = text.rstrip("\n") + "\n\n" + section
