@@ -10,8 +10,10 @@
 //! - [`resume`]: the resumable work folder, its journal and checkpoints, reopening after a kill;
 //! - [`queries`]: what the sync engine reads back while the sync is being written;
 //! - [`package`]: the finished database into the file: zstd, a staging file, the atomic rename;
+//! - [`early`]: the rows' pages compressed on other cores while the indexes are built;
 //! - [`space`]: a full output folder told from other failures, with what it takes to go on.
 
+mod early;
 mod package;
 mod queries;
 mod resume;
@@ -28,6 +30,7 @@ use svix_ksuid::{Ksuid, KsuidLike};
 use crate::previous;
 use crate::{schema, timefmt};
 
+use early::{EARLY_MIN_BYTES, EarlyCompression};
 use package::{file_len, output_dir, write_c1z_atomically};
 use resume::Workdir;
 use rows::NamedPrincipals;
@@ -136,6 +139,8 @@ pub struct C1zWriter {
     named_principals: Option<NamedPrincipals>,
     /// Whether [`Self::finish`] keeps the replaced file's latest full sync (off unless asked).
     keep_previous: bool,
+    /// From how many bytes of rows [`Self::finish`] compresses them while the indexes build.
+    early_min_bytes: u64,
 }
 
 fn sqlite(action: &'static str) -> impl FnOnce(rusqlite::Error) -> WriteError {
@@ -158,13 +163,14 @@ impl C1zWriter {
         let dir = output_dir(out)?;
         let space = SpaceNeeds::before_start(out, PathBuf::new(), false);
         let workdir = tempfile::Builder::new().prefix(".c1z-build-").tempdir_in(&dir).map_err(io_err("creating a scratch directory in", &dir));
-        workdir.and_then(|workdir| Self::start(out, Workdir::Scratch(workdir), FAST_PRAGMAS)).map_err(|error| space.explain(Stage::Rows, error))
+        workdir.and_then(|workdir| Self::start(out, Workdir::Scratch(workdir), &FAST_PRAGMAS)).map_err(|error| space.explain(Stage::Rows, error))
     }
 
-    fn start(out: &Path, workdir: Workdir, pragmas: &str) -> Result<C1zWriter, WriteError> {
+    fn start(out: &Path, workdir: Workdir, pragmas: &Pragmas) -> Result<C1zWriter, WriteError> {
         let db_path = workdir.path().join("db");
         let conn = Connection::open(&db_path).map_err(sqlite("creating the scratch database"))?;
-        prepare_database(&conn, pragmas)?;
+        prepare_database(&conn, pragmas.database)?;
+        resume::attach_store(&conn, workdir.path(), pragmas)?;
         let sync_id = Ksuid::new(None, None).to_string();
         insert_sync_run(&conn, &sync_id)?;
         conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
@@ -177,6 +183,7 @@ impl C1zWriter {
             rows_since_commit: 0,
             named_principals: Some(NamedPrincipals::default()),
             keep_previous: false,
+            early_min_bytes: EARLY_MIN_BYTES,
         })
     }
 
@@ -184,6 +191,13 @@ impl C1zWriter {
     /// file holds two and `baton diff` compares them (see `previous`).
     pub fn keep_previous_sync(&mut self, keep: bool) {
         self.keep_previous = keep;
+    }
+
+    /// Compresses the rows while the indexes are built from `bytes` of them on (see `early`;
+    /// by default 256 MiB, where it saves seconds); lower, files of a few rows are written the
+    /// way large ones are (tests read those with other readers).
+    pub fn compress_during_index_build_from(&mut self, bytes: u64) {
+        self.early_min_bytes = bytes;
     }
 
     /// Records what kind of sync this is, as baton names them: `full` (the default),
@@ -214,8 +228,9 @@ impl C1zWriter {
     }
 
     fn finish_inner(self) -> Result<Summary, WriteError> {
-        let C1zWriter { conn, workdir, db_path, out, sync_id, keep_previous, .. } = self;
-        conn.execute("DELETE FROM v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
+        let C1zWriter { conn, workdir, db_path, out, sync_id, keep_previous, early_min_bytes, .. } = self;
+        // Entries of a sync begun by an earlier version, which kept them in the file's table.
+        conn.execute("DELETE FROM main.v1_connector_sessions WHERE sync_id = ?1", [&sync_id]).map_err(sqlite("clearing session entries"))?;
         // Leave the resumable journal (the payload is the database file alone) before the
         // indexes are built: under a plain rollback journal their pages, all new, are written
         // once, into the file.
@@ -227,14 +242,23 @@ impl C1zWriter {
         if let Some(kept) = (keep_previous && !holds_another_sync(&conn, &sync_id)?).then(|| previous::carry(&conn, &out, workdir.path())).flatten() {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), previous_sync = %kept, "kept the previous sync beside the new one");
         }
-        let started = Instant::now();
         end_sync(&conn, &sync_id)?;
-        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "built the lookup indexes");
+        let early = EarlyCompression::start(&db_path, page_size(&conn)?, &out, early_min_bytes)?;
+        let started = Instant::now();
+        build_indexes(&conn)?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), rows_compressed_meanwhile = early.is_some(), "built the lookup indexes");
         let mut summary = count_rows(&conn, &sync_id)?;
         conn.close().map_err(|(_, e)| sqlite("closing the scratch database")(e))?;
         summary.database_bytes = file_len(&db_path)?;
         let started = Instant::now();
-        summary.file_bytes = write_c1z_atomically(&db_path, summary.database_bytes, &out)?;
+        let finished_early = match early {
+            Some(early) => early.finish(&db_path, summary.database_bytes, &out)?,
+            None => None,
+        };
+        summary.file_bytes = match finished_early {
+            Some(written) => written,
+            None => write_c1z_atomically(&db_path, summary.database_bytes, &out)?,
+        };
         tracing::debug!(
             seconds = started.elapsed().as_secs_f64(),
             database_bytes = summary.database_bytes,
@@ -252,20 +276,32 @@ impl std::fmt::Debug for C1zWriter {
     }
 }
 
+/// SQLite settings of the database and of the connector's store beside it (`resume`).
+pub(super) struct Pragmas {
+    pub(super) database: &'static str,
+    pub(super) store: &'static str,
+}
+
 /// Fast, crash-unsafe settings, for a scratch db that is thrown away on failure.
-const FAST_PRAGMAS: &str = "PRAGMA journal_mode = OFF;
+const FAST_PRAGMAS: Pragmas = Pragmas {
+    database: "PRAGMA journal_mode = OFF;
      PRAGMA synchronous = OFF;
      PRAGMA locking_mode = EXCLUSIVE;
-     PRAGMA cache_size = -16384;";
+     PRAGMA cache_size = -16384;",
+    store: "PRAGMA store.journal_mode = OFF; PRAGMA store.synchronous = OFF;",
+};
 
 /// Settings that survive the process being killed, and a power cut, at a small cost. A
 /// rollback journal rather than write-ahead logging: rows land at the end of the table, pages
 /// a journal need not save, where a log holds every page once and the checkpoint writes it
 /// again. Measured on the 1M-grant site at 0 ms: 13.5 s against 14.6-17.3 s with the log.
-const DURABLE_PRAGMAS: &str = "PRAGMA journal_mode = TRUNCATE;
+const DURABLE_PRAGMAS: Pragmas = Pragmas {
+    database: "PRAGMA journal_mode = TRUNCATE;
      PRAGMA synchronous = FULL;
      PRAGMA locking_mode = EXCLUSIVE;
-     PRAGMA cache_size = -16384;";
+     PRAGMA cache_size = -16384;",
+    store: "PRAGMA store.journal_mode = TRUNCATE; PRAGMA store.synchronous = FULL;",
+};
 
 /// Database page size, set before the first table. Measured on the 1M-grant database
 /// (BENCHMARKS.md): against SQLite's 4 KiB pages, 16 KiB pages hold the ~520-byte grant rows
@@ -292,13 +328,26 @@ fn insert_sync_run(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
     .map_err(sqlite("recording the sync run"))
 }
 
-/// Sets `ended_at`, creates the deferred indexes and commits, in one transaction.
+/// Sets `ended_at` (once: a sync finished again after a stop keeps its first end). Done before
+/// the indexes are built, so the build changes no page that holds rows (see `early`).
 fn end_sync(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
-    conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
     conn.execute("UPDATE v1_sync_runs SET ended_at = ?1 WHERE sync_id = ?2 AND ended_at IS NULL", params![timefmt::now_text(), sync_id])
-        .map_err(sqlite("ending the sync run"))?;
+        .map(drop)
+        .map_err(sqlite("ending the sync run"))
+}
+
+/// Creates the deferred indexes, in one transaction.
+fn build_indexes(conn: &Connection) -> Result<(), WriteError> {
+    conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
     conn.execute_batch(schema::DEFERRED_INDEXES).map_err(sqlite("creating indexes"))?;
     conn.execute_batch("COMMIT").map_err(sqlite("committing"))
+}
+
+/// The database's page size, when no page is free for the index build to reuse (it then only
+/// appends); 0 otherwise, which leaves the whole file to be compressed after the build.
+fn page_size(conn: &Connection) -> Result<u64, WriteError> {
+    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0)).map_err(sqlite("reading the page layout"));
+    Ok(if pragma("freelist_count")? == 0 { u64::try_from(pragma("page_size")?).unwrap_or(0) } else { 0 })
 }
 
 /// Whether the database holds a sync besides `sync_id`: the replaced file's, kept by an earlier

@@ -42,9 +42,20 @@ pub(super) fn file_len(path: &Path) -> Result<u64, WriteError> {
 }
 
 /// Removes a path on drop unless disarmed; keeps `<out>.tmp` from lingering.
-struct RemoveOnDrop<'a> {
+pub(super) struct RemoveOnDrop<'a> {
     path: &'a Path,
     armed: bool,
+}
+
+impl<'a> RemoveOnDrop<'a> {
+    pub(super) fn armed(path: &'a Path) -> RemoveOnDrop<'a> {
+        RemoveOnDrop { path, armed: true }
+    }
+
+    /// The file stays: it has become the output.
+    pub(super) fn disarm(&mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for RemoveOnDrop<'_> {
@@ -59,14 +70,14 @@ impl Drop for RemoveOnDrop<'_> {
 /// and fsyncs the directory. Returns the size of the written file.
 pub(super) fn write_c1z_atomically(db_path: &Path, db_len: u64, out: &Path) -> Result<u64, WriteError> {
     let staging = staging_path(out);
-    let mut guard = RemoveOnDrop { path: &staging, armed: true };
+    let mut guard = RemoveOnDrop::armed(&staging);
     let file = create_staging_file(&staging)?;
     let file = compress_database(db_path, db_len, file, &staging)?;
     file.sync_all().map_err(io_err("syncing", &staging))?;
     let written = file.metadata().map(|m| m.len()).map_err(io_err("reading the size of", &staging))?;
     drop(file);
     fs::rename(&staging, out).map_err(io_err("renaming the staged file onto", out))?;
-    guard.armed = false;
+    guard.disarm();
     sync_directory(&output_dir(out)?)?;
     Ok(written)
 }
@@ -103,16 +114,25 @@ pub(super) fn compress_database(db_path: &Path, db_len: u64, file: File, staging
     let mut sink = BufWriter::new(file);
     let result = (|| -> io::Result<File> {
         sink.write_all(C1Z_V1_MAGIC)?;
-        let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
-        encoder.include_checksum(true)?;
-        encoder.include_contentsize(true)?;
-        encoder.multithread(compression_threads())?;
-        encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))?;
-        encoder.set_pledged_src_size(Some(db_len))?;
-        io::copy(&mut db, &mut encoder)?;
-        encoder.finish()?.into_inner().map_err(|e| e.into_error())
+        let mut frame = encoder(sink, db_len, compression_threads())?;
+        io::copy(&mut db, &mut frame)?;
+        frame.finish()?.into_inner().map_err(|e| e.into_error())
     })();
     result.map_err(write_err)
+}
+
+/// One frame of `len` bytes at our level, with its content size and checksum, on `threads`
+/// worker threads in [`ZSTD_JOB_BYTES`] jobs (0: on the caller's thread).
+pub(super) fn encoder<W: Write>(sink: W, len: u64, threads: u32) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
+    let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
+    encoder.include_checksum(true)?;
+    encoder.include_contentsize(true)?;
+    if threads > 0 {
+        encoder.multithread(threads)?;
+        encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))?;
+    }
+    encoder.set_pledged_src_size(Some(len))?;
+    Ok(encoder)
 }
 
 #[cfg(unix)]

@@ -4,7 +4,7 @@
 
 use super::package::output_dir;
 use super::space::{SpaceNeeds, Stage};
-use super::{C1zWriter, DURABLE_PRAGMAS, WriteError, io_err, sqlite};
+use super::{C1zWriter, DURABLE_PRAGMAS, Pragmas, WriteError, io_err, sqlite};
 use std::fs::{self, File};
 use std::io::{self};
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ impl C1zWriter {
         }
         let _ = fs::remove_dir_all(&workdir);
         create_private_dir(&workdir)?;
-        Ok((Self::start(out, Workdir::Resumable(workdir), DURABLE_PRAGMAS)?, None))
+        Ok((Self::start(out, Workdir::Resumable(workdir), &DURABLE_PRAGMAS)?, None))
     }
 
     /// The unfinished sync in `workdir` with its checkpoint, if both are there and whole.
@@ -123,8 +123,11 @@ impl C1zWriter {
             Ok(conn) => conn,
             Err(e) => return Ok(Reopened::Damaged(format!("its database does not open ({e})"))),
         };
-        if let Err(why) = conn.execute_batch(DURABLE_PRAGMAS).map_err(|e| e.to_string()).and_then(|()| whole(&conn)) {
+        if let Err(why) = conn.execute_batch(DURABLE_PRAGMAS.database).map_err(|e| e.to_string()).and_then(|()| whole(&conn)) {
             return Ok(Reopened::Damaged(format!("its database is damaged ({why})")));
+        }
+        if let Err(why) = attach_store(&conn, workdir, &DURABLE_PRAGMAS) {
+            return Ok(Reopened::Damaged(format!("its store does not open ({why})")));
         }
         // This sync's run is the first row of its own database (a sync kept from the replaced
         // file comes after it). One already ended was being finished when the process stopped:
@@ -141,24 +144,23 @@ impl C1zWriter {
             rows_since_commit: 0,
             named_principals: None,
             keep_previous: false,
+            early_min_bytes: super::early::EARLY_MIN_BYTES,
         };
         Ok(Reopened::Resumed(Box::new(writer), checkpoint))
     }
 
     /// Makes everything written so far durable together with the caller's `progress` (returned
     /// by [`resume_or_create`](Self::resume_or_create) after a crash) and `session` entries (the
-    /// connector's per-sync store, kept in `v1_connector_sessions` until the sync finishes).
+    /// connector's per-sync store, kept in the work folder's `store` database, committed with the
+    /// rows, and never in the file).
     pub fn checkpoint(&mut self, progress: &str, session: &[(String, String)]) -> Result<(), WriteError> {
         {
             let mut upsert = self
                 .conn
-                .prepare_cached(
-                    "INSERT INTO v1_connector_sessions (sync_id, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(sync_id, key) DO UPDATE SET value = excluded.value",
-                )
+                .prepare_cached("INSERT INTO store.entries (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                 .map_err(sqlite("saving session entries"))?;
             for (key, value) in session {
-                upsert.execute(params![self.sync_id, key, value.as_bytes()]).map_err(sqlite("saving session entries"))?;
+                upsert.execute(params![key, value.as_bytes()]).map_err(sqlite("saving session entries"))?;
             }
         }
         self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite("committing a checkpoint"))?;
@@ -170,9 +172,13 @@ impl C1zWriter {
         fs::rename(&staged, &path).map_err(io_err("saving the checkpoint", &path))
     }
 
-    /// The session entries saved by earlier checkpoints of this sync.
+    /// The session entries saved by earlier checkpoints of this sync (those of a sync begun by
+    /// an earlier version, which kept them in the database's `v1_connector_sessions`, first).
     pub fn session_entries(&self) -> Result<Vec<(String, String)>, WriteError> {
-        let mut query = self.conn.prepare("SELECT key, value FROM v1_connector_sessions WHERE sync_id = ?1").map_err(sqlite("reading session entries"))?;
+        let mut query = self
+            .conn
+            .prepare("SELECT key, value FROM main.v1_connector_sessions WHERE sync_id = ?1 UNION ALL SELECT key, value FROM store.entries")
+            .map_err(sqlite("reading session entries"))?;
         let rows = query
             .query_map([&self.sync_id], |row| {
                 let value: Vec<u8> = row.get(1)?;
@@ -181,6 +187,16 @@ impl C1zWriter {
             .map_err(sqlite("reading session entries"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(sqlite("reading session entries"))
     }
+}
+
+/// The connector's per-sync store: `store` in the work folder, attached beside the database so a
+/// checkpoint commits both together, and outside it so clearing the store at the end frees no
+/// page of the file (the index build then only appends: see `early`).
+pub(super) fn attach_store(conn: &Connection, workdir: &Path, pragmas: &Pragmas) -> Result<(), WriteError> {
+    let path = workdir.join("store");
+    conn.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()]).map_err(sqlite("opening the connector's store"))?;
+    conn.execute_batch(pragmas.store).map_err(sqlite("configuring the connector's store"))?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS store.entries (key TEXT PRIMARY KEY, value BLOB NOT NULL)").map_err(sqlite("creating the connector's store"))
 }
 
 /// `.<name>.partial` must be a directory of this user's, not a link, before anything in it is

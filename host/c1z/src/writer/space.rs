@@ -7,6 +7,7 @@
 //! and the finished file is about as large as the previous one (or an eighth of its database,
 //! the least compression measured, when there is none).
 
+use super::early::{head_bytes, noted_database_size};
 use super::package::{file_len, output_dir};
 use super::{C1zWriter, WriteError};
 use crate::C1Z_V1_MAGIC;
@@ -119,14 +120,14 @@ fn database_bytes(database: &Path) -> u64 {
     file_len(database).unwrap_or(0) + file_len(Path::new(&journal)).unwrap_or(0)
 }
 
-/// The uncompressed size a `.c1z` records in its zstd frame header (our writer always records
-/// it; other writers may not).
+/// The uncompressed size a `.c1z` records: in the size note of a file of several frames
+/// (`early`), else in its one zstd frame's header (our writer always records it; other writers
+/// may not).
 fn recorded_content_size(c1z: &Path) -> Option<u64> {
-    let mut head = [0u8; 32];
-    let mut file = File::open(c1z).ok()?;
-    let read = file.read(&mut head).ok()?;
-    let frame = head[..read].strip_prefix(C1Z_V1_MAGIC.as_slice())?;
-    zstd::zstd_safe::get_frame_content_size(frame).ok().flatten()
+    let mut head = Vec::with_capacity(head_bytes());
+    File::open(c1z).ok()?.take(head_bytes() as u64).read_to_end(&mut head).ok()?;
+    let frame = head.strip_prefix(C1Z_V1_MAGIC.as_slice())?;
+    noted_database_size(&head).or_else(|| zstd::zstd_safe::get_frame_content_size(frame).ok().flatten())
 }
 
 /// Bytes this user may still write in `folder`.
