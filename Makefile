@@ -3,6 +3,7 @@
 #   make test  - all tests (unit, component, end to end, Kubernetes manifests, container image)
 #   make image - the container image, built without a daemon (umoci), into target/image/oci
 #   make publish REGISTRY=... TAG=... - the component to an OCI registry
+#   make examples - the example connectors of examples/ (Python, componentize-py)
 # Both install what they need on a fresh machine: the wasm32-wasip2 Rust target, Go modules, a
 # Python venv, and for `make test` and `make image` the Debian packages umoci, skopeo and
 # docker-registry (scripts/install-deps.sh, only when one is missing).
@@ -12,7 +13,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 ## debug (the default: what `make build` already built) or release.
 IMAGE_PROFILE ?= debug
 
-.PHONY: all setup deps lint component probe interop peers build test k8s-check image image-test demo bench publish clean
+.PHONY: all setup deps lint component probe interop peers build examples test k8s-check image image-test demo bench publish clean
 
 all: build
 
@@ -63,7 +64,12 @@ build: component
 	@# Compile the component for this machine into the user's cache now, so the first run starts at once.
 	@target/debug/baton-confluence-datacenter component inspect >/dev/null
 
-test: deps build probe interop peers k8s-check image-test
+## The example connectors of examples/ (a Python one, built with componentize-py in a venv under
+## target/examples); where Python cannot be set up it says so, and their tests skip.
+examples:
+	@scripts/build-examples.sh
+
+test: deps build probe interop peers examples k8s-check image-test
 	CARGO=$(CARGO) scripts/cargo-test.sh --workspace --exclude probe-guest
 
 ## deploy/kubernetes against the Kubernetes JSON schemas and k8s.io/api's types, plus the

@@ -11,13 +11,15 @@
 //! `connection` (connections the fault plan can cut), `server` (the running simulator),
 //! `xsrf` (the X-Atlassian-Token rule for writes), `mutations` (membership, permission and
 //! user writes to the directory), `new_user` (create-user validation), `tls` (a private CA and
-//! the HTTPS accept loop), `forward_proxy` (a CONNECT proxy that alone resolves some names).
+//! the HTTPS accept loop), `forward_proxy` (a CONNECT proxy that alone resolves some names),
+//! `directory_sim` (a small JSON directory service: the Python example connector's target).
 
 pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod cut_proxy;
 pub mod dataset;
+pub mod directory_sim;
 pub mod fake_c1;
 pub mod fault_plan;
 pub mod forward_proxy;

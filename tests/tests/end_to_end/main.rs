@@ -31,6 +31,7 @@ mod first_contact;
 mod global_permissions;
 mod https;
 mod provisioning;
+pub mod python_example;
 mod registry;
 mod resilience;
 mod runner;

@@ -566,3 +566,32 @@ fn components_travel_both_ways_with_wkg() {
     let run = sync_with(&format!("oci://{theirs}"), &sim, &file, &dir.path().join("cache"));
     assert!(run.success && file.is_file(), "a component wkg pushed runs here: {}", run.output());
 }
+
+/// A connector written in another language travels the same way: the Python example pushed,
+/// pulled by tag into a sync, and described by `component inspect` from the registry.
+#[test]
+fn the_python_example_is_pushed_and_pulled_like_the_confluence_component() {
+    use confluence_sim::directory_sim::{DIRECTORY_TOKEN, Directory, DirectorySim};
+    let Some(python) = crate::python_example::python_component() else { return };
+    let registry = Registry::start();
+    let sim = DirectorySim::start(Directory::generate(10, 1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let tagged = format!("oci://{}/baton/directory-python:0.1.0", registry.address);
+    let pushed = push(&tagged, &["--component", python.to_str().unwrap()]);
+    assert!(pushed.success, "{}", pushed.output());
+
+    let file = dir.path().join("pulled.c1z");
+    let origin = sim.origin();
+    let args = ["--component", &tagged, "--base-url", &origin, "--file", file.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+    let run = crate::util::run_host_as_shipped(&args, &[("BATON_ACCESS_TOKEN", DIRECTORY_TOKEN)]);
+    assert!(run.success, "{}", run.output());
+    let users = baton_c1z::C1zReader::open(&file).unwrap().resources(Some("user")).unwrap();
+    assert_eq!(users.len(), 10);
+
+    let inspected = run_host(&["component", "inspect", &tagged, "--cache-dir", cache.to_str().unwrap(), "-o", "json"], &[]);
+    assert!(inspected.success, "{}", inspected.output());
+    let described: serde_json::Value = serde_json::from_str(&inspected.stdout).unwrap();
+    assert_eq!(described["world"], "baton:connector/connector@0.4.0");
+    assert!(described["mayChangeWithProvisioning"].as_array().unwrap().iter().any(|v| v == "PUT /api/v1/groups/*/members/*"), "{described}");
+}
