@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `target/peers`, unpacked when `../shared/peers` exists; none (and a loud notice) otherwise.
-fn peers() -> Option<PathBuf> {
+pub(crate) fn peers() -> Option<PathBuf> {
     let dir = target_dir().join("peers");
     let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/install.sh");
     if !dir.join("baton-confluence-datacenter-newest").is_file() && install.is_file() {
@@ -47,7 +47,7 @@ fn our_json(args: &[&str]) -> Value {
 }
 
 /// `baton stats`: {type or kind: count} (a console table; its colours stripped).
-fn stats(peers: &Path, file: &str) -> BTreeMap<String, usize> {
+pub(crate) fn stats(peers: &Path, file: &str) -> BTreeMap<String, usize> {
     let text = baton(peers, &["stats", "-f", file]);
     let mut counts = BTreeMap::new();
     for line in without_colours(&text).lines() {

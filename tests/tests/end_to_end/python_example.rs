@@ -62,6 +62,14 @@ fn the_python_connector_syncs_grants_and_revokes_in_the_unchanged_host() {
     let grants = grant_ids(&file);
     assert_eq!(grants.len(), expected, "one grant per membership and role holder");
     assert!(grants.contains(&"role:admin:assigned:user:u0000".to_string()) && grants.contains(&"group:g00:member:user:u0003".to_string()), "{grants:?}");
+    if let Some(peers) = crate::baton_cli::peers() {
+        let counts = crate::baton_cli::stats(&peers, file.to_str().unwrap());
+        assert_eq!(
+            (counts.get("user"), counts.get("group"), counts.get("role"), counts.get("grants")),
+            (Some(&120), Some(&4), Some(&2), Some(&expected)),
+            "the official baton reads it: {counts:?}"
+        );
+    }
     let pages = sim.requests().iter().filter(|r| r.starts_with("GET /api/v1/users?")).count();
     assert!(pages >= 3, "users read in pages of at most 50: {:?}", sim.requests());
 
