@@ -63,6 +63,11 @@ async fn run(product: Product) -> Result<()> {
             args::ComponentCommand::Push(push) => print_out(&format!("{}\n", component::push(&product, &push).await?)),
             args::ComponentCommand::Inspect(inspect) => print_out(&component::inspect(&product, &inspect).await?),
             args::ComponentCommand::Sign(sign) => print_out(&format!("{}\n", component::sign(&sign).await?)),
+            args::ComponentCommand::Test(test) => {
+                let (report, passed) = crate::conformance::run(&product, &test).await?;
+                print_out(&report)?;
+                if passed { Ok(()) } else { Err(anyhow!("the component does not keep the contract: see the FAIL lines above")) }
+            }
             args::ComponentCommand::Precompile(path) => print_out(&format!("{}\n", component::precompile(&product, path.as_deref())?.display())),
         };
     }

@@ -26,6 +26,7 @@ pub mod args;
 pub mod capabilities;
 pub mod cli;
 pub mod component;
+pub mod conformance;
 pub mod connector;
 pub mod inspect;
 pub mod limits;

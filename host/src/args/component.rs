@@ -1,7 +1,8 @@
-//! `component push | inspect | precompile`: their flags and the commands they make.
+//! `component push | sign | inspect | test | precompile`: their flags and the commands they make.
 
 use super::{output_format, output_format_arg, registry_args, registry_options};
 use crate::component::{ComponentInspect, ComponentPush, ComponentSign};
+use crate::conformance::ComponentTest;
 use crate::product::Product;
 use anyhow::{Result, bail};
 use clap::{Arg, ArgMatches, Command};
@@ -13,6 +14,7 @@ pub enum ComponentCommand {
     Push(ComponentPush),
     Inspect(ComponentInspect),
     Sign(ComponentSign),
+    Test(ComponentTest),
     /// `component precompile [--component FILE]`.
     Precompile(Option<PathBuf>),
 }
@@ -49,6 +51,26 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
         .arg(Arg::new("reference").value_name("PATH | oci://REGISTRY/REPOSITORY:TAG | oci://...@sha256:DIGEST").help("[default: the built-in component]"))
         .args(registry_args())
         .arg(output_format_arg());
+    let test = Command::new("test")
+        .about("Check a component against the baton:connector contract, run against a target: one line per check (docs/conformance.md); fails when one fails")
+        .arg(Arg::new("reference").value_name("PATH | oci://REGISTRY/REPOSITORY:TAG | oci://...@sha256:DIGEST").help("[default: the built-in component]"))
+        .arg(Arg::new("against").long("against").value_name("URL").help("The target: the value of the component's origin setting"))
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("NAME=VALUE")
+                .action(clap::ArgAction::Append)
+                .help("A setting of the component (repeat for each); BATON_<NAME> is read for those not given, and is the way to pass a secret"),
+        )
+        .arg(
+            Arg::new("max-pages")
+                .long("max-pages")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .default_value("1000")
+                .help("Most pages one list may take before the kit calls it endless"),
+        )
+        .args(registry_args());
     let precompile = Command::new("precompile")
         .about("Compile the component for this machine and write it beside the component file (what `make image` ships, so the image starts without compiling)")
         .arg(
@@ -64,6 +86,7 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
         .subcommand(push)
         .subcommand(sign)
         .subcommand(inspect)
+        .subcommand(test)
         .subcommand(precompile);
     let matches = match command.try_get_matches_from(&arguments[1..]) {
         Ok(matches) => matches,
@@ -89,12 +112,30 @@ pub fn component_command_requested(product: &Product) -> Result<Option<Component
             registry: registry_options(inspect),
             format: output_format(inspect),
         }))),
+        Some(("test", test)) => Ok(Some(ComponentCommand::Test(ComponentTest {
+            reference: value(test, "reference"),
+            registry: registry_options(test),
+            config: config_values(test)?,
+            against: value(test, "against"),
+            max_pages: test.get_one::<usize>("max-pages").copied().unwrap_or(1000),
+        }))),
         Some(("precompile", precompile)) => Ok(Some(ComponentCommand::Precompile(precompile.get_one::<PathBuf>("component").cloned()))),
-        _ => bail!("unknown component command: try `component push`, `component sign`, `component inspect` or `component precompile`"),
+        _ => bail!("unknown component command: try `component push`, `component sign`, `component inspect`, `component test` or `component precompile`"),
     }
 }
 
 /// A `--NAME PATH` option.
 fn path_arg(name: &'static str, help: &'static str) -> Arg {
     Arg::new(name).long(name).value_name("PATH").value_parser(clap::value_parser!(PathBuf)).help(help)
+}
+
+/// The `--config NAME=VALUE` pairs, in order.
+fn config_values(matches: &ArgMatches) -> Result<Vec<(String, String)>> {
+    let given = matches.get_many::<String>("config").into_iter().flatten();
+    given
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+            _ => bail!("--config {pair:?} is not NAME=VALUE (for example --config hostname=https://wiki.example.com)"),
+        })
+        .collect()
 }

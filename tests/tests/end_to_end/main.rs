@@ -27,6 +27,7 @@ mod baton_cli;
 mod c1z_file;
 mod canary;
 mod clock;
+mod conformance;
 mod first_contact;
 mod global_permissions;
 mod https;
