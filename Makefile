@@ -4,6 +4,7 @@
 #   make image - the container image, built without a daemon (umoci), into target/image/oci
 #   make publish REGISTRY=... TAG=... - the component to an OCI registry
 #   make examples - the example connectors of examples/ (Python, componentize-py)
+#   make publish-wit REGISTRY=... - the contract as a WIT package to an OCI registry
 # Both install what they need on a fresh machine: the wasm32-wasip2 Rust target, Go modules, a
 # Python venv, and for `make test` and `make image` the Debian packages umoci, skopeo and
 # docker-registry (scripts/install-deps.sh, only when one is missing).
@@ -13,7 +14,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 ## debug (the default: what `make build` already built) or release.
 IMAGE_PROFILE ?= debug
 
-.PHONY: all setup deps lint component probe interop peers build examples test k8s-check image image-test demo bench publish clean
+.PHONY: all setup deps lint component probe interop peers build examples test k8s-check image image-test demo bench publish publish-wit clean
 
 all: build
 
@@ -104,6 +105,16 @@ publish: build
 	@test -n "$(REGISTRY)" -a -n "$(TAG)" || { echo "usage: make publish REGISTRY=HOST[:PORT] TAG=TAG [REPOSITORY=$(REPOSITORY)] [SOURCE=URL]" >&2; exit 2; }
 	target/debug/baton-confluence-datacenter component push oci://$(REGISTRY)/$(REPOSITORY):$(TAG) \
 		--revision "$$(git rev-parse HEAD 2>/dev/null)" $(if $(SOURCE),--source "$(SOURCE)")
+
+## The contract (wit/) as a binary WIT package, pushed with wkg to an OCI registry and tagged with
+## its version: make publish-wit REGISTRY=registry.example.com [WIT_REPOSITORY=baton/connector]
+## [WKG_FLAGS=--insecure REGISTRY]. Others build against it (docs/wit-versions.md).
+WIT_REPOSITORY ?= baton/connector
+publish-wit: interop
+	@test -n "$(REGISTRY)" || { echo "usage: make publish-wit REGISTRY=HOST[:PORT] [WIT_REPOSITORY=$(WIT_REPOSITORY)] [WKG_FLAGS=...]" >&2; exit 2; }
+	@package=$$(scripts/wit-package.sh) && version=$$(basename "$$package" .wasm | sed 's/^baton-connector-//') && \
+		target/tools/bin/wkg oci push $(WKG_FLAGS) $(REGISTRY)/$(WIT_REPOSITORY):$$version "$$package" && \
+		echo "published $(REGISTRY)/$(WIT_REPOSITORY):$$version"
 
 clean:
 	$(CARGO) clean
