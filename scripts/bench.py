@@ -37,7 +37,7 @@ memory and open files they sampled, by tenth of the run.
 BENCH_PARTS (plain,https,tenants,peer,growth,soak by default) picks the parts; without `plain` only the chosen
 parts' sections of BENCHMARKS.md are replaced."""
 
-import os, platform, re, shutil, socket, subprocess, sys, time
+import os, platform, re, shutil, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = os.path.join(ROOT, "target", "release", "baton-confluence-datacenter")
@@ -88,6 +88,28 @@ def start_simulator(latency_ms, data=DATA, extra=()):
     return sim, match.group(1), match.group(2)
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+def spawn_measured(argv, **popen):
+    """Starts `argv` under GNU time, which records the child's own peak RSS; returns the child and
+    a function of its rusage that gives that peak in MiB. Without it a child's ru_maxrss is not
+    its own: Linux keeps the RSS high-water mark of the forked copy of this process across exec,
+    so once the benchmark has held a large JSON document every later child reported this
+    process's size (1997 MiB for every sync of one run)."""
+    if not os.path.exists(GNU_TIME):
+        return subprocess.Popen(argv, **popen), lambda usage: usage.ru_maxrss / 1024
+    fd, rss_file = tempfile.mkstemp(prefix="rss-", dir=OUT)
+    os.close(fd)
+    child = subprocess.Popen([GNU_TIME, "-q", "-f", "%M", "-o", rss_file, *argv], **popen)
+
+    def peak_mib(usage):
+        lines = open(rss_file).read().split()
+        os.remove(rss_file)
+        return int(lines[-1]) / 1024 if lines and lines[-1].isdigit() else usage.ru_maxrss / 1024
+    return child, peak_mib
+
+
 def fresh_output(path, replacing=False):
     """The output of a run. A first ("fresh") run starts from no file; a replacing run is the
     same sync run again into the file the fresh run wrote, as a daily sync replaces yesterday's
@@ -110,7 +132,7 @@ def run_sync(name, base_url, token, extra, replacing=False):
     out_path, err_path = os.path.join(OUT, f"{name}.out"), os.path.join(OUT, f"{name}.err")
     started = time.monotonic()
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        child = subprocess.Popen([HOST, "--file", path] + extra, env=env, stdout=out, stderr=err)
+        child, peak_mib = spawn_measured([HOST, "--file", path] + extra, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - started
     stdout, stderr = open(out_path).read(), open(err_path).read()
@@ -119,7 +141,7 @@ def run_sync(name, base_url, token, extra, replacing=False):
     numbers = {k: int(v) for v, k in re.findall(r"(\d+) (requests|retries|grants|entitlements)", stdout)}
     return {"wall": wall, "requests": numbers.get("requests", 0), "retries": numbers.get("retries", 0),
             "grants": numbers.get("grants", 0), "size": os.path.getsize(path), "summary": stdout.strip(),
-            "rss_mib": usage.ru_maxrss / 1024}
+            "rss_mib": peak_mib(usage)}
 
 
 def run_program(name, argv, env):
@@ -127,22 +149,22 @@ def run_program(name, argv, env):
     err_path = os.path.join(OUT, f"{name}.err")
     started = time.monotonic()
     with open(os.path.join(OUT, f"{name}.out"), "w") as out, open(err_path, "w") as err:
-        child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        child, peak_mib = spawn_measured(argv, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - started
     if status != 0:
         sys.exit(f"{name} failed:\n{open(err_path).read()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, peak_mib(usage)
 
 
 def json_grants_cost(path):
     """`grants -o json` of `path` printed to nowhere: wall seconds and peak RSS (MiB)."""
     started = time.monotonic()
-    child = subprocess.Popen([HOST, "grants", "-f", path, "-o", "json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child, peak_mib = spawn_measured([HOST, "grants", "-f", path, "-o", "json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     if status != 0:
         sys.exit(f"grants -o json of {path} failed:\n{child.stderr.read().decode()[-2000:]}")
-    return time.monotonic() - started, usage.ru_maxrss / 1024
+    return time.monotonic() - started, peak_mib(usage)
 
 
 def install_peers():
@@ -533,11 +555,11 @@ def serve_once(name, tenants, token, max_syncs=TENANT_SYNCS):
     out_path, err_path = os.path.join(folder, "serve.out"), os.path.join(folder, "serve.err")
     started = time.monotonic()
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        child = subprocess.Popen([HOST, "serve", "--tenants", path, "--once"], env=env, stdout=out, stderr=err, cwd=folder)
+        child, peak_mib = spawn_measured([HOST, "serve", "--tenants", path, "--once"], env=env, stdout=out, stderr=err, cwd=folder)
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - started
     lines = dict(line.split(": ", 1) for line in open(out_path).read().splitlines() if ": " in line)
-    return {"wall": wall, "rss_mib": usage.ru_maxrss / 1024, "status": status, "lines": lines, "err": open(err_path).read()}
+    return {"wall": wall, "rss_mib": peak_mib(usage), "status": status, "lines": lines, "err": open(err_path).read()}
 
 
 def sync_seconds(line):
