@@ -13,7 +13,7 @@
 //! what was compressed against what is there now); if any changed, the file is compressed
 //! again from the start, so the result never depends on SQLite keeping them.
 
-use super::package::{RemoveOnDrop, compression_threads, create_staging_file, encoder, staging_path, sync_directory};
+use super::package::{RemoveOnDrop, compression_threads, create_staging_file, encoder, put_in_place, staging_path};
 use super::{WriteError, io_err};
 use crate::C1Z_V1_MAGIC;
 use std::fs::{self, File};
@@ -54,7 +54,7 @@ impl EarlyCompression {
     /// staging file of `out`; none when there are too few to be worth it (`min_bytes`).
     pub(super) fn start(db_path: &Path, page_size: u64, out: &Path, min_bytes: u64) -> Result<Option<EarlyCompression>, WriteError> {
         let stable_end = fs::metadata(db_path).map(|m| m.len()).map_err(io_err("reading the size of", db_path))?;
-        if page_size == 0 || stable_end < page_size + min_bytes {
+        if stable_end < page_size + min_bytes {
             return Ok(None);
         }
         let staging = staging_path(out);
@@ -95,22 +95,14 @@ impl EarlyCompression {
             return Ok(None);
         };
         let complete = |file: &mut File| -> io::Result<()> {
-            let mut db = File::open(db_path)?;
-            db.seek(SeekFrom::Start(self.stable_end))?;
             let mut tail = encoder(&mut *file, db_len - self.stable_end, compression_threads())?;
-            io::copy(&mut db.take(db_len - self.stable_end), &mut tail)?;
+            io::copy(&mut range(db_path, self.stable_end, db_len)?, &mut tail)?;
             tail.finish()?;
             file.seek(SeekFrom::Start(C1Z_V1_MAGIC.len() as u64))?;
-            file.write_all(&head)?;
-            file.sync_all()
+            file.write_all(&head)
         };
         complete(&mut file).map_err(io_err("writing", &self.staging))?;
-        let written = file.metadata().map(|m| m.len()).map_err(io_err("reading the size of", &self.staging))?;
-        drop(file);
-        fs::rename(&self.staging, out).map_err(io_err("renaming the staged file onto", out))?;
-        guard.disarm();
-        sync_directory(&super::package::output_dir(out)?)?;
-        Ok(Some(written))
+        put_in_place(file, &mut guard, out).map(Some)
     }
 }
 
@@ -125,10 +117,23 @@ impl Drop for EarlyCompression {
     }
 }
 
+/// Bytes `start..end` of the database.
+fn range(db_path: &Path, start: u64, end: u64) -> io::Result<io::Take<File>> {
+    let mut db = File::open(db_path)?;
+    db.seek(SeekFrom::Start(start))?;
+    Ok(db.take(end - start))
+}
+
 /// A reader that keeps the CRC-32 of what passed through it.
 struct Crc<R> {
     inner: R,
     hasher: crc32fast::Hasher,
+}
+
+impl<R> Crc<R> {
+    fn of(inner: R) -> Crc<R> {
+        Crc { inner, hasher: crc32fast::Hasher::new() }
+    }
 }
 
 impl<R: Read> Read for Crc<R> {
@@ -142,9 +147,7 @@ impl<R: Read> Read for Crc<R> {
 /// The worker: bytes `page_size..end` of the database as one frame into `file` (positioned
 /// after the head room); the file and the CRC of what it compressed.
 fn compress_range(db_path: &Path, page_size: u64, end: u64, mut file: File, stop: &AtomicBool) -> io::Result<(File, u32)> {
-    let mut db = File::open(db_path)?;
-    db.seek(SeekFrom::Start(page_size))?;
-    let mut source = Crc { inner: db.take(end - page_size), hasher: crc32fast::Hasher::new() };
+    let mut source = Crc::of(range(db_path, page_size, end)?);
     // One core is the index build's; zstd's buffers grow with its workers (about 20 MB each).
     let mut frame = encoder(&mut file, end - page_size, compression_threads().saturating_sub(1).max(1))?;
     let mut buf = vec![0u8; READ_BYTES];
@@ -164,9 +167,7 @@ fn compress_range(db_path: &Path, page_size: u64, end: u64, mut file: File, stop
 
 /// The CRC-32 of bytes `page_size..end` of the database as they are now.
 fn range_crc(db_path: &Path, page_size: u64, end: u64) -> io::Result<u32> {
-    let mut db = File::open(db_path)?;
-    db.seek(SeekFrom::Start(page_size))?;
-    let mut source = Crc { inner: db.take(end - page_size), hasher: crc32fast::Hasher::new() };
+    let mut source = Crc::of(range(db_path, page_size, end)?);
     io::copy(&mut source, &mut io::sink())?;
     Ok(source.hasher.finalize())
 }

@@ -243,7 +243,10 @@ impl C1zWriter {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), previous_sync = %kept, "kept the previous sync beside the new one");
         }
         end_sync(&conn, &sync_id)?;
-        let early = EarlyCompression::start(&db_path, page_size(&conn)?, &out, early_min_bytes)?;
+        let early = match page_size_if_only_appending(&conn)? {
+            Some(page_size) => EarlyCompression::start(&db_path, page_size, &out, early_min_bytes)?,
+            None => None,
+        };
         let started = Instant::now();
         build_indexes(&conn)?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), rows_compressed_meanwhile = early.is_some(), "built the lookup indexes");
@@ -343,11 +346,14 @@ fn build_indexes(conn: &Connection) -> Result<(), WriteError> {
     conn.execute_batch("COMMIT").map_err(sqlite("committing"))
 }
 
-/// The database's page size, when no page is free for the index build to reuse (it then only
-/// appends); 0 otherwise, which leaves the whole file to be compressed after the build.
-fn page_size(conn: &Connection) -> Result<u64, WriteError> {
+/// The database's page size when no page is free for the index build to reuse (it then only
+/// appends); none otherwise, which leaves the whole file to be compressed after the build.
+fn page_size_if_only_appending(conn: &Connection) -> Result<Option<u64>, WriteError> {
     let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0)).map_err(sqlite("reading the page layout"));
-    Ok(if pragma("freelist_count")? == 0 { u64::try_from(pragma("page_size")?).unwrap_or(0) } else { 0 })
+    if pragma("freelist_count")? != 0 {
+        return Ok(None);
+    }
+    Ok(u64::try_from(pragma("page_size")?).ok().filter(|size| *size > 0))
 }
 
 /// Whether the database holds a sync besides `sync_id`: the replaced file's, kept by an earlier

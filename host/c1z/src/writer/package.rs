@@ -73,10 +73,17 @@ pub(super) fn write_c1z_atomically(db_path: &Path, db_len: u64, out: &Path) -> R
     let mut guard = RemoveOnDrop::armed(&staging);
     let file = create_staging_file(&staging)?;
     let file = compress_database(db_path, db_len, file, &staging)?;
-    file.sync_all().map_err(io_err("syncing", &staging))?;
-    let written = file.metadata().map(|m| m.len()).map_err(io_err("reading the size of", &staging))?;
+    put_in_place(file, &mut guard, out)
+}
+
+/// The written staged file (`guard`'s) as `out`: fsynced, renamed over it, the directory
+/// fsynced; its size.
+pub(super) fn put_in_place(file: File, guard: &mut RemoveOnDrop<'_>, out: &Path) -> Result<u64, WriteError> {
+    let staging = guard.path;
+    file.sync_all().map_err(io_err("syncing", staging))?;
+    let written = file.metadata().map(|m| m.len()).map_err(io_err("reading the size of", staging))?;
     drop(file);
-    fs::rename(&staging, out).map_err(io_err("renaming the staged file onto", out))?;
+    fs::rename(staging, out).map_err(io_err("renaming the staged file onto", out))?;
     guard.disarm();
     sync_directory(&output_dir(out)?)?;
     Ok(written)
