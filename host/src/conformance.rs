@@ -9,13 +9,12 @@ use crate::limits::RunLimits;
 use crate::outbound::{self, ConnectionFlags};
 use crate::product::Product;
 use crate::registry::RegistryOptions;
-use crate::settings::{self, Settings};
+use crate::settings;
 use anyhow::Result;
 use baton_c1z::C1zReader;
-use baton_sandbox::egress::EgressHooks;
-use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Limits};
+use baton_sandbox::runtime::{CallError, Instance, Limits};
 use baton_sandbox::wit::{self, AuthScheme, ConnectorError, FieldKind, Metadata};
-use baton_sync::{Observer, Quiet, SyncOptions};
+use baton_sync::{Observer, Quiet, SyncOptions, TokenTrail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,20 +102,17 @@ fn report(checks: Vec<(&str, Verdict)>, stopped: Option<String>) -> (String, boo
     if let Some(why) = &stopped {
         text.push_str(&format!("FAIL  {why}\n"));
     }
-    let failed = checks.iter().filter(|(_, v)| v.is_err()).count() + usize::from(stopped.is_some());
-    text.push_str(&format!(
-        "{} checks: {} passed, {failed} failed\n",
-        checks.len() + usize::from(stopped.is_some()),
-        checks.len() - (failed - usize::from(stopped.is_some()))
-    ));
-    (text, failed == 0)
+    let total = checks.len() + usize::from(stopped.is_some());
+    let passed = checks.iter().filter(|(_, verdict)| verdict.is_ok()).count();
+    text.push_str(&format!("{total} checks: {passed} passed, {} failed\n", total - passed));
+    (text, passed == total)
 }
 
 /// `BATON_<NAME>` for every setting, then `--config`, then `--against` for the origin field.
 fn given_settings(metadata: &Metadata, test: &ComponentTest) -> BTreeMap<String, String> {
     let mut given = BTreeMap::new();
     for field in &metadata.config {
-        if let Ok(value) = std::env::var(format!("BATON_{}", field.name.to_uppercase().replace('-', "_"))) {
+        if let Ok(value) = std::env::var(settings::env_name(&field.name)) {
             given.insert(field.name.clone(), value);
         }
     }
@@ -192,19 +188,19 @@ struct Walk {
     pages: usize,
 }
 
-/// Pages of one list, following its tokens: the items; an error for a repeated token or one
-/// that never ends.
+/// Pages of one list, following its tokens by the engine's rule ([`TokenTrail`]: a token seen
+/// before, or one over the page-token budget, is an error): the items and the pages they took;
+/// an error too for a list that does not end within `max_pages`.
 async fn pages<T, F>(what: &str, max_pages: usize, mut next: F) -> std::result::Result<(Vec<T>, usize), String>
 where
     F: AsyncFnMut(Option<String>) -> std::result::Result<(Vec<T>, Option<String>), CallError>,
 {
-    let (mut items, mut seen, mut token) = (Vec::new(), BTreeSet::new(), None::<String>);
+    let (mut items, mut trail, mut token) = (Vec::new(), TokenTrail::starting_at(None), None::<String>);
     for page in 1..=max_pages {
         let (mut batch, following) = next(token.clone()).await.map_err(|e| format!("{what}: {e}"))?;
         items.append(&mut batch);
-        match following {
+        match trail.next(following, what).map_err(|e| e.to_string())? {
             None => return Ok((items, page)),
-            Some(t) if !seen.insert(t.clone()) => return Err(format!("{what} returned the page token {t:?} twice")),
             Some(t) => token = Some(t),
         }
     }
@@ -220,7 +216,7 @@ async fn walk(instance: &mut Instance, types: &[wit::ResourceType], max_pages: u
         walk.pages += n;
         for resource in resources {
             if !rt.skip_entitlements_and_grants {
-                let id = format!("{}:{}", resource.id.resource_type, resource.id.resource);
+                let id = resource_key(&resource.id);
                 let (mut entitlements, n) = pages(&format!("list-entitlements({id})"), max_pages, async |token| {
                     instance.list_entitlements(&resource, token.as_deref()).await.map(|p| (p.items, p.next_page_token))
                 })
@@ -317,8 +313,8 @@ async fn errors_are_typed(connector: &Connector<'_>, metadata: &Metadata, types:
         }
     }
     if !metadata.auth.schemes.is_empty() {
-        let mut wrong =
-            connector.runtime.instantiate(wrong_credential(&connector.settings, connector), &connector.limits.instance).await.map_err(|e| e.to_string())?;
+        let bogus = http::HeaderValue::from_static("Bearer conformance-kit-wrong-credential");
+        let mut wrong = connector.runtime.instantiate(connector.sync_context_with(Some(bogus)), &connector.limits.instance).await.map_err(|e| e.to_string())?;
         match wrong.validate().await {
             Err(CallError::Connector { error: ConnectorError::Unauthenticated(_) | ConnectorError::PermissionDenied(_), .. }) => {
                 said.push("a wrong credential unauthenticated".into())
@@ -328,15 +324,6 @@ async fn errors_are_typed(connector: &Connector<'_>, metadata: &Metadata, types:
         }
     }
     Ok(if said.is_empty() { "nothing to provoke (no single lookups, no credential)".into() } else { said.join(", ") })
-}
-
-/// The sync's context with a credential the target cannot accept.
-fn wrong_credential(settings: &Settings, connector: &Connector<'_>) -> InstanceContext {
-    let mut context = connector.sync_context();
-    let bogus = http::HeaderValue::from_static("Bearer conformance-kit-wrong-credential");
-    context.hooks = EgressHooks::new(settings.origin.clone(), Some(bogus), &settings.origin_field, std::sync::Arc::clone(&connector.outbound))
-        .with_declared(settings.declared.clone());
-    context
 }
 
 /// Stops a sync after its first checkpoint with rows in it.

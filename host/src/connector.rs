@@ -14,6 +14,7 @@ use baton_sandbox::outbound::Outbound;
 use baton_sandbox::runtime::{CallError, Instance, InstanceContext, Runtime};
 use baton_sandbox::wit::ConnectorError;
 use baton_sync::{self as sync, Observer, SyncOptions, SyncReport};
+use http::HeaderValue;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -67,10 +68,20 @@ impl Connector<'_> {
     /// counters, the in-flight limit and what the component declares it sends) and the
     /// per-sync store. Only a change's run (`may_change`) lets the component send changes.
     fn run_context(&self, concurrency: usize, may_change: bool) -> InstanceContext {
+        self.run_context_with(self.settings.authorization.clone(), concurrency, may_change)
+    }
+
+    /// A sync's context that attaches `authorization` instead of the configured credential (the
+    /// conformance kit's wrong credential).
+    pub fn sync_context_with(&self, authorization: Option<HeaderValue>) -> InstanceContext {
+        self.run_context_with(authorization, self.limits.concurrency, false)
+    }
+
+    fn run_context_with(&self, authorization: Option<HeaderValue>, concurrency: usize, may_change: bool) -> InstanceContext {
         let settings = &self.settings;
         InstanceContext {
             config: Arc::new(settings.guest_config.clone()),
-            hooks: EgressHooks::new(settings.origin.clone(), settings.authorization.clone(), &settings.origin_field, Arc::clone(&self.outbound))
+            hooks: EgressHooks::new(settings.origin.clone(), authorization, &settings.origin_field, Arc::clone(&self.outbound))
                 .with_pacing(self.limits.pacing(concurrency))
                 .with_declared(settings.declared.clone()),
             kv: Default::default(),

@@ -678,18 +678,20 @@ pub const MAX_PAGE_TOKEN_BYTES: usize = 8192;
 
 /// The page tokens one list has used: a token seen before (the same one again, or a cycle
 /// A -> B -> A) would loop forever, so it stops the sync naming the call; so does a token over
-/// [`MAX_PAGE_TOKEN_BYTES`].
-struct TokenTrail {
+/// [`MAX_PAGE_TOKEN_BYTES`]. Public so a checker of components (`component test`) applies the
+/// rule the engine applies.
+pub struct TokenTrail {
     seen: std::collections::HashSet<String>,
 }
 
 impl TokenTrail {
-    fn starting_at(current: Option<&str>) -> TokenTrail {
+    /// A list at its start (`None`) or resumed at `current`.
+    pub fn starting_at(current: Option<&str>) -> TokenTrail {
         TokenTrail { seen: current.map(str::to_string).into_iter().collect() }
     }
 
     /// The token for the next call, none at the end.
-    fn next(&mut self, next: Option<String>, call: &str) -> Result<Option<String>> {
+    pub fn next(&mut self, next: Option<String>, call: &str) -> Result<Option<String>> {
         match next {
             Some(next) if next.is_empty() => Ok(None),
             Some(next) if next.len() > MAX_PAGE_TOKEN_BYTES => bail!(
