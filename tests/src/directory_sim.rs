@@ -90,8 +90,7 @@ struct Shared {
 pub struct DirectorySim {
     shared: Arc<Shared>,
     origin: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: crate::running::Running,
 }
 
 impl DirectorySim {
@@ -110,7 +109,7 @@ impl DirectorySim {
                 let _ = axum::serve(listener, app).with_graceful_shutdown(async move { drop(stopped.await) }).await;
             });
         })?;
-        Ok(DirectorySim { shared, origin, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(DirectorySim { shared, origin, _running: crate::running::Running::new(shutdown, Some(thread)) })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -131,17 +130,6 @@ impl DirectorySim {
     /// Every request so far as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for DirectorySim {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -12,7 +12,8 @@
 //! `xsrf` (the X-Atlassian-Token rule for writes), `mutations` (membership, permission and
 //! user writes to the directory), `new_user` (create-user validation), `tls` (a private CA and
 //! the HTTPS accept loop), `forward_proxy` (a CONNECT proxy that alone resolves some names),
-//! `directory_sim` (a small JSON directory service: the Python example connector's target).
+//! `directory_sim` (a small JSON directory service: the Python example connector's target),
+//! `running` (what keeps a test server serving until its handle is dropped).
 
 pub mod auth;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod recording;
 pub mod request;
 pub mod responses;
 pub mod routes;
+pub mod running;
 pub mod server;
 pub mod state;
 pub mod tls;

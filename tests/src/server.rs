@@ -133,8 +133,7 @@ fn realm(state: &SimState) -> String {
 /// A running simulator. The server stops when this handle is dropped.
 pub struct Simulator {
     state: Arc<SimState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: crate::running::Running,
 }
 
 impl Simulator {
@@ -150,7 +149,7 @@ impl Simulator {
         let state = Arc::new(SimState::new(cfg, origin)?);
         let (shutdown, stopped) = oneshot::channel();
         tokio::spawn(serve(listener, Arc::clone(&state), stopped));
-        Ok(Simulator { state, shutdown: Some(shutdown), thread: None })
+        Ok(Simulator { state, _running: crate::running::Running::new(shutdown, None) })
     }
 
     /// Serves on 127.0.0.1 with an ephemeral port from its own thread and runtime (for sync tests).
@@ -172,7 +171,7 @@ impl Simulator {
                 }
             });
         })?;
-        Ok(Simulator { state, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Simulator { state, _running: crate::running::Running::new(shutdown, Some(thread)) })
     }
 
     /// "http://127.0.0.1:PORT" (or "https://NAME:PORT" when serving TLS).
@@ -255,17 +254,6 @@ impl Simulator {
     /// The live state, for tests that change the directory while the server runs.
     pub fn state(&self) -> &Arc<SimState> {
         &self.state
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

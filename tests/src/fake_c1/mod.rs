@@ -49,8 +49,7 @@ pub struct FakeC1 {
     /// The certificate served, when TLS is on.
     ca_pem: Option<String>,
     state: Arc<FakeState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: crate::running::Running,
 }
 
 impl std::fmt::Debug for FakeC1 {
@@ -74,7 +73,7 @@ impl FakeC1 {
         let (shutdown, stopped) = oneshot::channel();
         let ca_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
         let thread = server::serve_in_background(listener, Arc::clone(&state), tls.map(|t| t.acceptor), stopped)?;
-        Ok(FakeC1 { address, ca_pem, state, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(FakeC1 { address, ca_pem, state, _running: crate::running::Running::new(shutdown, Some(thread)) })
     }
 
     /// The PEM of the self-signed certificate served with `tls: true` (for `--c1-ca-file`).
@@ -220,17 +219,6 @@ impl FakeC1 {
                 return false;
             }
             std::thread::sleep(WAIT_STEP);
-        }
-    }
-}
-
-impl Drop for FakeC1 {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
