@@ -11,9 +11,11 @@
 //! - [`queries`]: what the sync engine reads back while the sync is being written;
 //! - [`package`]: the finished database into the file: zstd, a staging file, the atomic rename;
 //! - [`early`]: the rows' pages compressed on other cores while the indexes are built;
+//! - [`memory`]: SQLite's page cache and zstd's jobs, sized to the database;
 //! - [`space`]: a full output folder told from other failures, with what it takes to go on.
 
 mod early;
+mod memory;
 mod package;
 mod queries;
 mod resume;
@@ -215,6 +217,14 @@ impl C1zWriter {
         SpaceNeeds::of(self).explain(Stage::Rows, error)
     }
 
+    /// Commits what is written, begins the next transaction, and fits the page cache to the
+    /// database as it has grown.
+    fn commit_and_begin(&mut self, what: &'static str) -> Result<(), WriteError> {
+        self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite(what))?;
+        self.rows_since_commit = 0;
+        memory::fit_page_cache(&self.conn)
+    }
+
     fn is_resumable(&self) -> bool {
         matches!(self.workdir, Workdir::Resumable(_))
     }
@@ -289,8 +299,7 @@ pub(super) struct Pragmas {
 const FAST_PRAGMAS: Pragmas = Pragmas {
     database: "PRAGMA journal_mode = OFF;
      PRAGMA synchronous = OFF;
-     PRAGMA locking_mode = EXCLUSIVE;
-     PRAGMA cache_size = -16384;",
+     PRAGMA locking_mode = EXCLUSIVE;",
     store: "PRAGMA store.journal_mode = OFF; PRAGMA store.synchronous = OFF;",
 };
 
@@ -301,8 +310,7 @@ const FAST_PRAGMAS: Pragmas = Pragmas {
 const DURABLE_PRAGMAS: Pragmas = Pragmas {
     database: "PRAGMA journal_mode = TRUNCATE;
      PRAGMA synchronous = FULL;
-     PRAGMA locking_mode = EXCLUSIVE;
-     PRAGMA cache_size = -16384;",
+     PRAGMA locking_mode = EXCLUSIVE;",
     store: "PRAGMA store.journal_mode = TRUNCATE; PRAGMA store.synchronous = FULL;",
 };
 
@@ -316,6 +324,7 @@ const PAGE_SIZE_PRAGMA: &str = "PRAGMA page_size = 16384;";
 fn prepare_database(conn: &Connection, pragmas: &str) -> Result<(), WriteError> {
     conn.execute_batch(PAGE_SIZE_PRAGMA).map_err(sqlite("setting the page size"))?;
     conn.execute_batch(pragmas).map_err(sqlite("configuring the scratch database"))?;
+    memory::fit_page_cache(conn)?;
     conn.execute_batch(schema::TABLES).map_err(sqlite("creating tables"))?;
     conn.execute_batch(schema::UNIQUE_INDEXES).map_err(sqlite("creating unique indexes"))
 }
@@ -341,6 +350,7 @@ fn end_sync(conn: &Connection, sync_id: &str) -> Result<(), WriteError> {
 
 /// Creates the deferred indexes, in one transaction.
 fn build_indexes(conn: &Connection) -> Result<(), WriteError> {
+    memory::cache_for_index_build(conn)?;
     conn.execute_batch("BEGIN").map_err(sqlite("starting a transaction"))?;
     conn.execute_batch(schema::DEFERRED_INDEXES).map_err(sqlite("creating indexes"))?;
     conn.execute_batch("COMMIT").map_err(sqlite("committing"))

@@ -2,7 +2,7 @@
 //! staging file beside the output, synced, and renamed over the output, so a reader sees the
 //! old file or the new one, never half of one.
 
-use super::{WriteError, io_err};
+use super::{WriteError, io_err, memory};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -14,10 +14,6 @@ use crate::C1Z_V1_MAGIC;
 /// 0.7 s on one core (smaller than the Go connector's file for the same data), level 9 4.7 MB
 /// in 1.1 s and twice the memory.
 const ZSTD_LEVEL: i32 = 6;
-/// Input per zstd worker job. zstd's default at level 6 (8 MiB) held ~40 MB of buffers for two
-/// workers; 4 MiB jobs keep the gain (an 850 MB database in 3.5 s on 2 cores against 6.1 s on
-/// one) at about the memory of one thread; smaller jobs lose the gain to their overlaps.
-const ZSTD_JOB_BYTES: u32 = 4 << 20;
 
 /// The directory that holds `out` (`.` for a bare file name).
 pub(super) fn output_dir(out: &Path) -> Result<PathBuf, WriteError> {
@@ -129,14 +125,14 @@ pub(super) fn compress_database(db_path: &Path, db_len: u64, file: File, staging
 }
 
 /// One frame of `len` bytes at our level, with its content size and checksum, on `threads`
-/// worker threads in [`ZSTD_JOB_BYTES`] jobs (0: on the caller's thread).
+/// worker threads in jobs sized to it ([`memory::zstd_job_bytes`]; 0 threads: on the caller's thread).
 pub(super) fn encoder<W: Write>(sink: W, len: u64, threads: u32) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
     let mut encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
     encoder.include_checksum(true)?;
     encoder.include_contentsize(true)?;
     if threads > 0 {
         encoder.multithread(threads)?;
-        encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))?;
+        encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(memory::zstd_job_bytes(len)))?;
     }
     encoder.set_pledged_src_size(Some(len))?;
     Ok(encoder)

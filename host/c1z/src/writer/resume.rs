@@ -163,8 +163,7 @@ impl C1zWriter {
                 upsert.execute(params![key, value.as_bytes()]).map_err(sqlite("saving session entries"))?;
             }
         }
-        self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite("committing a checkpoint"))?;
-        self.rows_since_commit = 0;
+        self.commit_and_begin("committing a checkpoint")?;
         let path = self.workdir.path().join(CHECKPOINT_FILE);
         let staged = self.workdir.path().join("checkpoint.json.tmp");
         fs::write(&staged, progress).map_err(io_err("writing the checkpoint", &staged))?;

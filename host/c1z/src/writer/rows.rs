@@ -162,8 +162,7 @@ impl C1zWriter {
     fn row_written(&mut self) -> Result<(), WriteError> {
         self.rows_since_commit += 1;
         if self.rows_since_commit >= ROWS_PER_COMMIT {
-            self.conn.execute_batch("COMMIT; BEGIN").map_err(sqlite("committing a batch of rows"))?;
-            self.rows_since_commit = 0;
+            self.commit_and_begin("committing a batch of rows")?;
         }
         Ok(())
     }
