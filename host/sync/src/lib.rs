@@ -347,14 +347,18 @@ impl<'a, C: ConnectorCalls> SyncRun<'a, C> {
         Ok(())
     }
 
-    /// Writes the file and counts what it holds.
+    /// Writes the file and counts what it holds. The connector instances are let go first:
+    /// nothing calls them any more, and the file's finish (index sorts, compression) is the
+    /// sync's most memory-hungry step (a few MiB of instance stacks and memories fewer at the
+    /// peak; BENCHMARKS.md, "Memory").
     async fn finish(self, out: &Path, types: &[wit::ResourceType], principals: PrincipalCheck) -> Result<SyncReport> {
-        let mut writer = self.writer;
+        let SyncRun { workers, mut writer, progress, checkpoints, .. } = self;
+        drop(workers);
         let type_ids: Vec<String> = types.iter().map(|rt| rt.id.clone()).collect();
         let counts = writer.query(move |w| type_ids.iter().map(|id| TypeCount::of(id, w)).collect::<Result<Vec<_>>>()).await?;
         let summary = writer.finish().await.with_context(|| format!("cannot write {}", out.display()))?;
-        let written = self.progress.written;
-        self.checkpoints.observer.wrote(written.rows);
+        let written = progress.written;
+        checkpoints.observer.wrote(written.rows);
         tracing::debug!(rows = written.rows, mib = written.bytes >> 20, "written, against the sync's budgets");
         Ok(SyncReport { summary, resource_types: counts, principals })
     }
@@ -712,6 +716,7 @@ impl TokenTrail {
 mod tests {
     use super::*;
     use baton_c1z::C1zReader;
+    use std::path::PathBuf;
 
     /// A connector of two types held in memory: `user` (listed: ada) and `group` (listed: eng,
     /// whose members are ada, bob and ghost). `get-resource` finds ada, bob and eng; ghost is
@@ -723,6 +728,21 @@ mod tests {
         groups: usize,
         /// Bytes of padding in each grant's id.
         grant_padding: usize,
+        /// Records the instance's drop.
+        _drop_note: Option<DropNote>,
+    }
+
+    /// Records, when dropped, whether `file` was there by then.
+    #[derive(Clone)]
+    struct DropNote {
+        file: PathBuf,
+        calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Drop for DropNote {
+        fn drop(&mut self) {
+            self.calls.lock().unwrap().push(format!("dropped, the file written: {}", self.file.exists()));
+        }
     }
 
     impl Fake {
@@ -821,6 +841,20 @@ mod tests {
         assert_eq!(*fake.calls.lock().unwrap(), vec!["list user", "list group", "get user:bob", "get user:ghost"]);
         assert_eq!(resource_ids(&file), vec!["group:eng", "user:ada", "user:bob"]);
         assert_eq!(C1zReader::open(&file).unwrap().grants().unwrap().len(), 3, "the grant to ghost is kept");
+    }
+
+    #[tokio::test]
+    async fn the_instances_are_let_go_before_the_file_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync.c1z");
+        let calls = std::sync::Arc::default();
+        let note = DropNote { file: file.clone(), calls: std::sync::Arc::clone(&calls) };
+        let workers = (0..2).map(|_| Fake { calls: std::sync::Arc::clone(&calls), _drop_note: Some(note.clone()), ..Fake::default() }).collect();
+        drop(note);
+        full_sync(workers, &file, &SharedStore::default(), "fake", &SyncOptions::default(), &Budgets::default(), &Quiet).await.unwrap();
+        let drops: Vec<String> = calls.lock().unwrap().iter().filter(|call| call.starts_with("dropped")).cloned().collect();
+        assert_eq!(drops, vec!["dropped, the file written: false"; 3], "the test's own note, then both instances'");
+        assert!(file.exists());
     }
 
     /// More resources than one batch read back: every one gets its entitlements and grants, on
