@@ -11,6 +11,10 @@ use std::path::Path;
 /// The tables whose rows belong to a sync, in copy order (sessions are never kept).
 const SYNC_TABLES: [&str; 6] = ["v1_sync_runs", "v1_resource_types", "v1_resources", "v1_entitlements", "v1_grants", "v1_assets"];
 
+/// The attached file is read once, front to back: a small page cache does (left alone it took
+/// the new database's, 8 MiB of the replacing 100k-grant sync's peak).
+const READING_CACHE: &str = "PRAGMA previous.cache_size = -1024;";
+
 /// Copies the latest finished full sync of `previous` (the file about to be replaced) into
 /// `conn`; its sync id, or none when there was nothing to keep. `scratch` holds the
 /// decompressed copy while it is read.
@@ -38,6 +42,7 @@ fn open_copy(previous: &Path, copy: &Path) -> Result<(), String> {
 fn copy_latest_full_sync(conn: &Connection, copy: &Path) -> Result<Option<String>, String> {
     let text = |e: rusqlite::Error| e.to_string();
     conn.execute("ATTACH DATABASE ?1 AS previous", [copy.to_string_lossy()]).map_err(text)?;
+    conn.execute_batch(READING_CACHE).map_err(text)?;
     let copied = (|| {
         let columns = SYNC_TABLES.iter().map(|table| copied_columns(conn, table)).collect::<Result<Vec<_>, _>>()?;
         let Some(sync_id) = latest_full_sync(conn)? else { return Ok(None) };
