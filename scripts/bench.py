@@ -123,6 +123,14 @@ def fresh_output(path, replacing=False):
     return path
 
 
+def require_previous_kept(name, err_path):
+    """Exits when our replacing run `name` did not keep the previous sync (its log says why, for
+    example a full disk): its figures would be a fresh run's under the replacing label."""
+    for line in open(err_path):
+        if "is not kept beside the new one" in line:
+            sys.exit(f"{name}: the replacing run did not keep the previous sync, so it measured something else:\n{line.strip()}")
+
+
 def run_sync(name, base_url, token, extra, replacing=False):
     """Runs one sync; returns wall seconds, the summary numbers, the host's peak RSS (MiB) and
     the file size."""
@@ -138,6 +146,8 @@ def run_sync(name, base_url, token, extra, replacing=False):
     stdout, stderr = open(out_path).read(), open(err_path).read()
     if status != 0:
         sys.exit(f"{name} sync failed:\n{stderr[-2000:]}")
+    if replacing:
+        require_previous_kept(name, err_path)
     numbers = {k: int(v) for v, k in re.findall(r"(\d+) (requests|retries|grants|entitlements)", stdout)}
     return {"wall": wall, "requests": numbers.get("requests", 0), "retries": numbers.get("retries", 0),
             "grants": numbers.get("grants", 0), "size": os.path.getsize(path), "summary": stdout.strip(),
@@ -215,6 +225,8 @@ def peer_run(who, peers, latency_ms, data=PEER_DATA, replacing=False):
             if who.startswith("ours-"):
                 env.update(BATON_COMPAT=who[len("ours-"):])
         wall, rss = run_program(name, argv, env)
+        if replacing and who.startswith("ours"):
+            require_previous_kept(name, os.path.join(OUT, f"{name}.err"))
     finally:
         requests, _, _ = stop_simulator(sim)
     return {"wall": wall, "rss_mib": rss, "requests": requests, "size": os.path.getsize(path),
