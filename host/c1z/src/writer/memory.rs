@@ -9,7 +9,7 @@ use rusqlite::Connection;
 /// SQLite's page cache while rows are written: a thirty-second of the database, within these
 /// bounds. Measured on the 1M-grant site (850 MB of database, 5 ms added): 4 MiB throughout
 /// made the sync 7% slower than 16 (the unique indexes' pages the upserts visit no longer
-/// fit); on the 100k site (85 MB) 4 MiB is as fast as 16 and 12 MiB lighter.
+/// fit); on the 100k site (85 MB) 4 MiB is as fast as 16 and 10 MiB lighter.
 const PAGE_CACHE_MIN_KIB: u64 = 4 << 10;
 const PAGE_CACHE_MAX_KIB: u64 = 16 << 10;
 /// The page cache while the lookup indexes are built, which is also what SQLite gives each
@@ -18,8 +18,8 @@ const PAGE_CACHE_MAX_KIB: u64 = 16 << 10;
 const INDEX_BUILD_CACHE_KIB: u64 = 4 << 10;
 
 /// zstd's input per worker job below [`LARGE_JOBS_FROM_BYTES`] of frame: two workers then
-/// hold about 8 MiB of buffers instead of the 22 of 4 MiB jobs (100k-grant site), for a file
-/// 2% larger and 0.1 s more.
+/// hold about 15 MiB (their match tables 6, job buffers 8), 14 MiB less than in 4 MiB jobs
+/// (100k-grant site), for a file 1-2% larger and 0.1 s more.
 const SMALL_JOB_BYTES: u32 = 1 << 20;
 /// From this many bytes of frame (where `early` compresses while the indexes build), 4 MiB
 /// jobs: on the 1M-grant site 1 MiB jobs made the sync 8% slower.
