@@ -3,7 +3,8 @@
 //! zstd works in small jobs on small databases. A sync of a few thousand rows then holds a few
 //! MiB, one of a million the sixteen that make its upserts fast (BENCHMARKS.md, "Memory").
 
-use super::{WriteError, sqlite};
+use super::early::EARLY_MIN_BYTES;
+use super::{WriteError, pragma_number, sqlite};
 use rusqlite::Connection;
 
 /// SQLite's page cache while rows are written: a thirty-second of the database, within these
@@ -21,9 +22,9 @@ const INDEX_BUILD_CACHE_KIB: u64 = 4 << 10;
 /// hold about 15 MiB (their match tables 6, job buffers 8), 14 MiB less than in 4 MiB jobs
 /// (100k-grant site), for a file 1-2% larger and 0.1 s more.
 const SMALL_JOB_BYTES: u32 = 1 << 20;
-/// From this many bytes of frame (where `early` compresses while the indexes build), 4 MiB
-/// jobs: on the 1M-grant site 1 MiB jobs made the sync 8% slower.
-const LARGE_JOBS_FROM_BYTES: u64 = 256 << 20;
+/// From this many bytes of frame (the size from which `early` compresses while the indexes
+/// build), 4 MiB jobs: on the 1M-grant site 1 MiB jobs made the sync 8% slower.
+const LARGE_JOBS_FROM_BYTES: u64 = EARLY_MIN_BYTES;
 const LARGE_JOB_BYTES: u32 = 4 << 20;
 
 /// zstd's job size for a frame of `len` bytes.
@@ -39,8 +40,8 @@ fn page_cache_kib(bytes: u64) -> u64 {
 /// Sizes the page cache to the database as it is now (called when the writer starts and at
 /// each commit; shrinking frees pages at once).
 pub(super) fn fit_page_cache(conn: &Connection) -> Result<(), WriteError> {
-    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0)).map_err(sqlite("reading the database's size"));
-    let bytes = u64::try_from(pragma("page_count")?.saturating_mul(pragma("page_size")?)).unwrap_or(0);
+    let read = |name| pragma_number(conn, name, "reading the database's size");
+    let bytes = u64::try_from(read("page_count")?.saturating_mul(read("page_size")?)).unwrap_or(0);
     set_page_cache(conn, page_cache_kib(bytes))
 }
 

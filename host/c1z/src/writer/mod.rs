@@ -359,11 +359,15 @@ fn build_indexes(conn: &Connection) -> Result<(), WriteError> {
 /// The database's page size when no page is free for the index build to reuse (it then only
 /// appends); none otherwise, which leaves the whole file to be compressed after the build.
 fn page_size_if_only_appending(conn: &Connection) -> Result<Option<u64>, WriteError> {
-    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0)).map_err(sqlite("reading the page layout"));
-    if pragma("freelist_count")? != 0 {
+    if pragma_number(conn, "freelist_count", "reading the page layout")? != 0 {
         return Ok(None);
     }
-    Ok(u64::try_from(pragma("page_size")?).ok().filter(|size| *size > 0))
+    Ok(u64::try_from(pragma_number(conn, "page_size", "reading the page layout")?).ok().filter(|size| *size > 0))
+}
+
+/// The number a `PRAGMA name` query answers with; `action` names it in an error.
+fn pragma_number(conn: &Connection, name: &str, action: &'static str) -> Result<i64, WriteError> {
+    conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0)).map_err(sqlite(action))
 }
 
 /// Whether the database holds a sync besides `sync_id`: the replaced file's, kept by an earlier
